@@ -1,0 +1,654 @@
+"""The OCF 1.1 resource-agent contract, and nothing else.
+
+An agent module declares its parameters once (a ``Config`` subclass), its
+actions (handlers returning an ``OCFCode``) and hands both to ``Agent``.
+Everything else comes from that declaration: meta-data, validation, the
+interactive ``--help``/options surface and the typed, frozen values the
+handlers receive.
+
+Pacemaker calls an agent with the action as the only argument and the
+parameters in ``OCF_RESKEY_*``.  That path (``Agent.main``) imports neither
+click nor lxml: they cost more than a whole shell-agent monitor.  Only
+``meta-data`` loads lxml and only a person typing options or ``--help``
+loads click.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import syslog
+import tempfile
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import Any
+
+
+class OCFCode(enum.IntEnum):
+    SUCCESS = 0
+    ERR_GENERIC = 1
+    ERR_ARGS = 2
+    ERR_UNIMPLEMENTED = 3
+    ERR_PERM = 4
+    ERR_INSTALLED = 5
+    ERR_CONFIGURED = 6
+    NOT_RUNNING = 7
+    RUNNING_PROMOTED = 8
+    FAILED_PROMOTED = 9
+    DEGRADED = 190
+    DEGRADED_PROMOTED = 191
+
+
+class OCFError(Exception):
+    """A failure with an OCF code and one short exit reason."""
+
+    code = OCFCode.ERR_GENERIC
+
+    def __init__(self, reason: str, code: OCFCode | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        if code is not None:
+            self.code = code
+
+
+class GenericError(OCFError):
+    code = OCFCode.ERR_GENERIC
+
+
+class ArgsError(OCFError):
+    code = OCFCode.ERR_ARGS
+
+
+class UnimplementedError(OCFError):
+    code = OCFCode.ERR_UNIMPLEMENTED
+
+
+class PermError(OCFError):
+    code = OCFCode.ERR_PERM
+
+
+class NotInstalledError(OCFError):
+    code = OCFCode.ERR_INSTALLED
+
+
+class NotConfiguredError(OCFError):
+    code = OCFCode.ERR_CONFIGURED
+
+
+class CommandTimeout(GenericError):
+    """An external command ran past its deadline and was killed."""
+
+
+# --------------------------------------------------------------------------
+# Parameter declarations
+
+
+class Duration(float):
+    """Seconds; written as ``2``, ``2s``, ``500ms``, ``1min`` (OCF type "time")."""
+
+    _UNITS = (("ms", 0.001), ("msec", 0.001), ("s", 1.0), ("sec", 1.0),
+              ("m", 60.0), ("min", 60.0), ("h", 3600.0), ("hr", 3600.0))
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        raw = text.strip().lower()
+        number, unit = raw, "s"
+        for suffix, _ in sorted(cls._UNITS, key=lambda u: -len(u[0])):
+            if raw.endswith(suffix) and raw[: -len(suffix)].strip():
+                number, unit = raw[: -len(suffix)].strip(), suffix
+                break
+        value = float(number) * dict(cls._UNITS)[unit]
+        if value < 0 or value != value:
+            raise ValueError(text)
+        return cls(value)
+
+
+_CONTENT_TYPES = {"str": "string", "int": "integer", "bool": "boolean",
+                  "Duration": "time", "tuple[str, ...]": "string"}
+_TRUE = frozenset({"1", "yes", "true", "on", "y"})
+_FALSE = frozenset({"0", "no", "false", "off", "n"})
+
+
+class Param:
+    """One OCF parameter; created with ``param()`` inside a ``Config`` body."""
+
+    __slots__ = ("name", "kind", "default", "shortdesc", "longdesc", "unique",
+                 "choices")
+
+    def __init__(self, default: object, shortdesc: str, longdesc: str,
+                 unique: bool, choices: tuple[str, ...]) -> None:
+        self.name = ""
+        self.kind = "str"
+        self.default = default
+        self.shortdesc = shortdesc
+        self.longdesc = longdesc or shortdesc
+        self.unique = unique
+        self.choices = choices
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+    @property
+    def content_type(self) -> str:
+        return _CONTENT_TYPES[self.kind]
+
+    def default_text(self) -> str | None:
+        if self.required:
+            return None
+        return self.format(self.default)
+
+    def format(self, value: object) -> str:
+        if self.kind == "bool":
+            return "true" if value else "false"
+        if self.kind == "tuple[str, ...]":
+            return " ".join(value)  # type: ignore[arg-type]
+        if self.kind == "Duration":
+            return f"{float(value):g}s"  # type: ignore[arg-type]
+        return str(value)
+
+    def convert(self, text: str) -> object:
+        """Turn the text Pacemaker passes into this parameter's value."""
+        kind = self.kind
+        try:
+            if kind == "int":
+                value: object = int(text.strip(), 10)
+            elif kind == "bool":
+                lowered = text.strip().lower()
+                if lowered not in _TRUE | _FALSE:
+                    raise ValueError(text)
+                value = lowered in _TRUE
+            elif kind == "Duration":
+                value = Duration.parse(text)
+            elif kind == "tuple[str, ...]":
+                value = tuple(text.split())
+            else:
+                value = text
+        except ValueError:
+            expected = {"int": "a whole number", "bool": "yes or no",
+                        "Duration": "a duration such as 2s or 500ms"}[kind]
+            raise NotConfiguredError(
+                f"parameter {self.name}={text!r} is not {expected}") from None
+        if self.choices and value not in self.choices:
+            raise NotConfiguredError(
+                f"parameter {self.name}={text!r} is not one of "
+                f"{', '.join(self.choices)}")
+        return value
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+_REQUIRED: Any = _Required()
+
+
+def param(default: Any = _REQUIRED, *, shortdesc: str, longdesc: str = "",
+          unique: bool = False, choices: Sequence[str] = ()) -> Any:
+    """Declare a parameter; the annotation of the attribute gives its type."""
+    return Param(default, shortdesc, longdesc, unique, tuple(choices))
+
+
+class Config:
+    """Base for an agent's parameter table; instances are frozen values.
+
+    Subclass it with annotated attributes (``str``, ``int``, ``bool``,
+    ``Duration``, ``tuple[str, ...]``) whose values come from ``param()``.
+    """
+
+    params: tuple[Param, ...] = ()
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        declared = []
+        for name, annotation in cls.__dict__.get("__annotations__", {}).items():
+            spec = cls.__dict__.get(name)
+            if not isinstance(spec, Param):
+                continue
+            kind = annotation if isinstance(annotation, str) else annotation.__name__
+            if kind not in _CONTENT_TYPES:
+                raise TypeError(f"{cls.__name__}.{name}: unsupported type {kind}")
+            spec.name, spec.kind = name, kind
+            declared.append(spec)
+        cls.params = (*cls.params, *declared)
+
+    def __init__(self, **values: object) -> None:
+        for spec in self.params:
+            value = values.pop(spec.name, spec.default)
+            if value is _REQUIRED:
+                raise NotConfiguredError(f"parameter {spec.name} is required")
+            object.__setattr__(self, spec.name, value)
+        if values:
+            raise TypeError(f"unknown parameters: {', '.join(values)}")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{p.name}={getattr(self, p.name)!r}" for p in self.params)
+        return f"{type(self).__name__}({inner})"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], *, lenient: bool = False,
+                 log: Logger | None = None) -> Config:
+        """Read ``OCF_RESKEY_<name>``; unset or empty means the default.
+
+        ``lenient`` (for stop) replaces a bad value by its default with a
+        warning: a resource must always be stoppable.
+        """
+        values: dict[str, object] = {}
+        for spec in cls.params:
+            text = environ.get(f"OCF_RESKEY_{spec.name}", "")
+            if not text:
+                continue
+            try:
+                values[spec.name] = spec.convert(text)
+            except NotConfiguredError as err:
+                if not lenient or spec.required:
+                    raise
+                if log:
+                    log.warning(f"{err.reason}; using the default for this action")
+        return cls(**values)
+
+
+# --------------------------------------------------------------------------
+# Logging compatible with ocf_log
+
+
+_FACILITIES = {
+    "kern": syslog.LOG_KERN, "user": syslog.LOG_USER, "mail": syslog.LOG_MAIL,
+    "daemon": syslog.LOG_DAEMON, "auth": syslog.LOG_AUTH,
+    "syslog": syslog.LOG_SYSLOG, "lpr": syslog.LOG_LPR, "news": syslog.LOG_NEWS,
+    "uucp": syslog.LOG_UUCP, "cron": syslog.LOG_CRON,
+    **{f"local{i}": getattr(syslog, f"LOG_LOCAL{i}") for i in range(8)},
+}
+_PRIORITIES = {"debug": syslog.LOG_DEBUG, "info": syslog.LOG_INFO,
+               "warning": syslog.LOG_WARNING, "err": syslog.LOG_ERR,
+               "crit": syslog.LOG_CRIT}
+
+
+class Logger:
+    """Log like ``ocf_log``: syslog when ``HA_LOGFACILITY`` names a facility,
+    ``HA_LOGFILE``/``HA_DEBUGLOG`` when set, else stderr; tag
+    ``agent(instance)[pid]``."""
+
+    def __init__(self, agent: str, instance: str, environ: Mapping[str, str],
+                 stderr: Any = None) -> None:
+        self.tag = f"{agent}({instance})"
+        self.pid = os.getpid()
+        self.facility = _FACILITIES.get(environ.get("HA_LOGFACILITY", "").lower())
+        self.logfile = environ.get("HA_LOGFILE", "")
+        self.debuglog = environ.get("HA_DEBUGLOG", "")
+        self.debug_on = environ.get("HA_debug", "0") not in ("", "0")
+        self.stderr = stderr if stderr is not None else sys.stderr
+        if self.facility is not None:
+            syslog.openlog(self.tag, syslog.LOG_PID, self.facility)
+
+    def _emit(self, level: str, message: str) -> None:
+        if level == "debug" and not self.debug_on:
+            return
+        line = f"{self.tag}[{self.pid}]:\t{time.strftime('%Y/%m/%d_%H:%M:%S')} {level.upper()}: {message}\n"
+        if self.facility is not None:
+            syslog.syslog(_PRIORITIES[level], f"{level.upper()}: {message}")
+        target = self.debuglog if level == "debug" and self.debuglog else self.logfile
+        if target:
+            try:
+                with open(target, "a", encoding="utf-8") as handle:
+                    handle.write(line)
+            except OSError:
+                pass
+        if self.facility is None and not self.logfile:
+            self.stderr.write(f"{self.tag}[{self.pid}]: {level.upper()}: {message}\n")
+
+    def debug(self, message: str) -> None:
+        self._emit("debug", message)
+
+    def info(self, message: str) -> None:
+        self._emit("info", message)
+
+    def warning(self, message: str) -> None:
+        self._emit("warning", message)
+
+    def error(self, message: str) -> None:
+        self._emit("err", message)
+
+
+# --------------------------------------------------------------------------
+# External commands
+
+
+class Completed:
+    __slots__ = ("argv", "returncode", "stdout", "stderr", "elapsed")
+
+    def __init__(self, argv: Sequence[str], returncode: int, stdout: str,
+                 stderr: str, elapsed: float) -> None:
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.elapsed = elapsed
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def summary(self) -> str:
+        """The first non-empty line of the command's complaint."""
+        for text in (self.stderr, self.stdout):
+            for line in text.splitlines():
+                if line.strip():
+                    return line.strip()[:200]
+        return f"exit status {self.returncode}"
+
+
+class Runner:
+    """Runs commands with argument lists, ``LC_ALL=C``, stdin closed, in
+    their own process group, never past the operation's deadline.
+
+    Output goes to temporary files, not pipes, so a daemon that keeps the
+    inherited descriptors open cannot make us wait for end-of-file.
+    """
+
+    def __init__(self, deadline: float, log: Logger | None = None) -> None:
+        self.deadline = deadline
+        self.log = log
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def run(self, argv: Sequence[str], timeout: float | None = None,
+            env: Mapping[str, str] | None = None) -> Completed:
+        limit = self.remaining() if timeout is None else min(timeout, self.remaining())
+        if limit <= 0:
+            raise CommandTimeout(f"no time left to run {argv[0]}")
+        child_env = {**os.environ, **(env or {}), "LC_ALL": "C"}
+        started = time.monotonic()
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            try:
+                proc = subprocess.Popen(
+                    list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                    env=child_env, start_new_session=True, close_fds=True)
+            except FileNotFoundError:
+                raise NotInstalledError(f"{argv[0]} not found") from None
+            except PermissionError:
+                raise PermError(f"{argv[0]} is not executable") from None
+            try:
+                returncode = proc.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc.pid)
+                proc.wait()
+                raise CommandTimeout(
+                    f"{os.path.basename(argv[0])} did not answer within {limit:.1f}s"
+                ) from None
+            out.seek(0)
+            err.seek(0)
+            result = Completed(argv, returncode,
+                               out.read().decode("utf-8", "replace"),
+                               err.read().decode("utf-8", "replace"),
+                               time.monotonic() - started)
+        if self.log:
+            self.log.debug(f"ran {shlex.join(argv)} -> {returncode} in {result.elapsed:.3f}s")
+        return result
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+# --------------------------------------------------------------------------
+# Node attributes and promotion scores
+
+
+def _tool(name: str) -> str:
+    for folder in ("/usr/sbin", "/usr/bin", "/sbin"):
+        path = os.path.join(folder, name)
+        if os.access(path, os.X_OK):
+            return path
+    return name
+
+
+class NodeAttributes:
+    """Transient node attributes (``attrd_updater``) and this resource's
+    promotion score (``crm_attribute --promotion``)."""
+
+    def __init__(self, runner: Runner, resource: str) -> None:
+        self.runner = runner
+        self.resource = resource.split(":", 1)[0]
+
+    def set(self, name: str, value: str, delay: float | None = None) -> None:
+        argv = [_tool("attrd_updater"), "-n", name, "-U", value]
+        if delay is not None:
+            argv = [_tool("attrd_updater"), "-n", name, "-B", value, "-d", str(round(delay))]
+        self._check(self.runner.run(argv, timeout=5), f"set node attribute {name}")
+
+    def get(self, name: str) -> str | None:
+        result = self.runner.run([_tool("attrd_updater"), "-Q", "-n", name], timeout=5)
+        if not result.ok:
+            return None
+        marker = 'value="'
+        start = result.stdout.find(marker)
+        if start < 0:
+            return None
+        value = result.stdout[start + len(marker): result.stdout.find('"', start + len(marker))]
+        return value or None
+
+    def delete(self, name: str) -> None:
+        self._check(self.runner.run([_tool("attrd_updater"), "-D", "-n", name], timeout=5),
+                    f"delete node attribute {name}")
+
+    def set_promotion_score(self, score: int) -> None:
+        argv = [_tool("crm_attribute"), f"--promotion={self.resource}", "-v", str(score)]
+        self._check(self.runner.run(argv, timeout=5), "set the promotion score")
+
+    def clear_promotion_score(self) -> None:
+        argv = [_tool("crm_attribute"), f"--promotion={self.resource}", "-D"]
+        self._check(self.runner.run(argv, timeout=5), "clear the promotion score")
+
+    @staticmethod
+    def _check(result: Completed, what: str) -> None:
+        if not result.ok:
+            raise GenericError(f"could not {what}: {result.summary()}")
+
+
+# --------------------------------------------------------------------------
+# Actions and dispatch
+
+
+class Context:
+    """What a handler knows about the call besides its parameters."""
+
+    def __init__(self, agent: Agent, action: str, environ: Mapping[str, str],
+                 log: Logger, timeout: float) -> None:
+        meta = "OCF_RESKEY_CRM_meta_"
+        self.agent = agent.name
+        self.action = action
+        self.environ = environ
+        self.log = log
+        self.instance = environ.get("OCF_RESOURCE_INSTANCE", agent.name)
+        self.interval_ms = _int(environ.get(meta + "interval"), 0)
+        self.check_level = _int(environ.get("OCF_CHECK_LEVEL"), 0)
+        self.node = environ.get(meta + "on_node", "") or os.uname().nodename
+        self.promotable = environ.get(meta + "promotable", "false").lower() in _TRUE
+        self.state_dir = environ.get("HA_RSCTMP", "") or "/run/resource-agents"
+        self.timeout = timeout
+        # Leave a margin so our own cleanup and exit reason beat Pacemaker's kill.
+        self.deadline = time.monotonic() + timeout - max(0.5, min(5.0, timeout * 0.1))
+        self.run = Runner(self.deadline, log)
+        self.attrs = NodeAttributes(self.run, self.instance)
+
+    @property
+    def is_probe(self) -> bool:
+        return self.action == "monitor" and self.interval_ms == 0
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def state_file(self, suffix: str) -> str:
+        safe = self.instance.replace("/", "_")
+        return os.path.join(self.state_dir, f"sipha-{self.agent}-{safe}.{suffix}")
+
+
+def _int(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text else default
+    except ValueError:
+        return default
+
+
+class Operation:
+    """An action as advertised in meta-data (defaults pcs copies into the CIB)."""
+
+    __slots__ = ("name", "timeout", "interval", "depth", "role")
+
+    def __init__(self, name: str, timeout: int, interval: int | None = None,
+                 depth: int | None = None, role: str | None = None) -> None:
+        self.name, self.timeout, self.interval = name, timeout, interval
+        self.depth, self.role = depth, role
+
+
+_BUILTIN = ("meta-data", "usage", "validate-all")
+# Actions whose parameters must be valid on every node before anything runs.
+_STRICT = ("start", "promote", "reload", "migrate_to", "migrate_from")
+
+
+class Agent:
+    """An agent: its parameter table, its handlers and advertised operations."""
+
+    def __init__(self, name: str, *, version: str, shortdesc: str, longdesc: str,
+                 config: type[Config], handlers: Mapping[str, Callable[..., OCFCode]],
+                 operations: Iterable[Operation],
+                 validate: Callable[..., None] | None = None) -> None:
+        self.name = name
+        self.version = version
+        self.shortdesc = shortdesc
+        self.longdesc = longdesc
+        self.config = config
+        self.handlers = dict(handlers)
+        self.operations = tuple(operations)
+        self.validate = validate
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        return (*self.handlers, *(a for a in _BUILTIN if a not in self.handlers))
+
+    def declared_timeout(self, action: str) -> float:
+        for op in self.operations:
+            if op.name == action:
+                return float(op.timeout)
+        return 20.0
+
+    # -- meta-data ---------------------------------------------------------
+
+    def metadata(self) -> str:
+        from lxml import etree
+
+        root = etree.Element("resource-agent", name=self.name, version=self.version)
+        etree.SubElement(root, "version").text = "1.1"
+        etree.SubElement(root, "longdesc", lang="en").text = self.longdesc
+        etree.SubElement(root, "shortdesc", lang="en").text = self.shortdesc
+        params = etree.SubElement(root, "parameters")
+        for spec in self.config.params:
+            node = etree.SubElement(params, "parameter", name=spec.name,
+                                    unique="1" if spec.unique else "0",
+                                    required="1" if spec.required else "0")
+            longdesc = spec.longdesc
+            if spec.choices:
+                longdesc += f" One of: {', '.join(spec.choices)}."
+            etree.SubElement(node, "longdesc", lang="en").text = longdesc
+            etree.SubElement(node, "shortdesc", lang="en").text = spec.shortdesc
+            content = etree.SubElement(node, "content", type=spec.content_type)
+            default = spec.default_text()
+            if default is not None:
+                content.set("default", default)
+        actions = etree.SubElement(root, "actions")
+        for op in self.operations:
+            node = etree.SubElement(actions, "action", name=op.name,
+                                    timeout=f"{op.timeout}s")
+            if op.interval is not None:
+                node.set("interval", f"{op.interval}s")
+            if op.depth is not None:
+                node.set("depth", str(op.depth))
+            if op.role:
+                node.set("role", op.role)
+        for name in ("meta-data", "validate-all"):
+            if not any(op.name == name for op in self.operations):
+                etree.SubElement(actions, "action", name=name, timeout="5s" if name == "meta-data" else "20s")
+        doctype = '<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">'
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8",
+                              doctype=doctype, pretty_print=True).decode()
+
+    def usage(self) -> str:
+        return f"usage: {self.name} {{{'|'.join(self.actions)}}}\n"
+
+    # -- dispatch ----------------------------------------------------------
+
+    def main(self, argv: Sequence[str] | None = None,
+             environ: Mapping[str, str] | None = None) -> None:
+        """Entry point for the installed agent: never returns."""
+        sys.exit(self.run(sys.argv[1:] if argv is None else argv,
+                          os.environ if environ is None else environ))
+
+    def run(self, argv: Sequence[str], environ: Mapping[str, str]) -> int:
+        """Map every outcome of one call to an OCF exit code."""
+        if len(argv) == 1 and not argv[0].startswith("-"):
+            return self.dispatch(argv[0], environ)
+        from ocf_agents.ocf_cli import run_interactive
+
+        return run_interactive(self, argv, environ)
+
+    def dispatch(self, action: str, environ: Mapping[str, str],
+                 values: Mapping[str, object] | None = None) -> int:
+        if action == "meta-data":
+            sys.stdout.write(self.metadata())
+            return OCFCode.SUCCESS
+        if action in ("usage", "help"):
+            sys.stdout.write(self.usage())
+            return OCFCode.SUCCESS
+        log = Logger(self.name, environ.get("OCF_RESOURCE_INSTANCE", self.name), environ)
+        if action not in self.actions:
+            return _fail(log, UnimplementedError(f"action {action!r} is not implemented"))
+        timeout_ms = _int(environ.get("OCF_RESKEY_CRM_meta_timeout"), 0)
+        timeout = timeout_ms / 1000 if timeout_ms > 0 else self.declared_timeout(action)
+        ctx = Context(self, action, environ, log, timeout)
+        try:
+            config = (self.config(**values) if values is not None else
+                      self.config.from_env(environ, lenient=action == "stop", log=log))
+            return int(self._call(action, config, ctx))
+        except OCFError as err:
+            return _fail(log, err)
+        except Exception as err:  # noqa: BLE001 - every outcome must map to a code
+            log.error(f"unexpected error in {action}: {err!r}")
+            import traceback
+
+            for line in traceback.format_exc().splitlines():
+                log.debug(line)
+            return _fail(log, GenericError(f"internal error in {action}: {err}"))
+
+    def _call(self, action: str, config: Config, ctx: Context) -> OCFCode:
+        if action == "validate-all":
+            if self.validate:
+                self.validate(config, ctx)
+            handler = self.handlers.get(action)
+            return handler(config, ctx) if handler else OCFCode.SUCCESS
+        if action in _STRICT and self.validate:
+            self.validate(config, ctx)
+        return self.handlers[action](config, ctx)
+
+
+def _fail(log: Logger, err: OCFError) -> int:
+    log.error(err.reason)
+    # Pacemaker shows this line as the failed operation's exit reason.
+    sys.stderr.write(f"ocf-exit-reason:{err.reason}\n")
+    sys.stderr.flush()
+    return int(err.code)

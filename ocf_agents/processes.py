@@ -1,0 +1,101 @@
+"""Pid files and processes as /proc shows them.
+
+A zombie is not running, and a pid file naming a live process that is not
+the expected program (the pid was reused after a crash) is stale.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+
+def read_pidfile(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as handle:
+            text = handle.read(64).strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        pid = int(text.split()[0]) if text else 0
+    except ValueError:
+        return None
+    return pid if pid > 0 else None
+
+
+def state(pid: int) -> str | None:
+    """The process state letter (R, S, T, Z, ...) or None if there is none."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            stat = handle.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name is in parentheses and may itself contain ") ".
+    return stat[stat.rfind(")") + 2:][:1] or None
+
+
+def is_alive(pid: int) -> bool:
+    return state(pid) not in (None, "Z", "X")
+
+
+def is_stopped(pid: int) -> bool:
+    """Stopped by a signal (SIGSTOP) or a tracer: alive but doing nothing."""
+    return state(pid) in ("T", "t")
+
+
+def runs_program(pid: int, binary: str) -> bool:
+    """Whether ``pid`` executes ``binary`` (by path, or by name if unreadable)."""
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except FileNotFoundError:
+        return False
+    except PermissionError:
+        exe = ""
+    if exe:
+        exe = exe.removesuffix(" (deleted)")
+        return os.path.realpath(binary) == exe or os.path.basename(exe) == os.path.basename(binary)
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as handle:
+            return handle.read().strip() == os.path.basename(binary)[:15]
+    except FileNotFoundError:
+        return False
+
+
+def live_pid(pidfile: str, binary: str) -> int | None:
+    """The pid from ``pidfile`` if that process is alive and runs ``binary``."""
+    pid = read_pidfile(pidfile)
+    if pid is None or not is_alive(pid) or not runs_program(pid, binary):
+        return None
+    return pid
+
+
+def signal_pid(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def kill_group_of(pid: int) -> None:
+    """SIGKILL the process group that ``pid`` leads (a daemon's workers)."""
+    try:
+        leads_group = os.getpgid(pid) == pid and pid != os.getpgrp()
+    except ProcessLookupError:
+        return
+    try:
+        if leads_group:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def wait_gone(pid: int, deadline: float, poll: float = 0.05) -> bool:
+    """Wait until ``pid`` is gone (or a zombie); False if the deadline passed."""
+    while is_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)
+    return True

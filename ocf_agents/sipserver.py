@@ -1,0 +1,350 @@
+"""ocf:sipha:sipserver - keep a SIP server running and answering SIP.
+
+Kamailio by default; OpenSIPS and FreeSWITCH by profile; any other SIP
+daemon by start command and pid file.  The monitor asks what a phone would
+ask: does the server answer SIP OPTIONS on every configured transport, each
+within its own deadline?  A server that is alive but hung fails there, in
+seconds, long before Pacemaker's operation timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import time
+
+from ocf_agents import processes
+from ocf_agents.ocf import (
+    Agent,
+    ArgsError,
+    Config,
+    Context,
+    Duration,
+    GenericError,
+    NotConfiguredError,
+    NotInstalledError,
+    OCFCode,
+    OCFError,
+    Operation,
+    param,
+)
+
+PROFILES = {
+    # profile: (binary, config file, pid file, control command)
+    "kamailio": ("/usr/sbin/kamailio", "/etc/kamailio/kamailio.cfg",
+                 "/run/kamailio/{instance}.pid", "/usr/sbin/kamcmd core.uptime"),
+    "opensips": ("/usr/sbin/opensips", "/etc/opensips/opensips.cfg",
+                 "/run/opensips/{instance}.pid", "/usr/bin/opensips-cli -x mi uptime"),
+    "freeswitch": ("/usr/bin/freeswitch", "", "/run/freeswitch/freeswitch.pid",
+                   "/usr/bin/fs_cli -x status"),
+    "custom": ("", "", "", ""),
+}
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx")
+
+
+class SipServerConfig(Config):
+    profile: str = param(
+        "kamailio", shortdesc="Which SIP server",
+        longdesc="Sets defaults for binary, config, pidfile and control_command, "
+                 "and how the server is started.",
+        choices=tuple(PROFILES))
+    binary: str = param(
+        "", shortdesc="Server binary",
+        longdesc="Absolute path of the server program; empty: the profile's "
+                 "(/usr/sbin/kamailio, /usr/sbin/opensips, /usr/bin/freeswitch).")
+    config: str = param(
+        "", shortdesc="Configuration file",
+        longdesc="Kamailio/OpenSIPS configuration file (-f), FreeSWITCH "
+                 "configuration folder (-conf); empty: the profile's default.")
+    pidfile: str = param(
+        "", unique=True, shortdesc="Pid file",
+        longdesc="Where the server writes its main process id; empty: "
+                 "/run/<profile>/<resource>.pid (FreeSWITCH: /run/freeswitch/freeswitch.pid).")
+    user: str = param("", shortdesc="Run as user", longdesc="User the server runs as (-u); empty: as started.")
+    group: str = param("", shortdesc="Run as group", longdesc="Group the server runs as (-g).")
+    start_options: str = param(
+        "", shortdesc="Extra start options",
+        longdesc="Further command-line options, split like a shell would "
+                 "(quotes allowed, no variables or redirections).")
+    start_command: str = param(
+        "", shortdesc="Start command (custom profile)",
+        longdesc="Full command that starts the server and returns once it "
+                 "has written its pid file; required with profile=custom.")
+    control_command: str = param(
+        "", shortdesc="Control-channel check",
+        longdesc="Command that must succeed within control_timeout when the "
+                 "server's management interface answers (monitor depth 10 and "
+                 "start), e.g. '/usr/sbin/kamcmd -s unix:/run/kamailio/kamailio_ctl "
+                 "core.uptime'; empty: the profile's; 'none': no such check.")
+    sip_uris: tuple[str, ...] = param(
+        ("sip:127.0.0.1",), shortdesc="SIP URIs to probe",
+        longdesc="Space-separated URIs that each must answer SIP OPTIONS, one per "
+                 "transport and address to watch, e.g. 'sip:192.0.2.1;transport=udp "
+                 "sip:192.0.2.1;transport=tcp sips:192.0.2.1'. Empty: no SIP check.")
+    sip_accept: tuple[str, ...] = param(
+        ("2xx", "3xx", "4xx"), shortdesc="Healthy SIP answers",
+        longdesc="Status codes or classes (200, 4xx, ...) that count as a healthy "
+                 "answer. 4xx is accepted by default because a server that answers "
+                 "401 or 404 to OPTIONS has a working SIP stack; 5xx (overload, "
+                 "shutdown) is not.")
+    sip_timeout: Duration = param(
+        Duration(2), shortdesc="SIP answer deadline",
+        longdesc="Each OPTIONS request must be answered within this time (UDP "
+                 "requests are retransmitted inside it).")
+    sip_tls_verify: bool = param(
+        False, shortdesc="Verify TLS certificates",
+        longdesc="Check the server certificate on sips:/TLS probes; off by default "
+                 "because the probe asks whether SIP answers, not whom to trust.")
+    control_timeout: Duration = param(
+        Duration(2), shortdesc="Control-channel deadline",
+        longdesc="How long the control command may take before the server counts as hung.")
+
+
+class Plan:
+    """The concrete program, files and commands for one call."""
+
+    def __init__(self, cfg: SipServerConfig, ctx: Context) -> None:
+        binary, config, pidfile, control = PROFILES[cfg.profile]
+        self.profile = cfg.profile
+        self.config = cfg.config or config
+        self.pidfile = cfg.pidfile or pidfile.format(
+            instance=ctx.instance.replace(":", "-").replace("/", "_"))
+        try:
+            self.control = _split(cfg.control_command or control, "control_command")
+            start = _split(cfg.start_command, "start_command")
+            options = _split(cfg.start_options, "start_options")
+        except ValueError as err:
+            raise NotConfiguredError(str(err)) from None
+        if cfg.control_command.strip().lower() == "none":
+            self.control = []
+        self.binary = cfg.binary or binary or (start[0] if start else "")
+        if cfg.profile == "custom":
+            if not start or not cfg.pidfile:
+                raise NotConfiguredError("profile=custom needs start_command and pidfile")
+            self.start = start + options
+        else:
+            self.start = [self.binary, *self._profile_options(cfg), *options]
+
+    def _profile_options(self, cfg: SipServerConfig) -> list[str]:
+        run_as = (["-u", cfg.user] if cfg.user else []) + (["-g", cfg.group] if cfg.group else [])
+        if self.profile == "freeswitch":
+            conf = ["-conf", self.config] if self.config else []
+            return ["-nc", "-nonat", "-run", os.path.dirname(self.pidfile), *conf, *run_as]
+        return ["-f", self.config, "-P", self.pidfile, *run_as]
+
+
+def _split(text: str, name: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError as err:
+        raise ValueError(f"parameter {name} cannot be split: {err}") from None
+
+
+def _accepts(patterns: tuple[str, ...], status: int) -> bool:
+    return any(p == str(status) or (p.endswith("xx") and p[0] == str(status)[0])
+               for p in patterns)
+
+
+def validate(cfg: SipServerConfig, ctx: Context) -> None:
+    from ocf_agents.sip_options import parse_uri
+
+    plan = Plan(cfg, ctx)
+    for pattern in cfg.sip_accept:
+        if pattern not in STATUS_CLASSES and not (pattern.isdigit() and 100 <= int(pattern) <= 699):
+            raise NotConfiguredError(f"sip_accept: {pattern!r} is not a status code or class like 2xx")
+    for uri in cfg.sip_uris:
+        try:
+            parse_uri(uri)
+        except ValueError as err:
+            raise NotConfiguredError(f"sip_uris: {err}") from None
+    _require_program(plan.binary, "server binary")
+    if plan.control:
+        _require_program(plan.control[0], "control command")
+    if plan.config and plan.profile in ("kamailio", "opensips") and not os.path.isfile(plan.config):
+        raise NotInstalledError(f"configuration file {plan.config} not found on this node")
+    if plan.config and plan.profile == "freeswitch" and not os.path.isdir(plan.config):
+        raise NotInstalledError(f"configuration folder {plan.config} not found on this node")
+    _require_account(cfg.user, cfg.group)
+    if ctx.action == "validate-all" and plan.profile == "kamailio":
+        result = ctx.run.run([plan.binary, "-c", "-f", plan.config], timeout=ctx.remaining())
+        if not result.ok:
+            reason = next((line for line in result.stderr.splitlines() if "ERROR" in line),
+                          result.summary())
+            raise ArgsError(f"{plan.config} does not pass 'kamailio -c': {reason.strip()[:160]}")
+
+
+def _require_program(path: str, what: str) -> None:
+    if not os.path.isabs(path):
+        raise NotConfiguredError(f"{what} {path!r} must be an absolute path")
+    if not os.path.isfile(path):
+        raise NotInstalledError(f"{what} {path} is not installed on this node")
+    if not os.access(path, os.X_OK):
+        raise NotInstalledError(f"{what} {path} is not executable")
+
+
+def _require_account(user: str, group: str) -> None:
+    import grp
+    import pwd
+
+    try:
+        if user:
+            pwd.getpwnam(user)
+        if group:
+            grp.getgrnam(group)
+    except KeyError:
+        raise NotInstalledError(f"user {user!r} or group {group!r} does not exist on this node") from None
+
+
+# --------------------------------------------------------------------------
+# Health
+
+
+def check_health(cfg: SipServerConfig, ctx: Context, plan: Plan, pid: int, depth: int) -> None:
+    """Raise GenericError with the reason if the running server is unhealthy."""
+    from ocf_agents.sip_options import SipError, probe
+
+    if processes.is_stopped(pid):
+        raise GenericError(f"{os.path.basename(plan.binary)} (pid {pid}) is stopped (SIGSTOP?)")
+    for uri in cfg.sip_uris:
+        limit = min(cfg.sip_timeout, ctx.remaining())
+        try:
+            answer = probe(uri, limit, tls_verify=cfg.sip_tls_verify)
+        except SipError as err:
+            raise GenericError(f"SIP OPTIONS {uri}: {err}") from None
+        if not _accepts(cfg.sip_accept, answer.status):
+            raise GenericError(f"SIP OPTIONS {uri} answered {answer.status} {answer.reason}")
+    if depth >= 10 and plan.control:
+        result = ctx.run.run(plan.control, timeout=min(cfg.control_timeout, ctx.remaining()))
+        if not result.ok:
+            raise GenericError(f"control channel: {result.summary()}")
+
+
+def _marker(ctx: Context) -> str:
+    return ctx.state_file("running")
+
+
+def monitor(cfg: SipServerConfig, ctx: Context) -> OCFCode:
+    plan = Plan(cfg, ctx)
+    pid = processes.live_pid(plan.pidfile, plan.binary)
+    if pid is None:
+        if os.path.exists(_marker(ctx)):
+            raise GenericError(f"{os.path.basename(plan.binary) or 'server'} died "
+                               f"without being stopped (pid file {plan.pidfile})")
+        return OCFCode.NOT_RUNNING
+    check_health(cfg, ctx, plan, pid, ctx.check_level)
+    return OCFCode.SUCCESS
+
+
+def start(cfg: SipServerConfig, ctx: Context) -> OCFCode:
+    plan = Plan(cfg, ctx)
+    pid = processes.live_pid(plan.pidfile, plan.binary)
+    if pid is None:
+        _prepare_pid_dir(plan.pidfile, cfg.user, cfg.group)
+        if os.path.exists(plan.pidfile):
+            os.unlink(plan.pidfile)
+        ctx.log.info(f"starting: {' '.join(plan.start)}")
+        result = ctx.run.run(plan.start)
+        if not result.ok:
+            raise GenericError(f"{os.path.basename(plan.start[0])} failed to start: {result.summary()}")
+        _touch(_marker(ctx))
+    last = "no pid file written"
+    while ctx.remaining() > 0:
+        pid = processes.live_pid(plan.pidfile, plan.binary)
+        if pid is not None:
+            try:
+                check_health(cfg, ctx, plan, pid, depth=10)
+            except OCFError as err:
+                last = err.reason
+            else:
+                ctx.log.info(f"running as pid {pid} and answering SIP")
+                return OCFCode.SUCCESS
+        time.sleep(0.2)
+    raise GenericError(f"started but not healthy before the start timeout: {last}")
+
+
+def stop(cfg: SipServerConfig, ctx: Context) -> OCFCode:
+    plan = Plan(cfg, ctx)
+    pid = processes.live_pid(plan.pidfile, plan.binary)
+    if pid is not None:
+        ctx.log.info(f"stopping pid {pid}")
+        _signal_group(pid, signal.SIGCONT)
+        processes.signal_pid(pid, signal.SIGTERM)
+        # Keep a few seconds of the stop timeout for SIGKILL and its reaping.
+        graceful = ctx.deadline - min(5.0, max(1.0, ctx.timeout * 0.25))
+        if not processes.wait_gone(pid, graceful):
+            ctx.log.warning(f"pid {pid} ignored SIGTERM; sending SIGKILL to its process group")
+            processes.kill_group_of(pid)
+            if not processes.wait_gone(pid, ctx.deadline):
+                raise GenericError(f"pid {pid} survived SIGKILL")
+    for path in (plan.pidfile, _marker(ctx)):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    return OCFCode.SUCCESS
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+            return
+    except ProcessLookupError:
+        return
+    processes.signal_pid(pid, sig)
+
+
+def _prepare_pid_dir(pidfile: str, user: str, group: str) -> None:
+    folder = os.path.dirname(pidfile)
+    if os.path.isdir(folder):
+        return
+    os.makedirs(folder, mode=0o755, exist_ok=True)
+    if user or group:
+        import grp
+        import pwd
+
+        uid = pwd.getpwnam(user).pw_uid if user else -1
+        gid = grp.getgrnam(group).gr_gid if group else -1
+        os.chown(folder, uid, gid)
+
+
+def _touch(path: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write(f"{time.time():.0f}\n")
+
+
+AGENT = Agent(
+    "sipserver",
+    version="1.0",
+    shortdesc="SIP server (Kamailio, OpenSIPS, FreeSWITCH) with SIP-aware monitoring",
+    longdesc=(
+        "Starts, stops and monitors a SIP server. The monitor checks that the "
+        "process is alive and not stopped, and that every URI in sip_uris answers "
+        "SIP OPTIONS within sip_timeout with an accepted status; at OCF_CHECK_LEVEL "
+        "10 and above it also requires the control channel (kamcmd, opensips-cli, "
+        "fs_cli or control_command) to answer within control_timeout. A server that "
+        "is alive but hung is reported failed within those deadlines, not only "
+        "when the operation times out. A server that dies without a stop is "
+        "reported as failed (1), one stopped cleanly as not running (7)."),
+    config=SipServerConfig,
+    handlers={"start": start, "stop": stop, "monitor": monitor},
+    operations=(
+        Operation("start", timeout=60),
+        Operation("stop", timeout=30),
+        Operation("monitor", timeout=20, interval=10),
+        Operation("monitor", timeout=20, interval=30, depth=10),
+        Operation("validate-all", timeout=20),
+        Operation("meta-data", timeout=5),
+    ),
+    validate=validate,
+)
+
+
+def main() -> None:
+    AGENT.main()
+
+
+if __name__ == "__main__":
+    main()

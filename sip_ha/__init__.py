@@ -1,0 +1,1 @@
+"""The SIP-HA operator command line and the library beneath it."""
