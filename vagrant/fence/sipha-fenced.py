@@ -189,6 +189,7 @@ def main():
     ap.add_argument("--backend", choices=sorted(BACKENDS), default="lxc")
     ap.add_argument("--passwd", default=os.environ.get("SIPHA_FENCE_PASSWD", ""))
     ap.add_argument("--log", required=True)
+    ap.add_argument("--sipha-tag", help="marks the process for host-side.sh")
     args = ap.parse_args()
     fencer = Fencer(BACKENDS[args.backend](), args.prefix, args.passwd, args.log)
     server = Server((args.listen, args.port), Handler)
