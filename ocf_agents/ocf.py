@@ -105,7 +105,7 @@ class Duration(float):
                 number, unit = raw[: -len(suffix)].strip(), suffix
                 break
         value = float(number) * dict(cls._UNITS)[unit]
-        if value < 0 or value != value:
+        if not 0 <= value < float("inf"):
             raise ValueError(text)
         return cls(value)
 
@@ -295,7 +295,8 @@ class Logger:
     def _emit(self, level: str, message: str) -> None:
         if level == "debug" and not self.debug_on:
             return
-        line = f"{self.tag}[{self.pid}]:\t{time.strftime('%Y/%m/%d_%H:%M:%S')} {level.upper()}: {message}\n"
+        stamp = time.strftime("%Y/%m/%d_%H:%M:%S")
+        line = f"{self.tag}[{self.pid}]:\t{stamp} {level.upper()}: {message}\n"
         if self.facility is not None:
             syslog.syslog(_PRIORITIES[level], f"{level.upper()}: {message}")
         target = self.debuglog if level == "debug" and self.debuglog else self.logfile
@@ -583,7 +584,8 @@ class Agent:
                 node.set("role", op.role)
         for name in ("meta-data", "validate-all"):
             if not any(op.name == name for op in self.operations):
-                etree.SubElement(actions, "action", name=name, timeout="5s" if name == "meta-data" else "20s")
+                timeout = "5s" if name == "meta-data" else "20s"
+                etree.SubElement(actions, "action", name=name, timeout=timeout)
         doctype = '<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">'
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8",
                               doctype=doctype, pretty_print=True).decode()

@@ -7,7 +7,6 @@ the expected program (the pid was reused after a crash) is stale.
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 
@@ -77,19 +76,48 @@ def signal_pid(pid: int, sig: int) -> None:
         pass
 
 
-def kill_group_of(pid: int) -> None:
-    """SIGKILL the process group that ``pid`` leads (a daemon's workers)."""
+def group_of(pid: int) -> int | None:
+    """The process group id of ``pid``, or None if it is gone."""
     try:
-        leads_group = os.getpgid(pid) == pid and pid != os.getpgrp()
-    except ProcessLookupError:
-        return
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, IndexError):
+        return None
+    return int(fields[2])
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes in process group ``pgid``."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and group_of(int(entry)) == pgid and is_alive(int(entry)):
+            members.append(int(entry))
+    return members
+
+
+def signal_group(pgid: int, sig: int, binary: str) -> bool:
+    """Signal process group ``pgid`` if one of its members runs ``binary``.
+
+    A daemon's workers stay in the group of the command that started it,
+    even after the main process died; the check keeps a reused id safe.
+    """
+    if pgid <= 1 or pgid == os.getpgrp():
+        return False
+    if not any(runs_program(pid, binary) for pid in group_members(pgid)):
+        return False
     try:
-        if leads_group:
-            os.killpg(pid, signal.SIGKILL)
-        else:
-            os.kill(pid, signal.SIGKILL)
+        os.killpg(pgid, sig)
     except ProcessLookupError:
-        pass
+        return False
+    return True
+
+
+def wait_group_gone(pgid: int, deadline: float, poll: float = 0.05) -> bool:
+    while group_members(pgid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)
+    return True
 
 
 def wait_gone(pid: int, deadline: float, poll: float = 0.05) -> bool:

@@ -61,7 +61,8 @@ class SipServerConfig(Config):
         "", unique=True, shortdesc="Pid file",
         longdesc="Where the server writes its main process id; empty: "
                  "/run/<profile>/<resource>.pid (FreeSWITCH: /run/freeswitch/freeswitch.pid).")
-    user: str = param("", shortdesc="Run as user", longdesc="User the server runs as (-u); empty: as started.")
+    user: str = param("", shortdesc="Run as user",
+                      longdesc="User the server runs as (-u); empty: as started.")
     group: str = param("", shortdesc="Run as group", longdesc="Group the server runs as (-g).")
     start_options: str = param(
         "", shortdesc="Extra start options",
@@ -152,7 +153,8 @@ def validate(cfg: SipServerConfig, ctx: Context) -> None:
     plan = Plan(cfg, ctx)
     for pattern in cfg.sip_accept:
         if pattern not in STATUS_CLASSES and not (pattern.isdigit() and 100 <= int(pattern) <= 699):
-            raise NotConfiguredError(f"sip_accept: {pattern!r} is not a status code or class like 2xx")
+            raise NotConfiguredError(
+                f"sip_accept: {pattern!r} is not a status code or class like 2xx")
     for uri in cfg.sip_uris:
         try:
             parse_uri(uri)
@@ -193,7 +195,8 @@ def _require_account(user: str, group: str) -> None:
         if group:
             grp.getgrnam(group)
     except KeyError:
-        raise NotInstalledError(f"user {user!r} or group {group!r} does not exist on this node") from None
+        raise NotInstalledError(
+            f"user {user!r} or group {group!r} does not exist on this node") from None
 
 
 # --------------------------------------------------------------------------
@@ -224,6 +227,22 @@ def _marker(ctx: Context) -> str:
     return ctx.state_file("running")
 
 
+def _recorded_group(ctx: Context) -> int | None:
+    """The process group written at start: it outlives a crashed main process."""
+    try:
+        with open(_marker(ctx), encoding="ascii") as handle:
+            return int(handle.read().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
+def _record_group(ctx: Context, pgid: int | None) -> None:
+    path = _marker(ctx)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write(f"{pgid or 0}\n")
+
+
 def monitor(cfg: SipServerConfig, ctx: Context) -> OCFCode:
     plan = Plan(cfg, ctx)
     pid = processes.live_pid(plan.pidfile, plan.binary)
@@ -240,18 +259,22 @@ def start(cfg: SipServerConfig, ctx: Context) -> OCFCode:
     plan = Plan(cfg, ctx)
     pid = processes.live_pid(plan.pidfile, plan.binary)
     if pid is None:
+        _stop_leftovers(plan, ctx)
         _prepare_pid_dir(plan.pidfile, cfg.user, cfg.group)
         if os.path.exists(plan.pidfile):
             os.unlink(plan.pidfile)
-        ctx.log.info(f"starting: {' '.join(plan.start)}")
+        ctx.log.info(f"starting: {shlex.join(plan.start)}")
+        _record_group(ctx, None)
         result = ctx.run.run(plan.start)
         if not result.ok:
-            raise GenericError(f"{os.path.basename(plan.start[0])} failed to start: {result.summary()}")
-        _touch(_marker(ctx))
+            os.unlink(_marker(ctx))
+            program = os.path.basename(plan.start[0])
+            raise GenericError(f"{program} failed to start: {result.summary()}")
     last = "no pid file written"
     while ctx.remaining() > 0:
         pid = processes.live_pid(plan.pidfile, plan.binary)
         if pid is not None:
+            _record_group(ctx, processes.group_of(pid))
             try:
                 check_health(cfg, ctx, plan, pid, depth=10)
             except OCFError as err:
@@ -266,17 +289,20 @@ def start(cfg: SipServerConfig, ctx: Context) -> OCFCode:
 def stop(cfg: SipServerConfig, ctx: Context) -> OCFCode:
     plan = Plan(cfg, ctx)
     pid = processes.live_pid(plan.pidfile, plan.binary)
+    # Keep a few seconds of the stop timeout for SIGKILL and its reaping.
+    graceful = ctx.deadline - min(5.0, max(1.0, ctx.timeout * 0.25))
     if pid is not None:
         ctx.log.info(f"stopping pid {pid}")
-        _signal_group(pid, signal.SIGCONT)
-        processes.signal_pid(pid, signal.SIGTERM)
-        # Keep a few seconds of the stop timeout for SIGKILL and its reaping.
-        graceful = ctx.deadline - min(5.0, max(1.0, ctx.timeout * 0.25))
-        if not processes.wait_gone(pid, graceful):
-            ctx.log.warning(f"pid {pid} ignored SIGTERM; sending SIGKILL to its process group")
-            processes.kill_group_of(pid)
-            if not processes.wait_gone(pid, ctx.deadline):
-                raise GenericError(f"pid {pid} survived SIGKILL")
+        group = processes.group_of(pid)
+        if group is not None:
+            processes.signal_group(group, signal.SIGCONT, plan.binary)
+        processes.signal_pid(pid, signal.SIGCONT)
+        if not _terminate(pid, graceful):
+            ctx.log.warning(f"pid {pid} ignored SIGTERM; sending SIGKILL")
+            processes.signal_pid(pid, signal.SIGKILL)
+    _stop_leftovers(plan, ctx, graceful)
+    if pid is not None and not processes.wait_gone(pid, ctx.deadline):
+        raise GenericError(f"pid {pid} survived SIGKILL")
     for path in (plan.pidfile, _marker(ctx)):
         try:
             os.unlink(path)
@@ -285,14 +311,29 @@ def stop(cfg: SipServerConfig, ctx: Context) -> OCFCode:
     return OCFCode.SUCCESS
 
 
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
-            return
-    except ProcessLookupError:
+def _terminate(pid: int, deadline: float) -> bool:
+    """SIGTERM, repeated each second: Kamailio can miss one that arrives while
+    it handles its workers' SIGCHLD (seen after they were stopped and continued)."""
+    while time.monotonic() < deadline:
+        processes.signal_pid(pid, signal.SIGTERM)
+        if processes.wait_gone(pid, min(deadline, time.monotonic() + 1.0)):
+            return True
+    return not processes.is_alive(pid)
+
+
+def _stop_leftovers(plan: Plan, ctx: Context, graceful: float | None = None) -> None:
+    """End workers left in the server's process group (after a crash of the main)."""
+    group = _recorded_group(ctx)
+    if not group or not processes.group_members(group):
         return
-    processes.signal_pid(pid, sig)
+    if graceful is not None:
+        # Orphaned workers wait for a main process that will not come back.
+        processes.signal_group(group, signal.SIGTERM, plan.binary)
+        if processes.wait_group_gone(group, min(graceful, time.monotonic() + 2.0)):
+            return
+    if processes.signal_group(group, signal.SIGKILL, plan.binary):
+        ctx.log.warning(f"killed leftover processes of group {group}")
+        processes.wait_group_gone(group, ctx.deadline)
 
 
 def _prepare_pid_dir(pidfile: str, user: str, group: str) -> None:
@@ -307,12 +348,6 @@ def _prepare_pid_dir(pidfile: str, user: str, group: str) -> None:
         uid = pwd.getpwnam(user).pw_uid if user else -1
         gid = grp.getgrnam(group).gr_gid if group else -1
         os.chown(folder, uid, gid)
-
-
-def _touch(path: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="ascii") as handle:
-        handle.write(f"{time.time():.0f}\n")
 
 
 AGENT = Agent(

@@ -43,7 +43,7 @@ def install(ocf_root: str, python: str = sys.executable) -> list[str]:
         tmp = f"{path}.sip-ha-new"
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(shim_text(module, python))
-        os.chmod(tmp, 0o755)
+        os.chmod(tmp, 0o755)  # noqa: S103 - Pacemaker must execute it
         os.replace(tmp, path)
         written.append(path)
     return written
