@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import enum
 import os
-import shlex
 import signal
-import subprocess
 import sys
 import syslog
-import tempfile
 import time
 
 TYPE_CHECKING = False
@@ -354,8 +351,8 @@ class Runner:
     """Runs commands with argument lists, ``LC_ALL=C``, stdin closed, in
     their own process group, never past the operation's deadline.
 
-    Output goes to temporary files, not pipes, so a daemon that keeps the
-    inherited descriptors open cannot make us wait for end-of-file.
+    Output goes to anonymous memory files, not pipes, so a daemon that keeps
+    the inherited descriptors open cannot make us wait for end-of-file.
     """
 
     def __init__(self, deadline: float, log: Logger | None = None) -> None:
@@ -370,9 +367,12 @@ class Runner:
         limit = self.remaining() if timeout is None else min(timeout, self.remaining())
         if limit <= 0:
             raise CommandTimeout(f"no time left to run {argv[0]}")
+        import subprocess  # not on the path of a monitor that runs no command
+
         child_env = {**os.environ, **(env or {}), "LC_ALL": "C"}
         started = time.monotonic()
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        out, err = os.memfd_create("stdout"), os.memfd_create("stderr")
+        try:
             try:
                 proc = subprocess.Popen(
                     list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
@@ -389,15 +389,22 @@ class Runner:
                 raise CommandTimeout(
                     f"{os.path.basename(argv[0])} did not answer within {limit:.1f}s"
                 ) from None
-            out.seek(0)
-            err.seek(0)
-            result = Completed(argv, returncode,
-                               out.read().decode("utf-8", "replace"),
-                               err.read().decode("utf-8", "replace"),
+            result = Completed(argv, returncode, _read_all(out), _read_all(err),
                                time.monotonic() - started)
+        finally:
+            os.close(out)
+            os.close(err)
         if self.log:
-            self.log.debug(f"ran {shlex.join(argv)} -> {returncode} in {result.elapsed:.3f}s")
+            self.log.debug(f"ran {' '.join(argv)} -> {returncode} in {result.elapsed:.3f}s")
         return result
+
+
+def _read_all(fd: int) -> str:
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 def _kill_group(pgid: int) -> None:

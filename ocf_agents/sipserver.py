@@ -10,7 +10,6 @@ seconds, long before Pacemaker's operation timeout.
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import time
 
@@ -107,25 +106,29 @@ class Plan:
 
     def __init__(self, cfg: SipServerConfig, ctx: Context) -> None:
         binary, config, pidfile, control = PROFILES[cfg.profile]
+        self.cfg = cfg
         self.profile = cfg.profile
         self.config = cfg.config or config
         self.pidfile = cfg.pidfile or pidfile.format(
             instance=ctx.instance.replace(":", "-").replace("/", "_"))
-        try:
-            self.control = _split(cfg.control_command or control, "control_command")
-            start = _split(cfg.start_command, "start_command")
-            options = _split(cfg.start_options, "start_options")
-        except ValueError as err:
-            raise NotConfiguredError(str(err)) from None
-        if cfg.control_command.strip().lower() == "none":
-            self.control = []
-        self.binary = cfg.binary or binary or (start[0] if start else "")
-        if cfg.profile == "custom":
-            if not start or not cfg.pidfile:
-                raise NotConfiguredError("profile=custom needs start_command and pidfile")
-            self.start = start + options
-        else:
-            self.start = [self.binary, *self._profile_options(cfg), *options]
+        self._control = control
+        if cfg.profile == "custom" and not (cfg.start_command.strip() and cfg.pidfile):
+            raise NotConfiguredError("profile=custom needs start_command and pidfile")
+        self.binary = cfg.binary or binary or (_split(cfg.start_command, "start_command")[:1]
+                                               or [""])[0]
+
+    @property
+    def control(self) -> list[str]:
+        if self.cfg.control_command.strip().lower() == "none":
+            return []
+        return _split(self.cfg.control_command or self._control, "control_command")
+
+    @property
+    def start(self) -> list[str]:
+        options = _split(self.cfg.start_options, "start_options")
+        if self.profile == "custom":
+            return _split(self.cfg.start_command, "start_command") + options
+        return [self.binary, *self._profile_options(self.cfg), *options]
 
     def _profile_options(self, cfg: SipServerConfig) -> list[str]:
         run_as = (["-u", cfg.user] if cfg.user else []) + (["-g", cfg.group] if cfg.group else [])
@@ -136,10 +139,12 @@ class Plan:
 
 
 def _split(text: str, name: str) -> list[str]:
+    import shlex  # pulls in re: not needed by a plain monitor
+
     try:
         return shlex.split(text)
     except ValueError as err:
-        raise ValueError(f"parameter {name} cannot be split: {err}") from None
+        raise NotConfiguredError(f"parameter {name} cannot be split: {err}") from None
 
 
 def _accepts(patterns: tuple[str, ...], status: int) -> bool:
@@ -151,6 +156,7 @@ def validate(cfg: SipServerConfig, ctx: Context) -> None:
     from ocf_agents.sip_options import parse_uri
 
     plan = Plan(cfg, ctx)
+    plan.start  # noqa: B018 - splitting the command lines validates them
     for pattern in cfg.sip_accept:
         if pattern not in STATUS_CLASSES and not (pattern.isdigit() and 100 <= int(pattern) <= 699):
             raise NotConfiguredError(
@@ -263,7 +269,7 @@ def start(cfg: SipServerConfig, ctx: Context) -> OCFCode:
         _prepare_pid_dir(plan.pidfile, cfg.user, cfg.group)
         if os.path.exists(plan.pidfile):
             os.unlink(plan.pidfile)
-        ctx.log.info(f"starting: {shlex.join(plan.start)}")
+        ctx.log.info(f"starting: {' '.join(plan.start)}")
         _record_group(ctx, None)
         result = ctx.run.run(plan.start)
         if not result.ok:

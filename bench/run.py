@@ -1,0 +1,133 @@
+"""``make bench``: costs measured in one run, compared as ratios.
+
+1. One ``monitor`` of ocf:sipha:sipserver beside the stock
+   ocf:heartbeat:kamailio monitor, on the same real Kamailio, interleaved so
+   that both see the same machine load.  Target: ours no slower than the
+   stock shell agent (ratio <= 1.0) while checking more (UDP and TCP OPTIONS
+   in both; ours also the process state, and at depth 10 the control socket).
+2. Import cost of the monitor path against the interactive surface.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.kamailio import KamailioSetup  # noqa: E402
+
+STOCK = "/usr/lib/ocf/resource.d/heartbeat/kamailio"
+RUNS = int(os.environ.get("BENCH_RUNS", "40"))
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """Wall and CPU seconds (user + system of the whole process tree) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    rc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL, check=False).returncode
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, rc
+
+
+def summary(samples: list[tuple[float, float, int]]) -> dict[str, float]:
+    walls = [s[0] * 1000 for s in samples]
+    cpus = [s[1] * 1000 for s in samples]
+    return {"wall_ms_median": statistics.median(walls), "wall_ms_min": min(walls),
+            "cpu_ms_median": statistics.median(cpus), "failures": sum(s[2] != 0 for s in samples)}
+
+
+def monitor_bench(work: Path, ocf_root: Path) -> dict[str, object]:
+    kam = KamailioSetup(work / "kamailio")
+    stock_env = {**os.environ, "OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": "bench",
+                 "OCF_RESKEY_conffile": str(kam.config), "OCF_RESKEY_pidfile": str(kam.pidfile),
+                 "OCF_RESKEY_listen_address": "127.0.0.1", "OCF_RESKEY_port": str(kam.port),
+                 "OCF_RESKEY_proto": "udptcp", "OCF_RESKEY_kamctlrc": "",
+                 "OCF_RESKEY_extra_options": f"-Y {kam.folder}"}
+    udp_tcp = f"sip:127.0.0.1:{kam.port} sip:127.0.0.1:{kam.port};transport=tcp"
+    ours_env = kam.environ(instance="bench", sip_uris=udp_tcp)
+    ours = str(ocf_root / "resource.d" / "sipha" / "sipserver")
+    subprocess.run([STOCK, "start"], env=stock_env, check=True, capture_output=True)
+    try:
+        cases = {
+            "stock ocf:heartbeat:kamailio": ([STOCK, "monitor"], stock_env),
+            "ocf:sipha:sipserver depth 0": ([ours, "monitor"], ours_env),
+            "ocf:sipha:sipserver depth 10": ([ours, "monitor"],
+                                             {**ours_env, "OCF_CHECK_LEVEL": "10"}),
+        }
+        samples: dict[str, list[tuple[float, float, int]]] = {name: [] for name in cases}
+        for _ in range(RUNS):
+            for name, (argv, env) in cases.items():
+                samples[name].append(timed(argv, env))
+    finally:
+        subprocess.run([STOCK, "stop"], env=stock_env, check=False, capture_output=True)
+    results = {name: summary(values) for name, values in samples.items()}
+    stock = results["stock ocf:heartbeat:kamailio"]
+    for name, result in results.items():
+        result["wall_ratio_to_stock"] = result["wall_ms_median"] / stock["wall_ms_median"]
+        result["cpu_ratio_to_stock"] = result["cpu_ms_median"] / max(stock["cpu_ms_median"], 1e-9)
+    return results
+
+
+def import_bench() -> dict[str, float]:
+    """Milliseconds to import what each path needs, in fresh interpreters."""
+    python = sys.executable
+    snippets = {
+        "interpreter only": "pass",
+        "monitor path (ocf_agents.sipserver)": "import ocf_agents.sipserver",
+        "interactive path (+ click)": "import ocf_agents.sipserver, ocf_agents.ocf_cli",
+        "meta-data path (+ lxml)": "import ocf_agents.sipserver, lxml.etree",
+    }
+    results = {}
+    for name, code in snippets.items():
+        times = []
+        for _ in range(15):
+            started = time.perf_counter()
+            subprocess.run([python, "-I", "-c", code], check=True)
+            times.append(time.perf_counter() - started)
+        results[name] = statistics.median(times) * 1000
+    return results
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="sipha-bench-") as tmp:
+        work = Path(tmp)
+        work.chmod(0o755)
+        ocf_root = work / "ocf"
+        subprocess.run([str(Path(sys.executable).with_name("sip-ha")), "install-agents",
+                        "--ocf-root", str(ocf_root)], check=True, capture_output=True)
+        monitors = monitor_bench(work, ocf_root)
+    imports = import_bench()
+    print(f"monitor of one Kamailio (UDP+TCP OPTIONS), {RUNS} interleaved runs each:")
+    print(f"  {'agent':32s} {'wall med':>9s} {'wall min':>9s} {'cpu med':>8s} "
+          f"{'wall/stock':>10s} {'cpu/stock':>9s} fails")
+    for name, r in monitors.items():
+        print(f"  {name:32s} {r['wall_ms_median']:7.1f}ms {r['wall_ms_min']:7.1f}ms "
+              f"{r['cpu_ms_median']:6.1f}ms {r['wall_ratio_to_stock']:10.2f} "
+              f"{r['cpu_ratio_to_stock']:9.2f} {int(r['failures'])}")
+    print("import cost (median of 15 fresh interpreters):")
+    for name, ms in imports.items():
+        print(f"  {name:40s} {ms:6.1f} ms")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps({"monitor": monitors, "imports": imports},
+                                                indent=2))
+    ours = monitors["ocf:sipha:sipserver depth 0"]
+    verdict = "met" if ours["wall_ratio_to_stock"] <= 1.0 else "NOT met"
+    print(f"target (sipserver monitor no slower than the stock agent): {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
