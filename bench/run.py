@@ -74,7 +74,7 @@ def monitor_bench(work: Path, ocf_root: Path) -> dict[str, object]:
         subprocess.run([STOCK, "stop"], env=stock_env, check=False, capture_output=True)
     results = {name: summary(values) for name, values in samples.items()}
     stock = results["stock ocf:heartbeat:kamailio"]
-    for name, result in results.items():
+    for result in results.values():
         result["wall_ratio_to_stock"] = result["wall_ms_median"] / stock["wall_ms_median"]
         result["cpu_ratio_to_stock"] = result["cpu_ms_median"] / max(stock["cpu_ms_median"], 1e-9)
     return results

@@ -1,0 +1,76 @@
+"""Pid files and process states as /proc shows them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from ocf_agents import processes
+
+
+def test_read_pidfile(tmp_path):
+    path = tmp_path / "x.pid"
+    assert processes.read_pidfile(str(path)) is None
+    for text, expected in [("123\n", 123), ("  77 extra", 77), ("", None), ("abc", None),
+                           ("-4", None), ("0", None)]:
+        path.write_text(text)
+        assert processes.read_pidfile(str(path)) == expected
+
+
+def test_zombie_is_not_alive():
+    child = subprocess.Popen(["/bin/true"])
+    deadline = time.monotonic() + 5
+    while processes.state(child.pid) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert processes.state(child.pid) == "Z"
+    assert not processes.is_alive(child.pid)
+    child.wait()
+    assert processes.state(child.pid) is None
+
+
+def test_stopped_process_is_alive_but_stopped():
+    child = subprocess.Popen(["/bin/sleep", "30"])
+    try:
+        os.kill(child.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 5
+        while not processes.is_stopped(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert processes.is_alive(child.pid)
+        assert processes.is_stopped(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_live_pid_checks_the_program(tmp_path):
+    pidfile = tmp_path / "p.pid"
+    child = subprocess.Popen(["/bin/sleep", "30"])
+    try:
+        pidfile.write_text(f"{child.pid}\n")
+        assert processes.live_pid(str(pidfile), "/bin/sleep") == child.pid
+        # A reused pid running something else is a stale pid file.
+        assert processes.live_pid(str(pidfile), "/usr/sbin/kamailio") is None
+    finally:
+        child.kill()
+        child.wait()
+    assert processes.live_pid(str(pidfile), "/bin/sleep") is None
+
+
+def test_group_signal_only_hits_the_expected_program():
+    child = subprocess.Popen(["/bin/sleep", "30"], start_new_session=True)
+    try:
+        group = processes.group_of(child.pid)
+        assert group == child.pid
+        assert processes.group_members(group) == [child.pid]
+        assert not processes.signal_group(group, signal.SIGKILL, "/usr/sbin/kamailio")
+        assert processes.is_alive(child.pid)
+        assert not processes.signal_group(os.getpgrp(), signal.SIGKILL, sys.executable)
+        assert processes.signal_group(group, signal.SIGKILL, "/bin/sleep")
+        child.wait(timeout=5)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
