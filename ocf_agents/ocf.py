@@ -215,7 +215,8 @@ class Config:
                 raise TypeError(f"{cls.__name__}.{name}: unsupported type {kind}")
             spec.name, spec.kind = name, kind
             declared.append(spec)
-        cls.params = (*cls.params, *declared)
+        # Own parameters first: agent-specific ones read before shared ones in meta-data.
+        cls.params = (*declared, *cls.params)
 
     def __init__(self, **values: object) -> None:
         for spec in self.params:

@@ -17,7 +17,6 @@ from ocf_agents import processes
 from ocf_agents.ocf import (
     Agent,
     ArgsError,
-    Config,
     Context,
     Duration,
     GenericError,
@@ -28,6 +27,7 @@ from ocf_agents.ocf import (
     Operation,
     param,
 )
+from ocf_agents.sip_check import SipCheckConfig, check_sip, validate_sip
 
 PROFILES = {
     # profile: (binary, config file, pid file, control command)
@@ -39,10 +39,9 @@ PROFILES = {
                    "/usr/bin/fs_cli -x status"),
     "custom": ("", "", "", ""),
 }
-STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx")
 
 
-class SipServerConfig(Config):
+class SipServerConfig(SipCheckConfig):
     profile: str = param(
         "kamailio", shortdesc="Which SIP server",
         longdesc="Sets defaults for binary, config, pidfile and control_command, "
@@ -77,25 +76,6 @@ class SipServerConfig(Config):
                  "server's management interface answers (monitor depth 10 and "
                  "start), e.g. '/usr/sbin/kamcmd -s unix:/run/kamailio/kamailio_ctl "
                  "core.uptime'; empty: the profile's; 'none': no such check.")
-    sip_uris: tuple[str, ...] = param(
-        ("sip:127.0.0.1",), shortdesc="SIP URIs to probe",
-        longdesc="Space-separated URIs that each must answer SIP OPTIONS, one per "
-                 "transport and address to watch, e.g. 'sip:192.0.2.1;transport=udp "
-                 "sip:192.0.2.1;transport=tcp sips:192.0.2.1'. Empty: no SIP check.")
-    sip_accept: tuple[str, ...] = param(
-        ("2xx", "3xx", "4xx"), shortdesc="Healthy SIP answers",
-        longdesc="Status codes or classes (200, 4xx, ...) that count as a healthy "
-                 "answer. 4xx is accepted by default because a server that answers "
-                 "401 or 404 to OPTIONS has a working SIP stack; 5xx (overload, "
-                 "shutdown) is not.")
-    sip_timeout: Duration = param(
-        Duration(2), shortdesc="SIP answer deadline",
-        longdesc="Each OPTIONS request must be answered within this time (UDP "
-                 "requests are retransmitted inside it).")
-    sip_tls_verify: bool = param(
-        False, shortdesc="Verify TLS certificates",
-        longdesc="Check the server certificate on sips:/TLS probes; off by default "
-                 "because the probe asks whether SIP answers, not whom to trust.")
     control_timeout: Duration = param(
         Duration(2), shortdesc="Control-channel deadline",
         longdesc="How long the control command may take before the server counts as hung.")
@@ -147,25 +127,10 @@ def _split(text: str, name: str) -> list[str]:
         raise NotConfiguredError(f"parameter {name} cannot be split: {err}") from None
 
 
-def _accepts(patterns: tuple[str, ...], status: int) -> bool:
-    return any(p == str(status) or (p.endswith("xx") and p[0] == str(status)[0])
-               for p in patterns)
-
-
 def validate(cfg: SipServerConfig, ctx: Context) -> None:
-    from ocf_agents.sip_options import parse_uri
-
     plan = Plan(cfg, ctx)
     plan.start  # noqa: B018 - splitting the command lines validates them
-    for pattern in cfg.sip_accept:
-        if pattern not in STATUS_CLASSES and not (pattern.isdigit() and 100 <= int(pattern) <= 699):
-            raise NotConfiguredError(
-                f"sip_accept: {pattern!r} is not a status code or class like 2xx")
-    for uri in cfg.sip_uris:
-        try:
-            parse_uri(uri)
-        except ValueError as err:
-            raise NotConfiguredError(f"sip_uris: {err}") from None
+    validate_sip(cfg)
     _require_program(plan.binary, "server binary")
     if plan.control:
         _require_program(plan.control[0], "control command")
@@ -211,18 +176,9 @@ def _require_account(user: str, group: str) -> None:
 
 def check_health(cfg: SipServerConfig, ctx: Context, plan: Plan, pid: int, depth: int) -> None:
     """Raise GenericError with the reason if the running server is unhealthy."""
-    from ocf_agents.sip_options import SipError, probe
-
     if processes.is_stopped(pid):
         raise GenericError(f"{os.path.basename(plan.binary)} (pid {pid}) is stopped (SIGSTOP?)")
-    for uri in cfg.sip_uris:
-        limit = min(cfg.sip_timeout, ctx.remaining())
-        try:
-            answer = probe(uri, limit, tls_verify=cfg.sip_tls_verify)
-        except SipError as err:
-            raise GenericError(f"SIP OPTIONS {uri}: {err}") from None
-        if not _accepts(cfg.sip_accept, answer.status):
-            raise GenericError(f"SIP OPTIONS {uri} answered {answer.status} {answer.reason}")
+    check_sip(cfg, ctx)
     if depth >= 10 and plan.control:
         result = ctx.run.run(plan.control, timeout=min(cfg.control_timeout, ctx.remaining()))
         if not result.ok:

@@ -1,0 +1,63 @@
+"""The SIP-aware health check that every SIP agent shares: its parameters
+(a ``Config`` base to inherit) and the check itself."""
+
+from __future__ import annotations
+
+from ocf_agents.ocf import Config, Context, Duration, GenericError, NotConfiguredError, param
+
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx")
+
+
+class SipCheckConfig(Config):
+    sip_uris: tuple[str, ...] = param(
+        ("sip:127.0.0.1",), shortdesc="SIP URIs to probe",
+        longdesc="Space-separated URIs that each must answer SIP OPTIONS, one per "
+                 "transport and address to watch, e.g. 'sip:192.0.2.1;transport=udp "
+                 "sip:192.0.2.1;transport=tcp sips:192.0.2.1'. Empty: no SIP check.")
+    sip_accept: tuple[str, ...] = param(
+        ("2xx", "3xx", "4xx"), shortdesc="Healthy SIP answers",
+        longdesc="Status codes or classes (200, 4xx, ...) that count as a healthy "
+                 "answer. 4xx is accepted by default because a server that answers "
+                 "401 or 404 to OPTIONS has a working SIP stack; 5xx (overload, "
+                 "shutdown) is not.")
+    sip_timeout: Duration = param(
+        Duration(2), shortdesc="SIP answer deadline",
+        longdesc="Each OPTIONS request must be answered within this time (UDP "
+                 "requests are retransmitted inside it).")
+    sip_tls_verify: bool = param(
+        False, shortdesc="Verify TLS certificates",
+        longdesc="Check the server certificate on sips:/TLS probes; off by default "
+                 "because the probe asks whether SIP answers, not whom to trust.")
+
+
+def accepts(patterns: tuple[str, ...], status: int) -> bool:
+    return any(p == str(status) or (p.endswith("xx") and p[0] == str(status)[0])
+               for p in patterns)
+
+
+def validate_sip(cfg: SipCheckConfig) -> None:
+    from ocf_agents.sip_options import parse_uri
+
+    for pattern in cfg.sip_accept:
+        if pattern not in STATUS_CLASSES and not (pattern.isdigit() and 100 <= int(pattern) <= 699):
+            raise NotConfiguredError(
+                f"sip_accept: {pattern!r} is not a status code or class like 2xx")
+    for uri in cfg.sip_uris:
+        try:
+            parse_uri(uri)
+        except ValueError as err:
+            raise NotConfiguredError(f"sip_uris: {err}") from None
+
+
+def check_sip(cfg: SipCheckConfig, ctx: Context) -> None:
+    """Every URI answers OPTIONS in time with an accepted status, or GenericError."""
+    from ocf_agents.sip_options import SipError, probe
+
+    for uri in cfg.sip_uris:
+        limit = min(cfg.sip_timeout, ctx.remaining())
+        try:
+            answer = probe(uri, limit, tls_verify=cfg.sip_tls_verify)
+        except SipError as err:
+            raise GenericError(f"SIP OPTIONS {uri}: {err}") from None
+        if not accepts(cfg.sip_accept, answer.status):
+            raise GenericError(f"SIP OPTIONS {uri} answered {answer.status} {answer.reason}")
