@@ -10,10 +10,9 @@ seconds, long before Pacemaker's operation timeout.
 from __future__ import annotations
 
 import os
-import signal
 import time
 
-from ocf_agents import processes
+from ocf_agents import daemon, processes
 from ocf_agents.ocf import (
     Agent,
     ArgsError,
@@ -185,31 +184,11 @@ def check_health(cfg: SipServerConfig, ctx: Context, plan: Plan, pid: int, depth
             raise GenericError(f"control channel: {result.summary()}")
 
 
-def _marker(ctx: Context) -> str:
-    return ctx.state_file("running")
-
-
-def _recorded_group(ctx: Context) -> int | None:
-    """The process group written at start: it outlives a crashed main process."""
-    try:
-        with open(_marker(ctx), encoding="ascii") as handle:
-            return int(handle.read().split()[0])
-    except (FileNotFoundError, ValueError, IndexError):
-        return None
-
-
-def _record_group(ctx: Context, pgid: int | None) -> None:
-    path = _marker(ctx)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="ascii") as handle:
-        handle.write(f"{pgid or 0}\n")
-
-
 def monitor(cfg: SipServerConfig, ctx: Context) -> OCFCode:
     plan = Plan(cfg, ctx)
     pid = processes.live_pid(plan.pidfile, plan.binary)
     if pid is None:
-        if os.path.exists(_marker(ctx)):
+        if daemon.was_started(ctx):
             raise GenericError(f"{os.path.basename(plan.binary) or 'server'} died "
                                f"without being stopped (pid file {plan.pidfile})")
         return OCFCode.NOT_RUNNING
@@ -221,22 +200,22 @@ def start(cfg: SipServerConfig, ctx: Context) -> OCFCode:
     plan = Plan(cfg, ctx)
     pid = processes.live_pid(plan.pidfile, plan.binary)
     if pid is None:
-        _stop_leftovers(plan, ctx)
-        _prepare_pid_dir(plan.pidfile, cfg.user, cfg.group)
+        daemon.stop_leftovers(ctx, plan.binary)
+        daemon.prepare_dir(os.path.dirname(plan.pidfile), cfg.user, cfg.group)
         if os.path.exists(plan.pidfile):
             os.unlink(plan.pidfile)
         ctx.log.info(f"starting: {' '.join(plan.start)}")
-        _record_group(ctx, None)
+        daemon.record_group(ctx, None)
         result = ctx.run.run(plan.start)
         if not result.ok:
-            os.unlink(_marker(ctx))
+            daemon.forget(ctx)
             program = os.path.basename(plan.start[0])
             raise GenericError(f"{program} failed to start: {result.summary()}")
     last = "no pid file written"
     while ctx.remaining() > 0:
         pid = processes.live_pid(plan.pidfile, plan.binary)
         if pid is not None:
-            _record_group(ctx, processes.group_of(pid))
+            daemon.record_group(ctx, processes.group_of(pid))
             try:
                 check_health(cfg, ctx, plan, pid, depth=10)
             except OCFError as err:
@@ -251,65 +230,14 @@ def start(cfg: SipServerConfig, ctx: Context) -> OCFCode:
 def stop(cfg: SipServerConfig, ctx: Context) -> OCFCode:
     plan = Plan(cfg, ctx)
     pid = processes.live_pid(plan.pidfile, plan.binary)
-    # Keep a few seconds of the stop timeout for SIGKILL and its reaping.
-    graceful = ctx.deadline - min(5.0, max(1.0, ctx.timeout * 0.25))
+    graceful = daemon.graceful_deadline(ctx)
     if pid is not None:
         ctx.log.info(f"stopping pid {pid}")
-        group = processes.group_of(pid)
-        if group is not None:
-            processes.signal_group(group, signal.SIGCONT, plan.binary)
-        processes.signal_pid(pid, signal.SIGCONT)
-        if not _terminate(pid, graceful):
-            ctx.log.warning(f"pid {pid} ignored SIGTERM; sending SIGKILL")
-            processes.signal_pid(pid, signal.SIGKILL)
-    _stop_leftovers(plan, ctx, graceful)
-    if pid is not None and not processes.wait_gone(pid, ctx.deadline):
-        raise GenericError(f"pid {pid} survived SIGKILL")
-    for path in (plan.pidfile, _marker(ctx)):
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+        if not daemon.terminate(pid, plan.binary, graceful):
+            daemon.kill(ctx, pid, plan.binary)
+    daemon.stop_leftovers(ctx, plan.binary, graceful)
+    daemon.forget(ctx, plan.pidfile)
     return OCFCode.SUCCESS
-
-
-def _terminate(pid: int, deadline: float) -> bool:
-    """SIGTERM, repeated each second: Kamailio can miss one that arrives while
-    it handles its workers' SIGCHLD (seen after they were stopped and continued)."""
-    while time.monotonic() < deadline:
-        processes.signal_pid(pid, signal.SIGTERM)
-        if processes.wait_gone(pid, min(deadline, time.monotonic() + 1.0)):
-            return True
-    return not processes.is_alive(pid)
-
-
-def _stop_leftovers(plan: Plan, ctx: Context, graceful: float | None = None) -> None:
-    """End workers left in the server's process group (after a crash of the main)."""
-    group = _recorded_group(ctx)
-    if not group or not processes.group_members(group):
-        return
-    if graceful is not None:
-        # Orphaned workers wait for a main process that will not come back.
-        processes.signal_group(group, signal.SIGTERM, plan.binary)
-        if processes.wait_group_gone(group, min(graceful, time.monotonic() + 2.0)):
-            return
-    if processes.signal_group(group, signal.SIGKILL, plan.binary):
-        ctx.log.warning(f"killed leftover processes of group {group}")
-        processes.wait_group_gone(group, ctx.deadline)
-
-
-def _prepare_pid_dir(pidfile: str, user: str, group: str) -> None:
-    folder = os.path.dirname(pidfile)
-    if os.path.isdir(folder):
-        return
-    os.makedirs(folder, mode=0o755, exist_ok=True)
-    if user or group:
-        import grp
-        import pwd
-
-        uid = pwd.getpwnam(user).pw_uid if user else -1
-        gid = grp.getgrnam(group).gr_gid if group else -1
-        os.chown(folder, uid, gid)
 
 
 AGENT = Agent(

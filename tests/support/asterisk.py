@@ -1,0 +1,142 @@
+"""A real Asterisk configuration for tests: its own folders, PJSIP on a given
+address, a trunk registration to a test registrar, phones, a queue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+MODULES = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
+
+ASTERISK_CONF = """[directories]
+astetcdir => {root}/etc
+astmoddir => {modules}
+astvarlibdir => {root}/lib
+astdbdir => {root}/lib
+astkeydir => {root}/lib
+astdatadir => /usr/share/asterisk
+astagidir => /usr/share/asterisk/agi-bin
+astspooldir => {root}/spool
+astrundir => {root}/run
+astlogdir => {root}/log
+astsbindir => /usr/sbin
+
+[options]
+entityid = 02:00:00:00:00:{eid:02x}
+"""
+
+MODULES_CONF = """[modules]
+autoload = yes
+{noload}
+"""
+
+PJSIP_CONF = """[global]
+type = global
+user_agent = sip-ha test PBX
+
+[transport-udp]
+type = transport
+protocol = udp
+bind = {address}:{port}
+
+[transport-tcp]
+type = transport
+protocol = tcp
+bind = {address}:{port}
+
+[trunk-reg]
+type = registration
+transport = transport-udp
+server_uri = sip:{registrar}
+client_uri = sip:sipha@{registrar}
+contact_user = sipha
+expiration = 60
+retry_interval = 5
+max_retries = 1000
+
+[trunk]
+type = endpoint
+transport = transport-udp
+context = from-trunk
+disallow = all
+allow = ulaw
+aors = trunk
+
+[trunk]
+type = aor
+contact = sip:{registrar}
+
+[trunk]
+type = identify
+endpoint = trunk
+match = {registrar_host}
+
+{phones}
+"""
+
+PHONE = """[{ext}]
+type = endpoint
+context = phones
+disallow = all
+allow = ulaw
+aors = {ext}
+
+[{ext}]
+type = aor
+max_contacts = 1
+remove_existing = yes
+"""
+
+EXTENSIONS_CONF = """[from-trunk]
+exten => _X.,1,Dial(PJSIP/${{EXTEN}},20)
+
+[phones]
+exten => 600,1,Answer()
+ same => n,Wait(3600)
+"""
+
+QUEUES_CONF = """[general]
+persistentmembers = yes
+
+[support]
+strategy = ringall
+"""
+
+
+class AsteriskSetup:
+    """Configuration files for one Asterisk in ``root``."""
+
+    def __init__(self, root: Path, address: str, registrar: str, *, port: int = 5060,
+                 eid: int = 1, phones: tuple[str, ...] = ("100", "101"),
+                 register_at_boot: bool = True) -> None:
+        self.root = root
+        self.address, self.port = address, port
+        for sub in ("etc", "lib", "spool", "run", "log"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        self.config = root / "asterisk.conf"
+        self.config.write_text(ASTERISK_CONF.format(root=root, modules=MODULES, eid=eid))
+        etc = root / "etc"
+        noload = ["chan_dahdi.so", "res_pjsip_phoneprov.so", "chan_mobile.so", "res_ari.so"]
+        if not register_at_boot:
+            noload.append("res_pjsip_outbound_registration.so")
+        (etc / "modules.conf").write_text(MODULES_CONF.format(
+            noload="\n".join(f"noload => {name}" for name in noload)))
+        (etc / "pjsip.conf").write_text(PJSIP_CONF.format(
+            address=address, port=port, registrar=registrar,
+            registrar_host=registrar.split(":")[0],
+            phones="\n".join(PHONE.format(ext=ext) for ext in phones)))
+        (etc / "extensions.conf").write_text(EXTENSIONS_CONF)
+        (etc / "queues.conf").write_text(QUEUES_CONF)
+        for empty in ("logger.conf", "cdr.conf", "cel.conf"):
+            (etc / empty).write_text("")
+        (etc / "logger.conf").write_text("[logfiles]\nmessages => notice,warning,error\n")
+
+    @property
+    def uris(self) -> tuple[str, ...]:
+        return (f"sip:{self.address}:{self.port}",
+                f"sip:{self.address}:{self.port};transport=tcp")
+
+    def params(self, **extra: str) -> dict[str, str]:
+        values = {"config": str(self.config), "user": "asterisk", "group": "asterisk",
+                  "sip_uris": " ".join(self.uris), "sip_timeout": "1s"}
+        values.update(extra)
+        return values
