@@ -24,7 +24,7 @@ printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
 PKGS=(corosync pacemaker pacemaker-cli-utils pcs resource-agents
       kamailio mariadb-server openssh-server openssh-client rsync sipsak
       python3-venv ifupdown sudo less iproute2 iputils-arping
-      ca-certificates tcpdump)
+      ca-certificates tcpdump libxml2-utils)
 apt-get update -qq
 if apt-cache show pcsd >/dev/null 2>&1; then PKGS+=(pcsd); fi
 if [ "$DIST" = sid ]; then PKGS+=(asterisk); fi
