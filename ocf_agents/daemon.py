@@ -41,7 +41,11 @@ def recorded_group(ctx: Context) -> int | None:
 
 def forget(ctx: Context, *paths: str) -> None:
     """Remove the marker (and other state files or a stale pid file)."""
-    for path in (marker(ctx), *paths):
+    remove(marker(ctx), *paths)
+
+
+def remove(*paths: str) -> None:
+    for path in paths:
         try:
             os.unlink(path)
         except FileNotFoundError:

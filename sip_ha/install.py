@@ -12,7 +12,9 @@ import sys
 
 PROVIDER = "sipha"
 AGENTS = {
+    "asterisk": "ocf_agents.asterisk",
     "sipserver": "ocf_agents.sipserver",
+    "service-ip": "ocf_agents.service_ip",
 }
 MARKER = "# Installed by 'sip-ha install-agents'"
 

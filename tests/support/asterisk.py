@@ -107,13 +107,17 @@ class AsteriskSetup:
 
     def __init__(self, root: Path, address: str, registrar: str, *, port: int = 5060,
                  eid: int = 1, phones: tuple[str, ...] = ("100", "101"),
-                 register_at_boot: bool = True) -> None:
+                 register_at_boot: bool = False, inside: str | None = None) -> None:
+        """Files go to ``root``; ``inside`` is that folder as Asterisk sees it
+        (in a container), if different."""
         self.root = root
+        self.inside = inside or str(root)
         self.address, self.port = address, port
         for sub in ("etc", "lib", "spool", "run", "log"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        self.config = root / "asterisk.conf"
-        self.config.write_text(ASTERISK_CONF.format(root=root, modules=MODULES, eid=eid))
+        (root / "asterisk.conf").write_text(
+            ASTERISK_CONF.format(root=self.inside, modules=MODULES, eid=eid))
+        self.config = f"{self.inside}/asterisk.conf"
         etc = root / "etc"
         noload = ["chan_dahdi.so", "res_pjsip_phoneprov.so", "chan_mobile.so", "res_ari.so"]
         if not register_at_boot:
@@ -122,7 +126,7 @@ class AsteriskSetup:
             noload="\n".join(f"noload => {name}" for name in noload)))
         (etc / "pjsip.conf").write_text(PJSIP_CONF.format(
             address=address, port=port, registrar=registrar,
-            registrar_host=registrar.split(":")[0],
+            registrar_host=registrar.split(":", maxsplit=1)[0],
             phones="\n".join(PHONE.format(ext=ext) for ext in phones)))
         (etc / "extensions.conf").write_text(EXTENSIONS_CONF)
         (etc / "queues.conf").write_text(QUEUES_CONF)
@@ -136,7 +140,7 @@ class AsteriskSetup:
                 f"sip:{self.address}:{self.port};transport=tcp")
 
     def params(self, **extra: str) -> dict[str, str]:
-        values = {"config": str(self.config), "user": "asterisk", "group": "asterisk",
+        values = {"config": self.config, "user": "asterisk", "group": "asterisk",
                   "sip_uris": " ".join(self.uris), "sip_timeout": "1s"}
         values.update(extra)
         return values

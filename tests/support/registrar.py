@@ -71,7 +71,7 @@ def serve(host: str, port: int, log_path: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="0.0.0.0")  # noqa: S104 - inside a test namespace
+    parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=5060)
     parser.add_argument("--log", required=True)
     args = parser.parse_args()

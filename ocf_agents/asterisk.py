@@ -1,0 +1,421 @@
+"""ocf:sipha:asterisk - Asterisk as a promotable clone.
+
+Asterisk runs on every node (hot standby); the promoted instance is the
+SIP-ACTIVE server.  What only the active server may do is switched by the
+role: the modules in ``active_modules`` (by default the PJSIP outbound
+registration module, so that trunk registrations follow the active role)
+are loaded on promote and unloaded on demote - unloading sends the
+un-REGISTER, so two servers never register the same trunk, and because
+modules.conf keeps them from loading at boot, a standby never registers
+even for a moment.
+
+The monitor checks the process, the control socket (with its own short
+deadline: a hung Asterisk fails in seconds), and SIP OPTIONS on every
+configured URI; at depth 10 on the promoted node also the active modules
+and the trunk registrations (a trunk that is not registered is "degraded",
+not failed: calls between phones still work).  The promotion score follows
+health: a node whose checks fail gets none.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ocf_agents import daemon, processes
+from ocf_agents.asterisk_cli import (
+    AsteriskCli,
+    AsteriskDown,
+    AsteriskError,
+    noload_modules,
+    read_directories,
+)
+from ocf_agents.ocf import (
+    Agent,
+    ArgsError,
+    Context,
+    Duration,
+    GenericError,
+    NotConfiguredError,
+    NotInstalledError,
+    OCFCode,
+    OCFError,
+    Operation,
+    param,
+)
+from ocf_agents.sip_check import SipCheckConfig, check_sip, validate_sip
+
+HEALTHY_SCORE = 100
+
+
+class AsteriskConfig(SipCheckConfig):
+    binary: str = param("/usr/sbin/asterisk", shortdesc="Asterisk binary")
+    config: str = param("/etc/asterisk/asterisk.conf", shortdesc="asterisk.conf",
+                        longdesc="Main configuration file (-C); its [directories] "
+                                 "section says where the pid file and control socket are.")
+    user: str = param("asterisk", shortdesc="Run as user", longdesc="User Asterisk runs as (-U).")
+    group: str = param("asterisk", shortdesc="Run as group",
+                       longdesc="Group Asterisk runs as (-G).")
+    start_options: str = param(
+        "", shortdesc="Extra start options",
+        longdesc="Further command-line options for Asterisk, split like a shell would.")
+    control_timeout: Duration = param(
+        Duration(3), shortdesc="Control-socket deadline",
+        longdesc="How long Asterisk may take to answer on its control socket before "
+                 "it counts as hung.")
+    active_modules: tuple[str, ...] = param(
+        ("res_pjsip_outbound_registration.so",), shortdesc="Modules of the active server",
+        longdesc="Modules loaded only while promoted (space-separated). The default "
+                 "makes outbound trunk registrations follow the active role. Each must "
+                 "be listed as 'noload => MODULE' in modules.conf so that a standby "
+                 "never loads it at boot.")
+    registrations: tuple[str, ...] = param(
+        (), shortdesc="Registrations to watch",
+        longdesc="Outbound registrations that must be Registered on the promoted node "
+                 "(checked at OCF_CHECK_LEVEL 10); empty: every registration Asterisk "
+                 "shows. One that is not registered makes the monitor report degraded.")
+    drain_timeout: Duration = param(
+        Duration(0), shortdesc="Call draining",
+        longdesc="On demote and stop, wait up to this long for active calls to end "
+                 "(planned moves during office hours); 0: do not wait. Keep it below "
+                 "the demote and stop timeouts.")
+
+
+class Paths:
+    def __init__(self, cfg: AsteriskConfig) -> None:
+        try:
+            folders = read_directories(cfg.config)
+        except FileNotFoundError:
+            raise NotInstalledError(f"{cfg.config} not found on this node") from None
+        except OSError as err:
+            raise NotInstalledError(f"cannot read {cfg.config}: {err.strerror}") from None
+        self.rundir = folders["astrundir"]
+        self.pidfile = os.path.join(self.rundir, "asterisk.pid")
+        self.modules_conf = os.path.join(folders["astetcdir"], "modules.conf")
+
+
+def cli_of(cfg: AsteriskConfig, ctx: Context) -> AsteriskCli:
+    return AsteriskCli(ctx.run, cfg.binary, cfg.config, cfg.control_timeout)
+
+
+def _promoted_marker(ctx: Context) -> str:
+    return ctx.state_file("promoted")
+
+
+def is_promoted(ctx: Context) -> bool:
+    return os.path.exists(_promoted_marker(ctx))
+
+
+# --------------------------------------------------------------------------
+# Validation
+
+
+def validate(cfg: AsteriskConfig, ctx: Context) -> None:
+    validate_sip(cfg)
+    if not os.path.isabs(cfg.binary):
+        raise NotConfiguredError(f"binary {cfg.binary!r} must be an absolute path")
+    if not os.access(cfg.binary, os.X_OK):
+        raise NotInstalledError(f"{cfg.binary} is not installed on this node")
+    paths = Paths(cfg)
+    _require_account(cfg.user, cfg.group)
+    if cfg.active_modules:
+        missing = set(cfg.active_modules) - noload_modules(paths.modules_conf)
+        if missing:
+            lines = ", ".join(f"'noload => {name}'" for name in sorted(missing))
+            raise ArgsError(f"{paths.modules_conf} must contain {lines} so that a standby "
+                            "never loads what only the active server may run")
+    if cfg.start_options:
+        import shlex
+
+        try:
+            shlex.split(cfg.start_options)
+        except ValueError as err:
+            raise NotConfiguredError(f"start_options cannot be split: {err}") from None
+
+
+def _require_account(user: str, group: str) -> None:
+    import grp
+    import pwd
+
+    try:
+        if user:
+            pwd.getpwnam(user)
+        if group:
+            grp.getgrnam(group)
+    except KeyError:
+        raise NotInstalledError(
+            f"user {user!r} or group {group!r} does not exist on this node") from None
+
+
+# --------------------------------------------------------------------------
+# Health and promotion score
+
+
+def check_health(cfg: AsteriskConfig, ctx: Context, pid: int) -> None:
+    """Raise GenericError unless Asterisk answers on its socket and on SIP."""
+    if processes.is_stopped(pid):
+        raise GenericError(f"asterisk (pid {pid}) is stopped (SIGSTOP?)")
+    try:
+        cli_of(cfg, ctx).uptime()
+    except AsteriskError as err:
+        raise GenericError(str(err)) from None
+    check_sip(cfg, ctx)
+
+
+def active_role_problems(cfg: AsteriskConfig, ctx: Context) -> list[str]:
+    """What the promoted node should be doing but is not (degraded, not failed)."""
+    cli = cli_of(cfg, ctx)
+    problems = [f"{module} is not loaded" for module in cfg.active_modules
+                if not cli.module_loaded(module)]
+    if "res_pjsip_outbound_registration.so" in cfg.active_modules and not problems:
+        states = cli.registrations()
+        for name in cfg.registrations or tuple(states):
+            state = states.get(name, "missing")
+            if state != "Registered":
+                problems.append(f"trunk registration {name} is {state}")
+    return problems
+
+
+def _check_standby_modules(cfg: AsteriskConfig, ctx: Context) -> None:
+    """A standby running an active-only module would register trunks twice."""
+    try:
+        cli = cli_of(cfg, ctx)
+        loaded = [module for module in cfg.active_modules if cli.module_loaded(module)]
+    except AsteriskError as err:
+        raise GenericError(str(err)) from None
+    if loaded:
+        set_score(ctx, None)
+        raise GenericError(f"{', '.join(loaded)} loaded on a standby (loaded by hand?)")
+
+
+def set_score(ctx: Context, score: int | None) -> None:
+    """Publish the promotion score, skipping the call when nothing changed."""
+    cache = ctx.state_file("score")
+    text = "" if score is None else str(score)
+    try:
+        with open(cache, encoding="ascii") as handle:
+            if handle.read() == text:
+                return
+    except FileNotFoundError:
+        if score is None:
+            return
+    try:
+        if score is None:
+            ctx.attrs.clear_promotion_score()
+        else:
+            ctx.attrs.set_promotion_score(score)
+    except OCFError as err:
+        ctx.log.warning(f"{err.reason} (outside a cluster this is expected)")
+        return
+    if score is None:
+        os.unlink(cache)
+    else:
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        with open(cache, "w", encoding="ascii") as handle:
+            handle.write(text)
+
+
+# --------------------------------------------------------------------------
+# Actions
+
+
+def monitor(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
+    paths = Paths(cfg)
+    promoted = is_promoted(ctx)
+    failed = OCFCode.FAILED_PROMOTED if promoted else OCFCode.ERR_GENERIC
+    pid = processes.live_pid(paths.pidfile, cfg.binary)
+    if pid is None:
+        if daemon.was_started(ctx):
+            set_score(ctx, None)
+            raise GenericError("asterisk died without being stopped", failed)
+        return OCFCode.NOT_RUNNING
+    try:
+        check_health(cfg, ctx, pid)
+    except OCFError as err:
+        set_score(ctx, None)
+        raise GenericError(err.reason, failed) from None
+    if not promoted:
+        if ctx.check_level >= 10:
+            _check_standby_modules(cfg, ctx)
+        set_score(ctx, HEALTHY_SCORE)
+        return OCFCode.SUCCESS
+    set_score(ctx, HEALTHY_SCORE)
+    if ctx.check_level >= 10:
+        try:
+            problems = active_role_problems(cfg, ctx)
+        except AsteriskError as err:
+            raise GenericError(str(err), failed) from None
+        if problems:
+            ctx.log.warning("; ".join(problems))
+            return OCFCode.DEGRADED_PROMOTED
+    return OCFCode.RUNNING_PROMOTED
+
+
+def start(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
+    paths = Paths(cfg)
+    cli = cli_of(cfg, ctx)
+    pid = processes.live_pid(paths.pidfile, cfg.binary)
+    if pid is None:
+        daemon.stop_leftovers(ctx, cfg.binary)
+        daemon.prepare_dir(paths.rundir, cfg.user, cfg.group)
+        import shlex
+
+        argv = [cfg.binary, "-C", cfg.config, "-U", cfg.user, "-G", cfg.group,
+                *shlex.split(cfg.start_options)]
+        ctx.log.info(f"starting: {' '.join(argv)}")
+        daemon.record_group(ctx, None)
+        result = ctx.run.run(argv)
+        if not result.ok:
+            daemon.forget(ctx)
+            raise GenericError(f"asterisk failed to start: {result.summary()}")
+    last = "no pid file written"
+    while ctx.remaining() > 0:
+        pid = processes.live_pid(paths.pidfile, cfg.binary)
+        if pid is not None:
+            daemon.record_group(ctx, processes.group_of(pid))
+            try:
+                cli.wait_fully_booted(max(0.5, min(ctx.remaining(), 30)))
+                _become_standby(cfg, ctx)
+                check_health(cfg, ctx, pid)
+            except (AsteriskError, OCFError) as err:
+                last = err.reason if isinstance(err, OCFError) else str(err)
+            else:
+                set_score(ctx, HEALTHY_SCORE)
+                ctx.log.info(f"running as pid {pid}, fully booted, answering SIP")
+                return OCFCode.SUCCESS
+        time.sleep(0.2)
+    raise GenericError(f"started but not healthy before the start timeout: {last}")
+
+
+def _become_standby(cfg: AsteriskConfig, ctx: Context) -> None:
+    cli = cli_of(cfg, ctx)
+    for module in cfg.active_modules:
+        if cli.module_loaded(module):
+            ctx.log.info(f"unloading {module}: only the promoted node runs it")
+            cli.unload_module(module)
+    daemon.remove(_promoted_marker(ctx))
+
+
+def drain(cfg: AsteriskConfig, ctx: Context) -> None:
+    """Wait (bounded) for active calls to end before a planned demote or stop."""
+    if cfg.drain_timeout <= 0:
+        return
+    cli = cli_of(cfg, ctx)
+    deadline = min(time.monotonic() + cfg.drain_timeout, ctx.deadline - 2 * cfg.control_timeout)
+    try:
+        calls = cli.active_calls()
+        if calls:
+            ctx.log.info(f"draining: waiting up to {cfg.drain_timeout:g}s for {calls} call(s)")
+        while calls and time.monotonic() < deadline:
+            time.sleep(0.5)
+            calls = cli.active_calls()
+    except AsteriskError as err:
+        ctx.log.warning(f"not draining: {err}")
+        return
+    if calls:
+        ctx.log.warning(f"drain timeout: {calls} call(s) still active")
+    else:
+        ctx.log.info("no active calls")
+
+
+def stop(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
+    paths = Paths(cfg)
+    pid = processes.live_pid(paths.pidfile, cfg.binary)
+    graceful = daemon.graceful_deadline(ctx)
+    if pid is not None:
+        if not processes.is_stopped(pid):
+            drain(cfg, ctx)
+            ctx.log.info(f"stopping pid {pid} (core stop now)")
+            try:
+                cli_of(cfg, ctx).stop_now(min(cfg.control_timeout, ctx.remaining()))
+            except AsteriskError as err:
+                ctx.log.warning(f"core stop now failed: {err}")
+        if not processes.wait_gone(pid, min(graceful, time.monotonic() + 10)) and \
+                not daemon.terminate(pid, cfg.binary, graceful):
+            daemon.kill(ctx, pid, cfg.binary)
+    daemon.stop_leftovers(ctx, cfg.binary, graceful)
+    set_score(ctx, None)
+    daemon.forget(ctx, _promoted_marker(ctx))
+    return OCFCode.SUCCESS
+
+
+def promote(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
+    paths = Paths(cfg)
+    pid = processes.live_pid(paths.pidfile, cfg.binary)
+    if pid is None:
+        raise GenericError("cannot promote: asterisk is not running")
+    cli = cli_of(cfg, ctx)
+    try:
+        for module in cfg.active_modules:
+            if not cli.module_loaded(module):
+                cli.load_module(module)
+                ctx.log.info(f"loaded {module}")
+    except AsteriskError as err:
+        raise GenericError(f"promote: {err}") from None
+    with open(_promoted_marker(ctx), "w", encoding="ascii") as handle:
+        handle.write(f"{time.time():.0f}\n")
+    return OCFCode.SUCCESS
+
+
+def demote(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
+    paths = Paths(cfg)
+    pid = processes.live_pid(paths.pidfile, cfg.binary)
+    if pid is None:
+        daemon.remove(_promoted_marker(ctx))
+        if daemon.was_started(ctx):
+            raise GenericError("cannot demote: asterisk died")
+        return OCFCode.NOT_RUNNING
+    drain(cfg, ctx)
+    try:
+        _become_standby(cfg, ctx)
+    except AsteriskError as err:
+        raise GenericError(f"demote: {err}") from None
+    return OCFCode.SUCCESS
+
+
+def reload(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
+    """Re-read changed configuration (after a file sync) without a restart."""
+    try:
+        cli_of(cfg, ctx).reload()
+    except AsteriskDown:
+        return OCFCode.NOT_RUNNING
+    except AsteriskError as err:
+        raise GenericError(f"reload: {err}") from None
+    return OCFCode.SUCCESS
+
+
+def notify(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
+    return OCFCode.SUCCESS
+
+
+AGENT = Agent(
+    "asterisk",
+    version="1.0",
+    shortdesc="Asterisk PBX as a promotable clone (SIP-ACTIVE on the promoted node)",
+    longdesc=__doc__.split("\n\n", 1)[1].strip().replace("\n", " "),
+    config=AsteriskConfig,
+    handlers={"start": start, "stop": stop, "monitor": monitor, "promote": promote,
+              "demote": demote, "reload": reload, "notify": notify},
+    operations=(
+        Operation("start", timeout=60),
+        Operation("stop", timeout=60),
+        Operation("promote", timeout=30),
+        Operation("demote", timeout=60),
+        Operation("monitor", timeout=20, interval=10, role="Unpromoted"),
+        Operation("monitor", timeout=20, interval=9, role="Promoted"),
+        Operation("monitor", timeout=30, interval=31, depth=10, role="Promoted"),
+        Operation("reload", timeout=30),
+        Operation("notify", timeout=10),
+        Operation("validate-all", timeout=20),
+        Operation("meta-data", timeout=5),
+    ),
+    validate=validate,
+)
+
+
+def main() -> None:
+    AGENT.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""ocf:sipha:asterisk against a real Asterisk 22 (Debian sid) in a container."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.asterisk import AsteriskSetup
+from tests.support.container import Container
+
+AGENT = "/usr/lib/ocf/resource.d/sipha/asterisk"
+REGISTRAR = "127.0.0.2:5070"
+OCF_SUCCESS, OCF_ERR_GENERIC, OCF_ERR_ARGS, OCF_ERR_INSTALLED = 0, 1, 2, 5
+OCF_NOT_RUNNING, OCF_RUNNING_PROMOTED, OCF_FAILED_PROMOTED = 7, 8, 9
+OCF_DEGRADED_PROMOTED = 191
+
+
+class Node:
+    """One Asterisk in the container and the agent that runs it."""
+
+    def __init__(self, box: Container, name: str, **extra: str) -> None:
+        self.box = box
+        self.setup = AsteriskSetup(box.path(f"/tmp/{name}"), "127.0.0.1", REGISTRAR,
+                                   inside=f"/tmp/{name}")
+        box.run(["chown", "-R", "asterisk:asterisk", f"/tmp/{name}"], check=True)
+        self.params = self.setup.params(**extra)
+        self.instance = name
+
+    def env(self, **extra: str) -> dict[str, str]:
+        values = {**self.params, **extra}
+        env = {f"OCF_RESKEY_{k}": v for k, v in values.items()}
+        env.update({"OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": self.instance,
+                    "HA_RSCTMP": "/run/resource-agents"})
+        return env
+
+    def agent(self, action: str, *, level: int = 0, meta: dict[str, str] | None = None,
+              **extra: str) -> tuple[int, str, float]:
+        env = self.env(**extra)
+        env["OCF_CHECK_LEVEL"] = str(level)
+        env.update({f"OCF_RESKEY_CRM_meta_{k}": v for k, v in (meta or {}).items()})
+        started = time.monotonic()
+        result = self.box.run([AGENT, action], env=env)
+        reason = next((line.split(":", 1)[1] for line in result.stderr.splitlines()
+                       if line.startswith("ocf-exit-reason:")), "")
+        return result.returncode, reason, time.monotonic() - started
+
+    def rx(self, command: str) -> str:
+        return self.box.run(["asterisk", "-C", self.setup.config, "-rx", command]).stdout
+
+    def pid(self) -> int:
+        return int(self.box.path(f"{self.setup.inside}/run/asterisk.pid").read_text())
+
+    def host_pid(self) -> int:
+        """The same process as the host sees it (for signals from outside)."""
+        inner = str(self.pid())
+        namespace = os.readlink(f"/proc/{self.box.pid}/ns/pid")
+        for entry in Path("/proc").iterdir():
+            try:
+                same_ns = entry.name.isdigit() and os.readlink(entry / "ns/pid") == namespace
+                status = (entry / "status").read_text() if same_ns else ""
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+            nspid = next((line.split()[1:] for line in status.splitlines()
+                          if line.startswith("NSpid:")), [])
+            if nspid[-1:] == [inner]:
+                return int(entry.name)
+        raise AssertionError("asterisk not found from the host")
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
+    container = Container("sid", "siphaast", tmp_path_factory.mktemp("siphaast"))
+    registrar = subprocess.Popen(
+        ["nsenter", "-t", str(container.pid), "-m", "-u", "-n", "-p", "-r", "-w",
+         "python3", "/src/tests/support/registrar.py", "--host", "127.0.0.2", "--port",
+         "5070", "--log", "/tmp/registrar.log"])
+    try:
+        yield container
+    finally:
+        registrar.kill()
+        registrar.wait()
+        container.stop()
+
+
+@pytest.fixture
+def node(box: Container, request: pytest.FixtureRequest) -> Iterator[Node]:
+    name = "ast-" + request.node.name.replace("[", "-").replace("]", "")[:40]
+    node = Node(box, name)
+    yield node
+    node.agent("stop")
+
+
+def registrar_log(box: Container) -> list[dict[str, object]]:
+    path = box.path("/tmp/registrar.log")
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def wait_for(predicate, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def registers(box: Container, since: float, expires_zero: bool) -> list[dict[str, object]]:
+    return [r for r in registrar_log(box) if r["method"] == "REGISTER"
+            and float(r["time"]) >= since and (r["expires"] == "0") == expires_zero]
+
+
+def test_roles_switch_trunk_registration(node: Node):
+    assert node.agent("monitor")[0] == OCF_NOT_RUNNING
+    started = time.time()
+    code, reason, _ = node.agent("start")
+    assert code == OCF_SUCCESS, reason
+    assert node.agent("monitor")[0] == OCF_SUCCESS
+    # A standby never registers the trunk, not even while booting.
+    time.sleep(3)
+    assert registers(node.box, started, expires_zero=False) == []
+
+    promoted_at = time.time()
+    assert node.agent("promote")[0] == OCF_SUCCESS
+    assert node.agent("monitor")[0] == OCF_RUNNING_PROMOTED
+    assert wait_for(lambda: registers(node.box, promoted_at, expires_zero=False))
+    assert wait_for(lambda: node.agent("monitor", level=10)[0] == OCF_RUNNING_PROMOTED)
+    assert node.agent("promote")[0] == OCF_SUCCESS  # idempotent
+
+    demoted_at = time.time()
+    assert node.agent("demote")[0] == OCF_SUCCESS
+    assert wait_for(lambda: registers(node.box, demoted_at, expires_zero=True))
+    assert node.agent("monitor")[0] == OCF_SUCCESS
+    assert node.agent("monitor", level=10)[0] == OCF_SUCCESS
+    assert node.agent("demote")[0] == OCF_SUCCESS  # idempotent
+
+    assert node.agent("stop")[0] == OCF_SUCCESS
+    assert node.agent("monitor")[0] == OCF_NOT_RUNNING
+    assert node.agent("stop")[0] == OCF_SUCCESS
+
+
+def test_unregistered_trunk_is_degraded(node: Node):
+    node.params["registrations"] = "trunk-reg"
+    assert node.agent("start")[0] == OCF_SUCCESS
+    assert node.agent("promote")[0] == OCF_SUCCESS
+    assert wait_for(lambda: node.agent("monitor", level=10)[0] == OCF_RUNNING_PROMOTED)
+    node.rx("pjsip send unregister trunk-reg")
+    code, _, _ = node.agent("monitor", level=10)
+    assert code == OCF_DEGRADED_PROMOTED
+    assert node.agent("monitor")[0] == OCF_RUNNING_PROMOTED
+
+
+def test_crash_is_a_failure_in_either_role(node: Node):
+    assert node.agent("start")[0] == OCF_SUCCESS
+    node.box.run(["kill", "-9", str(node.pid())], check=True)
+    assert wait_for(lambda: node.agent("monitor")[0] == OCF_ERR_GENERIC, 5)
+    assert node.agent("stop")[0] == OCF_SUCCESS
+    assert node.agent("start")[0] == OCF_SUCCESS
+    assert node.agent("promote")[0] == OCF_SUCCESS
+    node.box.run(["kill", "-9", str(node.pid())], check=True)
+    code, reason, _ = node.agent("monitor")
+    assert code == OCF_FAILED_PROMOTED
+    assert "died" in reason
+
+
+def test_hung_asterisk_fails_by_its_own_deadline(node: Node):
+    assert node.agent("start", control_timeout="2s")[0] == OCF_SUCCESS
+    assert node.agent("promote")[0] == OCF_SUCCESS
+    node.box.run(["kill", "-STOP", str(node.pid())], check=True)
+    code, reason, elapsed = node.agent("monitor", control_timeout="2s",
+                                       meta={"timeout": "20000", "interval": "9000"})
+    assert code == OCF_FAILED_PROMOTED
+    assert "stopped" in reason or "did not answer" in reason
+    assert elapsed < 10  # the 2 s control deadline, not the 20 s operation timeout
+    code, _, _ = node.agent("stop", meta={"timeout": "30000"})
+    assert code == OCF_SUCCESS
+    assert node.agent("monitor")[0] == OCF_NOT_RUNNING
+
+
+def test_deadlocked_asterisk_is_found_by_the_control_deadline(node: Node):
+    """Alive and not stopped, but the control socket never answers."""
+    assert node.agent("start")[0] == OCF_SUCCESS
+    threads = [int(p.name) for p in node.box.path(f"/proc/{node.pid()}/task").iterdir()]
+    # Stop every thread but the main one: the process state stays 'S', like a deadlock.
+    for tid in threads[1:]:
+        node.box.run(["kill", "-STOP", str(tid)])
+    code, reason, elapsed = node.agent("monitor", control_timeout="1s",
+                                       meta={"timeout": "20000", "interval": "10000"})
+    assert code == OCF_ERR_GENERIC, reason
+    assert elapsed < 10
+
+
+def test_planned_demote_drains_calls(node: Node):
+    assert node.agent("start")[0] == OCF_SUCCESS
+    assert node.agent("promote")[0] == OCF_SUCCESS
+    node.rx("channel originate Local/600@phones application Wait 60")
+    assert wait_for(lambda: "1 active call" in node.rx("core show channels count"), 5)
+    code, _, elapsed = node.agent("demote", drain_timeout="3s")
+    assert code == OCF_SUCCESS
+    assert elapsed >= 3  # it waited for the call ...
+    assert "1 active call" in node.rx("core show channels count")  # ... and did not cut it
+    assert node.agent("promote")[0] == OCF_SUCCESS
+    node.rx("channel request hangup all")
+    code, _, elapsed = node.agent("demote", drain_timeout="20s")
+    assert code == OCF_SUCCESS
+    assert elapsed < 15  # no calls: no waiting
+
+
+@pytest.mark.parametrize(("params", "code", "words"), [
+    ({"binary": "/usr/sbin/asterisk-missing"}, OCF_ERR_INSTALLED, "not installed"),
+    ({"config": "/nonexistent/asterisk.conf"}, OCF_ERR_INSTALLED, "not found"),
+    ({"user": "nobody-here"}, OCF_ERR_INSTALLED, "does not exist"),
+    ({"active_modules": "res_pjsip_outbound_registration.so app_queue.so"}, OCF_ERR_ARGS,
+     "noload => app_queue.so"),
+    ({"sip_uris": "sip:127.0.0.1;transport=carrier-pigeon"}, 6, "sip_uris"),
+])
+def test_bad_configuration(node: Node, params: dict[str, str], code: int, words: str):
+    result, reason, _ = node.agent("start", **params)
+    assert result == code
+    assert words in reason
+    assert node.agent("monitor")[0] == OCF_NOT_RUNNING
+
+
+def test_ocf_tester(node: Node):
+    options = []
+    for key, value in node.params.items():
+        options += ["-o", f"{key}={value}"]
+    result = node.box.run(["/usr/sbin/ocf-tester", "-n", "asterisk-tester", *options, AGENT],
+                          env={"OCF_ROOT": "/usr/lib/ocf"}, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed all tests" in result.stdout
+
+
+def test_signal_from_outside_the_container_is_seen(node: Node):
+    """The container's pid namespace does not hide a crash from the agent."""
+    assert node.agent("start")[0] == OCF_SUCCESS
+    os.kill(node.host_pid(), signal.SIGKILL)
+    assert wait_for(lambda: node.agent("monitor")[0] == OCF_ERR_GENERIC, 5)
