@@ -117,7 +117,7 @@ def validate(cfg: AsteriskConfig, ctx: Context) -> None:
     if not os.access(cfg.binary, os.X_OK):
         raise NotInstalledError(f"{cfg.binary} is not installed on this node")
     paths = Paths(cfg)
-    _require_account(cfg.user, cfg.group)
+    daemon.require_account(cfg.user, cfg.group)
     if cfg.active_modules:
         missing = set(cfg.active_modules) - noload_modules(paths.modules_conf)
         if missing:
@@ -131,20 +131,6 @@ def validate(cfg: AsteriskConfig, ctx: Context) -> None:
             shlex.split(cfg.start_options)
         except ValueError as err:
             raise NotConfiguredError(f"start_options cannot be split: {err}") from None
-
-
-def _require_account(user: str, group: str) -> None:
-    import grp
-    import pwd
-
-    try:
-        if user:
-            pwd.getpwnam(user)
-        if group:
-            grp.getgrnam(group)
-    except KeyError:
-        raise NotInstalledError(
-            f"user {user!r} or group {group!r} does not exist on this node") from None
 
 
 # --------------------------------------------------------------------------
@@ -406,16 +392,10 @@ AGENT = Agent(
         Operation("monitor", timeout=30, interval=31, depth=10, role="Promoted"),
         Operation("reload", timeout=30),
         Operation("notify", timeout=10),
-        Operation("validate-all", timeout=20),
-        Operation("meta-data", timeout=5),
     ),
     validate=validate,
 )
 
 
-def main() -> None:
-    AGENT.main()
-
-
 if __name__ == "__main__":
-    main()
+    AGENT.main()

@@ -13,7 +13,7 @@ import signal
 import time
 
 from ocf_agents import processes
-from ocf_agents.ocf import Context, GenericError
+from ocf_agents.ocf import Context, GenericError, NotInstalledError
 
 
 def marker(ctx: Context) -> str:
@@ -107,3 +107,18 @@ def prepare_dir(folder: str, user: str, group: str) -> None:
         uid = pwd.getpwnam(user).pw_uid if user else -1
         gid = grp.getgrnam(group).gr_gid if group else -1
         os.chown(folder, uid, gid)
+
+
+def require_account(user: str, group: str) -> None:
+    """NotInstalledError unless the user and group exist on this node."""
+    import grp
+    import pwd
+
+    try:
+        if user:
+            pwd.getpwnam(user)
+        if group:
+            grp.getgrnam(group)
+    except KeyError:
+        raise NotInstalledError(
+            f"user {user!r} or group {group!r} does not exist on this node") from None

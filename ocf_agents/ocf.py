@@ -590,7 +590,7 @@ class Agent:
                 node.set("depth", str(op.depth))
             if op.role:
                 node.set("role", op.role)
-        for name in ("meta-data", "validate-all"):
+        for name in ("validate-all", "meta-data"):
             if not any(op.name == name for op in self.operations):
                 timeout = "5s" if name == "meta-data" else "20s"
                 etree.SubElement(actions, "action", name=name, timeout=timeout)

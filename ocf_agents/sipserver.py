@@ -137,7 +137,7 @@ def validate(cfg: SipServerConfig, ctx: Context) -> None:
         raise NotInstalledError(f"configuration file {plan.config} not found on this node")
     if plan.config and plan.profile == "freeswitch" and not os.path.isdir(plan.config):
         raise NotInstalledError(f"configuration folder {plan.config} not found on this node")
-    _require_account(cfg.user, cfg.group)
+    daemon.require_account(cfg.user, cfg.group)
     if ctx.action == "validate-all" and plan.profile == "kamailio":
         result = ctx.run.run([plan.binary, "-c", "-f", plan.config], timeout=ctx.remaining())
         if not result.ok:
@@ -153,20 +153,6 @@ def _require_program(path: str, what: str) -> None:
         raise NotInstalledError(f"{what} {path} is not installed on this node")
     if not os.access(path, os.X_OK):
         raise NotInstalledError(f"{what} {path} is not executable")
-
-
-def _require_account(user: str, group: str) -> None:
-    import grp
-    import pwd
-
-    try:
-        if user:
-            pwd.getpwnam(user)
-        if group:
-            grp.getgrnam(group)
-    except KeyError:
-        raise NotInstalledError(
-            f"user {user!r} or group {group!r} does not exist on this node") from None
 
 
 # --------------------------------------------------------------------------
@@ -260,16 +246,10 @@ AGENT = Agent(
         Operation("stop", timeout=30),
         Operation("monitor", timeout=20, interval=10),
         Operation("monitor", timeout=20, interval=30, depth=10),
-        Operation("validate-all", timeout=20),
-        Operation("meta-data", timeout=5),
     ),
     validate=validate,
 )
 
 
-def main() -> None:
-    AGENT.main()
-
-
 if __name__ == "__main__":
-    main()
+    AGENT.main()

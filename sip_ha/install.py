@@ -26,7 +26,7 @@ class InstallError(Exception):
 def shim_text(module: str, python: str) -> str:
     # -I: neither PYTHONPATH nor the current folder may change what Pacemaker runs.
     return (f"#!{python} -I\n{MARKER}; remove with 'sip-ha install-agents --uninstall'.\n"
-            f"from {module} import main\n\nmain()\n")
+            f"from {module} import AGENT\n\nAGENT.main()\n")
 
 
 def provider_dir(ocf_root: str) -> str:
