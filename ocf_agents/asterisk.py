@@ -74,6 +74,25 @@ class AsteriskConfig(SipCheckConfig):
         longdesc="Outbound registrations that must be Registered on the promoted node "
                  "(checked at OCF_CHECK_LEVEL 10); empty: every registration Asterisk "
                  "shows. One that is not registered makes the monitor report degraded.")
+    astdb_families: tuple[str, ...] = param(
+        (), shortdesc="astdb families carried to the standbys",
+        longdesc="Space-separated astdb families that follow the active server, e.g. "
+                 "'registrar Queue/PersistentMembers DND CF CFB CFU': each standby reads "
+                 "them from the active server's manager interface every monitor and "
+                 "writes them into its own astdb on promote, so phones stay reachable "
+                 "and agents stay logged in after a failover. Needs notify=true on the "
+                 "clone and ami_user/ami_secret.")
+    ami_host: str = param("localhost", shortdesc="This node's manager address",
+                          longdesc="Where this node's own manager interface listens (the "
+                                   "astdb is written through it on promote); the active "
+                                   "server's is reached by its node name.")
+    ami_port: int = param(5038, shortdesc="Manager (AMI) port",
+                          longdesc="Port of the Asterisk manager interface on every node.")
+    ami_user: str = param("", shortdesc="Manager (AMI) user",
+                          longdesc="Manager user allowed the Command and DBPut actions "
+                                   "(write = system,command); needed for astdb_families.")
+    ami_secret: str = param("", shortdesc="Manager (AMI) secret",
+                            longdesc="Secret of ami_user.")
     drain_timeout: Duration = param(
         Duration(0), shortdesc="Call draining",
         longdesc="On demote and stop, wait up to this long for active calls to end "
@@ -112,6 +131,8 @@ def is_promoted(ctx: Context) -> bool:
 
 def validate(cfg: AsteriskConfig, ctx: Context) -> None:
     validate_sip(cfg)
+    if cfg.astdb_families and not (cfg.ami_user and cfg.ami_secret):
+        raise NotConfiguredError("astdb_families needs ami_user and ami_secret")
     if not os.path.isabs(cfg.binary):
         raise NotConfiguredError(f"binary {cfg.binary!r} must be an absolute path")
     if not os.access(cfg.binary, os.X_OK):
@@ -224,6 +245,7 @@ def monitor(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
         if ctx.check_level >= 10:
             _check_standby_modules(cfg, ctx)
         set_score(ctx, HEALTHY_SCORE)
+        _pull_astdb(cfg, ctx)
         return OCFCode.SUCCESS
     set_score(ctx, HEALTHY_SCORE)
     if ctx.check_level >= 10:
@@ -282,6 +304,32 @@ def _become_standby(cfg: AsteriskConfig, ctx: Context) -> None:
     daemon.remove(_promoted_marker(ctx))
 
 
+def _pull_astdb(cfg: AsteriskConfig, ctx: Context) -> None:
+    if not cfg.astdb_families:
+        return
+    from ocf_agents import astdb_carry
+
+    try:
+        astdb_carry.pull(ctx, cfg.astdb_families, cfg.ami_port, cfg.ami_user, cfg.ami_secret,
+                         timeout=min(cfg.control_timeout, max(0.5, ctx.remaining() - 1)))
+    except astdb_carry.AmiError as err:
+        # The standby stays healthy; it keeps the last snapshot it could get.
+        ctx.log.warning(f"astdb not refreshed from the active server: {err}")
+
+
+def _import_astdb(cfg: AsteriskConfig, ctx: Context) -> None:
+    if not cfg.astdb_families:
+        return
+    from ocf_agents import astdb_carry
+
+    try:
+        ctx.log.info(astdb_carry.import_snapshot(
+            ctx, cfg.ami_host, cfg.ami_port, cfg.ami_user, cfg.ami_secret,
+            timeout=max(1.0, ctx.remaining() / 2)))
+    except astdb_carry.AmiError as err:
+        ctx.log.error(f"astdb snapshot not imported (promoting anyway): {err}")
+
+
 def drain(cfg: AsteriskConfig, ctx: Context) -> None:
     """Wait (bounded) for active calls to end before a planned demote or stop."""
     if cfg.drain_timeout <= 0:
@@ -331,6 +379,8 @@ def promote(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     if pid is None:
         raise GenericError("cannot promote: asterisk is not running")
     cli = cli_of(cfg, ctx)
+    if not is_promoted(ctx):
+        _import_astdb(cfg, ctx)
     try:
         for module in cfg.active_modules:
             if not cli.module_loaded(module):
@@ -371,6 +421,10 @@ def reload(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
 
 
 def notify(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
+    if cfg.astdb_families:
+        from ocf_agents import astdb_carry
+
+        astdb_carry.remember_active(ctx)
     return OCFCode.SUCCESS
 
 

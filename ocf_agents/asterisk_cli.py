@@ -58,6 +58,18 @@ def noload_modules(modules_conf: str) -> set[str]:
     return names
 
 
+def parse_database(output: str, family: str) -> dict[str, str]:
+    """``database show FAMILY`` output as {key below the family: value}."""
+    prefix = f"/{family.strip('/')}/"
+    entries = {}
+    for line in output.splitlines():
+        key, sep, value = line.partition(": ")
+        key = key.strip()
+        if sep and key.startswith(prefix):
+            entries[key[len(prefix):]] = value.strip()
+    return entries
+
+
 _REGISTRATION = re.compile(r"^\s*(\S+?)/(\S+)\s+(\S+)\s+(\S+)")
 
 
@@ -133,15 +145,7 @@ class AsteriskCli:
 
     def database(self, family: str) -> dict[str, str]:
         """Keys (without the family) and values of one astdb family."""
-        output = self.command(f"database show {family}")
-        prefix = f"/{family.strip('/')}/"
-        entries = {}
-        for line in output.splitlines():
-            key, sep, value = line.partition(": ")
-            key = key.strip()
-            if sep and key.startswith(prefix):
-                entries[key[len(prefix):]] = value.strip()
-        return entries
+        return parse_database(self.command(f"database show {family}"), family)
 
     def reload(self) -> None:
         self.command("core reload", timeout=max(self.timeout, 10))

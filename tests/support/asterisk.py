@@ -87,12 +87,25 @@ remove_existing = yes
 """
 
 EXTENSIONS_CONF = """[from-trunk]
-exten => _X.,1,Dial(PJSIP/${{EXTEN}},20)
+exten => _X.,1,Dial(PJSIP/${EXTEN},20)
 
 [phones]
 exten => 600,1,Answer()
  same => n,Wait(3600)
 """
+
+MANAGER_CONF = """[general]
+enabled = yes
+bindaddr = {address}
+port = {ami_port}
+
+[{ami_user}]
+secret = {ami_secret}
+read = system,call,command
+write = system,call,command
+"""
+
+AMI_USER, AMI_SECRET = "sipha", "carry-the-astdb"
 
 QUEUES_CONF = """[general]
 persistentmembers = yes
@@ -130,6 +143,9 @@ class AsteriskSetup:
             phones="\n".join(PHONE.format(ext=ext) for ext in phones)))
         (etc / "extensions.conf").write_text(EXTENSIONS_CONF)
         (etc / "queues.conf").write_text(QUEUES_CONF)
+        self.ami_port = 5038
+        (etc / "manager.conf").write_text(MANAGER_CONF.format(
+            address=address, ami_port=self.ami_port, ami_user=AMI_USER, ami_secret=AMI_SECRET))
         for empty in ("logger.conf", "cdr.conf", "cel.conf"):
             (etc / empty).write_text("")
         (etc / "logger.conf").write_text("[logfiles]\nmessages => notice,warning,error\n")
@@ -141,6 +157,7 @@ class AsteriskSetup:
 
     def params(self, **extra: str) -> dict[str, str]:
         values = {"config": self.config, "user": "asterisk", "group": "asterisk",
-                  "sip_uris": " ".join(self.uris), "sip_timeout": "1s"}
+                  "sip_uris": " ".join(self.uris), "sip_timeout": "1s",
+                  "ami_host": self.address, "ami_user": AMI_USER, "ami_secret": AMI_SECRET}
         values.update(extra)
         return values

@@ -1,0 +1,120 @@
+"""Carry live astdb families from the active Asterisk to its standbys.
+
+Asterisk keeps phone registrations (the ``registrar`` family), dynamic queue
+members, DND and call forwards in its internal database, which is live and
+must not be copied as a file under a running server.  So each standby asks
+the active server through its manager interface (``database show FAMILY``)
+every monitor and keeps the answer as a snapshot; on promote the snapshot
+is written into the local astdb (the family made equal to the snapshot)
+and queue members are re-added, so that right after a failover a call
+reaches a phone that registered only with the old active server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from ocf_agents.asterisk_ami import Ami, AmiError
+from ocf_agents.asterisk_cli import parse_database
+from ocf_agents.ocf import Context
+
+QUEUE_MEMBERS = "Queue/PersistentMembers"
+
+
+def snapshot_file(ctx: Context) -> str:
+    return ctx.state_file("astdb.json")
+
+
+def _active_file(ctx: Context) -> str:
+    return ctx.state_file("active-node")
+
+
+def remember_active(ctx: Context) -> None:
+    """From a clone notification: which node is (or is becoming) promoted."""
+    env, meta = ctx.environ, "OCF_RESKEY_CRM_meta_notify_"
+    if env.get(meta + "type") == "post" and env.get(meta + "operation") == "promote":
+        names = env.get(meta + "promote_uname", "")
+    else:
+        names = env.get(meta + "promoted_uname", "") or env.get(meta + "master_uname", "")
+    nodes = names.split()
+    if nodes:
+        os.makedirs(ctx.state_dir, exist_ok=True)
+        with open(_active_file(ctx), "w", encoding="utf-8") as handle:
+            handle.write(nodes[0])
+
+
+def active_node(ctx: Context) -> str | None:
+    try:
+        with open(_active_file(ctx), encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def pull(ctx: Context, families: tuple[str, ...], port: int, user: str, secret: str,
+         timeout: float) -> None:
+    """Save the active server's families; AmiError if it cannot be asked."""
+    node = active_node(ctx)
+    if not families or node is None or node == ctx.node:
+        return
+    with Ami(node, port, user, secret, timeout) as ami:
+        data = {family: parse_database(ami.command(f"database show {family}"), family)
+                for family in families}
+    path = snapshot_file(ctx)
+    tmp = f"{path}.new"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump({"node": node, "time": time.time(), "families": data}, handle)
+    os.replace(tmp, path)
+
+
+def import_snapshot(ctx: Context, host: str, port: int, user: str, secret: str,
+                    timeout: float) -> str:
+    """Make the local families equal to the snapshot; a summary for the log."""
+    try:
+        with open(snapshot_file(ctx), encoding="utf-8") as handle:
+            snapshot = json.load(handle)
+    except FileNotFoundError:
+        return "no astdb snapshot to import"
+    except (OSError, ValueError) as err:
+        return f"astdb snapshot unreadable: {err}"
+    age = time.time() - float(snapshot.get("time", 0))
+    written = removed = members = 0
+    with Ami(host, port, user, secret, timeout) as ami:
+        for family, entries in snapshot.get("families", {}).items():
+            if family == QUEUE_MEMBERS:
+                members += _add_queue_members(ami, entries)
+                continue
+            local = parse_database(ami.command(f"database show {family}"), family)
+            for key in set(local) - set(entries):
+                ami.db_del(family, key)
+                removed += 1
+            for key, value in entries.items():
+                if local.get(key) != value:
+                    ami.db_put(family, key, value)
+                    written += 1
+    return (f"imported astdb snapshot of {snapshot.get('node')} ({age:.0f}s old): "
+            f"{written} written, {removed} removed, {members} queue member(s) added")
+
+
+def _add_queue_members(ami: Ami, entries: dict[str, str]) -> int:
+    """Re-add dynamic members: app_queue reads its astdb only when it loads."""
+    added = 0
+    for queue, packed in entries.items():
+        for member in filter(None, packed.split("|")):
+            fields = member.split(";")
+            if len(fields) < 5:
+                continue
+            interface, penalty, paused, name, state_interface = fields[:5]
+            command = (f"queue add member {interface} to {queue} penalty {penalty or 0} "
+                       f"as {name or interface} state_interface {state_interface or interface}")
+            output = ami.command(command)
+            if "Added interface" in output:
+                added += 1
+                if paused == "1":
+                    ami.command(f"queue pause member {interface} queue {queue}")
+    return added
+
+
+__all__ = ["AmiError", "active_node", "import_snapshot", "pull", "remember_active"]
