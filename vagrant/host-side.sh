@@ -37,10 +37,9 @@ check_net() {
         2001:db8:*) ;;
         *) echo "refusing SIPHA_NET6=$NET6: must be inside 2001:db8::/32" >&2; exit 2 ;;
     esac
-    local dev
-    dev=$(ip -o route get "$NET.1" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p')
-    if [ -n "$dev" ] && [ "$dev" != "$BR" ] && ip -o -4 addr show | grep -q " $NET\."; then
-        echo "refusing: $NET.0/24 is already in use on $dev" >&2; exit 2
+    ip link show "$BR" >/dev/null 2>&1 && return 0
+    if ip -o -4 addr show | grep -q " $NET\." || ip -4 route show | grep -q "^$NET\."; then
+        echo "refusing: $NET.0/24 is already in use on this host" >&2; exit 2
     fi
 }
 
@@ -55,7 +54,7 @@ pid_alive() {  # pid_alive NAME -> pid of our process NAME, if it still runs
 start_bg() {  # start_bg NAME COMMAND... (the command gets --sipha-tag)
     local name=$1; shift
     pid_alive "$name" >/dev/null && return 0
-    nohup "$@" >>"$STATE/$name.out" 2>&1 </dev/null &
+    nohup "$@" >>"$STATE/$name.out" 2>&1 </dev/null 9>&- &
     echo $! >"$STATE/$name.pid"
 }
 
@@ -160,6 +159,10 @@ status() {
     done
     containers | sed 's/^/container /'
 }
+
+mkdir -p "$STATE"
+exec 9>"$STATE/.lock"
+flock 9   # one host-side.sh at a time per prefix (vagrant triggers run per node)
 
 case ${1:-} in
     up) up ;;

@@ -63,6 +63,7 @@ module SipHa
       {
         "SIPHA_NODES" => node_names.each_with_index.map { |n, i| "#{n}=#{node_ip(i)}" }.join(" "),
         "SIPHA_HOST_IP" => host_ip,
+        "SIPHA_SERVICE_IP" => "#{@net}.100",
         "SIPHA_PHONE_IP" => "#{@net}.200",
         "SIPHA_TRUNK_IP" => "#{@net}.201",
         "SIPHA_FENCE_PORT" => @fence_port,

@@ -36,6 +36,10 @@ mv /etc/hosts.new /etc/hosts
 # The test cluster's fence agent (talks to the host-side fence daemon).
 install -m 755 $SRC/vagrant/fence/fence_sipha /usr/sbin/fence_sipha
 
+# The test SIP server (Kamailio, started only by Pacemaker) on the service address.
+sed "s/SERVICE_IP/$SIPHA_SERVICE_IP/g" $SRC/vagrant/sip/kamailio.cfg >/etc/kamailio/kamailio.cfg
+install -m 755 $SRC/vagrant/provision/sip-service.sh /usr/local/sbin/sipha-test-service
+
 # SIP-HA itself, from the checkout, like a user would: a copy of the tree
 # (the mount is read-only and must stay clean) installed into the venv.
 # No network on the nodes: the dependencies are already in the venv.

@@ -1,0 +1,36 @@
+"""Two-node cluster on the Debian 12 box (Pacemaker 2.1): formation,
+quorum, real fencing, fault injection from the host, phone and trunk."""
+
+from cluster_checks import (  # noqa: F401  (collected by pytest)
+    test_fence_agent_metadata_and_list,
+    test_fence_off_kills_container,
+    test_fence_reboot_resets_container,
+    test_fencing_configured,
+    test_frozen_node_is_fenced,
+    test_hard_node_loss_is_fenced,
+    test_killed_pacemaker_is_recovered,
+    test_network_partition_fences_isolated_node,
+    test_pcs_status_all_nodes_online,
+    test_quorum,
+    test_service_address_answers_phone_and_fails_over,
+    test_vagrant_up_all_nodes_running,
+)
+
+CLUSTER_DIST = "bookworm"
+CLUSTER_NODES = 2
+
+
+def test_pacemaker_2_1(cluster):
+    out = cluster.run(cluster.nodes[0], "pacemakerd", "--version").stdout
+    assert out.startswith("Pacemaker 2.1"), out
+
+
+def test_sip_ha_installed_from_checkout(cluster):
+    res = cluster.run(cluster.nodes[0], "/opt/sip-ha/venv/bin/pip", "show", "sip-ha",
+                      check=False)
+    if res.returncode != 0:
+        import pytest
+        pytest.skip("the checkout has no installable package yet")
+    agents = cluster.run(cluster.nodes[0], "crm_resource", "--list-agents", "ocf:sipha",
+                         check=False).stdout.split()
+    assert agents, "sip-ha install-agents installed no OCF agent"

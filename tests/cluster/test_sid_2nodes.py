@@ -1,0 +1,27 @@
+"""Two-node cluster on the Debian sid box (Pacemaker 3.0, Asterisk 22,
+Python 3.14): formation, quorum, real fencing, the phone's view."""
+
+from cluster_checks import (  # noqa: F401  (collected by pytest)
+    test_fence_off_kills_container,
+    test_fencing_configured,
+    test_network_partition_fences_isolated_node,
+    test_pcs_status_all_nodes_online,
+    test_quorum,
+    test_service_address_answers_phone_and_fails_over,
+    test_vagrant_up_all_nodes_running,
+)
+
+CLUSTER_DIST = "sid"
+CLUSTER_NODES = 2
+
+
+def test_pacemaker_3_and_asterisk(cluster):
+    node = cluster.nodes[0]
+    assert cluster.run(node, "pacemakerd", "--version").stdout.startswith("Pacemaker 3.")
+    assert cluster.run(node, "asterisk", "-V").stdout.startswith("Asterisk 22")
+    # Only Pacemaker may start Asterisk.
+    assert cluster.run(node, "systemctl", "is-enabled", "asterisk",
+                       check=False).stdout.strip() != "enabled"
+    assert cluster.run(node, "/opt/sip-ha/venv/bin/python", "-c",
+                       "import sys, click, lxml, pymysql, watchdog, pexpect;"
+                       "print(sys.version_info[:2])").stdout.strip() == "(3, 14)"
