@@ -1,0 +1,252 @@
+"""ocf:sipha:service-ip with real kernel networking in network namespaces."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import AgentRun
+from tests.support.netlab import NetLab
+
+OCF_SUCCESS, OCF_ERR_GENERIC, OCF_ERR_ARGS = 0, 1, 2
+OCF_ERR_CONFIGURED, OCF_NOT_RUNNING = 6, 7
+VIP, VIP2, VIP6 = "198.51.100.100", "198.51.100.101", "2001:db8:5::100"
+TRUNK1, TRUNK2, TRUNK6 = "198.51.100.193", "198.51.100.225", "2001:db8:6::1"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces")
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[NetLab]:
+    net = NetLab(tmp_path)
+    try:
+        net.up()
+        yield net
+    finally:
+        net.down()
+        assert net.leftovers() == []
+
+
+class Node:
+    """The agent as Pacemaker would run it on one namespace 'node'."""
+
+    def __init__(self, lab: NetLab, ocf_root: Path, name: str) -> None:
+        self.lab, self.name = lab, name
+        self.shim = str(ocf_root / "resource.d" / "sipha" / "service-ip")
+        self.rsctmp = lab.folder / f"rsctmp-{name}"
+
+    def env(self, instance: str, **params: str) -> dict[str, str]:
+        env = {"PATH": os.environ["PATH"], "OCF_ROOT": "/usr/lib/ocf",
+               "OCF_RESOURCE_INSTANCE": instance, "HA_RSCTMP": str(self.rsctmp)}
+        env.update({f"OCF_RESKEY_{k}": v for k, v in params.items()})
+        return env
+
+    def run(self, action: str, instance: str = "vip", depth: int = 0, **params: str) -> AgentRun:
+        env = self.env(instance, **params)
+        if depth:
+            env["OCF_CHECK_LEVEL"] = str(depth)
+        started = time.monotonic()
+        proc = subprocess.run(["/usr/sbin/ip", "netns", "exec", self.lab.ns(self.name),
+                               self.shim, action], env=env, capture_output=True, text=True,
+                              timeout=60, check=False)
+        return AgentRun(proc, time.monotonic() - started)
+
+
+@pytest.fixture
+def nodes(lab: NetLab, ocf_root: Path) -> Iterator[tuple[Node, Node]]:
+    pair = Node(lab, ocf_root, "a"), Node(lab, ocf_root, "b")
+    yield pair
+    for node in pair:  # leave no background announcer behind
+        for instance in ("vip", "vip1", "vip2", "vip6"):
+            node.run("stop", instance)
+
+
+def ok(result: AgentRun) -> AgentRun:
+    assert result.rc == OCF_SUCCESS, result.stderr
+    return result
+
+
+def wait_for(check, seconds: float) -> float:
+    """Poll check() until true; the time it took (fails after seconds)."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < seconds, "condition not met in time"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+PARAMS = {"ip": f"{VIP} {VIP6}", "outbound_networks": "198.51.100.192/27 2001:db8:6::/64"}
+
+
+def test_failover_moves_address_arp_and_trunk_source(lab: NetLab, nodes: tuple[Node, Node]):
+    a, b = nodes
+    assert a.run("monitor", **PARAMS).rc == OCF_NOT_RUNNING
+    assert lab.send_sip("a", TRUNK1) == "198.51.100.11"
+    ok(a.run("start", **PARAMS))
+    ok(a.run("monitor", **PARAMS))
+    ok(a.run("monitor", depth=10, **PARAMS))
+    assert lab.ask_name(VIP) == "a"
+    assert lab.ask_name(VIP6) == "a"
+    assert lab.neighbour("client", VIP) == lab.mac("a")
+    assert lab.neighbour("client", VIP6) == lab.mac("a")
+    assert lab.send_sip("a", TRUNK1) == VIP
+    assert lab.send_sip("a", TRUNK6) == VIP6
+
+    moved = time.monotonic()
+    ok(a.run("stop", **PARAMS))
+    assert f"{VIP}/25" not in lab.addresses("a")
+    # Control: nothing has told the client yet, so it still has node a's MAC.
+    assert lab.neighbour("client", VIP) == lab.mac("a")
+    ok(b.run("start", **PARAMS))
+    # The client learns the new MAC from the announcements, without asking.
+    mac_b = lab.mac("b")
+    wait_for(lambda: lab.neighbour("client", VIP) == mac_b, 1 - (time.monotonic() - moved))
+    wait_for(lambda: lab.neighbour("client", VIP6) == mac_b, 1)
+    assert lab.ask_name(VIP) == "b"
+    assert lab.ask_name(VIP6) == "b"
+    assert lab.send_sip("b", TRUNK1) == VIP
+    assert lab.send_sip("b", TRUNK6) == VIP6
+    # Node a is back to its own address and routes.
+    assert lab.send_sip("a", TRUNK1) == "198.51.100.11"
+    assert lab.send_sip("a", TRUNK6) == "2001:db8:5::11"
+    assert a.run("monitor", **PARAMS).rc == OCF_NOT_RUNNING
+    ok(b.run("monitor", depth=10, **PARAMS))
+
+
+def test_two_instances_own_their_routes(lab: NetLab, nodes: tuple[Node, Node]):
+    a, _ = nodes
+    one = {"ip": VIP, "outbound_networks": "198.51.100.192/27"}
+    two = {"ip": VIP2, "outbound_networks": "default"}
+    default_before = [r for r in lab.routes("a") if r["dst"] == "default"]
+    ok(a.run("start", "vip1", **one))
+    ok(a.run("start", "vip2", **two))
+    assert lab.send_sip("a", TRUNK1) == VIP
+    assert lab.send_sip("a", TRUNK2) == VIP2
+    ok(a.run("monitor", "vip1", **one))
+    ok(a.run("monitor", "vip2", **two))
+    # A third resource may not take a destination another one owns.
+    clash = a.run("start", "vip6", ip="198.51.100.102", outbound_networks="default")
+    assert clash.rc == OCF_ERR_ARGS
+    assert "another service-ip resource" in clash.reason
+    ok(a.run("stop", "vip6", ip="198.51.100.102", outbound_networks="default"))
+    ok(a.run("stop", "vip1", **one))
+    ok(a.run("monitor", "vip2", **two))
+    assert lab.send_sip("a", TRUNK2) == VIP2
+    assert lab.send_sip("a", TRUNK1) == VIP2  # now via the default route, still vip2's
+    ok(a.run("stop", "vip2", **two))
+    assert [r for r in lab.routes("a") if r["dst"] == "default"] == default_before
+    assert lab.send_sip("a", TRUNK1) == "198.51.100.11"
+
+
+def test_monitor_notices_removed_address_and_route(lab: NetLab, nodes: tuple[Node, Node]):
+    a, _ = nodes
+    ok(a.run("start", **PARAMS))
+    lab.ip("a", "route", "del", "198.51.100.192/27")
+    gone = a.run("monitor", **PARAMS)
+    assert gone.rc == OCF_ERR_GENERIC
+    assert "198.51.100.192/27 no longer has source" in gone.reason
+    ok(a.run("start", **PARAMS))  # a restart repairs
+    lab.ip("a", "-6", "addr", "del", f"{VIP6}/64", "dev", "eth0")
+    assert "no longer on eth0" in a.run("monitor", **PARAMS).reason
+    ok(a.run("stop", **PARAMS))
+    assert lab.send_sip("a", TRUNK6) == "2001:db8:5::11"
+
+
+def test_duplicates_are_found_at_depth_10(lab: NetLab, nodes: tuple[Node, Node]):
+    a, _ = nodes
+    ok(a.run("start", **PARAMS))
+    lab.ip("b", "addr", "add", f"{VIP}/25", "dev", "eth0")
+    assert a.run("monitor", **PARAMS).rc == OCF_SUCCESS  # depth 0 does not probe
+    dup = a.run("monitor", depth=10, **PARAMS)
+    assert dup.rc == OCF_ERR_GENERIC
+    assert dup.reason == (f"duplicate address: {VIP} is also answered by {lab.mac('b')} "
+                          "(another host holds it)")
+    lab.ip("b", "addr", "del", f"{VIP}/25", "dev", "eth0")
+    lab.ip("b", "-6", "addr", "add", f"{VIP6}/64", "dev", "eth0", "nodad")
+    dup6 = a.run("monitor", depth=10, **PARAMS)
+    assert dup6.rc == OCF_ERR_GENERIC
+    assert f"{VIP6} is also answered by {lab.mac('b')}" in dup6.reason
+    lab.ip("b", "-6", "addr", "del", f"{VIP6}/64", "dev", "eth0")
+    ok(a.run("monitor", depth=10, **PARAMS))
+
+
+def test_never_removes_an_address_it_did_not_add(lab: NetLab, nodes: tuple[Node, Node]):
+    a, _ = nodes
+    lab.ip("a", "addr", "add", f"{VIP}/25", "dev", "eth0")
+    taken = a.run("start", ip=VIP)
+    assert taken.rc == OCF_ERR_ARGS
+    assert taken.reason == (f"{VIP} is already on eth0 and was not added by this resource; "
+                            "remove it there or choose another address")
+    assert a.run("monitor", ip=VIP).rc == OCF_NOT_RUNNING
+    ok(a.run("stop", ip=VIP))
+    assert f"{VIP}/25" in lab.addresses("a")
+    # An address added next to ours survives our stop.
+    ok(a.run("start", ip=VIP2))
+    lab.ip("a", "addr", "add", "198.51.100.102/25", "dev", "eth0")
+    ok(a.run("stop", ip=VIP2))
+    assert {f"{VIP}/25", "198.51.100.102/25", "198.51.100.11/25"} <= set(lab.addresses("a"))
+    assert f"{VIP2}/25" not in lab.addresses("a")
+
+
+@pytest.mark.parametrize(("params", "code", "reason"), [
+    ({"ip": "198.51.100.300"}, OCF_ERR_CONFIGURED,
+     "ip: '198.51.100.300' is not an IPv4 or IPv6 address"),
+    ({"ip": VIP, "nic": "eth9"}, OCF_ERR_ARGS, "interface eth9 does not exist on this node"),
+    ({"ip": "198.51.100.150"}, OCF_ERR_ARGS,
+     "198.51.100.150 is in no network connected to this node; set nic and a prefix length, "
+     "or fix the address"),
+    ({"ip": f"{VIP}/26"}, OCF_ERR_ARGS,
+     f"prefix mismatch: {VIP}/26 but the network on eth0 is /25"),
+    ({"ip": VIP, "outbound_networks": "2001:db8:6::/64"}, OCF_ERR_CONFIGURED,
+     "outbound_networks: 2001:db8:6::/64 needs an IPv6 service address in ip"),
+    ({"ip": VIP, "outbound_networks": "198.51.100.192/27", "nic": "lo"}, OCF_ERR_ARGS,
+     f"{VIP} belongs to a network on eth0, not to nic=lo"),
+    ({"ip": VIP6, "outbound_networks": "::/0"}, OCF_ERR_ARGS,
+     "no IPv6 default route on this node to give source 2001:db8:5::100"),
+])
+def test_bad_input_gets_a_code_and_a_reason(lab: NetLab, nodes: tuple[Node, Node],
+                                            params: dict[str, str], code: int, reason: str):
+    a, _ = nodes
+    before = lab.addresses("a")
+    result = a.run("start", **params)
+    assert (result.rc, result.reason) == (code, reason)
+    if code != OCF_ERR_CONFIGURED:
+        ok(a.run("stop", **params))
+    assert lab.addresses("a") == before
+
+
+def test_timing(lab: NetLab, nodes: tuple[Node, Node], capsys: pytest.CaptureFixture[str]):
+    a, _ = nodes
+    starts, monitors, deep, stops = [], [], [], []
+    for _ in range(5):
+        starts.append(ok(a.run("start", **PARAMS)).elapsed)
+        monitors.append(ok(a.run("monitor", **PARAMS)).elapsed)
+        deep.append(ok(a.run("monitor", depth=10, **PARAMS)).elapsed)
+        stops.append(ok(a.run("stop", **PARAMS)).elapsed)
+    with capsys.disabled():
+        print(f"\nservice-ip (2 addresses, 2 routes) median wall: "
+              f"start {sorted(starts)[2] * 1000:.0f} ms, "
+              f"monitor {sorted(monitors)[2] * 1000:.0f} ms, "
+              f"monitor depth 10 {sorted(deep)[2] * 1000:.0f} ms, "
+              f"stop {sorted(stops)[2] * 1000:.0f} ms")
+    assert sorted(monitors)[2] < 0.5
+
+
+def test_ocf_tester_passes(lab: NetLab, nodes: tuple[Node, Node]):
+    a, _ = nodes
+    options = []
+    for key, value in PARAMS.items():
+        options += ["-o", f"{key}={value}"]
+    result = subprocess.run(
+        ["/usr/sbin/ip", "netns", "exec", lab.ns("a"), "/usr/sbin/ocf-tester", "-n", "vip",
+         *options, a.shim], env=a.env("vip"), capture_output=True, text=True, timeout=300,
+        check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed all tests" in result.stdout
+    assert VIP not in " ".join(lab.addresses("a"))
+    assert lab.send_sip("a", TRUNK1) == "198.51.100.11"
