@@ -15,7 +15,6 @@ AGENTS = {
     "asterisk": "ocf_agents.asterisk",
     "sipserver": "ocf_agents.sipserver",
     "service-ip": "ocf_agents.service_ip",
-    "service-ip": "ocf_agents.service_ip",
 }
 MARKER = "# Installed by 'sip-ha install-agents'"
 
