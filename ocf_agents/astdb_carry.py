@@ -98,6 +98,27 @@ def import_snapshot(ctx: Context, host: str, port: int, user: str, secret: str,
             f"{written} written, {removed} removed, {members} queue member(s) added")
 
 
+def contact_endpoints(ctx: Context) -> list[str]:
+    """The endpoints of the phones in the snapshot's registrar family."""
+    try:
+        with open(snapshot_file(ctx), encoding="utf-8") as handle:
+            entries = json.load(handle).get("families", {}).get("registrar", {})
+    except (OSError, ValueError):
+        return []
+    endpoints = set()
+    for key, value in entries.items():
+        if not key.startswith("contact/"):
+            continue
+        try:
+            endpoint = json.loads(value).get("endpoint", "")
+        except ValueError:
+            continue
+        # Keys and names come from the old server's astdb: pass only plain names on.
+        if endpoint and all(c.isalnum() or c in "-_.+@" for c in endpoint):
+            endpoints.add(endpoint)
+    return sorted(endpoints)
+
+
 def _add_queue_members(ami: Ami, entries: dict[str, str]) -> int:
     """Re-add dynamic members: app_queue reads its astdb only when it loads."""
     added = 0

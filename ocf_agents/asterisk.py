@@ -82,6 +82,12 @@ class AsteriskConfig(SipCheckConfig):
                  "writes them into its own astdb on promote, so phones stay reachable "
                  "and agents stay logged in after a failover. Needs notify=true on the "
                  "clone and ami_user/ami_secret.")
+    resync_notify: str = param(
+        "", shortdesc="Ask phones to re-register after promote",
+        longdesc="Name of a pjsip_notify.conf entry (e.g. one sending 'Event: check-sync' "
+                 "or 'Event: check-sync;reboot=false'); after a promote every contact "
+                 "carried over in the registrar family is sent it, so phones refresh their "
+                 "registration and NAT binding with the new active server. Empty: off.")
     ami_host: str = param("localhost", shortdesc="This node's manager address",
                           longdesc="Where this node's own manager interface listens (the "
                                    "astdb is written through it on promote); the active "
@@ -328,6 +334,18 @@ def _import_astdb(cfg: AsteriskConfig, ctx: Context) -> None:
             timeout=max(1.0, ctx.remaining() / 2)))
     except astdb_carry.AmiError as err:
         ctx.log.error(f"astdb snapshot not imported (promoting anyway): {err}")
+        return
+    if cfg.resync_notify:
+        cli = cli_of(cfg, ctx)
+        endpoints = astdb_carry.contact_endpoints(ctx)
+        for endpoint in endpoints:
+            try:
+                cli.command(f"pjsip send notify {cfg.resync_notify} endpoint {endpoint}")
+            except AsteriskError as err:
+                ctx.log.warning(f"could not ask {endpoint} to re-register: {err}")
+                break
+        ctx.log.info(f"asked the phones of {len(endpoints)} endpoint(s) to re-register "
+                     f"({cfg.resync_notify})")
 
 
 def drain(cfg: AsteriskConfig, ctx: Context) -> None:

@@ -44,6 +44,7 @@ class Node:
         env.update({f"OCF_RESKEY_CRM_meta_{k}": v for k, v in (meta or {}).items()})
         started = time.monotonic()
         result = self.box.run([AGENT, action], env=env)
+        self.last_stderr = result.stderr
         reason = next((line.split(":", 1)[1] for line in result.stderr.splitlines()
                        if line.startswith("ocf-exit-reason:")), "")
         return result.returncode, reason, time.monotonic() - started

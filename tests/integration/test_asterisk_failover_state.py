@@ -25,7 +25,8 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
 @pytest.fixture
 def pair(box: Container) -> Iterator[tuple[Node, Node]]:
     old = Node(box, "carry-a", "127.0.0.1", eid=1, astdb_families=FAMILIES)
-    new = Node(box, "carry-b", "127.0.0.3", eid=2, astdb_families=FAMILIES)
+    new = Node(box, "carry-b", "127.0.0.3", eid=2, astdb_families=FAMILIES,
+               resync_notify="sipha-resync")
     phone = subprocess.Popen(
         ["nsenter", "-t", str(box.pid), "-m", "-u", "-n", "-p", "-r", "-w",
          "python3", "/src/tests/support/sip_phone.py", "--listen", f"{PHONE[0]}:{PHONE[1]}",
@@ -45,11 +46,11 @@ def in_box(box: Container, code: str) -> str:
     return result.stdout.strip()
 
 
-def phone_invites(box: Container) -> list[dict[str, object]]:
+def phone_requests(box: Container, method: str) -> list[dict[str, object]]:
     path = box.path("/tmp/phone.log")
     if not path.exists():
         return []
-    return [r for r in map(json.loads, path.read_text().splitlines()) if r["method"] == "INVITE"]
+    return [r for r in map(json.loads, path.read_text().splitlines()) if r["method"] == method]
 
 
 def test_registered_phone_and_queue_member_survive_failover(pair: tuple[Node, Node]):
@@ -75,14 +76,18 @@ def test_registered_phone_and_queue_member_survive_failover(pair: tuple[Node, No
     # The standby's monitors keep a copy; then the active server dies.
     assert new.agent("monitor", meta={"on_node": "127.0.0.3"})[0] == 0
     old.box.run(["kill", "-9", str(old.pid())], check=True)
-    assert new.agent("promote", meta={"on_node": "127.0.0.3"})[0] == 0
+    code, reason, _ = new.agent("promote", meta={"on_node": "127.0.0.3"})
+    assert code == 0, reason
+    # The new active server asks the phone to re-register (NAT bindings, phone display).
+    assert wait_for(lambda: any(r["source"] == "127.0.0.3"
+                                for r in phone_requests(box, "NOTIFY")), 5), new.last_stderr
 
     # A call from the trunk to the phone reaches it through the new active server.
-    before = len(phone_invites(box))
+    before = len(phone_requests(box, "INVITE"))
     status = in_box(box, "from tests.support.sip_phone import invite; "
                          "print(invite('127.0.0.3:5060', '100', ('127.0.0.2', 5099)))")
     assert status == "486"  # the phone answered "busy": the INVITE reached it
-    invites = phone_invites(box)[before:]
+    invites = phone_requests(box, "INVITE")[before:]
     assert invites
     assert invites[-1]["source"] == "127.0.0.3"
     # The agent is still in the queue, with its penalty and name; DND is kept.

@@ -143,6 +143,8 @@ class AsteriskSetup:
             phones="\n".join(PHONE.format(ext=ext) for ext in phones)))
         (etc / "extensions.conf").write_text(EXTENSIONS_CONF)
         (etc / "queues.conf").write_text(QUEUES_CONF)
+        (etc / "pjsip_notify.conf").write_text(
+            "[sipha-resync]\nEvent => check-sync;reboot=false\n")
         self.ami_port = 5038
         (etc / "manager.conf").write_text(MANAGER_CONF.format(
             address=address, ami_port=self.ami_port, ami_user=AMI_USER, ami_secret=AMI_SECRET))
