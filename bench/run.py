@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import asterisk_bench  # noqa: E402
 from tests.support.kamailio import KamailioSetup  # noqa: E402
 
 STOCK = "/usr/lib/ocf/resource.d/heartbeat/kamailio"
@@ -109,6 +110,7 @@ def main() -> int:
                         "--ocf-root", str(ocf_root)], check=True, capture_output=True)
         monitors = monitor_bench(work, ocf_root)
     imports = import_bench()
+    asterisk = asterisk_bench.run(max(5, RUNS // 4))
     print(f"monitor of one Kamailio (UDP+TCP OPTIONS), {RUNS} interleaved runs each:")
     print(f"  {'agent':32s} {'wall med':>9s} {'wall min':>9s} {'cpu med':>8s} "
           f"{'wall/stock':>10s} {'cpu/stock':>9s} fails")
@@ -119,9 +121,11 @@ def main() -> int:
     print("import cost (median of 15 fresh interpreters):")
     for name, ms in imports.items():
         print(f"  {name:40s} {ms:6.1f} ms")
+    print("\n".join(asterisk_bench.report(asterisk)))
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps({"monitor": monitors, "imports": imports},
+    (out / "latest.json").write_text(json.dumps({"monitor": monitors, "imports": imports,
+                                                 "asterisk": asterisk},
                                                 indent=2))
     ours = monitors["ocf:sipha:sipserver depth 0"]
     verdict = "met" if ours["wall_ratio_to_stock"] <= 1.0 else "NOT met"

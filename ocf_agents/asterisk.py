@@ -202,30 +202,34 @@ def _check_standby_modules(cfg: AsteriskConfig, ctx: Context) -> None:
 
 
 def set_score(ctx: Context, score: int | None) -> None:
-    """Publish the promotion score, skipping the call when nothing changed."""
+    """Publish the promotion score, skipping the call when nothing changed.
+
+    A failed update is retried at most once a minute (outside a cluster, as
+    under ocf-tester, every attempt fails and would cost a monitor 50 ms).
+    """
     cache = ctx.state_file("score")
     text = "" if score is None else str(score)
     try:
         with open(cache, encoding="ascii") as handle:
-            if handle.read() == text:
-                return
+            cached = handle.read()
     except FileNotFoundError:
-        if score is None:
-            return
+        cached = None if score is not None else ""
+    if cached == text:
+        return
+    if cached and cached.startswith(f"!{text}@") and \
+            time.time() - float(cached.rsplit("@", 1)[1]) < 60:
+        return
     try:
         if score is None:
             ctx.attrs.clear_promotion_score()
         else:
             ctx.attrs.set_promotion_score(score)
     except OCFError as err:
-        ctx.log.warning(f"{err.reason} (outside a cluster this is expected)")
-        return
-    if score is None:
-        os.unlink(cache)
-    else:
-        os.makedirs(os.path.dirname(cache), exist_ok=True)
-        with open(cache, "w", encoding="ascii") as handle:
-            handle.write(text)
+        ctx.log.warning(f"{err.reason} (retrying within a minute)")
+        text = f"!{text}@{time.time():.0f}"
+    os.makedirs(os.path.dirname(cache), exist_ok=True)
+    with open(cache, "w", encoding="ascii") as handle:
+        handle.write(text)
 
 
 # --------------------------------------------------------------------------
