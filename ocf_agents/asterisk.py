@@ -379,15 +379,18 @@ def stop(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     pid = processes.live_pid(paths.pidfile, cfg.binary)
     graceful = daemon.graceful_deadline(ctx)
     if pid is not None:
-        if not processes.is_stopped(pid):
+        hung = processes.is_stopped(pid)
+        if not hung:
             drain(cfg, ctx)
             ctx.log.info(f"stopping pid {pid} (core stop now)")
             try:
                 cli_of(cfg, ctx).stop_now(min(cfg.control_timeout, ctx.remaining()))
             except AsteriskError as err:
                 ctx.log.warning(f"core stop now failed: {err}")
-        if not processes.wait_gone(pid, min(graceful, time.monotonic() + 10)) and \
-                not daemon.terminate(pid, cfg.binary, graceful):
+                hung = True
+        # A hung Asterisk will not act on "core stop now": signal it at once.
+        if (hung or not processes.wait_gone(pid, min(graceful, time.monotonic() + 10))) \
+                and not daemon.terminate(pid, cfg.binary, graceful):
             daemon.kill(ctx, pid, cfg.binary)
     daemon.stop_leftovers(ctx, cfg.binary, graceful)
     set_score(ctx, None)
@@ -419,10 +422,11 @@ def demote(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     paths = Paths(cfg)
     pid = processes.live_pid(paths.pidfile, cfg.binary)
     if pid is None:
+        # Crashed or stopped: nothing is registered from here any more.
         daemon.remove(_promoted_marker(ctx))
-        if daemon.was_started(ctx):
-            raise GenericError("cannot demote: asterisk died")
         return OCFCode.NOT_RUNNING
+    if processes.is_stopped(pid):
+        raise GenericError(f"cannot demote: asterisk (pid {pid}) is stopped (SIGSTOP?)")
     drain(cfg, ctx)
     try:
         _become_standby(cfg, ctx)
