@@ -1,18 +1,320 @@
 """``sip-ha``: the operator command line (a thin layer over the library).
 
-Exit codes: 0 done, 1 the action failed (the message says why), 2 wrong usage.
+Exit codes: 0 done (status: nothing needs attention); 1 the action failed
+(the message says why and what to do); 2 wrong usage; 3 refused by a safety
+check, nothing changed; 4 the change was requested but not seen complete in
+time; 5 status: something needs attention.
 """
 
 from __future__ import annotations
+
+import functools
+import sys
 
 import click
 
 from sip_ha import install as installer
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from cib_templates.params import ClusterParams
+
+NEEDS_ATTENTION = 5
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Run and inspect a SIP-HA cluster."""
+
+
+def _params_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--params", "params_path", default="/etc/sip-ha/cluster.toml", show_default=True,
+        envvar="SIP_HA_PARAMS", help="The SIP-HA parameter file.")(command)
+
+
+def _errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors into one sentence on stderr and the documented code."""
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from cib_templates.params import ParamError
+        from cib_templates.validate import ValidationError
+        from sip_ha.errors import SipHaError
+
+        try:
+            return command(*args, **kwargs)
+        except SipHaError as err:
+            click.echo(f"sip-ha: {err}", err=True)
+            sys.exit(err.exit_code)
+        except (ParamError, ValidationError, OSError) as err:
+            click.echo(f"sip-ha: {err}", err=True)
+            sys.exit(1)
+    return wrapper
+
+
+def _load(path: str) -> ClusterParams:
+    from cib_templates import params
+
+    return params.load(path)
+
+
+# -- status --------------------------------------------------------------
+
+
+@cli.command()
+@_params_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_errors
+def status(params_path: str, as_json: bool) -> None:
+    """Which node is SIP-ACTIVE for each service, and what needs attention."""
+    from sip_ha import cluster, tools
+
+    state = cluster.read(tools.runner(60), _load(params_path))
+    notes = [*state.attention, *(n for s in state.services for n in s.attention)]
+    if as_json:
+        import dataclasses
+        import json
+
+        click.echo(json.dumps({**dataclasses.asdict(state), "needs_attention": notes},
+                              indent=2))
+    else:
+        click.echo(_status_text(state, notes), nl=False)
+    if notes:
+        sys.exit(NEEDS_ATTENTION)
+
+
+def _status_text(state: Any, notes: list[str]) -> str:
+    lines = []
+    for service in state.services:
+        where = (f"SIP-ACTIVE on {service.active_node} since {service.since or '?'}"
+                 if service.active_node else "NOT ACTIVE ANYWHERE")
+        lines.append(f"{service.name} ({service.server}): {where}")
+        lines.append(f"  address {' '.join(service.address)}")
+        for node in service.nodes:
+            health = "healthy" if node.healthy else ("FAILED" if node.failed else "not healthy")
+            gateways = ("" if not service.gateway_count else
+                        f"  gateways {node.gateways if node.gateways is not None else '?'}"
+                        f"/{service.gateway_count}")
+            lines.append(f"  {node.node:<12} {node.role:<11} {health}{gateways}")
+    online = [n.name for n in state.nodes if n.online]
+    lines.append(f"cluster: {len(online)}/{len(state.nodes)} nodes online, "
+                 f"quorum {'yes' if state.quorum else 'NO'}, "
+                 f"fencing {'on' if state.fencing_enabled else 'OFF'}, DC {state.dc or '-'}")
+    if notes:
+        lines.append("needs attention:")
+        lines += [f"  - {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+# -- moving a service ------------------------------------------------------
+
+
+def _move_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed((
+            click.option("--service", help="Which service (needed when there are several)."),
+            click.option("--to", "to", metavar="NODE", help="Target node."),
+            click.option("--force", is_flag=True,
+                         help="Move even if the target is not ready (with a warning)."),
+            click.option("--wait", default=120, show_default=True,
+                         help="Seconds to wait for the move."),
+            click.option("--no-probe", is_flag=True,
+                         help="Do not measure the outage with SIP OPTIONS."))):
+        command = option(command)
+    return _params_option(command)
+
+
+def _report(outcome: Any, verb: str) -> None:
+    from sip_ha import history
+
+    outage = ("not measured" if outcome.outage is None and outcome.took is not None
+              else f"{outcome.outage:.1f}s")
+    for warning in outcome.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    message = (f"{verb} {outcome.service}: {outcome.source or 'nowhere'} -> {outcome.target}, "
+               f"SIP-ACTIVE after {outcome.took:.1f}s, SIP outage {outage}")
+    history.record(message)
+    click.echo(message)
+
+
+@cli.command()
+@_move_options
+@_errors
+def failover(params_path: str, service: str | None, to: str | None, force: bool, wait: int,
+             no_probe: bool) -> None:
+    """Move a service off its SIP-ACTIVE node now (pcs resource move)."""
+    from sip_ha import failover as moves
+    from sip_ha import tools
+
+    outcome = moves.failover(tools.runner(wait + 120), _load(params_path), service, to,
+                             force, wait, None if no_probe else moves.sip_answers)
+    _report(outcome, "failover")
+
+
+@cli.command()
+@_move_options
+@_errors
+def failback(params_path: str, service: str | None, to: str | None, force: bool, wait: int,
+             no_probe: bool) -> None:
+    """Approve the failback to the preferred node (refused unless it is ready)."""
+    from sip_ha import failover as moves
+    from sip_ha import tools
+
+    if force:
+        click.echo("warning: --force skips the checks that the target is healthy", err=True)
+    outcome = moves.failback(tools.runner(wait + 120), _load(params_path), service, to,
+                             force, wait, None if no_probe else moves.sip_answers)
+    _report(outcome, "failback")
+
+
+@cli.command()
+@click.argument("node", required=False)
+@click.option("--wait", default=120, show_default=True, help="Seconds to wait.")
+@_errors
+def standby(node: str | None, wait: int) -> None:
+    """Put NODE (default: this node) in standby: its services move away."""
+    _standby("standby", node, wait)
+
+
+@cli.command()
+@click.argument("node", required=False)
+@click.option("--wait", default=120, show_default=True, help="Seconds to wait.")
+@_errors
+def unstandby(node: str | None, wait: int) -> None:
+    """Let NODE (default: this node) run services again (nothing fails back)."""
+    _standby("unstandby", node, wait)
+
+
+def _standby(verb: str, node: str | None, wait: int) -> None:
+    from sip_ha import history, tools
+
+    argv = [tools.PCS, "node", verb, *([node] if node else []), f"--wait={wait}"]
+    tools.run(tools.runner(wait + 30), argv, f"{verb} {node or 'this node'}",
+              "See 'pcs status'.", timeout=wait + 20)
+    history.record(f"{verb} {node or 'local node'}")
+    click.echo(f"{verb}: {node or 'this node'} done")
+
+
+# -- configuration ----------------------------------------------------------
+
+
+@cli.command("copy-config")
+@_params_option
+@_errors
+def copy_config(params_path: str) -> None:
+    """Copy /etc/sip-ha (parameter file, agent configuration) to every node."""
+    import os
+
+    from sip_ha import copy_config as copier
+    from sip_ha import tools
+
+    params = _load(params_path)
+    paths = copier.files()
+    if os.path.abspath(params_path) not in paths:
+        paths.append(os.path.abspath(params_path))
+    done, failed = copier.copy_to(tools.runner(600), params.nodes, paths)
+    for node in done:
+        click.echo(f"copied {len(paths)} file(s) to {node}")
+    if failed:
+        from sip_ha.errors import SipHaError
+
+        raise SipHaError("could not copy to " + "; ".join(failed) + ". Check that root "
+                         "can ssh to every node without a password (ssh-copy-id).")
+
+
+@cli.group()
+def cib() -> None:
+    """Render, compare and install the SIP-HA Pacemaker configuration."""
+
+
+@cib.command("example")
+def cib_example() -> None:
+    """Print the documented example parameter file."""
+    import os
+
+    import cib_templates
+
+    folder = os.path.dirname(os.path.abspath(cib_templates.__file__))
+    with open(os.path.join(folder, "example.toml"), encoding="utf-8") as handle:
+        click.echo(handle.read(), nl=False)
+
+
+@cib.command("render")
+@_params_option
+@click.option("--schema", default="auto", show_default=True,
+              help="validate-with version, e.g. pacemaker-3.9; auto: the newest installed.")
+@click.option("--schema-dir", default="/usr/share/pacemaker", show_default=True,
+              help="Where Pacemaker's RelaxNG schemas are.")
+@click.option("--pcs", "as_pcs", is_flag=True, help="Print the equivalent pcs commands.")
+@click.option("--no-verify", is_flag=True, help="Skip crm_verify (schema check still runs).")
+@_errors
+def cib_render(params_path: str, schema: str, schema_dir: str, as_pcs: bool,
+               no_verify: bool) -> None:
+    """Render the CIB from the parameter file, validated, to stdout."""
+    from cib_templates import pcs_commands, render, validate
+    from sip_ha import tools
+
+    if schema == "auto":
+        schema = validate.newest_schema(schema_dir)
+    root = render.render(_load(params_path), schema).getroot()
+    problems = validate.relaxng_problems(root, schema_dir)
+    if problems:
+        raise validate.ValidationError(f"not valid against {schema}", problems)
+    if not no_verify:
+        validate.check(root, tools.runner(90), schema_dir)
+    click.echo(pcs_commands.script(root) if as_pcs else render.to_text(root), nl=False)
+
+
+@cib.command("diff")
+@_params_option
+@_errors
+def cib_diff(params_path: str) -> None:
+    """Show what 'cib apply' would change in the running cluster."""
+    from sip_ha import cib as cib_lib
+    from sip_ha import tools
+
+    live, new = cib_lib.plan(tools.runner(120), _load(params_path))
+    changes = cib_lib.diff(live, new)
+    click.echo(changes or "the cluster already runs this configuration\n", nl=False)
+    for item in cib_lib.foreign(live, new):
+        click.echo(f"not in the parameter file (apply needs --prune): {item}", err=True)
+
+
+@cib.command("apply")
+@_params_option
+@click.option("--prune", is_flag=True,
+              help="Delete resources and constraints the parameter file does not describe.")
+@_errors
+def cib_apply(params_path: str, prune: bool) -> None:
+    """Install the rendered configuration into the running cluster."""
+    from sip_ha import cib as cib_lib
+    from sip_ha import history, tools
+
+    changes = cib_lib.apply(tools.runner(180), _load(params_path), prune)
+    if changes:
+        history.record(f"configuration applied from {params_path}")
+        click.echo(changes, nl=False)
+        click.echo("applied")
+    else:
+        click.echo("the cluster already runs this configuration")
+
+
+@cli.command()
+@_params_option
+@click.option("--since", default="-7d", show_default=True,
+              help="journalctl --since value, e.g. '2026-01-01' or '-2h'.")
+@_errors
+def logs(params_path: str, since: str) -> None:
+    """Failover history (promote, demote, fencing, operator actions) of all nodes."""
+    from sip_ha import history, tools
+
+    lines, missing = history.collect(tools.runner(300), _load(params_path), since)
+    for line in lines:
+        click.echo(line)
+    for node in missing:
+        click.echo(f"warning: no history from {node}", err=True)
 
 
 @cli.command("install-agents")

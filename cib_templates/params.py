@@ -1,0 +1,319 @@
+"""The SIP-HA parameter file: what an administrator writes (TOML), checked
+into frozen values the renderer turns into a CIB.
+
+Every section is optional except ``[cluster]`` and at least one
+``[[service]]``; an unknown section or key is an error (a typo must not
+silently drop a resource).  ``example.toml`` beside this module documents
+every key.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+DEFAULT_PATH = "/etc/sip-ha/cluster.toml"
+SERVERS = ("asterisk", "sipserver")
+_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+_DURATION = re.compile(r"^\d+(ms|s|m|min|h)?$")
+# class:provider:type (ocf) or class:type (systemd, lsb, service, stonith).
+_AGENT = re.compile(r"^(ocf:[A-Za-z0-9_.-]+|systemd|lsb|service):[A-Za-z0-9_.@-]+$")
+
+
+class ParamError(Exception):
+    """The parameter file is wrong; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Operation intervals and timeouts (Pacemaker durations such as 3s)."""
+
+    monitor_promoted: str = "3s"
+    monitor_unpromoted: str = "5s"
+    monitor_deep: str = "31s"
+    monitor_timeout: str = "10s"
+    start_timeout: str = "60s"
+    stop_timeout: str = "60s"
+    promote_timeout: str = "30s"
+    demote_timeout: str = "60s"
+    ip_monitor: str = "5s"
+    ping_monitor: str = "5s"
+    ping_dampen: str = "3s"
+    extra_monitor: str = "10s"
+    failure_timeout: str = "60s"
+    migration_threshold: int = 1
+    recheck_interval: str = "1min"
+
+
+@dataclass(frozen=True)
+class Fencing:
+    id: str
+    agent: str
+    targets: tuple[str, ...]
+    options: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A service run on the active server only (web GUI, TFTP, ...)."""
+
+    id: str
+    agent: str
+    options: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    server: str
+    preferred_node: str
+    nodes: tuple[str, ...]
+    ip: tuple[str, ...]
+    nic: str
+    trunk_networks: tuple[str, ...]
+    gateways: tuple[str, ...]
+    options: Mapping[str, str]
+    ip_options: Mapping[str, str]
+    extras: tuple[Extra, ...]
+
+    @property
+    def promotable(self) -> bool:
+        return self.server == "asterisk"
+
+
+@dataclass(frozen=True)
+class ClusterParams:
+    nodes: tuple[str, ...]
+    stickiness: int
+    preferred_score: int
+    services: tuple[Service, ...]
+    fencing: tuple[Fencing, ...]
+    timings: Timings = field(default_factory=Timings)
+
+
+# --------------------------------------------------------------------------
+
+
+def load(path: str = DEFAULT_PATH) -> ClusterParams:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ParamError(f"{path} does not exist; copy the documented example "
+                         "(sip-ha cib example) there and edit it") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ParamError(f"{path} is not valid TOML: {err}") from None
+    return parse(data, path)
+
+
+def parse(data: Mapping[str, Any], where: str = "parameter file") -> ClusterParams:
+    _known(data, {"cluster", "service", "fencing", "timings"}, where)
+    cluster = _table(data, "cluster", where, required=True)
+    _known(cluster, {"nodes", "stickiness", "preferred_score", "gateways"},
+           f"{where} [cluster]")
+    nodes = _names(cluster, "nodes", f"{where} [cluster]", required=True)
+    if len(nodes) < 2:
+        raise ParamError(f"{where} [cluster] nodes: list at least two nodes")
+    stickiness = _int(cluster, "stickiness", 200, f"{where} [cluster]")
+    preferred = _int(cluster, "preferred_score", 100, f"{where} [cluster]")
+    if not 0 < preferred < stickiness:
+        raise ParamError(
+            f"{where} [cluster]: preferred_score ({preferred}) must be above 0 and below "
+            f"stickiness ({stickiness}), or services would fail back on their own")
+    gateways = _strings(cluster, "gateways", f"{where} [cluster]")
+    raw_services = data.get("service", [])
+    if not isinstance(raw_services, list) or not raw_services:
+        raise ParamError(f"{where}: declare at least one [[service]]")
+    services = tuple(_service(raw, nodes, gateways, f"{where} [[service]] #{i + 1}")
+                     for i, raw in enumerate(raw_services))
+    _unique_ids(services, where)
+    raw_fencing = data.get("fencing", [])
+    if not isinstance(raw_fencing, list) or not raw_fencing:
+        raise ParamError(f"{where}: declare at least one [[fencing]] device; a cluster "
+                         "without fencing cannot safely move a SIP service address")
+    fencing = tuple(_fencing(raw, nodes, f"{where} [[fencing]] #{i + 1}")
+                    for i, raw in enumerate(raw_fencing))
+    return ClusterParams(
+        nodes=nodes, stickiness=stickiness, preferred_score=preferred,
+        services=services, fencing=fencing,
+        timings=_timings(_table(data, "timings", where), f"{where} [timings]"))
+
+
+def _service(raw: Any, nodes: tuple[str, ...], gateways: tuple[str, ...],
+             where: str) -> Service:
+    if not isinstance(raw, dict):
+        raise ParamError(f"{where}: must be a table")
+    _known(raw, {"name", "server", "preferred_node", "nodes", "ip", "nic",
+                 "trunk_networks", "gateways", "options", "ip_options", "extra"}, where)
+    name = _id(raw, "name", where)
+    where = f"{where} ({name})"
+    server = _str(raw, "server", "asterisk", where)
+    if server not in SERVERS:
+        raise ParamError(f"{where} server: {server!r} is not one of {', '.join(SERVERS)}")
+    own_nodes = _names(raw, "nodes", where) or nodes
+    for node in own_nodes:
+        if node not in nodes:
+            raise ParamError(f"{where} nodes: {node} is not in [cluster] nodes")
+    preferred = _str(raw, "preferred_node", own_nodes[0], where)
+    if preferred not in own_nodes:
+        raise ParamError(f"{where} preferred_node: {preferred} is not one of its nodes "
+                         f"({', '.join(own_nodes)})")
+    ip = _strings(raw, "ip", where)
+    if not ip:
+        raise ParamError(f"{where} ip: give the service address(es), e.g. "
+                         "[\"198.51.100.100/24\"]")
+    extras = raw.get("extra", [])
+    if not isinstance(extras, list):
+        raise ParamError(f"{where} extra: write each as an [[service.extra]] table")
+    return Service(
+        name=name, server=server, preferred_node=preferred, nodes=own_nodes, ip=ip,
+        nic=_str(raw, "nic", "", where),
+        trunk_networks=_strings(raw, "trunk_networks", where),
+        gateways=_strings(raw, "gateways", where) if "gateways" in raw else gateways,
+        options=_options(raw, "options", where),
+        ip_options=_options(raw, "ip_options", where),
+        extras=tuple(_extra(item, f"{where} [[service.extra]] #{i + 1}")
+                     for i, item in enumerate(extras)))
+
+
+def _extra(raw: Any, where: str) -> Extra:
+    if not isinstance(raw, dict):
+        raise ParamError(f"{where}: must be a table")
+    _known(raw, {"id", "agent", "options"}, where)
+    agent = _str(raw, "agent", "", where)
+    if not _AGENT.match(agent):
+        raise ParamError(f"{where} agent: {agent!r} is not an agent such as "
+                         "systemd:apache2, lsb:tftpd-hpa or ocf:heartbeat:apache")
+    return Extra(id=_id(raw, "id", where), agent=agent, options=_options(raw, "options", where))
+
+
+def _fencing(raw: Any, nodes: tuple[str, ...], where: str) -> Fencing:
+    if not isinstance(raw, dict):
+        raise ParamError(f"{where}: must be a table")
+    _known(raw, {"id", "agent", "targets", "options"}, where)
+    agent = _str(raw, "agent", "", where)
+    if not re.match(r"^fence_[A-Za-z0-9_]+$", agent):
+        raise ParamError(f"{where} agent: {agent!r} is not a fence agent such as "
+                         "fence_ipmilan")
+    targets = _names(raw, "targets", where)
+    for node in targets:
+        if node not in nodes:
+            raise ParamError(f"{where} targets: {node} is not in [cluster] nodes")
+    return Fencing(id=_id(raw, "id", where), agent=agent, targets=targets,
+                   options=_options(raw, "options", where))
+
+
+def _timings(raw: Mapping[str, Any], where: str) -> Timings:
+    defaults = Timings()
+    _known(raw, set(Timings.__dataclass_fields__), where)
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "migration_threshold":
+            values[key] = _int(raw, key, defaults.migration_threshold, where)
+            continue
+        text = str(value) if isinstance(value, int) else value
+        if not isinstance(text, str) or not _DURATION.match(text):
+            raise ParamError(f"{where} {key}: {value!r} is not a duration such as 3s or 1min")
+        values[key] = text
+    timings = Timings(**values)
+    monitors = (timings.monitor_promoted, timings.monitor_unpromoted, timings.monitor_deep)
+    if len(set(monitors)) != len(monitors):
+        raise ParamError(f"{where}: monitor_promoted, monitor_unpromoted and monitor_deep "
+                         "must differ (Pacemaker tells monitors apart by their interval)")
+    return timings
+
+
+def _unique_ids(services: tuple[Service, ...], where: str) -> None:
+    seen: set[str] = set()
+    for service in services:
+        for ident in (service.name, *(e.id for e in service.extras)):
+            if ident in seen:
+                raise ParamError(f"{where}: {ident!r} is used twice; service names and "
+                                 "extra ids must be unique")
+            seen.add(ident)
+
+
+# -- typed getters -----------------------------------------------------------
+
+
+def _known(table: Mapping[str, Any], keys: set[str], where: str) -> None:
+    unknown = sorted(set(table) - keys)
+    if unknown:
+        raise ParamError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(keys))}")
+
+
+def _table(data: Mapping[str, Any], key: str, where: str,
+           required: bool = False) -> Mapping[str, Any]:
+    value = data.get(key, None if required else {})
+    if not isinstance(value, dict):
+        raise ParamError(f"{where}: [{key}] must be a table" if value is not None
+                         else f"{where}: the [{key}] section is missing")
+    return value
+
+
+def _str(table: Mapping[str, Any], key: str, default: str, where: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        raise ParamError(f"{where} {key}: write it as a quoted string")
+    return value
+
+
+def _id(table: Mapping[str, Any], key: str, where: str) -> str:
+    value = _str(table, key, "", where)
+    if not _ID.match(value):
+        raise ParamError(f"{where} {key}: {value!r} must start with a letter and contain "
+                         "only letters, digits, '-', '_' and '.'")
+    return value
+
+
+def _int(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ParamError(f"{where} {key}: write a whole number")
+    return value
+
+
+def _strings(table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ParamError(f"{where} {key}: write a list of quoted strings")
+    return tuple(value)
+
+
+def _names(table: Mapping[str, Any], key: str, where: str,
+           required: bool = False) -> tuple[str, ...]:
+    names = _strings(table, key, where)
+    if required and not names:
+        raise ParamError(f"{where} {key}: list the Pacemaker node names")
+    if len(set(names)) != len(names):
+        raise ParamError(f"{where} {key}: a node is listed twice")
+    return names
+
+
+def _options(table: Mapping[str, Any], key: str, where: str) -> dict[str, str]:
+    """Agent parameters; lists become the space-separated text agents expect."""
+    raw = table.get(key, {})
+    if not isinstance(raw, dict):
+        raise ParamError(f"{where} {key}: must be a table of name = value")
+    options = {}
+    for name, value in raw.items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, list):
+            text = " ".join(str(v) for v in value)
+        elif isinstance(value, str | int | float):
+            text = str(value)
+        else:
+            raise ParamError(f"{where} {key}.{name}: must be a string, number, boolean "
+                             "or list")
+        options[name] = text
+    return options

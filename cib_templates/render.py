@@ -1,0 +1,183 @@
+"""Render the SIP-HA CIB from the parameter file and the XML templates.
+
+The templates in ``templates/`` hold the shape (resources, operations,
+constraints) with ``{placeholders}`` in attribute values; this module fills
+them and adds what depends on the parameter file (nodes, agent parameters,
+preferred nodes, gateway rules, extra services, fencing devices) with the
+lxml element API.  Values from the parameter file only ever become attribute
+values through lxml, so no quoting can break the XML.
+
+Resource ids, per service NAME: NAME-asterisk-clone (or NAME-sipserver-clone),
+NAME-ip, NAME-ping-clone, and each extra by its own id.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+
+from lxml import etree
+
+from cib_templates.params import ClusterParams, Extra, Fencing, Service
+
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+DEFAULT_SCHEMA = "pacemaker-3.9"
+PING_ATTRIBUTE = "sipha-gw-{svc}"
+
+
+def active_resource(service: Service) -> str:
+    """The resource whose placement decides where the service is SIP-ACTIVE."""
+    kind = "asterisk" if service.promotable else "sipserver"
+    return f"{service.name}-{kind}-clone"
+
+
+def ip_resource(service: Service) -> str:
+    return f"{service.name}-ip"
+
+
+def gateway_score(params: ClusterParams) -> int:
+    """Above stickiness plus preference, so the active role leaves a node
+    that lost a gateway for one that has them all; equal on all nodes when
+    they all reach it, so stickiness still prevents failback."""
+    return 2 * (params.stickiness + params.preferred_score)
+
+
+def _template(name: str) -> etree._Element:
+    parser = etree.XMLParser(remove_comments=True, remove_blank_text=True)
+    return etree.parse(os.path.join(TEMPLATES, f"{name}.xml"), parser).getroot()
+
+
+def _fill(element: etree._Element, values: dict[str, object]) -> etree._Element:
+    for node in element.iter():
+        for key, value in node.attrib.items():
+            if "{" in value:
+                node.set(key, value.format_map(values))
+    return element
+
+
+def _xml_id(text: str) -> str:
+    """An XML ID (NCName) made from arbitrary text such as a node name."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", text)
+    return cleaned if re.match(r"^[A-Za-z_]", cleaned) else f"n-{cleaned}"
+
+
+def _nvpairs(parent: etree._Element, options: dict[str, str] | object) -> None:
+    base = parent.get("id")
+    for name, value in dict(options).items():  # type: ignore[call-overload]
+        etree.SubElement(parent, "nvpair", id=_xml_id(f"{base}-{name}"), name=name,
+                         value=value)
+
+
+def _merge(cib: etree._Element, fragment: etree._Element) -> None:
+    configuration = cib.find("configuration")
+    for section in ("resources", "constraints"):
+        target = configuration.find(section)
+        for child in fragment.find(section):
+            target.append(child)
+
+
+def _location(constraints: etree._Element, ident: str, rsc: str, node: str, score: str,
+              role: str | None = None) -> None:
+    element = etree.SubElement(constraints, "rsc_location", id=_xml_id(ident), rsc=rsc)
+    if role:
+        element.set("role", role)
+    element.set("node", node)
+    element.set("score", score)
+
+
+def render(params: ClusterParams, schema: str = DEFAULT_SCHEMA) -> etree._ElementTree:
+    """The whole CIB (configuration and an empty status) for PARAMS."""
+    timings = {key: getattr(params.timings, key)
+               for key in params.timings.__dataclass_fields__}
+    common = {**timings, "schema": schema,
+              "stickiness": params.stickiness}
+    cib = _fill(_template("cluster"), common)
+    nodes = cib.find("configuration/nodes")
+    for number, name in enumerate(params.nodes, start=1):
+        etree.SubElement(nodes, "node", id=str(number), uname=name)
+    for service in params.services:
+        _add_service(cib, params, service, common)
+    for device in params.fencing:
+        _add_fencing(cib, device)
+    return etree.ElementTree(cib)
+
+
+def _add_service(cib: etree._Element, params: ClusterParams, service: Service,
+                 common: dict[str, object]) -> None:
+    svc = service.name
+    values = {**common, "svc": svc, "node_count": len(service.nodes),
+              "ping_attr": PING_ATTRIBUTE.format(svc=svc),
+              "ip_rsc": ip_resource(service),
+              "gateway_count": len(service.gateways),
+              "gateway_score": gateway_score(params)}
+    server = _fill(_template(service.server), values)
+    _nvpairs(server.find(f".//instance_attributes[@id='{svc}-{service.server}-params']"),
+             service.options)
+    _merge(cib, server)
+
+    address = _fill(_template("service-ip"), values)
+    ip_options = {"ip": " ".join(service.ip)}
+    if service.nic:
+        ip_options["nic"] = service.nic
+    if service.trunk_networks:
+        ip_options["outbound_networks"] = " ".join(service.trunk_networks)
+    ip_options.update(service.ip_options)
+    _nvpairs(address.find(".//instance_attributes"), ip_options)
+    _merge(cib, address)
+
+    constraints = cib.find("configuration/constraints")
+    role = "Promoted" if service.promotable else None
+    preferred_rsc = active_resource(service) if service.promotable else ip_resource(service)
+    _location(constraints, f"{svc}-prefers-{service.preferred_node}", preferred_rsc,
+              service.preferred_node, str(params.preferred_score), role)
+
+    if service.gateways:
+        ping = _fill(_template("ping"), values)
+        _nvpairs(ping.find(".//instance_attributes"),
+                 {"host_list": " ".join(service.gateways)})
+        _merge(cib, ping)
+
+    clones = [active_resource(service)] + ([f"{svc}-ping-clone"] if service.gateways else [])
+    for node in params.nodes:
+        if node not in service.nodes:
+            for clone in clones:
+                _location(constraints, f"{clone}-avoids-{node}", clone, node, "-INFINITY")
+
+    for extra in service.extras:
+        _add_extra(cib, extra, values)
+
+
+def _add_extra(cib: etree._Element, extra: Extra, values: dict[str, object]) -> None:
+    fragment = _fill(_template("extra"), {**values, "extra": extra.id})
+    primitive = fragment.find("resources/primitive")
+    parts = extra.agent.split(":")
+    primitive.set("class", parts[0])
+    if len(parts) == 3:
+        primitive.set("provider", parts[1])
+    primitive.set("type", parts[-1])
+    attributes = primitive.find("instance_attributes")
+    if extra.options:
+        _nvpairs(attributes, extra.options)
+    else:
+        primitive.remove(attributes)
+    _merge(cib, fragment)
+
+
+def _add_fencing(cib: etree._Element, device: Fencing) -> None:
+    fragment = _fill(_template("fencing"), {"fence": device.id, "fence_agent": device.agent})
+    options = dict(device.options)
+    if device.targets:
+        options.setdefault("pcmk_host_list", " ".join(device.targets))
+    attributes = fragment.find(".//instance_attributes")
+    _nvpairs(attributes, options)
+    if not options:
+        attributes.getparent().remove(attributes)
+    _merge(cib, fragment)
+
+
+def to_text(tree: etree._ElementTree | etree._Element) -> str:
+    root = tree.getroot() if isinstance(tree, etree._ElementTree) else tree
+    copy_ = copy.deepcopy(root)
+    etree.indent(copy_, space="  ")
+    return etree.tostring(copy_, encoding="unicode") + "\n"

@@ -1,0 +1,131 @@
+"""Install the rendered SIP-HA configuration into a running cluster.
+
+What the parameter file owns is replaced as a whole: the ``sipha-options``
+cluster property set, the resource defaults, every resource and every
+constraint.  What the cluster owns is kept: the nodes section (node ids come
+from Corosync), Pacemaker's and pcs's own property sets, op defaults, alerts,
+ACLs, tags, fencing topology, and move/ban constraints an operator made
+(``cli-*``).  A resource or constraint the parameter file does not describe
+is never dropped silently: ``apply`` refuses unless told to prune it.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+import tempfile
+
+from lxml import etree
+
+from cib_templates import validate
+from cib_templates.params import ClusterParams
+from cib_templates.render import render, to_text
+from sip_ha import tools
+from sip_ha.errors import Refused, SipHaError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ocf_agents.ocf import Runner
+
+OWN_PROPERTY_SET = "sipha-options"
+
+
+def query(runner: Runner) -> etree._Element:
+    result = tools.run(runner, [tools.CIBADMIN, "--query"], "read the CIB",
+                       "Is Pacemaker running on this node? Try 'pcs status'.", timeout=30)
+    try:
+        return etree.fromstring(result.stdout.encode())
+    except etree.XMLSyntaxError as err:
+        raise SipHaError(f"cibadmin printed a CIB that is not XML ({err})") from None
+
+
+def merged(live: etree._Element, rendered: etree._Element) -> etree._Element:
+    """LIVE with its configuration replaced by what RENDERED owns."""
+    result = copy.deepcopy(live)
+    config = result.find("configuration")
+    ours = rendered.find("configuration")
+    crm_config = config.find("crm_config")
+    for nvset in crm_config.findall("cluster_property_set"):
+        if nvset.get("id") == OWN_PROPERTY_SET:
+            crm_config.remove(nvset)
+    for nvset in ours.iterfind("crm_config/cluster_property_set"):
+        crm_config.append(copy.deepcopy(nvset))
+    kept_cli = [copy.deepcopy(c) for c in config.find("constraints")
+                if c.get("id", "").startswith("cli-")]
+    for section in ("resources", "constraints", "rsc_defaults"):
+        old = config.find(section)
+        new = copy.deepcopy(ours.find(section))
+        if old is not None:
+            config.replace(old, new)
+        else:
+            config.append(new)
+    for constraint in kept_cli:
+        config.find("constraints").append(constraint)
+    return result
+
+
+def foreign(live: etree._Element, rendered: etree._Element) -> list[str]:
+    """Resources and constraints in LIVE that RENDERED does not describe."""
+    def ids(cib: etree._Element, section: str) -> list[str]:
+        return [e.get("id") for e in cib.find(f"configuration/{section}")
+                if isinstance(e.tag, str)]
+
+    found = []
+    for section, what in (("resources", "resource"), ("constraints", "constraint")):
+        wanted = set(ids(rendered, section))
+        found += [f"{what} {ident}" for ident in ids(live, section)
+                  if ident not in wanted and not ident.startswith("cli-")]
+    return found
+
+
+def diff(live: etree._Element, new: etree._Element) -> str:
+    """Unified diff of the live configuration and NEW's."""
+    before = to_text(live.find("configuration")).splitlines(keepends=True)
+    after = to_text(new.find("configuration")).splitlines(keepends=True)
+    return "".join(difflib.unified_diff(before, after, "live configuration",
+                                        "SIP-HA configuration"))
+
+
+def plan(runner: Runner, params: ClusterParams,
+         schema_dir: str = validate.SCHEMA_DIR) -> tuple[etree._Element, etree._Element]:
+    """(live CIB, live CIB with the SIP-HA configuration), validated with the
+    live CIB's own schema version and crm_verify."""
+    live = query(runner)
+    schema = live.get("validate-with", "")
+    rendered = render(params, schema).getroot()
+    new = merged(live, rendered)
+    check = copy.deepcopy(new)
+    problems = validate.relaxng_problems(check, schema_dir)
+    if problems:
+        raise SipHaError(f"the rendered configuration is not valid for this cluster's "
+                         f"schema {schema}: {'; '.join(problems)}")
+    problems = validate.crm_verify_problems(check, runner, tools.CRM_VERIFY)
+    if problems:
+        raise SipHaError("crm_verify rejects the rendered configuration: "
+                         + "; ".join(problems))
+    return live, new
+
+
+def apply(runner: Runner, params: ClusterParams, prune: bool = False) -> str:
+    """Install the configuration; return the diff that was applied ('' if none)."""
+    live, new = plan(runner, params)
+    extra = foreign(live, new)
+    if extra and not prune:
+        raise Refused("the cluster has " + ", ".join(extra) + " that the parameter file "
+                      "does not describe: add them (e.g. as [[service.extra]]) or pass "
+                      "--prune to delete them")
+    changes = diff(live, new)
+    if not changes:
+        return ""
+    with tempfile.NamedTemporaryFile("wb", suffix=".xml", prefix="sip-ha-config-",
+                                     delete=False) as handle:
+        handle.write(etree.tostring(new.find("configuration")))
+    try:
+        tools.run(runner, [tools.CIBADMIN, "--replace", "--scope", "configuration",
+                           "--xml-file", handle.name],
+                  "install the configuration",
+                  "Nothing was changed; see the message above.", timeout=60)
+    finally:
+        os.unlink(handle.name)
+    return changes

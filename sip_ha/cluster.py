@@ -1,0 +1,215 @@
+"""What the cluster looks like now, read from ``crm_mon --output-as xml`` and
+interpreted per SIP service of the parameter file: which node is SIP-ACTIVE
+and since when, the health of every instance, gateway reachability, and
+what needs attention."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+from cib_templates.params import ClusterParams, Service
+from cib_templates.render import PING_ATTRIBUTE, active_resource, ip_resource
+from sip_ha import tools
+from sip_ha.errors import SipHaError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ocf_agents.ocf import Runner
+
+CRM_MON_ARGV = [tools.CRM_MON, "--output-as", "xml", "--include=all"]
+
+
+@dataclass(frozen=True)
+class NodeState:
+    name: str
+    online: bool
+    standby: bool
+    unclean: bool
+    maintenance: bool
+
+    @property
+    def usable(self) -> bool:
+        return self.online and not (self.standby or self.unclean or self.maintenance)
+
+
+@dataclass(frozen=True)
+class NodeHealth:
+    """One node's view of one service."""
+
+    node: str
+    role: str            # Promoted, Unpromoted, Started or Stopped
+    failed: bool
+    healthy: bool        # the agent published a promotion score / runs cleanly
+    gateways: int | None  # gateways reached (None: not measured)
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    server: str
+    active_node: str | None
+    since: str | None
+    address: tuple[str, ...]
+    nodes: tuple[NodeHealth, ...]
+    gateway_count: int
+    attention: tuple[str, ...]
+
+    def on(self, node: str) -> NodeHealth | None:
+        return next((n for n in self.nodes if n.node == node), None)
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    nodes: tuple[NodeState, ...]
+    quorum: bool
+    dc: str | None
+    fencing_enabled: bool
+    services: tuple[ServiceState, ...]
+    attention: tuple[str, ...] = field(default=())
+
+    def node(self, name: str) -> NodeState | None:
+        return next((n for n in self.nodes if n.name == name), None)
+
+    def service(self, name: str) -> ServiceState:
+        for service in self.services:
+            if service.name == name:
+                return service
+        known = ", ".join(s.name for s in self.services)
+        raise SipHaError(f"there is no service {name!r} in the parameter file (known: {known})")
+
+
+def read(runner: Runner, params: ClusterParams) -> ClusterState:
+    result = tools.run(runner, CRM_MON_ARGV, "read the cluster status",
+                       "Is Pacemaker running on this node? Try 'pcs status'.", timeout=30)
+    return parse(result.stdout, params)
+
+
+def parse(xml_text: str, params: ClusterParams) -> ClusterState:
+    try:
+        root = ET.fromstring(xml_text)  # noqa: S314 - our own crm_mon, not untrusted input
+    except ET.ParseError as err:
+        raise SipHaError(f"crm_mon printed something that is not XML ({err}); "
+                         "check that Pacemaker's command line tools match the cluster") from None
+    nodes = tuple(NodeState(n.get("name", ""), n.get("online") == "true",
+                            n.get("standby") == "true", n.get("unclean") == "true",
+                            n.get("maintenance") == "true")
+                  for n in root.iterfind("nodes/node"))
+    dc = root.find("summary/current_dc")
+    options = root.find("summary/cluster_options")
+    attributes = {n.get("name"): {a.get("name"): a.get("value") for a in n.iterfind("attribute")}
+                  for n in root.iterfind("node_attributes/node")}
+    failures = [(f.get("node"), f.get("op_key", ""), f.get("exitreason") or f.get("status", ""))
+                for f in root.iterfind("failures/failure")]
+    services = tuple(_service(root, params, service, nodes, attributes, failures)
+                     for service in params.services)
+    attention = []
+    fencing = options is not None and options.get("stonith-enabled", "true") == "true"
+    if not fencing:
+        attention.append("fencing is disabled: enable it (pcs property set "
+                         "stonith-enabled=true) or a split brain can put the service "
+                         "address on two nodes")
+    quorum = dc is not None and dc.get("with_quorum") == "true"
+    if dc is not None and dc.get("present") == "true" and not quorum:
+        attention.append("the cluster has no quorum: bring nodes back online")
+    for node in nodes:
+        if node.unclean:
+            attention.append(f"{node.name} is unclean (fencing pending or failed): "
+                             "check the fence device with 'stonith_admin --history'")
+    return ClusterState(nodes=nodes, quorum=quorum,
+                        dc=dc.get("name") if dc is not None else None,
+                        fencing_enabled=fencing, services=services,
+                        attention=tuple(attention))
+
+
+def _instances(root: ET.Element, rsc_id: str) -> dict[str, tuple[str, bool]]:
+    """{node: (role, failed)} of a clone or primitive, from crm_mon."""
+    found: dict[str, tuple[str, bool]] = {}
+    for element in root.iterfind("resources/*"):
+        if element.get("id") != rsc_id:
+            continue
+        resources = element.iterfind("resource") if element.tag == "clone" else [element]
+        for resource in resources:
+            for node in resource.iterfind("node"):
+                found[node.get("name", "")] = (resource.get("role", "Stopped"),
+                                               resource.get("failed") == "true")
+    return found
+
+
+def _since(root: ET.Element, node: str, rsc_id: str) -> str | None:
+    """When the service address last started on NODE (crm_mon's history)."""
+    for history in root.iterfind(f"node_history/node[@name='{node}']/resource_history"):
+        if history.get("id") == rsc_id:
+            starts = [op.get("last-rc-change") for op in history.iterfind("operation_history")
+                      if op.get("task") == "start"]
+            if starts:
+                return starts[-1]
+    return None
+
+
+def _service(root: ET.Element, params: ClusterParams, service: Service,
+             nodes: tuple[NodeState, ...], attributes: dict[str, dict[str, str]],
+             failures: list[tuple[str | None, str, str]]) -> ServiceState:
+    server = _instances(root, active_resource(service))
+    address = _instances(root, ip_resource(service))
+    score_attr = f"master-{service.name}-asterisk"
+    ping_attr = PING_ATTRIBUTE.format(svc=service.name)
+    health = []
+    for name in service.nodes:
+        role, failed = server.get(name, ("Stopped", False))
+        attrs = attributes.get(name, {})
+        if service.promotable:
+            healthy = not failed and role != "Stopped" and _positive(attrs.get(score_attr))
+        else:
+            healthy = not failed and role == "Started"
+        reached = attrs.get(ping_attr)
+        health.append(NodeHealth(name, role, failed, healthy,
+                                 int(reached) if reached and reached.isdigit() else None))
+    ip_nodes = [n for n, (role, failed) in address.items() if role == "Started" and not failed]
+    if service.promotable:
+        active = [n for n, (role, _) in server.items() if role == "Promoted"]
+    else:
+        active = ip_nodes
+    active_node = active[0] if len(active) == 1 and active[0] in ip_nodes else None
+    attention = _attention(service, health, active_node, ip_nodes, nodes, failures)
+    return ServiceState(
+        name=service.name, server=service.server, active_node=active_node,
+        since=_since(root, active_node, ip_resource(service)) if active_node else None,
+        address=service.ip, nodes=tuple(health), gateway_count=len(service.gateways),
+        attention=attention)
+
+
+def _positive(value: str | None) -> bool:
+    try:
+        return value is not None and int(value) > 0
+    except ValueError:
+        return value.upper() == "INFINITY"
+
+
+def _attention(service: Service, health: list[NodeHealth], active: str | None,
+               ip_nodes: list[str], nodes: tuple[NodeState, ...],
+               failures: list[tuple[str | None, str, str]]) -> tuple[str, ...]:
+    notes = []
+    if active is None:
+        where = f" (address on {', '.join(ip_nodes)})" if ip_nodes else ""
+        notes.append(f"no node is SIP-ACTIVE for {service.name}{where}: see 'pcs status' "
+                     "and the failures below")
+    online = {n.name for n in nodes if n.usable}
+    for item in health:
+        if item.node not in online:
+            notes.append(f"{item.node} is not available (offline, standby or unclean): "
+                         f"{service.name} has no standby there")
+        elif not item.healthy:
+            notes.append(f"{service.server} on {item.node} is not healthy ({item.role}"
+                         f"{', failed' if item.failed else ''}): read its failure with "
+                         f"'pcs resource failcount show' and clear it with "
+                         f"'pcs resource cleanup'")
+        if (service.gateways and item.node in online
+                and (item.gateways or 0) < len(service.gateways)):
+            notes.append(f"{item.node} reaches {item.gateways or 0} of "
+                         f"{len(service.gateways)} gateway(s) ({', '.join(service.gateways)})")
+    prefixes = (f"{service.name}-",)
+    for node, op_key, reason in failures:
+        if op_key.startswith(prefixes):
+            notes.append(f"failed operation {op_key} on {node}: {reason}")
+    return tuple(dict.fromkeys(notes))

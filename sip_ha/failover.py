@@ -1,0 +1,213 @@
+"""Moving a SIP service to another node on an operator's request: the
+manual failover, and the failback the operator approves once the old
+master is healthy again.
+
+The move is ``pcs resource move`` (``--promoted`` for Asterisk), which
+creates a location constraint, waits for the move and removes it again; the
+constraint is cleared once more afterwards so stickiness alone keeps the
+service where it now is.  While it runs, the service address is probed with
+SIP OPTIONS to measure the outage callers saw.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from cib_templates.params import ClusterParams, Service
+from cib_templates.render import active_resource, ip_resource
+from sip_ha import cluster, tools
+from sip_ha.errors import Refused, SipHaError, TimedOut
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ocf_agents.ocf import Runner
+
+
+@dataclass(frozen=True)
+class Outcome:
+    service: str
+    source: str | None
+    target: str
+    took: float              # request to SIP-ACTIVE on the target, seconds
+    outage: float | None     # longest time the address did not answer SIP; None: not probed
+    warnings: tuple[str, ...]
+
+
+def readiness_problems(state: cluster.ClusterState, service: Service, target: str) -> list[str]:
+    """Why TARGET cannot take SERVICE now (empty: it can)."""
+    node = state.node(target)
+    if target not in service.nodes:
+        return [f"{target} is not one of {service.name}'s nodes ({', '.join(service.nodes)})"]
+    if node is None or not node.online:
+        return [f"{target} is offline: start it (pcs cluster start {target}) and wait "
+                "until 'sip-ha status' shows it online"]
+    problems = []
+    if node.unclean:
+        problems.append(f"{target} is unclean: fencing has not confirmed it")
+    if node.standby:
+        problems.append(f"{target} is in standby: run 'sip-ha unstandby {target}' first")
+    if node.maintenance:
+        problems.append(f"{target} is in maintenance mode")
+    health = state.service(service.name).on(target)
+    if health is None or not health.healthy:
+        role = health.role if health else "Stopped"
+        problems.append(
+            f"{service.server} on {target} is not a healthy hot standby ({role}"
+            f"{', failed' if health and health.failed else ''}): check it with 'pcs status' "
+            f"and clear old failures with 'pcs resource cleanup {active_resource(service)}'")
+    if service.gateways and (health is None or (health.gateways or 0) < len(service.gateways)):
+        reached = health.gateways if health and health.gateways is not None else 0
+        problems.append(f"{target} reaches {reached} of {len(service.gateways)} gateway(s) "
+                        f"({', '.join(service.gateways)}): fix its network first")
+    return problems
+
+
+def _find(params: ClusterParams, name: str | None) -> Service:
+    if name is None:
+        if len(params.services) == 1:
+            return params.services[0]
+        names = ", ".join(s.name for s in params.services)
+        raise SipHaError(f"the cluster runs several services ({names}): name one with --service")
+    for service in params.services:
+        if service.name == name:
+            return service
+    names = ", ".join(s.name for s in params.services)
+    raise SipHaError(f"there is no service {name!r} in the parameter file (known: {names})")
+
+
+def failover(runner: Runner, params: ClusterParams, service_name: str | None = None,
+             to: str | None = None, force: bool = False, wait: float = 120,
+             probe: Callable[[str], bool] | None = None) -> Outcome:
+    """Move the service off its SIP-ACTIVE node now (to TO, or the best standby)."""
+    service = _find(params, service_name)
+    state = cluster.read(runner, params)
+    current = state.service(service.name).active_node
+    if to is None:
+        candidates = [n for n in _by_preference(service) if n != current]
+        ready = [n for n in candidates if not readiness_problems(state, service, n)]
+        if not ready and not force:
+            reasons = "; ".join(p for n in candidates
+                                for p in readiness_problems(state, service, n))
+            raise Refused(f"no other node can take {service.name}: {reasons}")
+        to = (ready or candidates)[0]
+    return _move(runner, params, service, state, to, force, wait, probe)
+
+
+def failback(runner: Runner, params: ClusterParams, service_name: str | None = None,
+             to: str | None = None, force: bool = False, wait: float = 120,
+             probe: Callable[[str], bool] | None = None) -> Outcome:
+    """The operator's approval: move the service back to its preferred node."""
+    service = _find(params, service_name)
+    state = cluster.read(runner, params)
+    return _move(runner, params, service, state, to or service.preferred_node, force, wait,
+                 probe)
+
+
+def _by_preference(service: Service) -> list[str]:
+    return [service.preferred_node, *(n for n in service.nodes if n != service.preferred_node)]
+
+
+def _move(runner: Runner, params: ClusterParams, service: Service,
+          state: cluster.ClusterState, target: str, force: bool, wait: float,
+          probe: Callable[[str], bool] | None) -> Outcome:
+    current = state.service(service.name).active_node
+    if current == target:
+        raise Refused(f"{service.name} is already SIP-ACTIVE on {target}; nothing to do")
+    problems = readiness_problems(state, service, target)
+    warnings: list[str] = []
+    if problems and not force:
+        raise Refused(f"not moving {service.name} to {target}: " + "; ".join(problems)
+                      + " (--force moves it anyway)")
+    if problems:
+        warnings.append("forced although " + "; ".join(problems))
+    rsc = active_resource(service) if service.promotable else ip_resource(service)
+    watcher = _OutageWatch(service, probe) if probe else None
+    started = time.monotonic()
+    argv = [tools.PCS, "resource", "move", rsc, target]
+    if service.promotable:
+        argv.append("--promoted")
+    try:
+        tools.run(runner, [*argv, f"--wait={int(wait)}"], f"move {service.name} to {target}",
+                  "See 'pcs status' for why Pacemaker did not move it.", timeout=wait + 30)
+        deadline = started + wait
+        while True:
+            now = cluster.read(runner, params).service(service.name)
+            if now.active_node == target:
+                break
+            if time.monotonic() > deadline:
+                raise TimedOut(f"{service.name} is not SIP-ACTIVE on {target} after "
+                               f"{wait:.0f}s; see 'sip-ha status' and 'pcs status'")
+            time.sleep(0.5)
+        took = time.monotonic() - started
+    finally:
+        outage = watcher.stop() if watcher else None
+        # pcs removes its move constraint itself; make sure none is left
+        # behind, or the service could never fail over back to this node.
+        cleared = runner.run([tools.PCS, "resource", "clear", rsc], timeout=30)
+        if not cleared.ok:
+            warnings.append(f"could not clear the move constraint ({cleared.summary()}): "
+                            f"run 'pcs resource clear {rsc}'")
+    return Outcome(service.name, current, target, took, outage, tuple(warnings))
+
+
+def sip_uri(address: str) -> str:
+    host = address.partition("/")[0]
+    return f"sip:[{host}]" if ":" in host else f"sip:{host}"
+
+
+def sip_answers(uri: str, timeout: float = 0.5) -> bool:
+    """True when URI answers SIP OPTIONS with a status a working stack gives."""
+    from ocf_agents.sip_check import accepts
+    from ocf_agents.sip_options import SipError, probe
+
+    try:
+        return accepts(("2xx", "3xx", "4xx"), probe(uri, timeout).status)
+    except (SipError, OSError):
+        return False
+
+
+class _OutageWatch:
+    """Probe the service address in the background; the longest stretch from
+    the last answer before a silence to the first answer after it."""
+
+    def __init__(self, service: Service, probe: Callable[[str], bool],
+                 interval: float = 0.2) -> None:
+        self.uri = sip_uri(service.ip[0])
+        self.probe = probe
+        self.interval = interval
+        self.samples: list[tuple[float, bool]] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.done.is_set():
+            self.samples.append((time.monotonic(), self.probe(self.uri)))
+            self.done.wait(self.interval)
+
+    def stop(self) -> float | None:
+        # One more probe after the move so a final silence is measured too.
+        self.done.set()
+        self.thread.join()
+        self.samples.append((time.monotonic(), self.probe(self.uri)))
+        return longest_outage(self.samples)
+
+
+def longest_outage(samples: list[tuple[float, bool]]) -> float | None:
+    """Longest time between an answer and the next one after failed probes;
+    0.0 when no probe failed; None when the address never answered again."""
+    longest, last_ok, failing = 0.0, None, False
+    for stamp, ok in samples:
+        if ok:
+            if failing and last_ok is not None:
+                longest = max(longest, stamp - last_ok)
+            elif failing:
+                longest = max(longest, stamp - samples[0][0])
+            last_ok, failing = stamp, False
+        else:
+            failing = True
+    return None if failing else longest

@@ -1,0 +1,41 @@
+"""The cluster tools the operator library runs, and one way to run them.
+
+Every call goes through a runner (``ocf_agents.ocf.Runner``: argument lists,
+``LC_ALL=C``, deadlines); tests pass a fake runner that checks the exact
+commands.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ocf_agents.ocf import Completed, OCFError, Runner
+from sip_ha.errors import SipHaError
+
+CRM_MON = "/usr/sbin/crm_mon"
+CRM_NODE = "/usr/sbin/crm_node"
+CRM_RESOURCE = "/usr/sbin/crm_resource"
+CRM_VERIFY = "/usr/sbin/crm_verify"
+CIBADMIN = "/usr/sbin/cibadmin"
+PCS = "/usr/sbin/pcs"
+SSH = "/usr/bin/ssh"
+SCP = "/usr/bin/scp"
+JOURNALCTL = "/usr/bin/journalctl"
+SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=5")
+
+
+def runner(seconds: float) -> Runner:
+    """A runner whose commands must all finish within SECONDS from now."""
+    return Runner(time.monotonic() + seconds)
+
+
+def run(runner_: Runner, argv: list[str], what: str, fix: str, timeout: float = 60,
+        ok_codes: tuple[int, ...] = (0,)) -> Completed:
+    """Run ARGV; on failure raise a sentence naming WHAT failed and the FIX."""
+    try:
+        result = runner_.run(argv, timeout=timeout)
+    except OCFError as err:
+        raise SipHaError(f"could not {what}: {err.reason}. {fix}") from None
+    if result.returncode not in ok_codes:
+        raise SipHaError(f"could not {what}: {result.summary()}. {fix}")
+    return result

@@ -1,0 +1,85 @@
+"""The SIP-HA parameter file: the documented example loads, mistakes are
+refused with a sentence that names the key and the fix."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from cib_templates import params
+
+EXAMPLE = Path(params.__file__).parent / "example.toml"
+THREE = Path(__file__).parent / "data" / "three-nodes.toml"
+
+
+def data(path: Path = EXAMPLE) -> dict:
+    return tomllib.loads(path.read_text())
+
+
+def test_example_loads():
+    p = params.load(str(EXAMPLE))
+    assert p.nodes == ("node1", "node2")
+    assert p.stickiness > p.preferred_score
+    (pbx,) = p.services
+    assert (pbx.name, pbx.server, pbx.preferred_node, pbx.promotable) == (
+        "pbx", "asterisk", "node1", True)
+    assert pbx.gateways == ("198.51.100.1",)      # inherited from [cluster]
+    assert [e.agent for e in pbx.extras] == ["systemd:apache2", "systemd:tftpd-hpa"]
+    assert [f.targets for f in p.fencing] == [("node1",), ("node2",)]
+    assert p.fencing[0].options["lanplus"] == "true"
+    assert p.timings.monitor_promoted == "3s"
+
+
+def test_three_nodes_two_services():
+    p = params.load(str(THREE))
+    pbx, proxy = p.services
+    assert pbx.nodes == ("node1", "node2") and proxy.nodes == ("node2", "node3")
+    assert proxy.gateways == ("198.51.100.1",)      # its own list wins
+    assert pbx.options["sip_uris"] == "sip:127.0.0.1 sip:127.0.0.1;transport=tcp"
+    assert pbx.extras[1].options == {"configfile": "/etc/apache2/provisioning.conf"}
+    assert p.timings.monitor_promoted == "2s" and p.timings.monitor_unpromoted == "5s"
+
+
+def mutated(change, path: Path = EXAMPLE) -> dict:
+    raw = data(path)
+    change(raw)
+    return raw
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d.update(filesync={}), "unknown key(s) filesync"),
+    (lambda d: d["cluster"].update(nodse=[]), "unknown key(s) nodse"),
+    (lambda d: d["cluster"].update(nodes=["node1"]), "at least two nodes"),
+    (lambda d: d["cluster"].update(preferred_score=200), "would fail back on their own"),
+    (lambda d: d["service"][0].update(preferred_node="node9"), "is not one of its nodes"),
+    (lambda d: d["service"][0].update(server="freeswitch"), "not one of asterisk, sipserver"),
+    (lambda d: d["service"][0].update(ip=[]), "give the service address"),
+    (lambda d: d["service"][0].update(nodes=["node1", "node7"]), "node7 is not in [cluster]"),
+    (lambda d: d["service"][0].update(name="1pbx"), "must start with a letter"),
+    (lambda d: d["service"][0]["extra"][0].update(agent="apache2"), "is not an agent such"),
+    (lambda d: d["service"][0]["extra"][1].update(id="pbx"), "'pbx' is used twice"),
+    (lambda d: d.pop("fencing"), "at least one [[fencing]] device"),
+    (lambda d: d["fencing"][0].update(agent="ipmi"), "is not a fence agent"),
+    (lambda d: d["fencing"][0].update(targets=["node3"]), "node3 is not in [cluster]"),
+    (lambda d: d["timings"].update(monitor_promoted="fast"), "is not a duration"),
+    (lambda d: d["timings"].update(migration_threshold="1"), "write a whole number"),
+    (lambda d: d["timings"].update(monitor_unpromoted="3s"), "must differ"),
+    (lambda d: d["service"][0]["options"].update(bad={"a": 1}), "must be a string"),
+    (lambda d: d.pop("service"), "at least one [[service]]"),
+])
+def test_mistakes_are_refused_with_a_sentence(change, message):
+    with pytest.raises(params.ParamError) as err:
+        params.parse(mutated(change), "cluster.toml")
+    assert message in str(err.value)
+    assert str(err.value).startswith("cluster.toml")
+
+
+def test_missing_and_broken_files(tmp_path: Path):
+    with pytest.raises(params.ParamError, match="does not exist; copy the documented example"):
+        params.load(str(tmp_path / "nope.toml"))
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[cluster\n")
+    with pytest.raises(params.ParamError, match="is not valid TOML"):
+        params.load(str(broken))

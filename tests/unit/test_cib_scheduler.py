@@ -1,0 +1,135 @@
+"""Pacemaker's real scheduler (crm_simulate) on the rendered CIBs: the
+service starts on its preferred node, fails over when that node is lost or
+loses its gateway, does not fail back on its own, goes back when an
+operator moves it and stays there once the move constraint is cleared; on
+three nodes two services spread over their own nodes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from cib_templates import params, render
+from tests.support.scheduler import CRM_SIMULATE, Simulation
+
+HERE = Path(__file__).parent
+EXAMPLE = Path(params.__file__).parent / "example.toml"
+THREE = HERE / "data" / "three-nodes.toml"
+
+pytestmark = pytest.mark.skipif(not shutil.which(CRM_SIMULATE),
+                                reason="crm_simulate (pacemaker-cli-utils) is not installed")
+
+
+def healthy(sim: Simulation, node: str, **extra: str) -> None:
+    """What the agents publish on a healthy node with its gateway reachable."""
+    sim.set_attrs(node, **{"master-pbx-asterisk": "100", "sipha-gw-pbx": "1", **extra})
+
+
+@pytest.fixture
+def two(tmp_path: Path) -> Simulation:
+    sim = Simulation(render.render(params.load(str(EXAMPLE))).getroot(), tmp_path)
+    for node in ("node1", "node2"):
+        healthy(sim, node)
+    sim.settle()
+    return sim
+
+
+def placement(sim: Simulation) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    return sim.promoted("pbx-asterisk-clone"), sim.roles("pbx-ip"), sim.roles("pbx-web")
+
+
+def test_starts_on_the_preferred_node(two: Simulation):
+    assert placement(two) == (["node1"], {"node1": "Started"}, {"node1": "Started"})
+    assert two.roles("pbx-asterisk-clone") == {"node1": "Promoted", "node2": "Unpromoted"}
+
+
+def test_lost_node_is_fenced_and_the_standby_takes_over_without_failback(two: Simulation):
+    actions = two.settle("--node-fail", "node1")
+    assert any(a.startswith("Fence (reboot) node1") for a in actions), actions
+    assert placement(two) == (["node2"], {"node2": "Started"}, {"node2": "Started"})
+    # The old master comes back healthy: it becomes the hot standby, no failback.
+    two.settle("--node-up", "node1")
+    healthy(two, "node1")
+    actions = two.settle()
+    assert two.roles("pbx-asterisk-clone") == {"node1": "Unpromoted", "node2": "Promoted"}
+    assert placement(two)[0] == ["node2"]
+    assert not any("Promote" in a and "node1" in a for a in actions), actions
+
+
+def move_constraint(sim: Simulation, node: str, present: bool) -> None:
+    """What 'pcs resource move pbx-asterisk-clone NODE --promoted' adds, and clear removes."""
+    tree = etree.parse(str(sim.path))
+    constraints = tree.getroot().find("configuration/constraints")
+    for old in constraints.findall("rsc_location[@id='cli-prefer-pbx-asterisk-clone']"):
+        constraints.remove(old)
+    if present:
+        etree.SubElement(constraints, "rsc_location", id="cli-prefer-pbx-asterisk-clone",
+                         rsc="pbx-asterisk-clone", role="Promoted", node=node,
+                         score="INFINITY")
+    tree.write(str(sim.path))
+
+
+def test_move_then_clear_keeps_the_service_where_it_was_moved(two: Simulation):
+    move_constraint(two, "node2", present=True)
+    two.settle()
+    assert placement(two) == (["node2"], {"node2": "Started"}, {"node2": "Started"})
+    move_constraint(two, "node2", present=False)
+    assert two.settle() == []
+    assert placement(two)[0] == ["node2"]
+    # The failback the operator approves: the same, towards the preferred node.
+    move_constraint(two, "node1", present=True)
+    two.settle()
+    move_constraint(two, "node1", present=False)
+    assert two.settle() == []
+    assert placement(two)[0] == ["node1"]
+
+
+def test_gateway_loss_moves_the_active_role_but_never_stops_the_service(two: Simulation):
+    two.set_attrs("node1", sipha_gw_pbx="0")
+    two.settle()
+    assert placement(two) == (["node2"], {"node2": "Started"}, {"node2": "Started"})
+    # The standby still runs Asterisk: a lost gateway is no reason to stop it.
+    assert two.roles("pbx-asterisk-clone")["node1"] == "Unpromoted"
+    # Every node lost the gateway: the service stays where it is, running.
+    two.set_attrs("node2", sipha_gw_pbx="0")
+    assert two.settle() == []
+    assert placement(two) == (["node2"], {"node2": "Started"}, {"node2": "Started"})
+    # The gateway is back on node1: nothing moves (stickiness), no flapping.
+    two.set_attrs("node1", sipha_gw_pbx="1")
+    two.set_attrs("node2", sipha_gw_pbx="1")
+    assert two.settle() == []
+    assert placement(two)[0] == ["node2"]
+
+
+def test_unhealthy_standby_is_not_promoted(two: Simulation):
+    """The agent withdraws its promotion score when Asterisk is unhealthy."""
+    two.set_attrs("node2", master_pbx_asterisk="-INFINITY")
+    two.settle("--node-fail", "node1")
+    assert placement(two) == ([], {}, {})
+
+
+def test_three_nodes_two_services_spread(tmp_path: Path):
+    sim = Simulation(render.render(params.load(str(THREE))).getroot(), tmp_path)
+    for node in ("node1", "node2", "node3"):
+        sim.set_attrs(node, master_pbx_asterisk="100", sipha_gw_pbx="2", sipha_gw_proxy="1")
+    sim.settle()
+    assert sim.roles("pbx-asterisk-clone") == {"node1": "Promoted", "node2": "Unpromoted"}
+    assert sim.roles("pbx-ip") == {"node1": "Started"}
+    assert sim.roles("proxy-sipserver-clone") == {"node2": "Started", "node3": "Started"}
+    assert sim.roles("proxy-ip") == {"node3": "Started"}
+    # node2 is the standby of both; losing node1 leaves proxy untouched.
+    actions = sim.settle("--node-fail", "node1")
+    assert not any("proxy" in a for a in actions), actions
+    assert sim.promoted("pbx-asterisk-clone") == ["node2"]
+    assert sim.roles("proxy-ip") == {"node3": "Started"}
+    # node1 back (no failback), then node3 lost: both services on node2.
+    sim.settle("--node-up", "node1")
+    sim.set_attrs("node1", master_pbx_asterisk="100", sipha_gw_pbx="2", sipha_gw_proxy="1")
+    sim.settle()
+    assert sim.promoted("pbx-asterisk-clone") == ["node2"]
+    sim.settle("--node-fail", "node3")
+    assert sim.roles("proxy-ip") == {"node2": "Started"}
+    assert sim.promoted("pbx-asterisk-clone") == ["node2"]
