@@ -157,3 +157,16 @@ def test_signal_from_outside_the_container_is_seen(node: Node):
     assert node.agent("start")[0] == OCF_SUCCESS
     os.kill(node.host_pid(), signal.SIGKILL)
     assert wait_for(lambda: node.agent("monitor")[0] == OCF_ERR_GENERIC, 5)
+
+
+def test_reload_applies_changed_configuration(node: Node):
+    """What the file sync will trigger after pushing new configuration."""
+    assert node.agent("start")[0] == OCF_SUCCESS
+    assert "777" not in node.rx("dialplan show phones")
+    extensions = node.box.path(f"{node.setup.inside}/etc/extensions.conf")
+    extensions.write_text(extensions.read_text() + "\n[phones]\nexten => 777,1,Answer()\n")
+    assert node.agent("reload")[0] == OCF_SUCCESS
+    assert wait_for(lambda: "'777'" in node.rx("dialplan show phones"), 5)
+    assert node.agent("monitor")[0] == OCF_SUCCESS
+    node.agent("stop")
+    assert node.agent("reload")[0] == OCF_NOT_RUNNING
