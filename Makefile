@@ -4,12 +4,19 @@ PYTHON ?= /usr/bin/python3
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: all deps venv lint test unit integration cluster bench demo clean
+.PHONY: all deps boxes venv lint test unit integration cluster bench demo clean
 
 all: test
 
 deps:
 	./scripts/host-deps.sh
+	./vagrant/host-setup.sh
+
+# Test boxes (Debian 12 and sid), cached in /var/cache/sip-ha, rebuilt only
+# when their recipe changes.
+boxes: deps
+	./vagrant/build-box.sh bookworm
+	./vagrant/build-box.sh sid
 
 $(STAMP): setup.cfg pyproject.toml | deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,13 +32,16 @@ lint: venv
 unit: venv
 	$(PY) -m pytest -q tests/unit
 
-integration: venv
+integration: venv boxes
 	$(PY) -m pytest -q tests/integration
 
-test: venv lint
-	$(PY) -m pytest -q -ra tests/unit tests/integration
+cluster: venv boxes
+	$(PY) -m pytest -q -ra tests/cluster
 
-bench: venv
+test: venv lint boxes
+	$(PY) -m pytest -q -ra --durations=15 tests/unit tests/integration tests/cluster
+
+bench: venv boxes
 	$(PY) bench/run.py
 
 demo:
