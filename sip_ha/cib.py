@@ -51,8 +51,10 @@ def merged(live: etree._Element, rendered: etree._Element) -> etree._Element:
             crm_config.remove(nvset)
     for nvset in ours.iterfind("crm_config/cluster_property_set"):
         crm_config.append(copy.deepcopy(nvset))
+    resources = {e.get("id") for e in ours.find("resources").iter() if e.get("id")}
+    # An operator's move/ban stays, unless its resource is gone.
     kept_cli = [copy.deepcopy(c) for c in config.find("constraints")
-                if c.get("id", "").startswith("cli-")]
+                if c.get("id", "").startswith("cli-") and c.get("rsc") in resources]
     for section in ("resources", "constraints", "rsc_defaults"):
         old = config.find(section)
         new = copy.deepcopy(ours.find(section))

@@ -70,6 +70,19 @@ class Simulation:
                              value=value)
         tree.write(str(self.path))
 
+    def move(self, rsc: str, node: str | None, role: str | None = None) -> None:
+        """What 'pcs resource move RSC NODE [--promoted]' adds; None: 'clear' removes it."""
+        tree = etree.parse(str(self.path))
+        constraints = tree.getroot().find("configuration/constraints")
+        for old in constraints.findall(f"rsc_location[@id='cli-prefer-{rsc}']"):
+            constraints.remove(old)
+        if node is not None:
+            move = etree.SubElement(constraints, "rsc_location", id=f"cli-prefer-{rsc}",
+                                    rsc=rsc, node=node, score="INFINITY")
+            if role:
+                move.set("role", role)
+        tree.write(str(self.path))
+
     def crm_mon(self) -> str:
         return subprocess.run([CRM_MON, "--output-as", "xml", "--include=all"],
                               capture_output=True, text=True, check=True,

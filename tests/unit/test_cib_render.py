@@ -101,7 +101,8 @@ def test_valid_for_pacemaker_3_0(name: str, tmp_path: Path):
     target.write_bytes(etree.tostring(validate.with_nodes_online(cib)))
     try:
         res = subprocess.run(["chroot", str(SID_ROOT), "/usr/sbin/crm_verify", "--xml-file",
-                              f"/tmp/{target.name}", "-V"], capture_output=True, text=True, check=False)
+                              f"/tmp/{target.name}", "-V"],
+                             capture_output=True, text=True, check=False)
     finally:
         target.unlink()
     assert res.returncode == 0, res.stderr

@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from lxml import etree
 
 from cib_templates import params, render
 from tests.support.scheduler import CRM_SIMULATE, Simulation
@@ -60,16 +59,7 @@ def test_lost_node_is_fenced_and_the_standby_takes_over_without_failback(two: Si
 
 
 def move_constraint(sim: Simulation, node: str, present: bool) -> None:
-    """What 'pcs resource move pbx-asterisk-clone NODE --promoted' adds, and clear removes."""
-    tree = etree.parse(str(sim.path))
-    constraints = tree.getroot().find("configuration/constraints")
-    for old in constraints.findall("rsc_location[@id='cli-prefer-pbx-asterisk-clone']"):
-        constraints.remove(old)
-    if present:
-        etree.SubElement(constraints, "rsc_location", id="cli-prefer-pbx-asterisk-clone",
-                         rsc="pbx-asterisk-clone", role="Promoted", node=node,
-                         score="INFINITY")
-    tree.write(str(sim.path))
+    sim.move("pbx-asterisk-clone", node if present else None, "Promoted")
 
 
 def test_move_then_clear_keeps_the_service_where_it_was_moved(two: Simulation):

@@ -1,0 +1,206 @@
+"""sip-ha cib render/diff/apply, logs and copy-config: exact commands, what
+is kept of a live CIB, what is refused."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from lxml import etree
+
+from cib_templates import params
+from ocf_agents.ocf import Runner
+from sip_ha import cib, copy_config, history, tools
+from sip_ha.cli import cli
+from sip_ha.errors import Refused
+from tests.support.fake_runner import ANY, FakeRunner, done
+
+EXAMPLE = str(Path(params.__file__).parent / "example.toml")
+GOLDEN = Path(__file__).parent / "golden"
+QUERY = [tools.CIBADMIN, "--query"]
+VERIFY = [tools.CRM_VERIFY, "--xml-file", ANY, "-V"]
+REPLACE = [tools.CIBADMIN, "--replace", "--scope", "configuration", "--xml-file", ANY]
+
+# A cluster as 'pcs cluster setup' leaves it, plus an older hand-made resource
+# with an operator's ban on it.
+LIVE = """<cib validate-with="pacemaker-3.9" epoch="7" num_updates="3" admin_epoch="0"
+ crm_feature_set="3.16.2" have-quorum="1" dc-uuid="1">
+ <configuration>
+  <crm_config>
+   <cluster_property_set id="cib-bootstrap-options">
+    <nvpair id="cib-bootstrap-options-dc-version" name="dc-version" value="2.1.5"/>
+    <nvpair id="cib-bootstrap-options-cluster-infrastructure" name="cluster-infrastructure"
+            value="corosync"/>
+    <nvpair id="cib-bootstrap-options-cluster-name" name="cluster-name" value="pbx"/>
+   </cluster_property_set>
+  </crm_config>
+  <nodes><node id="101" uname="node1"/><node id="102" uname="node2"/></nodes>
+  <resources>
+   <primitive id="old-ip" class="ocf" provider="heartbeat" type="IPaddr2">
+    <instance_attributes id="old-ip-params">
+     <nvpair id="old-ip-params-ip" name="ip" value="198.51.100.99"/>
+    </instance_attributes>
+   </primitive>
+  </resources>
+  <constraints>
+   <rsc_location id="cli-ban-old-ip-on-node1" rsc="old-ip" node="node1" score="-INFINITY"/>
+  </constraints>
+  <rsc_defaults>
+   <meta_attributes id="build-resource-defaults">
+    <nvpair id="build-resource-stickiness" name="resource-stickiness" value="1"/>
+   </meta_attributes>
+  </rsc_defaults>
+ </configuration>
+ <status/>
+</cib>"""
+
+
+def real(argv):
+    """Run the real tool (crm_verify on this host)."""
+    return Runner(time.monotonic() + 60).run(argv)
+
+
+class Pushed:
+    """Reads the configuration cibadmin --replace is given (a temporary file)."""
+
+    def __init__(self) -> None:
+        self.config: etree._Element | None = None
+
+    def __call__(self, argv):
+        self.config = etree.parse(argv[-1]).getroot()
+        return done()
+
+
+def test_apply_refuses_to_drop_what_the_parameter_file_does_not_describe():
+    fake = FakeRunner([(QUERY, done(LIVE)), (VERIFY, real)])
+    with pytest.raises(Refused, match="the cluster has resource old-ip that the parameter "
+                                      "file does not describe"):
+        cib.apply(fake, params.load(EXAMPLE))
+    assert fake.finished()
+
+
+def test_apply_with_prune_replaces_what_sip_ha_owns_and_keeps_the_rest():
+    pushed = Pushed()
+    fake = FakeRunner([(QUERY, done(LIVE)), (VERIFY, real), (REPLACE, pushed)])
+    changes = cib.apply(fake, params.load(EXAMPLE), prune=True)
+    assert fake.finished()
+    config = pushed.config
+    assert config.tag == "configuration"
+    assert [s.get("id") for s in config.iterfind("crm_config/cluster_property_set")] == [
+        "cib-bootstrap-options", "sipha-options"]
+    assert [n.get("id") for n in config.iterfind("nodes/node")] == ["101", "102"]
+    assert [r.get("id") for r in config.find("resources")][:2] == ["pbx-asterisk-clone",
+                                                                    "pbx-ip"]
+    assert config.find("resources/primitive[@id='old-ip']") is None
+    assert config.find("constraints/rsc_location[@id='cli-ban-old-ip-on-node1']") is None
+    assert [m.get("id") for m in config.find("rsc_defaults")] == ["sipha-rsc-defaults"]
+    diff_lines = [line.strip() for line in changes.splitlines()]
+    assert any(line.startswith("-") and '<primitive id="old-ip"' in line
+               for line in diff_lines)
+    assert any(line.startswith("+") and '<clone id="pbx-asterisk-clone">' in line
+               for line in diff_lines)
+
+
+def test_apply_keeps_an_operators_move_and_does_nothing_when_up_to_date():
+    p = params.load(EXAMPLE)
+    live = etree.fromstring(LIVE.encode())
+    live = cib.merged(live, cib.render(p, "pacemaker-3.9").getroot())
+    etree.SubElement(live.find("configuration/constraints"), "rsc_location",
+                     id="cli-prefer-pbx-asterisk-clone", rsc="pbx-asterisk-clone",
+                     role="Promoted", node="node2", score="INFINITY")
+    fake = FakeRunner([(QUERY, done(etree.tostring(live).decode())), (VERIFY, real)])
+    assert cib.apply(fake, p) == ""
+    assert fake.finished()
+
+
+def test_diff_command(monkeypatch: pytest.MonkeyPatch):
+    fake = FakeRunner([(QUERY, done(LIVE)), (VERIFY, real)])
+    monkeypatch.setattr(tools, "runner", lambda seconds: fake)
+    result = CliRunner().invoke(cli, ["cib", "diff", "--params", EXAMPLE])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("--- live configuration\n+++ SIP-HA configuration\n")
+    assert "not in the parameter file (apply needs --prune): resource old-ip" in result.output
+
+
+def test_apply_command_refusal_exit_code(monkeypatch: pytest.MonkeyPatch):
+    fake = FakeRunner([(QUERY, done(LIVE)), (VERIFY, real)])
+    monkeypatch.setattr(tools, "runner", lambda seconds: fake)
+    result = CliRunner().invoke(cli, ["cib", "apply", "--params", EXAMPLE])
+    assert result.exit_code == 3
+    assert "pass --prune to delete them" in result.output
+
+
+def test_render_command_matches_golden_files():
+    args = ["cib", "render", "--params", EXAMPLE, "--schema", "pacemaker-3.9"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert result.output == (GOLDEN / "cib-example.xml").read_text()
+    result = CliRunner().invoke(cli, [*args, "--pcs"])
+    assert result.output == (GOLDEN / "cib-example.pcs").read_text()
+
+
+def test_render_command_errors(tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[cluster]\nnodes = ['node1']\n")
+    result = CliRunner().invoke(cli, ["cib", "render", "--params", str(bad)])
+    assert result.exit_code == 1
+    assert "[cluster] nodes: list at least two nodes" in result.output
+    result = CliRunner().invoke(cli, ["cib", "render", "--params", EXAMPLE,
+                                      "--schema-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no pacemaker-X.Y.rng in" in result.output
+
+
+def test_example_command_prints_the_documented_file():
+    result = CliRunner().invoke(cli, ["cib", "example"])
+    assert result.output == Path(EXAMPLE).read_text()
+
+
+def test_logs_merge_all_nodes_in_time_order():
+    argv = history.journal_argv("-1d")
+    node1 = ("2026-11-25T10:00:05.000000+0000 node1 pacemaker-controld[9]: notice: Result of "
+             "demote operation for pbx-asterisk on node1: ok\n"
+             "2026-11-25T10:00:01.000000+0000 node1 pacemaker-controld[9]: notice: Result of "
+             "stop operation for other-thing on node1: ok\n")
+    node2 = ("2026-11-25T10:00:06.000000+0000 node2 pacemaker-controld[7]: notice: Result of "
+             "promote operation for pbx-asterisk on node2: ok\n"
+             "2026-11-25T09:59:00.000000+0000 node2 sip-ha[5]: SIP-HA: failover pbx: x\n")
+    fake = FakeRunner([(argv, done(node1)),
+                       ([tools.SSH, *tools.SSH_OPTIONS, "root@node2", *argv], done(node2))])
+    lines, missing = history.collect(fake, params.load(EXAMPLE), "-1d", local="node1")
+    assert missing == []
+    assert [line.split(" ", 2)[:2] for line in lines] == [
+        ["2026-11-25T09:59:00.000000+0000", "node2"],
+        ["2026-11-25T10:00:05.000000+0000", "node1"],
+        ["2026-11-25T10:00:06.000000+0000", "node2"]]
+    assert lines[2].endswith("Result of promote operation for pbx-asterisk on node2: ok")
+
+
+def test_logs_report_unreachable_nodes():
+    argv = history.journal_argv("-7d")
+    fake = FakeRunner([(argv, done(returncode=1)),
+                       ([tools.SSH, *tools.SSH_OPTIONS, "root@node2", *argv],
+                        done(returncode=255, stderr="ssh: connect to host node2: refused\n"))])
+    assert history.collect(fake, params.load(EXAMPLE), local="node1") == (
+        [], ["node2 (ssh: connect to host node2: refused)"])
+
+
+def test_copy_config(tmp_path: Path):
+    (tmp_path / "agents").mkdir()
+    for name in ("cluster.toml", "agents/asterisk.conf"):
+        (tmp_path / name).write_text("x")
+    paths = copy_config.files(str(tmp_path))
+    assert paths == [str(tmp_path / "agents/asterisk.conf"), str(tmp_path / "cluster.toml")]
+    ssh = [tools.SSH, *tools.SSH_OPTIONS]
+    fake = FakeRunner([
+        ([*ssh, "root@node2", "mkdir", "-p", str(tmp_path), str(tmp_path / "agents")], done()),
+        *[([tools.SCP, "-p", "-q", *tools.SSH_OPTIONS, p, f"root@node2:{p}"], done())
+          for p in paths],
+        ([*ssh, "root@node3", "mkdir", "-p", str(tmp_path), str(tmp_path / "agents")],
+         done(returncode=255, stderr="Permission denied (publickey).\n"))])
+    done_, failed = copy_config.copy_to(fake, ("node1", "node2", "node3"), paths,
+                                        local="node1")
+    assert (done_, failed) == (["node2"], ["node3: Permission denied (publickey)."])
+    assert fake.finished()

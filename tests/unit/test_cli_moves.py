@@ -1,0 +1,221 @@
+"""sip-ha status, failover, failback, standby: the library reads real
+crm_mon XML (from Pacemaker's scheduler on the rendered CIB, via
+crm_simulate) and runs exactly the expected pcs commands."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cib_templates import params, render
+from sip_ha import cluster, failover, tools
+from sip_ha.cli import cli
+from sip_ha.errors import Refused
+from tests.support.fake_runner import FakeRunner, done
+from tests.support.scheduler import CRM_SIMULATE, Simulation
+
+EXAMPLE = str(Path(params.__file__).parent / "example.toml")
+CRM_MON = cluster.CRM_MON_ARGV
+MOVE = [tools.PCS, "resource", "move", "pbx-asterisk-clone", "node1", "--promoted",
+        "--wait=120"]
+CLEAR = [tools.PCS, "resource", "clear", "pbx-asterisk-clone"]
+
+pytestmark = pytest.mark.skipif(not shutil.which(CRM_SIMULATE),
+                                reason="crm_simulate (pacemaker-cli-utils) is not installed")
+
+
+def healthy(sim: Simulation, node: str) -> None:
+    sim.set_attrs(node, master_pbx_asterisk="100", sipha_gw_pbx="1")
+
+
+@pytest.fixture(scope="module")
+def states(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """crm_mon XML of the example cluster at each step of a failover story."""
+    sim = Simulation(render.render(params.load(EXAMPLE)).getroot(),
+                     tmp_path_factory.mktemp("sim"))
+    healthy(sim, "node1")
+    healthy(sim, "node2")
+    sim.settle()
+    out = {"on-node1": sim.crm_mon()}
+    sim.settle("--node-fail", "node1")
+    out["node1-lost"] = sim.crm_mon()
+    sim.settle("--node-up", "node1")
+    sim.settle()
+    out["node1-back-unhealthy"] = sim.crm_mon()     # no promotion score yet
+    healthy(sim, "node1")
+    sim.set_attrs("node1", sipha_gw_pbx="0")
+    sim.settle()
+    out["node1-no-gateway"] = sim.crm_mon()
+    healthy(sim, "node1")
+    sim.settle()
+    out["node1-ready"] = sim.crm_mon()
+    sim.move("pbx-asterisk-clone", "node1", "Promoted")
+    sim.settle()
+    sim.move("pbx-asterisk-clone", None)
+    sim.settle()
+    out["failed-back"] = sim.crm_mon()
+    return out
+
+
+@pytest.fixture
+def use(monkeypatch: pytest.MonkeyPatch):
+    """Make the CLI run FAKE instead of real commands."""
+    def install(fake: FakeRunner) -> FakeRunner:
+        monkeypatch.setattr(tools, "runner", lambda seconds: fake)
+        monkeypatch.setattr("sip_ha.history.record", lambda message: None)
+        return fake
+    return install
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, [*args, "--params", EXAMPLE])
+
+
+def test_status_at_a_glance(states, use):
+    use(FakeRunner([(CRM_MON, done(states["on-node1"]))]))
+    result = invoke("status")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("pbx (asterisk): SIP-ACTIVE on node1 since ")
+    assert lines[1] == "  address 198.51.100.100/24"
+    assert lines[2].split() == ["node1", "Promoted", "healthy", "gateways", "1/1"]
+    assert lines[3].split() == ["node2", "Unpromoted", "healthy", "gateways", "1/1"]
+    assert "fencing on" in lines[4]
+
+
+def test_status_json_and_attention(states, use):
+    use(FakeRunner([(CRM_MON, done(states["node1-lost"]))]))
+    result = invoke("status", "--json")
+    assert result.exit_code == 5
+    data = json.loads(result.output)
+    (pbx,) = data["services"]
+    assert pbx["active_node"] == "node2"
+    assert any("node1 is not available" in note for note in data["needs_attention"])
+
+
+def test_failback_refused_while_the_old_master_is_unhealthy(states, use):
+    fake = use(FakeRunner([(CRM_MON, done(states["node1-back-unhealthy"]))]))
+    result = invoke("failback", "--no-probe")
+    assert result.exit_code == 3
+    assert "not moving pbx to node1: asterisk on node1 is not a healthy hot standby" \
+        in result.output
+    assert "--force moves it anyway" in result.output
+    assert fake.finished()       # nothing but crm_mon ran
+
+
+def test_failback_refused_without_gateway_and_when_offline(states):
+    p = params.load(EXAMPLE)
+    fake = FakeRunner([(CRM_MON, done(states["node1-no-gateway"])),
+                       (CRM_MON, done(states["node1-lost"]))])
+    with pytest.raises(Refused, match=r"node1 reaches 0 of 1 gateway\(s\) \(198\.51\.100\.1\)"):
+        failover.failback(fake, p)
+    with pytest.raises(Refused, match=r"node1 is offline: start it \(pcs cluster start node1\)"):
+        failover.failback(fake, p)
+
+
+def test_failback_accepted_moves_and_clears(states, use):
+    fake = use(FakeRunner([(CRM_MON, done(states["node1-ready"])),
+                           (MOVE, done()),
+                           (CRM_MON, done(states["failed-back"])),
+                           (CLEAR, done())]))
+    result = invoke("failback", "--no-probe")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("failback pbx: node2 -> node1, SIP-ACTIVE after ")
+    assert fake.finished()
+
+
+def test_failback_force_warns_and_moves(states, use):
+    fake = use(FakeRunner([(CRM_MON, done(states["node1-back-unhealthy"])),
+                           (MOVE, done()),
+                           (CRM_MON, done(states["failed-back"])),
+                           (CLEAR, done())]))
+    result = CliRunner().invoke(
+        cli, ["failback", "--force", "--no-probe", "--params", EXAMPLE])
+    assert result.exit_code == 0, result.output
+    assert "warning: --force skips the checks" in result.stderr
+    assert "warning: forced although asterisk on node1 is not a healthy" in result.stderr
+    assert fake.finished()
+
+
+def slow(seconds: float):
+    def answer(argv):
+        time.sleep(seconds)
+        return done()
+    return answer
+
+
+def test_failover_picks_the_standby_and_measures_the_outage(states):
+    # The probe runs every 0.2 s during the move: answer, two silences, answers.
+    answers = iter([True, False, False] + [True] * 100)
+    fake = FakeRunner([
+        (CRM_MON, done(states["on-node1"])),
+        ([tools.PCS, "resource", "move", "pbx-asterisk-clone", "node2", "--promoted",
+          "--wait=30"], slow(1.2)),
+        (CRM_MON, done(states["node1-lost"])),
+        (CLEAR, done())])
+    outcome = failover.failover(fake, params.load(EXAMPLE), wait=30,
+                                probe=lambda uri: uri == "sip:198.51.100.100" and next(answers))
+    assert (outcome.source, outcome.target, outcome.warnings) == ("node1", "node2", ())
+    assert outcome.outage is not None and 0.4 < outcome.outage < 1.5
+    assert fake.finished()
+
+
+def test_failover_refuses_when_no_node_can_take_it(states, use):
+    fake = use(FakeRunner([(CRM_MON, done(states["node1-lost"]))]))
+    result = invoke("failover", "--no-probe")
+    assert result.exit_code == 3
+    assert "no other node can take pbx: node1 is offline" in result.output
+    assert fake.finished()
+
+
+def test_failover_to_the_active_node_is_refused(states):
+    fake = FakeRunner([(CRM_MON, done(states["on-node1"]))])
+    with pytest.raises(Refused, match="already SIP-ACTIVE on node1; nothing to do"):
+        failover.failover(fake, params.load(EXAMPLE), to="node1")
+
+
+def test_move_not_seen_in_time_times_out_and_still_clears(states, use):
+    fake = use(FakeRunner([(CRM_MON, done(states["node1-ready"])),
+                           ([*MOVE[:-1], "--wait=0"], done()),
+                           (CRM_MON, done(states["node1-ready"])),
+                           (CLEAR, done())]))
+    result = invoke("failback", "--no-probe", "--wait", "0")
+    assert result.exit_code == 4
+    assert "pbx is not SIP-ACTIVE on node1 after 0s" in result.output
+    assert fake.finished()
+
+
+def test_pcs_failure_is_a_sentence(states):
+    fake = FakeRunner([(CRM_MON, done(states["node1-ready"])),
+                       (MOVE, done(returncode=1, stderr="Error: resource is unmanaged\n")),
+                       (CLEAR, done())])
+    with pytest.raises(failover.SipHaError,
+                       match="could not move pbx to node1: Error: resource is unmanaged"):
+        failover.failback(fake, params.load(EXAMPLE))
+    assert fake.finished()
+
+
+def test_longest_outage():
+    assert failover.longest_outage([(0, True), (1, True)]) == 0.0
+    assert failover.longest_outage([(0, True), (1, False), (2.5, False), (3, True)]) == 3
+    assert failover.longest_outage([(0, False), (2, True)]) == 2
+    assert failover.longest_outage([(0, True), (1, False)]) is None
+    assert failover.sip_uri("2001:db8::10/64") == "sip:[2001:db8::10]"
+
+
+@pytest.mark.parametrize(("args", "argv"), [
+    (["standby", "node2"], [tools.PCS, "node", "standby", "node2", "--wait=120"]),
+    (["unstandby", "node2", "--wait", "30"], [tools.PCS, "node", "unstandby", "node2",
+                                              "--wait=30"]),
+    (["standby"], [tools.PCS, "node", "standby", "--wait=120"]),
+])
+def test_standby(use, args, argv):
+    fake = use(FakeRunner([(argv, done())]))
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert fake.finished()
