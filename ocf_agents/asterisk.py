@@ -116,11 +116,12 @@ class Paths:
             raise NotInstalledError(f"cannot read {cfg.config}: {err.strerror}") from None
         self.rundir = folders["astrundir"]
         self.pidfile = os.path.join(self.rundir, "asterisk.pid")
+        self.control_socket = os.path.join(self.rundir, folders["astctl"])
         self.modules_conf = os.path.join(folders["astetcdir"], "modules.conf")
 
 
-def cli_of(cfg: AsteriskConfig, ctx: Context) -> AsteriskCli:
-    return AsteriskCli(ctx.run, cfg.binary, cfg.config, cfg.control_timeout)
+def cli_of(cfg: AsteriskConfig) -> AsteriskCli:
+    return AsteriskCli(Paths(cfg).control_socket, cfg.control_timeout)
 
 
 def _promoted_marker(ctx: Context) -> str:
@@ -168,16 +169,22 @@ def check_health(cfg: AsteriskConfig, ctx: Context, pid: int) -> None:
     """Raise GenericError unless Asterisk answers on its socket and on SIP."""
     if processes.is_stopped(pid):
         raise GenericError(f"asterisk (pid {pid}) is stopped (SIGSTOP?)")
+    cli = cli_of(cfg)
     try:
-        cli_of(cfg, ctx).uptime()
+        cli.uptime()
     except AsteriskError as err:
         raise GenericError(str(err)) from None
+    # The banner is "host/pid/version": the socket must be this Asterisk's.
+    answered_by = cli.banner.split("/")[1:2]
+    if answered_by and answered_by[0].isdigit() and int(answered_by[0]) != pid:
+        raise GenericError(f"the control socket is answered by pid {answered_by[0]}, "
+                           f"not by asterisk pid {pid} (a second Asterisk?)")
     check_sip(cfg, ctx)
 
 
 def active_role_problems(cfg: AsteriskConfig, ctx: Context) -> list[str]:
     """What the promoted node should be doing but is not (degraded, not failed)."""
-    cli = cli_of(cfg, ctx)
+    cli = cli_of(cfg)
     problems = [f"{module} is not loaded" for module in cfg.active_modules
                 if not cli.module_loaded(module)]
     if "res_pjsip_outbound_registration.so" in cfg.active_modules and not problems:
@@ -192,7 +199,7 @@ def active_role_problems(cfg: AsteriskConfig, ctx: Context) -> list[str]:
 def _check_standby_modules(cfg: AsteriskConfig, ctx: Context) -> None:
     """A standby running an active-only module would register trunks twice."""
     try:
-        cli = cli_of(cfg, ctx)
+        cli = cli_of(cfg)
         loaded = [module for module in cfg.active_modules if cli.module_loaded(module)]
     except AsteriskError as err:
         raise GenericError(str(err)) from None
@@ -271,7 +278,7 @@ def monitor(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
 
 def start(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     paths = Paths(cfg)
-    cli = cli_of(cfg, ctx)
+    cli = cli_of(cfg)
     pid = processes.live_pid(paths.pidfile, cfg.binary)
     if pid is None:
         daemon.stop_leftovers(ctx, cfg.binary)
@@ -306,7 +313,7 @@ def start(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
 
 
 def _become_standby(cfg: AsteriskConfig, ctx: Context) -> None:
-    cli = cli_of(cfg, ctx)
+    cli = cli_of(cfg)
     for module in cfg.active_modules:
         if cli.module_loaded(module):
             ctx.log.info(f"unloading {module}: only the promoted node runs it")
@@ -340,7 +347,7 @@ def _import_astdb(cfg: AsteriskConfig, ctx: Context) -> None:
         ctx.log.error(f"astdb snapshot not imported (promoting anyway): {err}")
         return
     if cfg.resync_notify:
-        cli = cli_of(cfg, ctx)
+        cli = cli_of(cfg)
         endpoints = astdb_carry.contact_endpoints(ctx)
         for endpoint in endpoints:
             try:
@@ -356,7 +363,7 @@ def drain(cfg: AsteriskConfig, ctx: Context) -> None:
     """Wait (bounded) for active calls to end before a planned demote or stop."""
     if cfg.drain_timeout <= 0:
         return
-    cli = cli_of(cfg, ctx)
+    cli = cli_of(cfg)
     deadline = min(time.monotonic() + cfg.drain_timeout, ctx.deadline - 2 * cfg.control_timeout)
     try:
         calls = cli.active_calls()
@@ -384,7 +391,7 @@ def stop(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
             drain(cfg, ctx)
             ctx.log.info(f"stopping pid {pid} (core stop now)")
             try:
-                cli_of(cfg, ctx).stop_now(min(cfg.control_timeout, ctx.remaining()))
+                cli_of(cfg).stop_now(min(cfg.control_timeout, ctx.remaining()))
             except AsteriskError as err:
                 ctx.log.warning(f"core stop now failed: {err}")
                 hung = True
@@ -403,7 +410,7 @@ def promote(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     pid = processes.live_pid(paths.pidfile, cfg.binary)
     if pid is None:
         raise GenericError("cannot promote: asterisk is not running")
-    cli = cli_of(cfg, ctx)
+    cli = cli_of(cfg)
     if not is_promoted(ctx):
         _import_astdb(cfg, ctx)
     try:
@@ -438,7 +445,7 @@ def demote(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
 def reload(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     """Re-read changed configuration (after a file sync) without a restart."""
     try:
-        cli_of(cfg, ctx).reload()
+        cli_of(cfg).reload()
     except AsteriskDown:
         return OCFCode.NOT_RUNNING
     except AsteriskError as err:
