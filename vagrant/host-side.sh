@@ -38,8 +38,12 @@ check_net() {
         *) echo "refusing SIPHA_NET6=$NET6: must be inside 2001:db8::/32" >&2; exit 2 ;;
     esac
     ip link show "$BR" >/dev/null 2>&1 && return 0
-    if ip -o -4 addr show | grep -q " $NET\." || ip -4 route show | grep -q "^$NET\."; then
-        echo "refusing: $NET.0/24 is already in use on this host" >&2; exit 2
+    local used
+    used=$( (ip -o -4 addr show | grep " $NET\."; ip -4 route show | grep "^$NET\.") || true)
+    if [ -n "$used" ]; then
+        echo "refusing: $NET.0/24 is already in use on this host:" >&2
+        echo "$used" >&2
+        exit 2
     fi
 }
 
