@@ -160,14 +160,20 @@ def sip_uri(address: str) -> str:
 
 
 def sip_answers(uri: str, timeout: float = 0.5) -> bool:
-    """True when URI answers SIP OPTIONS with a status a working stack gives."""
+    """True when URI answers SIP OPTIONS over TCP or UDP with a status a
+    working stack gives.  TCP first: a server bound to the wildcard address
+    may answer UDP from another source address, which the probe ignores."""
     from ocf_agents.sip_check import accepts
     from ocf_agents.sip_options import SipError, probe
 
-    try:
-        return accepts(("2xx", "3xx", "4xx"), probe(uri, timeout).status)
-    except (SipError, OSError):
-        return False
+    for transport in ("tcp", "udp"):
+        try:
+            if accepts(("2xx", "3xx", "4xx"), probe(f"{uri};transport={transport}",
+                                                    timeout).status):
+                return True
+        except (SipError, OSError):
+            continue
+    return False
 
 
 class _OutageWatch:

@@ -17,6 +17,7 @@ from sip_ha import cluster, failover, tools
 from sip_ha.cli import cli
 from sip_ha.errors import Refused
 from tests.support.fake_runner import FakeRunner, done
+from tests.support.fake_sip import FakeSip, reply
 from tests.support.scheduler import CRM_SIMULATE, Simulation
 
 EXAMPLE = str(Path(params.__file__).parent / "example.toml")
@@ -219,3 +220,14 @@ def test_standby(use, args, argv):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert fake.finished()
+
+
+@pytest.mark.parametrize(("transport", "status", "expected"), [
+    ("tcp", "401 Unauthorized", True), ("udp", "200 OK", True),
+    ("udp", "503 Service Unavailable", False)])
+def test_sip_answers_over_tcp_or_udp(transport, status, expected):
+    server = FakeSip(transport, lambda request, count: [reply(request, status)])
+    try:
+        assert failover.sip_answers(f"sip:127.0.0.1:{server.port}") is expected
+    finally:
+        server.close()

@@ -1,0 +1,94 @@
+"""Three sid nodes, two independent SIP services spread over them, each with
+its own address and preferred node: Asterisk `pbx` on node1/node2 (preferred
+node1) and Kamailio `proxy` on node2/node3 (preferred node3).  Losing a node
+moves only the service that was active there; the other keeps answering."""
+
+from __future__ import annotations
+
+import pytest
+from sipha_cluster import NET, wait_until
+from test_sid_asterisk import asterisk_files  # noqa: F401  (module fixture)
+from test_sipha_asterisk import (
+    FENCED_LIMIT,
+    PBX,
+    active,
+    install,
+    params_toml,
+    phone,
+    settled,
+)
+
+CLUSTER_DIST = "sid"
+CLUSTER_NODES = 3
+PROXY_IP = f"{NET}.110"
+PROXY_PORT = 5070
+KAMAILIO_CFG = "/etc/sip-ha/proxy-kamailio.cfg"
+# Listens on every address, so the hot standby runs before the service
+# address arrives; replies over TCP come from the address that was asked.
+KAMAILIO = f"""#!KAMAILIO
+debug=2
+log_stderror=no
+children=2
+tcp_children=2
+listen=udp:0.0.0.0:{PROXY_PORT}
+listen=tcp:0.0.0.0:{PROXY_PORT}
+server_header="Server: sipha-test-proxy"
+loadmodule "sl.so"
+loadmodule "pv.so"
+request_route {{
+    if ($rm == "OPTIONS") {{
+        sl_send_reply("200", "OK");
+        exit;
+    }}
+    sl_send_reply("404", "Not here");
+}}
+"""
+PROXY = f"""
+[[service]]
+name = "proxy"
+server = "sipserver"
+preferred_node = "node3"
+nodes = ["node2", "node3"]
+ip = ["{PROXY_IP}/24"]
+[service.options]
+profile = "kamailio"
+config = "{KAMAILIO_CFG}"
+sip_uris = "sip:127.0.0.1:{PROXY_PORT};transport=tcp"
+control_command = "none"
+"""
+
+
+@pytest.fixture
+def spread(cluster, asterisk_files):  # noqa: F811
+    for node in cluster.nodes:
+        cluster.run(node, "mkdir", "-p", "/etc/sip-ha")
+        cluster.run(node, "tee", KAMAILIO_CFG, input=KAMAILIO)
+    install(cluster, params_toml(cluster.nodes, PBX + PROXY))
+    settled(cluster, "pbx")
+    settled(cluster, "proxy")
+    return cluster
+
+
+def test_two_services_spread_over_three_nodes(spread):
+    assert active(spread, "pbx") == "node1"
+    assert active(spread, "proxy") == "node3"
+    assert spread.phone_options(PROXY_IP, tcp=True) is not None
+
+
+def test_losing_a_node_moves_only_its_service(spread):
+    mark = len(spread.fence_log())
+    with phone(spread, 2, PROXY_IP, PROXY_PORT) as proxy_seen, \
+            phone(spread, FENCED_LIMIT) as pbx_seen:
+        spread.kill_node("node1")
+        spread.wait_fenced("node1", mark, timeout=FENCED_LIMIT)
+        wait_until(lambda: active(spread, "pbx", node="node2") == "node2", FENCED_LIMIT,
+                   what="pbx on node2")
+    assert active(spread, "proxy", node="node2") == "node3"
+    print(f"node1 lost: pbx outage {pbx_seen['outage']} s, proxy {proxy_seen['outage']} s")
+    mark = len(spread.fence_log())
+    with phone(spread, FENCED_LIMIT, PROXY_IP, PROXY_PORT) as seen:
+        spread.kill_node("node3")
+        spread.wait_fenced("node3", mark, timeout=FENCED_LIMIT)
+        wait_until(lambda: active(spread, "proxy", node="node2") == "node2", FENCED_LIMIT,
+                   what="proxy on node2")
+    print(f"node3 lost: proxy outage {seen['outage']} s")

@@ -1,0 +1,281 @@
+"""The whole SIP-HA cluster on two sid nodes (Pacemaker 3.0, Asterisk 22),
+installed with `sip-ha cib apply` from a parameter file, with a phone
+polling SIP OPTIONS on the service address through every fault:
+hard loss of the active node, Asterisk crash, Asterisk hang, gateway lost
+from the active node, network partition of the active node, manual failover
+with `sip-ha failover` and with `pcs resource move`, failback refused while
+the old master is not ready and accepted after, and no automatic failback.
+Each scenario measures the outage the phone saw and asserts it finite."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from contextlib import contextmanager
+
+import pytest
+from sipha_cluster import HOST_IP, SERVICE_IP, TRUNK_IP, VAGRANT_DIR, wait_until
+from test_sid_asterisk import ROOT, asterisk_files  # noqa: F401  (module fixture)
+
+CLUSTER_DIST = "sid"
+CLUSTER_NODES = 2
+PARAMS = "/etc/sip-ha/cluster.toml"
+SIP_HA = "/usr/local/sbin/sip-ha"
+CLONE = "pbx-asterisk-clone"
+# What a fault may cost at most, fencing included (token loss, fence, promote).
+FENCED_LIMIT = 90
+LOCAL_LIMIT = 45
+
+
+def params_toml(nodes: list[str], services: str) -> str:
+    """The parameter file of a test cluster: its nodes, the trunk provider as
+    the gateway to ping, the cluster's real fence device, and SERVICES."""
+    names = ", ".join(f'"{n}"' for n in nodes)
+    return f"""[cluster]
+nodes = [{names}]
+gateways = ["{TRUNK_IP}"]
+{services}
+[[fencing]]
+id = "sipha-fence"
+agent = "fence_sipha"
+targets = [{names}]
+[fencing.options]
+ipaddr = "{HOST_IP}"
+ipport = "{os.environ.get("SIPHA_FENCE_PORT", "7410")}"
+passwd = "{os.environ.get("SIPHA_FENCE_PASSWD", "sipha-fence")}"
+"""
+
+
+PBX = f"""
+[[service]]
+name = "pbx"
+server = "asterisk"
+preferred_node = "node1"
+nodes = ["node1", "node2"]
+ip = ["{SERVICE_IP}/24"]
+trunk_networks = ["{TRUNK_IP}"]
+[service.options]
+config = "{ROOT}/asterisk.conf"
+sip_uris = ["sip:127.0.0.1", "sip:127.0.0.1;transport=tcp"]
+sip_timeout = "1s"
+control_timeout = "2s"
+"""
+
+
+def install(cluster, text: str) -> None:
+    """Write the parameter file on every node and apply it from the first."""
+    for node in cluster.nodes:
+        cluster.run(node, "mkdir", "-p", os.path.dirname(PARAMS))
+        cluster.run(node, "tee", PARAMS, input=text)
+    cluster.run(cluster.nodes[0], SIP_HA, "cib", "apply", "--params", PARAMS, timeout=180)
+
+
+def status(cluster, node: str | None = None) -> dict:
+    node = node or cluster.running_nodes()[0]
+    res = cluster.run(node, SIP_HA, "status", "--json", "--params", PARAMS, check=False)
+    assert res.returncode in (0, 5), res.stderr
+    return json.loads(res.stdout)
+
+
+def service(cluster, name: str = "pbx", node: str | None = None) -> dict:
+    return next(s for s in status(cluster, node)["services"] if s["name"] == name)
+
+
+def active(cluster, name: str = "pbx", node: str | None = None) -> str | None:
+    return service(cluster, name, node)["active_node"]
+
+
+def standby_ready(cluster, node: str, name: str = "pbx") -> bool:
+    health = {n["node"]: n for n in service(cluster, name)["nodes"]}
+    return health[node]["healthy"] and health[node]["role"] in ("Unpromoted", "Started")
+
+
+def settled(cluster, name: str = "pbx") -> str:
+    """Wait until NAME is SIP-ACTIVE somewhere with a healthy standby."""
+    def check():
+        state = service(cluster, name)
+        ready = [n["node"] for n in state["nodes"] if n["healthy"]]
+        return state["active_node"] if state["active_node"] and len(ready) > 1 else None
+    return wait_until(check, 180, what=f"{name} active with a hot standby")
+
+
+class Probe:
+    """A phone polling SIP OPTIONS (TCP) on an address from the phone host."""
+
+    def __init__(self, cluster, address: str, port: int) -> None:
+        self.stop_file = os.path.join(cluster.state_dir, f"probe-{os.getpid()}.stop")
+        if os.path.exists(self.stop_file):
+            os.unlink(self.stop_file)
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", f"{cluster.prefix}-phone", "python3",
+             os.path.join(VAGRANT_DIR, "sip", "sipsim.py"), "probe", "--to", address,
+             "--port", str(port), "--tcp", "--interval", "0.2", "--timeout", "0.5",
+             "--duration", "600", "--until-file", self.stop_file],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def stop(self) -> dict:
+        with open(self.stop_file, "w"):
+            pass
+        out, _ = self.proc.communicate(timeout=30)
+        os.unlink(self.stop_file)
+        print(out)
+        return json.loads(out.strip().splitlines()[-1])
+
+
+@contextmanager
+def phone(cluster, limit: float, address: str = SERVICE_IP, port: int = 5060):
+    """Measure the outage the phone sees during the block; assert it finite
+    and below LIMIT seconds.  Yields a dict that gets 'outage' afterwards."""
+    assert cluster.phone_options(address, tcp=True) is not None, "no answer before the fault"
+    probe = Probe(cluster, address, port)
+    result: dict = {}
+    try:
+        time.sleep(1)
+        yield result
+        wait_until(lambda: cluster.phone_options(address, tcp=True) is not None, limit,
+                   what=f"{address} answering again")
+        time.sleep(2)
+    finally:
+        summary = probe.stop()
+    result["outage"] = summary["longest_outage_s"]
+    assert not summary["still_down"], summary
+    assert summary["answered"] > 0, summary
+    assert result["outage"] < limit, summary
+
+
+@pytest.fixture
+def pbx(cluster, asterisk_files):  # noqa: F811
+    install(cluster, params_toml(cluster.nodes, PBX))
+    settled(cluster)
+    return cluster
+
+
+def other(cluster, node: str) -> str:
+    return next(n for n in cluster.nodes if n != node)
+
+
+def test_rendered_cib_installs_and_crm_verify_is_clean(pbx):
+    node = pbx.nodes[0]
+    assert pbx.run(node, "pacemakerd", "--version").stdout.startswith("Pacemaker 3.")
+    rendered = pbx.run(node, SIP_HA, "cib", "render", "--params", PARAMS).stdout
+    assert 'validate-with="pacemaker-4.' in rendered
+    verify = pbx.run(node, "crm_verify", "--live-check", "-V", check=False)
+    assert verify.returncode == 0, verify.stderr
+    diff = pbx.run(node, SIP_HA, "cib", "diff", "--params", PARAMS).stdout
+    assert diff == "the cluster already runs this configuration\n"
+    assert active(pbx) == "node1"      # the preferred node
+    assert pbx.phone_options(SERVICE_IP, tcp=True) is not None
+
+
+def test_hard_loss_of_the_active_node_is_fenced_and_never_failed_back(pbx):
+    old = active(pbx)
+    new = other(pbx, old)
+    mark = len(pbx.fence_log())
+    with phone(pbx, FENCED_LIMIT) as seen:
+        pbx.kill_node(old)
+        pbx.wait_fenced(old, mark, timeout=FENCED_LIMIT)
+        wait_until(lambda: active(pbx, node=new) == new, FENCED_LIMIT, what="failover")
+    print(f"hard loss of {old}: outage {seen['outage']} s")
+    # The old master reboots (fence action reboot) and comes back as a healthy
+    # standby; the service stays where it is.
+    pbx.wait_all_online(timeout=180)
+    wait_until(lambda: standby_ready(pbx, old), 120, what=f"{old} a healthy standby")
+    time.sleep(15)
+    assert active(pbx) == new
+
+
+def test_asterisk_crash_fails_over(pbx):
+    old = active(pbx)
+    with phone(pbx, LOCAL_LIMIT) as seen:
+        pbx.kill_process(old, "asterisk")
+        wait_until(lambda: active(pbx) == other(pbx, old), LOCAL_LIMIT, what="failover")
+    print(f"asterisk crash on {old}: outage {seen['outage']} s")
+
+
+def test_asterisk_hang_fails_over(pbx):
+    old = active(pbx)
+    with phone(pbx, LOCAL_LIMIT) as seen:
+        pbx.kill_process(old, "asterisk", sig=19)  # SIGSTOP: alive, answering nothing
+        wait_until(lambda: active(pbx) == other(pbx, old), LOCAL_LIMIT, what="failover")
+    print(f"asterisk hang on {old}: outage {seen['outage']} s")
+
+
+def test_gateway_lost_from_the_active_node_moves_the_service(pbx):
+    old = active(pbx)
+    block = ["ip", "rule", "add", "prohibit", "to", TRUNK_IP, "priority", "90"]
+    try:
+        with phone(pbx, LOCAL_LIMIT) as seen:
+            pbx.run(old, *block)
+            wait_until(lambda: active(pbx) == other(pbx, old), LOCAL_LIMIT,
+                       what="failover after the gateway loss")
+        print(f"gateway lost on {old}: outage {seen['outage']} s")
+        # Asterisk keeps running there as a standby.
+        assert {n["node"]: n["role"] for n in service(pbx)["nodes"]}[old] == "Unpromoted"
+        state = status(pbx)
+        assert any(f"{old} reaches 0 of 1 gateway" in note for note in state["needs_attention"])
+    finally:
+        pbx.run(old, "ip", "rule", "del", *block[3:], check=False)
+
+
+def test_network_partition_of_the_active_node(pbx):
+    old = active(pbx)
+    new = other(pbx, old)
+    mark = len(pbx.fence_log())
+    with phone(pbx, FENCED_LIMIT) as seen:
+        pbx.partition(old)
+        pbx.wait_fenced(old, mark, timeout=FENCED_LIMIT)
+        wait_until(lambda: active(pbx, node=new) == new, FENCED_LIMIT, what="failover")
+    print(f"partition of {old}: outage {seen['outage']} s")
+
+
+def test_manual_failover_with_sip_ha(pbx):
+    old = active(pbx)
+    with phone(pbx, LOCAL_LIMIT) as seen:
+        res = pbx.run(old, SIP_HA, "failover", "--params", PARAMS, timeout=300)
+    new = other(pbx, old)
+    assert res.stdout.startswith(f"failover pbx: {old} -> {new}, SIP-ACTIVE after "), res.stdout
+    assert "SIP outage" in res.stdout
+    print(f"sip-ha failover: {res.stdout.strip()}; phone outage {seen['outage']} s")
+    assert "cli-" not in pbx.run(new, "cibadmin", "--query", "--scope", "constraints").stdout
+    time.sleep(10)
+    assert active(pbx) == new       # stickiness holds without a constraint
+
+
+def test_manual_failover_with_pcs_resource_move(pbx):
+    old = active(pbx)
+    new = other(pbx, old)
+    with phone(pbx, LOCAL_LIMIT) as seen:
+        pbx.run(old, "pcs", "resource", "move", CLONE, new, "--promoted", timeout=180)
+        wait_until(lambda: active(pbx) == new, LOCAL_LIMIT, what="the move")
+    pbx.run(old, "pcs", "resource", "clear", CLONE, check=False)
+    print(f"pcs resource move: outage {seen['outage']} s")
+    time.sleep(10)
+    assert active(pbx) == new
+
+
+def test_failback_refused_until_the_old_master_is_ready_then_accepted(pbx):
+    old = active(pbx)
+    new = other(pbx, old)
+    mark = len(pbx.fence_log())
+    pbx.kill_node(old)
+    pbx.wait_fenced(old, mark, timeout=FENCED_LIMIT)
+    wait_until(lambda: active(pbx, node=new) == new, FENCED_LIMIT, what="failover")
+    # While the old master is away or not yet a healthy standby: refused.
+    res = pbx.run(new, SIP_HA, "failback", "--params", PARAMS, check=False)
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert f"not moving pbx to {old}" in res.stderr
+    assert active(pbx, node=new) == new
+    pbx.wait_all_online(timeout=180)
+    wait_until(lambda: standby_ready(pbx, old), 120, what=f"{old} a healthy standby")
+    assert active(pbx) == new                  # no automatic failback
+    with phone(pbx, LOCAL_LIMIT) as seen:
+        res = pbx.run(new, SIP_HA, "failback", "--params", PARAMS, timeout=300)
+    assert res.stdout.startswith(f"failback pbx: {new} -> {old}"), res.stdout
+    print(f"failback: {res.stdout.strip()}; phone outage {seen['outage']} s")
+    time.sleep(10)
+    assert active(pbx) == old
+    history = pbx.run(old, SIP_HA, "logs", "--params", PARAMS, "--since", "-1h",
+                      check=False).stdout
+    assert "SIP-HA: failback pbx" in history
