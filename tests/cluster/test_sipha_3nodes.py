@@ -12,6 +12,7 @@ from test_sipha_asterisk import (
     FENCED_LIMIT,
     PBX,
     active,
+    answers,
     install,
     params_toml,
     phone,
@@ -72,7 +73,7 @@ def spread(cluster, asterisk_files):  # noqa: F811
 def test_two_services_spread_over_three_nodes(spread):
     assert active(spread, "pbx") == "node1"
     assert active(spread, "proxy") == "node3"
-    assert spread.phone_options(PROXY_IP, tcp=True) is not None
+    assert answers(spread, PROXY_IP, PROXY_PORT)
 
 
 def test_losing_a_node_moves_only_its_service(spread):

@@ -15,6 +15,7 @@ from test_sipha_asterisk import (
     PARAMS,
     SIP_HA,
     active,
+    answers,
     install,
     params_toml,
     phone,
@@ -46,7 +47,7 @@ def test_rendered_cib_installs_on_pacemaker_2_1_and_crm_verify_is_clean(proxy):
     verify = proxy.run(node, "crm_verify", "--live-check", "-V", check=False)
     assert verify.returncode == 0, verify.stderr
     assert active(proxy, "proxy") == "node1"
-    assert proxy.phone_options(PROXY_IP, tcp=True) is not None
+    assert answers(proxy, PROXY_IP, PROXY_PORT)
 
 
 def test_hard_loss_fails_over_without_failback(proxy):
