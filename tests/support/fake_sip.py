@@ -57,4 +57,10 @@ class FakeSip:
             return
 
     def close(self) -> None:
+        # shutdown() wakes the serving thread; close() alone would leave the
+        # socket open inside its blocked accept()/recvfrom().
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()

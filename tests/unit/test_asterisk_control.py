@@ -1,0 +1,257 @@
+"""The Asterisk control-socket client and the AMI client against scripted
+servers speaking their protocols (the real ones are in tests/integration)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ocf_agents import astdb_carry
+from ocf_agents.asterisk_ami import Ami, AmiError
+from ocf_agents.asterisk_cli import (
+    AsteriskCli,
+    AsteriskDown,
+    AsteriskError,
+    noload_modules,
+    parse_database,
+    read_directories,
+)
+from ocf_agents.ocf import Context, Logger
+
+REGISTRATIONS = """
+ <Registration/ServerURI..............................>  <Auth....................>  <Status.......>
+==========================================================================================
+
+ trunk-a/sip:198.51.100.201:5060     trunk-a-auth     Registered        (exp. 50s)
+ trunk-b/sip:198.51.100.202:5060                         n/a                         Rejected
+
+Objects found: 2
+"""
+
+
+class FakeConsole:
+    """Speaks asterisk.ctl: banner, then answers 'cli quit after CMD' and closes."""
+
+    def __init__(self, folder: Path, answers: dict[str, bytes], pid: int = 4242,
+                 hang: bool = False) -> None:
+        self.path = str(folder / "asterisk.ctl")
+        self.answers, self.pid, self.hang = answers, pid, hang
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                if self.hang:
+                    time.sleep(5)
+                    continue
+                conn.sendall(f"pbx1/{self.pid}/22.0.0\n".encode())
+                request = b""
+                while not request.endswith(b"\0"):
+                    request += conn.recv(1024)
+                command = request[len(b"cli quit after "):-1].decode()
+                conn.sendall(self.answers.get(
+                    command, f"No such command '{command}'\n".encode()))
+
+    def close(self) -> None:
+        # shutdown() wakes the thread blocked in accept(); close() alone would not.
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+def test_commands_and_parsing(tmp_path: Path):
+    console = FakeConsole(tmp_path, {
+        "core show uptime seconds": b"System uptime: 1234\nLast reload: 5\n",
+        "core show channels count": b"\xa0  -- verbose line\n3 active channels\n1 active call\n",
+        "module show like res_pjsip_outbound_registration":
+            b"Module  Description\nres_pjsip_outbound_registration.so  PJSIP  1 Running core\n",
+        "pjsip show registrations": REGISTRATIONS.encode(),
+        "database show registrar": b"/registrar/contact/100;@abc    : {\"uri\":\"sip:100@x\"}\n"
+                                   b"1 results found.\n",
+    })
+    try:
+        cli = AsteriskCli(console.path, 2)
+        assert cli.uptime() == 1234
+        assert cli.banner == "pbx1/4242/22.0.0"
+        assert cli.active_calls() == 1
+        assert cli.module_loaded("res_pjsip_outbound_registration.so")
+        assert cli.registrations() == {"trunk-a": "Registered", "trunk-b": "Rejected"}
+        assert cli.database("registrar") == {"contact/100;@abc": '{"uri":"sip:100@x"}'}
+        with pytest.raises(AsteriskError, match="does not know"):
+            cli.command("pjsip show nothing")
+    finally:
+        console.close()
+
+
+def test_no_socket_is_down_and_silence_is_a_hang(tmp_path: Path):
+    with pytest.raises(AsteriskDown):
+        AsteriskCli(str(tmp_path / "missing.ctl"), 1).uptime()
+    console = FakeConsole(tmp_path, {}, hang=True)
+    try:
+        started = time.monotonic()
+        with pytest.raises(AsteriskError, match=r"did not answer .* within 0\.3s"):
+            AsteriskCli(console.path, 0.3).uptime()
+        assert time.monotonic() - started < 2
+    finally:
+        console.close()
+
+
+def test_configuration_files(tmp_path: Path):
+    conf = tmp_path / "asterisk.conf"
+    conf.write_text("[directories](!)\nastrundir => /run/pbx ; comment\nastetcdir = /etc/pbx\n"
+                    "[options]\nastctl = pbx.ctl\n")
+    folders = read_directories(str(conf))
+    assert (folders["astrundir"], folders["astetcdir"], folders["astctl"]) == (
+        "/run/pbx", "/etc/pbx", "pbx.ctl")
+    assert folders["astdbdir"] == "/var/lib/asterisk"
+    modules = tmp_path / "modules.conf"
+    modules.write_text("[modules]\nautoload=yes\nnoload => res_pjsip_outbound_registration.so\n"
+                       ";noload => app_queue.so\nnoload=chan_sip.so\n")
+    assert noload_modules(str(modules)) == {"res_pjsip_outbound_registration.so",
+                                            "chan_sip.so"}
+    assert noload_modules(str(tmp_path / "none.conf")) == set()
+    assert parse_database("/DND/101    : YES\n/DNDX/1 : no\n1 results found.\n", "DND") == {
+        "101": "YES"}
+
+
+class FakeManager:
+    """Speaks AMI: banner, Login, Command (Output: lines), DBPut, DBDel, Logoff."""
+
+    def __init__(self, secret: str = "s3cret") -> None:
+        self.secret = secret
+        self.db: dict[tuple[str, str], str] = {}
+        self.commands: list[str] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    self._session(conn)
+                except OSError:
+                    continue  # the client hung up first
+
+    def _session(self, conn: socket.socket) -> None:
+        conn.sendall(b"Asterisk Call Manager/9.0.0\r\n")
+        buffer = b""
+        while chunk := conn.recv(65536):
+            buffer += chunk
+            while b"\r\n\r\n" in buffer:
+                raw, buffer = buffer.split(b"\r\n\r\n", 1)
+                fields = dict(line.split(": ", 1) for line in raw.decode().split("\r\n"))
+                conn.sendall(self._answer(fields).encode())
+
+    def _answer(self, fields: dict[str, str]) -> str:
+        action, action_id = fields["Action"], fields["ActionID"]
+        head = f"Response: Success\r\nActionID: {action_id}\r\n"
+        if action == "Login":
+            if fields["Secret"] != self.secret:
+                return f"Response: Error\r\nActionID: {action_id}\r\n" \
+                       "Message: Authentication failed\r\n\r\n"
+            return "Event: FullyBooted\r\nStatus: Fully Booted\r\n\r\n" + head + "\r\n"
+        if action == "Command":
+            command = fields["Command"]
+            self.commands.append(command)
+            if command.startswith("queue add member "):
+                lines = ["Output: Added interface to queue"]
+            else:
+                family = command.removeprefix("database show ")
+                lines = [f"Output: /{f}/{key} : {value}"
+                         for (f, key), value in self.db.items() if f == family]
+            return head + "\r\n".join([*lines, "Output: done"]) + "\r\n\r\n"
+        if action == "DBPut":
+            self.db[fields["Family"], fields["Key"]] = fields["Val"]
+        if action == "DBDel":
+            self.db.pop((fields["Family"], fields["Key"]), None)
+        return head + "\r\n"
+
+    def close(self) -> None:
+        # shutdown() wakes the thread blocked in accept(); close() alone would not.
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+def test_ami_session():
+    manager = FakeManager()
+    try:
+        with Ami("127.0.0.1", manager.port, "sipha", "s3cret", 2) as ami:
+            ami.db_put("DND", "101", "YES")
+            assert ami.command("database show DND") == "/DND/101 : YES\ndone"
+            assert ami.command("database show CF") == "done"
+            ami.db_del("DND", "101")
+        assert manager.db == {}
+        with pytest.raises(AmiError, match="refused"):
+            Ami("127.0.0.1", manager.port, "sipha", "wrong", 2)
+        with pytest.raises(AmiError, match="line breaks"), \
+                Ami("127.0.0.1", manager.port, "sipha", "s3cret", 2) as ami:
+            ami.db_put("DND", "101", "YES\r\nAction: Originate")
+    finally:
+        manager.close()
+    with pytest.raises(AmiError, match="cannot reach"):
+        Ami("127.0.0.1", manager.port, "sipha", "s3cret", 1)
+
+
+def _ctx(tmp_path: Path, **meta: str) -> Context:
+    from ocf_agents.asterisk import AGENT
+
+    env = {"HA_RSCTMP": str(tmp_path), "OCF_RESOURCE_INSTANCE": "pbx:1",
+           **{f"OCF_RESKEY_CRM_meta_{k}": v for k, v in meta.items()}}
+    return Context(AGENT, "notify", env, Logger("asterisk", "pbx:1", env), 10)
+
+
+def test_active_node_comes_from_notifications(tmp_path: Path):
+    astdb_carry.remember_active(_ctx(tmp_path, notify_type="pre", notify_operation="promote",
+                                     notify_promote_uname="node2"))
+    assert astdb_carry.active_node(_ctx(tmp_path)) is None  # pre: not promoted yet
+    astdb_carry.remember_active(_ctx(tmp_path, notify_type="post", notify_operation="promote",
+                                     notify_promote_uname="node2"))
+    assert astdb_carry.active_node(_ctx(tmp_path)) == "node2"
+    astdb_carry.remember_active(_ctx(tmp_path, notify_type="post", notify_operation="start",
+                                     notify_promoted_uname="node3 "))
+    assert astdb_carry.active_node(_ctx(tmp_path)) == "node3"
+
+
+def test_import_makes_families_equal_and_readds_queue_members(tmp_path: Path):
+    manager = FakeManager()
+    ctx = _ctx(tmp_path)
+    manager.db = {("DND", "stale"): "1", ("DND", "same"): "x", ("CF", "200"): "300"}
+    Path(astdb_carry.snapshot_file(ctx)).write_text(json.dumps({
+        "node": "node1", "time": time.time(),
+        "families": {"DND": {"same": "x", "new": "YES"},
+                     "Queue/PersistentMembers": {
+                         "support": "PJSIP/101;2;0;Agent101;PJSIP/101;;0|PJSIP/102;0;1;;;;0"},
+                     "registrar": {"contact/100;@a": json.dumps({"endpoint": "100"}),
+                                   "contact/x;@b": json.dumps({"endpoint": "bad name; rm"})}}}))
+    try:
+        summary = astdb_carry.import_snapshot(ctx, "127.0.0.1", manager.port, "sipha",
+                                              "s3cret", 2)
+    finally:
+        manager.close()
+    assert "3 written, 1 removed, 2 queue member(s) added" in summary
+    assert manager.db[("DND", "new")] == "YES"
+    assert ("DND", "stale") not in manager.db
+    assert manager.db[("CF", "200")] == "300"  # a family the snapshot does not carry
+    assert ("queue add member PJSIP/101 to support penalty 2 as Agent101 "
+            "state_interface PJSIP/101") in manager.commands
+    assert ("queue add member PJSIP/102 to support penalty 0 as PJSIP/102 "
+            "state_interface PJSIP/102") in manager.commands
+    assert astdb_carry.contact_endpoints(ctx) == ["100"]
