@@ -73,26 +73,43 @@ def with_nodes_online(cib: etree._Element) -> etree._Element:
     return copy_
 
 
-def crm_verify_problems(cib: etree._Element, runner: Runner,
-                        crm_verify: str = CRM_VERIFY) -> list[str]:
-    """What crm_verify reports for CIB with all nodes online (empty: clean)."""
+def crm_verify_report(cib: etree._Element, runner: Runner,
+                      crm_verify: str = CRM_VERIFY) -> tuple[list[str], list[str]]:
+    """(errors, warnings) crm_verify reports for CIB with all nodes online.
+
+    crm_verify exits 78 for warnings and errors alike; only errors make a
+    configuration unusable (a deprecation warning about an option someone
+    else set must not block an install)."""
     with tempfile.NamedTemporaryFile("wb", suffix=".xml", prefix="sip-ha-cib-") as handle:
         handle.write(etree.tostring(with_nodes_online(cib)))
         handle.flush()
         result = runner.run([crm_verify, "--xml-file", handle.name, "-V"], timeout=60)
-    if result.ok:
-        return []
-    lines = [line.strip() for line in (result.stderr + result.stdout).splitlines()
-             if line.strip() and "-V may provide more details" not in line]
-    return list(dict.fromkeys(lines)) or [f"crm_verify exited {result.returncode}"]
+    lines = list(dict.fromkeys(
+        line.strip() for line in (result.stderr + result.stdout).splitlines()
+        if line.strip() and "-V may provide more details" not in line))
+    summaries = ("Configuration may need attention", "Warnings found during check")
+    errors = [line for line in lines if re.search(r"error|not valid|invalid", line, re.I)]
+    warnings = [line for line in lines if line not in errors
+                and not any(text in line for text in summaries)]
+    if not result.ok and not errors and not warnings:
+        errors = [f"crm_verify exited {result.returncode}"]
+    return errors, warnings
+
+
+def crm_verify_problems(cib: etree._Element, runner: Runner,
+                        crm_verify: str = CRM_VERIFY) -> list[str]:
+    """The errors crm_verify reports for CIB (empty: usable)."""
+    return crm_verify_report(cib, runner, crm_verify)[0]
 
 
 def check(cib: etree._Element, runner: Runner, folder: str = SCHEMA_DIR,
-          crm_verify: str = CRM_VERIFY) -> None:
-    """Raise ValidationError unless the schema and crm_verify both accept CIB."""
+          crm_verify: str = CRM_VERIFY) -> list[str]:
+    """Raise ValidationError unless the schema and crm_verify both accept
+    CIB; return crm_verify's warnings."""
     problems = relaxng_problems(cib, folder)
     if problems:
         raise ValidationError(f"not valid against {cib.get('validate-with')}", problems)
-    problems = crm_verify_problems(cib, runner, crm_verify)
-    if problems:
-        raise ValidationError("crm_verify found problems", problems)
+    errors, warnings = crm_verify_report(cib, runner, crm_verify)
+    if errors:
+        raise ValidationError("crm_verify found errors", errors)
+    return warnings

@@ -15,6 +15,7 @@ import copy
 import difflib
 import os
 import tempfile
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -89,10 +90,17 @@ def diff(live: etree._Element, new: etree._Element) -> str:
                                         "SIP-HA configuration"))
 
 
+@dataclass(frozen=True)
+class Plan:
+    live: etree._Element
+    new: etree._Element          # the live CIB with the SIP-HA configuration
+    warnings: list[str]          # what crm_verify warned about (not errors)
+
+
 def plan(runner: Runner, params: ClusterParams,
-         schema_dir: str = validate.SCHEMA_DIR) -> tuple[etree._Element, etree._Element]:
-    """(live CIB, live CIB with the SIP-HA configuration), validated with the
-    live CIB's own schema version and crm_verify."""
+         schema_dir: str = validate.SCHEMA_DIR) -> Plan:
+    """What apply would install, validated with the live CIB's own schema
+    version and crm_verify."""
     live = query(runner)
     schema = live.get("validate-with", "")
     rendered = render(params, schema).getroot()
@@ -102,24 +110,24 @@ def plan(runner: Runner, params: ClusterParams,
     if problems:
         raise SipHaError(f"the rendered configuration is not valid for this cluster's "
                          f"schema {schema}: {'; '.join(problems)}")
-    problems = validate.crm_verify_problems(check, runner, tools.CRM_VERIFY)
-    if problems:
+    errors, warnings = validate.crm_verify_report(check, runner, tools.CRM_VERIFY)
+    if errors:
         raise SipHaError("crm_verify rejects the rendered configuration: "
-                         + "; ".join(problems))
-    return live, new
+                         + "; ".join(errors))
+    return Plan(live, new, warnings)
 
 
-def apply(runner: Runner, params: ClusterParams, prune: bool = False) -> str:
-    """Install the configuration; return the diff that was applied ('' if none)."""
-    live, new = plan(runner, params)
+def apply(runner: Runner, params: ClusterParams, prune: bool = False) -> Plan:
+    """Install the configuration; return what was planned (and applied)."""
+    planned = plan(runner, params)
+    live, new = planned.live, planned.new
     extra = foreign(live, new)
     if extra and not prune:
         raise Refused("the cluster has " + ", ".join(extra) + " that the parameter file "
                       "does not describe: add them (e.g. as [[service.extra]]) or pass "
                       "--prune to delete them")
-    changes = diff(live, new)
-    if not changes:
-        return ""
+    if not diff(live, new):
+        return planned
     with tempfile.NamedTemporaryFile("wb", suffix=".xml", prefix="sip-ha-config-",
                                      delete=False) as handle:
         handle.write(etree.tostring(new.find("configuration")))
@@ -130,4 +138,4 @@ def apply(runner: Runner, params: ClusterParams, prune: bool = False) -> str:
                   "Nothing was changed; see the message above.", timeout=60)
     finally:
         os.unlink(handle.name)
-    return changes
+    return planned

@@ -229,6 +229,11 @@ def cib() -> None:
     """Render, compare and install the SIP-HA Pacemaker configuration."""
 
 
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        click.echo(f"crm_verify warning: {warning}", err=True)
+
+
 @cib.command("example")
 def cib_example() -> None:
     """Print the documented example parameter file."""
@@ -263,7 +268,7 @@ def cib_render(params_path: str, schema: str, schema_dir: str, as_pcs: bool,
     if problems:
         raise validate.ValidationError(f"not valid against {schema}", problems)
     if not no_verify:
-        validate.check(root, tools.runner(90), schema_dir)
+        _warn(validate.check(root, tools.runner(90), schema_dir))
     click.echo(pcs_commands.script(root) if as_pcs else render.to_text(root), nl=False)
 
 
@@ -275,11 +280,12 @@ def cib_diff(params_path: str) -> None:
     from sip_ha import cib as cib_lib
     from sip_ha import tools
 
-    live, new = cib_lib.plan(tools.runner(120), _load(params_path))
-    changes = cib_lib.diff(live, new)
+    planned = cib_lib.plan(tools.runner(120), _load(params_path))
+    changes = cib_lib.diff(planned.live, planned.new)
     click.echo(changes or "the cluster already runs this configuration\n", nl=False)
-    for item in cib_lib.foreign(live, new):
+    for item in cib_lib.foreign(planned.live, planned.new):
         click.echo(f"not in the parameter file (apply needs --prune): {item}", err=True)
+    _warn(planned.warnings)
 
 
 @cib.command("apply")
@@ -292,7 +298,9 @@ def cib_apply(params_path: str, prune: bool) -> None:
     from sip_ha import cib as cib_lib
     from sip_ha import history, tools
 
-    changes = cib_lib.apply(tools.runner(180), _load(params_path), prune)
+    planned = cib_lib.apply(tools.runner(180), _load(params_path), prune)
+    _warn(planned.warnings)
+    changes = cib_lib.diff(planned.live, planned.new)
     if changes:
         history.record(f"configuration applied from {params_path}")
         click.echo(changes, nl=False)

@@ -162,13 +162,23 @@ def other(cluster, node: str) -> str:
     return next(n for n in cluster.nodes if n != node)
 
 
+def assert_crm_verify_clean(cluster, node: str) -> None:
+    """crm_verify on the live cluster: nothing but the deprecation warning
+    Pacemaker 3.0 gives for stonith-enabled, which the test cluster's own
+    setup (provision/cluster.sh) sets under that name."""
+    verify = cluster.run(node, "crm_verify", "--live-check", "-V", check=False)
+    lines = [line for line in (verify.stderr + verify.stdout).splitlines() if line.strip()
+             and "legacy name 'stonith-enabled'" not in line
+             and "may need attention" not in line]
+    assert lines == [], verify.stderr
+
+
 def test_rendered_cib_installs_and_crm_verify_is_clean(pbx):
     node = pbx.nodes[0]
     assert pbx.run(node, "pacemakerd", "--version").stdout.startswith("Pacemaker 3.")
     rendered = pbx.run(node, SIP_HA, "cib", "render", "--params", PARAMS).stdout
     assert 'validate-with="pacemaker-4.' in rendered
-    verify = pbx.run(node, "crm_verify", "--live-check", "-V", check=False)
-    assert verify.returncode == 0, verify.stderr
+    assert_crm_verify_clean(pbx, node)
     diff = pbx.run(node, SIP_HA, "cib", "diff", "--params", PARAMS).stdout
     assert diff == "the cluster already runs this configuration\n"
     assert active(pbx) == "node1"      # the preferred node

@@ -84,8 +84,10 @@ def test_apply_refuses_to_drop_what_the_parameter_file_does_not_describe():
 def test_apply_with_prune_replaces_what_sip_ha_owns_and_keeps_the_rest():
     pushed = Pushed()
     fake = FakeRunner([(QUERY, done(LIVE)), (VERIFY, real), (REPLACE, pushed)])
-    changes = cib.apply(fake, params.load(EXAMPLE), prune=True)
+    planned = cib.apply(fake, params.load(EXAMPLE), prune=True)
+    changes = cib.diff(planned.live, planned.new)
     assert fake.finished()
+    assert planned.warnings == []
     config = pushed.config
     assert config.tag == "configuration"
     assert [s.get("id") for s in config.iterfind("crm_config/cluster_property_set")] == [
@@ -111,7 +113,34 @@ def test_apply_keeps_an_operators_move_and_does_nothing_when_up_to_date():
                      id="cli-prefer-pbx-asterisk-clone", rsc="pbx-asterisk-clone",
                      role="Promoted", node="node2", score="INFINITY")
     fake = FakeRunner([(QUERY, done(etree.tostring(live).decode())), (VERIFY, real)])
-    assert cib.apply(fake, p) == ""
+    planned = cib.apply(fake, p)
+    assert cib.diff(planned.live, planned.new) == ""
+    assert fake.finished()          # no cibadmin --replace
+
+
+# What Pacemaker 3.0's crm_verify prints (exit 78 both times) for an option
+# pcs set under its old name, and for a real error.
+DEPRECATED = ("warning: Support for legacy name 'stonith-enabled' for cluster option "
+              "'fencing-enabled' is deprecated and will be removed in a future release\n"
+              "Configuration may need attention\n")
+DUPLICATE = ("error: Operation pbx-asterisk-monitor-unpromoted is duplicate of "
+             "pbx-asterisk-monitor-promoted\nConfiguration invalid\n")
+
+
+def test_crm_verify_warnings_do_not_block_but_errors_do(monkeypatch: pytest.MonkeyPatch):
+    fake = FakeRunner([(QUERY, done(LIVE)), (VERIFY, done(returncode=78, stderr=DEPRECATED)),
+                       (QUERY, done(LIVE)), (VERIFY, done(returncode=78, stderr=DUPLICATE))])
+    monkeypatch.setattr(tools, "runner", lambda seconds: fake)
+    result = CliRunner().invoke(cli, ["cib", "diff", "--params", EXAMPLE])
+    assert result.exit_code == 0, result.output
+    assert ("crm_verify warning: warning: Support for legacy name 'stonith-enabled'"
+            in result.stderr)
+    assert "may need attention" not in result.stderr
+    result = CliRunner().invoke(cli, ["cib", "diff", "--params", EXAMPLE])
+    assert result.exit_code == 1
+    assert result.stderr == ("sip-ha: crm_verify rejects the rendered configuration: error: "
+                             "Operation pbx-asterisk-monitor-unpromoted is duplicate of "
+                             "pbx-asterisk-monitor-promoted; Configuration invalid\n")
     assert fake.finished()
 
 
