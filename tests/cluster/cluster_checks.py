@@ -82,7 +82,10 @@ def test_fence_reboot_resets_container(cluster):
     target, watcher = _target(cluster)
     pid = cluster.init_pid(target)
     cluster.run(watcher, "stonith_admin", "--reboot", target, "--timeout", "60", timeout=90)
-    assert cluster.state(target) == "RUNNING" and cluster.init_pid(target) != pid
+    # Powered off now, on again after the agent's boot_delay.
+    assert cluster.state(target) == "STOPPED"
+    wait_until(lambda: cluster.state(target) == "RUNNING" and cluster.init_pid(target) != pid,
+               30, what="%s powered on again" % target)
     cluster.wait_all_online(timeout=120)
 
 

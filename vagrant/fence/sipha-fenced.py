@@ -4,8 +4,13 @@
 Listens on the test bridge address only and powers test nodes off/on for
 the nodes' fence agent (fence_sipha). One request per connection, one line:
 
-    PASSWD VERB PLUG        VERB: ping | list | status | on | off
+    PASSWD VERB PLUG [SECONDS]   VERB: ping | list | status | on | off | onlater
     -> OK TEXT | ERR TEXT
+
+`onlater PLUG SECONDS` powers the node on SECONDS from now (a reboot's
+second half: like a real server's POST, it lets the cluster record the
+fencing before the node rejoins; a node that boots faster would hear of its
+own fencing and stop for good).
 
 PLUG is a cluster node name; it is only ever mapped to the machine named
 PREFIX-PLUG, so nothing but this run's own nodes can be touched.
@@ -132,9 +137,9 @@ class Fencer:
 
     def handle(self, line, peer):
         parts = line.split()
-        if len(parts) != 3:
+        if len(parts) not in (3, 4):
             return "ERR malformed request"
-        passwd, verb, plug = parts
+        passwd, verb, plug = parts[:3]
         if self.passwd and passwd != self.passwd:
             self.log("DENIED %s %s from %s (bad password)" % (verb, plug, peer))
             return "ERR authentication failed"
@@ -144,9 +149,19 @@ class Fencer:
             plugs = [m[len(self.prefix):] for m in self.backend.machines()
                      if m.startswith(self.prefix)]
             return "OK " + ",".join(sorted(plugs))
-        if verb not in ("status", "on", "off") or not PLUG_RE.match(plug):
+        if verb not in ("status", "on", "off", "onlater") or not PLUG_RE.match(plug):
             return "ERR bad request"
         name = self.prefix + plug
+        if verb == "onlater":
+            try:
+                delay = min(max(float(parts[3]), 0.0), 300.0)
+            except (IndexError, ValueError):
+                return "ERR onlater needs SECONDS"
+            timer = threading.Timer(delay, self.handle, ("%s on %s" % (passwd, plug), peer))
+            timer.daemon = True
+            timer.start()
+            self.log("ONLATER %s from %s in %.1f s" % (plug, peer, delay))
+            return "OK scheduled"
         with self.lock:
             t0 = time.monotonic()
             try:
