@@ -129,8 +129,12 @@ def _move_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def _report(outcome: Any, verb: str) -> None:
     from sip_ha import history
 
-    outage = ("not measured" if outcome.outage is None and outcome.took is not None
-              else f"{outcome.outage:.1f}s")
+    if not outcome.probed:
+        outage = "not measured"
+    elif outcome.outage is None:
+        outage = "not over: the address does not answer SIP now, check 'sip-ha status'"
+    else:
+        outage = f"{outcome.outage:.1f}s"
     for warning in outcome.warnings:
         click.echo(f"warning: {warning}", err=True)
     message = (f"{verb} {outcome.service}: {outcome.source or 'nowhere'} -> {outcome.target}, "

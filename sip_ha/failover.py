@@ -33,7 +33,8 @@ class Outcome:
     source: str | None
     target: str
     took: float              # request to SIP-ACTIVE on the target, seconds
-    outage: float | None     # longest time the address did not answer SIP; None: not probed
+    outage: float | None     # longest time the address did not answer SIP
+    probed: bool             # outage was measured (None then: it never answered again)
     warnings: tuple[str, ...]
 
 
@@ -151,7 +152,8 @@ def _move(runner: Runner, params: ClusterParams, service: Service,
         if not cleared.ok:
             warnings.append(f"could not clear the move constraint ({cleared.summary()}): "
                             f"run 'pcs resource clear {rsc}'")
-    return Outcome(service.name, current, target, took, outage, tuple(warnings))
+    return Outcome(service.name, current, target, took, outage, watcher is not None,
+                   tuple(warnings))
 
 
 def sip_uri(address: str) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -127,6 +129,7 @@ def test_failback_accepted_moves_and_clears(states, use):
     result = invoke("failback", "--no-probe")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("failback pbx: node2 -> node1, SIP-ACTIVE after ")
+    assert result.output.endswith(", SIP outage not measured\n")
     assert fake.finished()
 
 
@@ -161,7 +164,8 @@ def test_failover_picks_the_standby_and_measures_the_outage(states):
         (CLEAR, done())])
     outcome = failover.failover(fake, params.load(EXAMPLE), wait=30,
                                 probe=lambda uri: uri == "sip:198.51.100.100" and next(answers))
-    assert (outcome.source, outcome.target, outcome.warnings) == ("node1", "node2", ())
+    assert (outcome.source, outcome.target, outcome.warnings, outcome.probed) == (
+        "node1", "node2", (), True)
     assert outcome.outage is not None and 0.4 < outcome.outage < 1.5
     assert fake.finished()
 
@@ -222,12 +226,27 @@ def test_standby(use, args, argv):
     assert fake.finished()
 
 
-@pytest.mark.parametrize(("transport", "status", "expected"), [
-    ("tcp", "401 Unauthorized", True), ("udp", "200 OK", True),
-    ("udp", "503 Service Unavailable", False)])
-def test_sip_answers_over_tcp_or_udp(transport, status, expected):
-    server = FakeSip(transport, lambda request, count: [reply(request, status)])
+@pytest.mark.parametrize(("status", "expected"), [("401 Unauthorized", True),
+                                                  ("503 Service Unavailable", False)])
+def test_sip_answers_over_tcp(status, expected):
+    server = FakeSip("tcp", lambda request, count: [reply(request, status)])
     try:
         assert failover.sip_answers(f"sip:127.0.0.1:{server.port}") is expected
     finally:
         server.close()
+
+
+def test_sip_answers_over_udp_when_tcp_is_refused():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+
+    def answer_once():
+        with sock:
+            data, peer = sock.recvfrom(65535)
+            sock.sendto(reply(data, "200 OK"), peer)
+
+    thread = threading.Thread(target=answer_once)
+    thread.start()
+    assert failover.sip_answers(f"sip:127.0.0.1:{sock.getsockname()[1]}") is True
+    thread.join()
