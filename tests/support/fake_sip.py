@@ -41,6 +41,8 @@ class FakeSip:
             if self.transport == "udp":
                 while True:
                     data, peer = self.sock.recvfrom(65535)
+                    if peer is None:
+                        return  # woken by close()
                     self.requests.append(data)
                     for out in self.answer(data, len(self.requests)):
                         self.sock.sendto(out, peer)
