@@ -50,11 +50,13 @@ rm -f "$STATE/demo.stop"
 phone probe --to "$SERVICE_IP" --interval 0.2 --timeout 0.5 --duration 180 \
     --until-file "$STATE/demo.stop" >"$STATE/demo-probe.log" 2>&1 &
 PROBE=$!
+trap 'touch "$STATE/demo.stop"' EXIT   # the probe never outlives the demo
 sleep 2
 FENCE_MARK=$(wc -l <"$STATE/fenced.log")
 lxc-stop -k -n "$SIPHA_PREFIX-$ACTIVE"
 echo "$(date +%T) $ACTIVE killed"
-SURVIVOR=$(for n in $(seq "$SIPHA_NODES"); do [ "node$n" != "$ACTIVE" ] && echo "node$n"; done | head -1)
+SURVIVOR=node1
+[ "$ACTIVE" = node1 ] && SURVIVOR=node2
 for _ in $(seq 120); do
     NOW=$(node "$SURVIVOR" crm_resource --resource sip --locate 2>/dev/null \
         | sed -n 's/.*running on: *\([^ ]*\).*/\1/p' | head -1)

@@ -81,9 +81,10 @@ def test_fence_off_kills_container(cluster):
 def test_fence_reboot_resets_container(cluster):
     target, watcher = _target(cluster)
     pid = cluster.init_pid(target)
+    mark = len(cluster.fence_log())
     cluster.run(watcher, "stonith_admin", "--reboot", target, "--timeout", "60", timeout=90)
-    # Powered off now, on again after the agent's boot_delay.
-    assert cluster.state(target) == "STOPPED"
+    # Powered off, then on again after the agent's boot_delay.
+    cluster.wait_fenced(target, mark, verb="OFF")
     wait_until(lambda: cluster.state(target) == "RUNNING" and cluster.init_pid(target) != pid,
                30, what="%s powered on again" % target)
     cluster.wait_all_online(timeout=120)

@@ -138,6 +138,11 @@ class Cluster:
             if stale:
                 raise ClusterError("cannot clean leftovers: %s" % stale)
         t0 = time.monotonic()
+        # Another cluster (another prefix) may hold the test network for a
+        # while: wait for it rather than fail.
+        wait_until(lambda: self.script("host-side.sh", "up", check=False).returncode != 2,
+                   float(os.environ.get("SIPHA_NET_WAIT", "900")), interval=10,
+                   what="the test network to be free")
         self.script("host-side.sh", "up")
         self.vagrant("up", "--provider=lxc", timeout=1200)
         self.timings["vagrant_up"] = time.monotonic() - t0

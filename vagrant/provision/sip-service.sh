@@ -9,6 +9,9 @@ if crm_resource --resource sip --query-xml >/dev/null 2>&1; then
     echo "sip service already configured"
     exit 0
 fi
+# No automatic failback: a recovered node does not take the service back.
+pcs resource defaults update resource-stickiness=100 >/dev/null 2>&1 \
+    || pcs resource defaults resource-stickiness=100
 pcs resource create sip-ip ocf:heartbeat:IPaddr2 ip="$IP" cidr_netmask=24 \
     op monitor interval=5s --group sip
 pcs resource create sip-proxy systemd:kamailio op monitor interval=5s \
