@@ -157,6 +157,9 @@ def _service(raw: Any, nodes: tuple[str, ...], gateways: tuple[str, ...],
     if server not in SERVERS:
         raise ParamError(f"{where} server: {server!r} is not one of {', '.join(SERVERS)}")
     own_nodes = _names(raw, "nodes", where) or nodes
+    if len(own_nodes) < 2:
+        raise ParamError(f"{where} nodes: list at least two nodes, or the service has "
+                         "nowhere to fail over to")
     for node in own_nodes:
         if node not in nodes:
             raise ParamError(f"{where} nodes: {node} is not in [cluster] nodes")

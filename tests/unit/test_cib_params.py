@@ -57,6 +57,7 @@ def mutated(change, path: Path = EXAMPLE) -> dict:
     (lambda d: d["service"][0].update(server="freeswitch"), "not one of asterisk, sipserver"),
     (lambda d: d["service"][0].update(ip=[]), "give the service address"),
     (lambda d: d["service"][0].update(nodes=["node1", "node7"]), "node7 is not in [cluster]"),
+    (lambda d: d["service"][0].update(nodes=["node1"]), "nowhere to fail over to"),
     (lambda d: d["service"][0].update(name="1pbx"), "must start with a letter"),
     (lambda d: d["service"][0]["extra"][0].update(agent="apache2"), "is not an agent such"),
     (lambda d: d["service"][0]["extra"][1].update(id="pbx"), "'pbx' is used twice"),
