@@ -22,6 +22,12 @@ if [ ! -x $VENV/bin/python ]; then
     $VENV/bin/pip install -q $(cat $SRC/vagrant/box/python-requirements.txt)
 fi
 
+# pcsd's login: the hacluster password, and an account that is not expired
+# (sid's sysusers.d creates hacluster locked, expire date 1) and in haclient.
+echo 'hacluster:sipha-test' | chpasswd
+chage -E -1 hacluster
+usermod -a -G haclient hacluster
+
 # Name resolution for the cluster, the phone and the trunk provider.
 {
     grep -v -E '(node[0-9]+|sipha-(phone|trunk|host))( |$)' /etc/hosts | grep -v "^127.0.1.1" || true
