@@ -22,7 +22,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from sipha_cluster import VAGRANT_DIR, Cluster  # noqa: E402
+from sipha_cluster import VAGRANT_DIR, Cluster
 
 PREFIX = os.environ.get("SIPHA_TEST_PREFIX", "siphat")
 

@@ -42,7 +42,7 @@ class NodeStatus:
 
 
 def _run(argv, env=None, timeout=600, check=True, input=None):
-    res = subprocess.run(argv, env=env, timeout=timeout, input=input,
+    res = subprocess.run(argv, env=env, timeout=timeout, input=input, check=False,
                          capture_output=True, text=True,
                          stdin=None if input is not None else subprocess.DEVNULL)
     if check and res.returncode != 0:

@@ -1,6 +1,14 @@
 """Two-node cluster on the Debian sid box (Pacemaker 3.0, Asterisk 22,
 Python 3.14): formation, quorum, real fencing, the phone's view."""
 
+from asterisk_checks import (  # noqa: F401  (collected by pytest)
+    asterisk_files,
+    pbx,
+    test_crash_of_the_promoted_asterisk_moves_the_role,
+    test_hung_promoted_asterisk_is_failed_over,
+    test_planned_move_waits_for_the_call,
+    test_trunk_registers_only_from_the_promoted_node,
+)
 from cluster_checks import (  # noqa: F401  (collected by pytest)
     test_fence_off_kills_container,
     test_fencing_configured,

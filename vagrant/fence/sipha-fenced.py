@@ -35,7 +35,7 @@ PLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$")
 
 
 def run(argv, timeout=30):
-    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False,
                           text=True, timeout=timeout, env=dict(os.environ, LC_ALL="C"))
 
 

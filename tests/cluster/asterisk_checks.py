@@ -1,6 +1,9 @@
-"""ocf:sipha:asterisk in a two-node Pacemaker 3.0 cluster with real Asterisk 22:
-one promoted instance, trunk registration only from it, failover on crash
-and on hang, and a planned move that waits for the call in progress."""
+"""ocf:sipha:asterisk in a Pacemaker 3.0 cluster with real Asterisk 22: one
+promoted instance, trunk registration only from it, failover on crash and on
+hang, and a planned move that waits for the call in progress.
+
+Imported by the sid cluster module (test_sid_2nodes.py) so that these tests
+share its cluster instead of bringing up one of their own."""
 
 from __future__ import annotations
 
@@ -13,8 +16,6 @@ from sipha_cluster import TRUNK_IP, wait_until
 
 from tests.support.asterisk import AsteriskSetup
 
-CLUSTER_DIST = "sid"
-CLUSTER_NODES = 2
 ROOT = "/srv/pbx"
 RESOURCE = "pbx"
 CLONE = "pbx-clone"
