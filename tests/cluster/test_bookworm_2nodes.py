@@ -15,6 +15,9 @@ from cluster_checks import (  # noqa: F401  (collected by pytest)
     test_service_address_answers_phone_and_fails_over,
     test_vagrant_up_all_nodes_running,
 )
+from service_ip_checks import (  # noqa: F401  (collected by pytest)
+    test_service_addresses_move_with_the_neighbour_caches_and_trunk_source,
+)
 
 CLUSTER_DIST = "bookworm"
 CLUSTER_NODES = 2
