@@ -279,7 +279,9 @@ def test_failback_refused_until_the_old_master_is_ready_then_accepted(pbx):
     pbx.wait_fenced(old, mark, timeout=FENCED_LIMIT)
     wait_until(lambda: active(pbx, node=new) == new, FENCED_LIMIT, what="failover")
     # While the old master is away or not yet a healthy standby: refused.
-    res = pbx.run(new, SIP_HA, "failback", "--params", PARAMS, check=False)
+    # (The old master is named: the service may have started on either node.)
+    failback = [SIP_HA, "failback", "--to", old, "--params", PARAMS]
+    res = pbx.run(new, *failback, check=False)
     assert res.returncode == 3, res.stdout + res.stderr
     assert f"not moving pbx to {old}" in res.stderr
     assert active(pbx, node=new) == new
@@ -287,7 +289,7 @@ def test_failback_refused_until_the_old_master_is_ready_then_accepted(pbx):
     wait_until(lambda: standby_ready(pbx, old), 120, what=f"{old} a healthy standby")
     assert active(pbx) == new                  # no automatic failback
     with phone(pbx, LOCAL_LIMIT) as seen:
-        res = pbx.run(new, SIP_HA, "failback", "--params", PARAMS, timeout=300)
+        res = pbx.run(new, *failback, timeout=300)
     assert res.stdout.startswith(f"failback pbx: {new} -> {old}"), res.stdout
     print(f"failback: {res.stdout.strip()}; phone outage {seen['outage']} s")
     time.sleep(10)
