@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from sipha_cluster import NET, wait_until
-from test_sid_asterisk import asterisk_files  # noqa: F401  (module fixture)
+from asterisk_checks import asterisk_files  # noqa: F401  (module fixture)
 from test_sipha_asterisk import (
     FENCED_LIMIT,
     PBX,

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import pytest
 from sipha_cluster import HOST_IP, SERVICE_IP, TRUNK_IP, VAGRANT_DIR, wait_until
-from test_sid_asterisk import ROOT, asterisk_files  # noqa: F401  (module fixture)
+from asterisk_checks import ROOT, asterisk_files  # noqa: F401  (module fixture)
 
 CLUSTER_DIST = "sid"
 CLUSTER_NODES = 2
