@@ -6,8 +6,8 @@ moves only the service that was active there; the other keeps answering."""
 from __future__ import annotations
 
 import pytest
-from sipha_cluster import NET, wait_until
 from asterisk_checks import asterisk_files  # noqa: F401  (module fixture)
+from sipha_cluster import NET, wait_until
 from test_sipha_asterisk import (
     FENCED_LIMIT,
     PBX,

@@ -16,8 +16,8 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from sipha_cluster import HOST_IP, SERVICE_IP, TRUNK_IP, VAGRANT_DIR, wait_until
 from asterisk_checks import ROOT, asterisk_files  # noqa: F401  (module fixture)
+from sipha_cluster import HOST_IP, SERVICE_IP, TRUNK_IP, VAGRANT_DIR, wait_until
 
 CLUSTER_DIST = "sid"
 CLUSTER_NODES = 2
