@@ -60,10 +60,12 @@ def readiness_problems(state: cluster.ClusterState, service: Service, target: st
             f"{service.server} on {target} is not a healthy hot standby ({role}"
             f"{', failed' if health and health.failed else ''}): check it with 'pcs status' "
             f"and clear old failures with 'pcs resource cleanup {active_resource(service)}'")
-    if service.gateways and (health is None or (health.gateways or 0) < len(service.gateways)):
-        reached = health.gateways if health and health.gateways is not None else 0
-        problems.append(f"{target} reaches {reached} of {len(service.gateways)} gateway(s) "
-                        f"({', '.join(service.gateways)}): fix its network first")
+    if service.gateways and (health is None or health.gateways is None):
+        problems.append(f"{target} has not measured its gateways yet "
+                        f"({', '.join(service.gateways)}): wait for its ping resource")
+    elif service.gateways and health.gateways < len(service.gateways):
+        problems.append(f"{target} reaches {health.gateways} of {len(service.gateways)} "
+                        f"gateway(s) ({', '.join(service.gateways)}): fix its network first")
     return problems
 
 

@@ -88,8 +88,11 @@ def active(cluster, name: str = "pbx", node: str | None = None) -> str | None:
 
 
 def standby_ready(cluster, node: str, name: str = "pbx") -> bool:
-    health = {n["node"]: n for n in service(cluster, name)["nodes"]}
-    return health[node]["healthy"] and health[node]["role"] in ("Unpromoted", "Started")
+    """NODE runs a healthy hot standby and reaches every gateway."""
+    state = service(cluster, name)
+    health = {n["node"]: n for n in state["nodes"]}[node]
+    return (health["healthy"] and health["role"] in ("Unpromoted", "Started")
+            and health["gateways"] == state["gateway_count"])
 
 
 def settled(cluster, name: str = "pbx") -> str:

@@ -107,6 +107,7 @@ def test_failback_refused_while_the_old_master_is_unhealthy(states, use):
     assert result.exit_code == 3
     assert "not moving pbx to node1: asterisk on node1 is not a healthy hot standby" \
         in result.output
+    assert "node1 has not measured its gateways yet (198.51.100.1)" in result.output
     assert "--force moves it anyway" in result.output
     assert fake.finished()       # nothing but crm_mon ran
 
