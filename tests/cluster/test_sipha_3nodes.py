@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import pytest
 from asterisk_checks import asterisk_files  # noqa: F401  (module fixture)
-from sipha_cluster import NET, wait_until
+from sipha_cluster import NET
 from test_sipha_asterisk import (
     FENCED_LIMIT,
     PBX,
     active,
     answers,
+    fenced_failover,
     install,
     params_toml,
     phone,
@@ -77,19 +78,11 @@ def test_two_services_spread_over_three_nodes(spread):
 
 
 def test_losing_a_node_moves_only_its_service(spread):
-    mark = len(spread.fence_log())
     with phone(spread, 2, PROXY_IP, PROXY_PORT) as proxy_seen, \
             phone(spread, FENCED_LIMIT) as pbx_seen:
-        spread.kill_node("node1")
-        spread.wait_fenced("node1", mark, timeout=FENCED_LIMIT)
-        wait_until(lambda: active(spread, "pbx", node="node2") == "node2", FENCED_LIMIT,
-                   what="pbx on node2")
+        fenced_failover(spread, spread.kill_node, "node1", "node2", "pbx")
     assert active(spread, "proxy", node="node2") == "node3"
     print(f"node1 lost: pbx outage {pbx_seen['outage']} s, proxy {proxy_seen['outage']} s")
-    mark = len(spread.fence_log())
     with phone(spread, FENCED_LIMIT, PROXY_IP, PROXY_PORT) as seen:
-        spread.kill_node("node3")
-        spread.wait_fenced("node3", mark, timeout=FENCED_LIMIT)
-        wait_until(lambda: active(spread, "proxy", node="node2") == "node2", FENCED_LIMIT,
-                   what="proxy on node2")
+        fenced_failover(spread, spread.kill_node, "node3", "node2", "proxy")
     print(f"node3 lost: proxy outage {seen['outage']} s")

@@ -188,14 +188,21 @@ def test_rendered_cib_installs_and_crm_verify_is_clean(pbx):
     assert answers(pbx)
 
 
+def fenced_failover(cluster, fault, lost: str, survivor: str, name: str = "pbx") -> None:
+    """Inject FAULT into LOST; wait until it is fenced and NAME is SIP-ACTIVE
+    on SURVIVOR (asked there: the lost node may not answer)."""
+    mark = len(cluster.fence_log())
+    fault(lost)
+    cluster.wait_fenced(lost, mark, timeout=FENCED_LIMIT)
+    wait_until(lambda: active(cluster, name, node=survivor) == survivor, FENCED_LIMIT,
+               what=f"{name} on {survivor}")
+
+
 def test_hard_loss_of_the_active_node_is_fenced_and_never_failed_back(pbx):
     old = active(pbx)
     new = other(pbx, old)
-    mark = len(pbx.fence_log())
     with phone(pbx, FENCED_LIMIT) as seen:
-        pbx.kill_node(old)
-        pbx.wait_fenced(old, mark, timeout=FENCED_LIMIT)
-        wait_until(lambda: active(pbx, node=new) == new, FENCED_LIMIT, what="failover")
+        fenced_failover(pbx, pbx.kill_node, old, new)
     print(f"hard loss of {old}: outage {seen['outage']} s")
     # The old master reboots (fence action reboot) and comes back as a healthy
     # standby; the service stays where it is.
@@ -241,11 +248,8 @@ def test_gateway_lost_from_the_active_node_moves_the_service(pbx):
 def test_network_partition_of_the_active_node(pbx):
     old = active(pbx)
     new = other(pbx, old)
-    mark = len(pbx.fence_log())
     with phone(pbx, FENCED_LIMIT) as seen:
-        pbx.partition(old)
-        pbx.wait_fenced(old, mark, timeout=FENCED_LIMIT)
-        wait_until(lambda: active(pbx, node=new) == new, FENCED_LIMIT, what="failover")
+        fenced_failover(pbx, pbx.partition, old, new)
     print(f"partition of {old}: outage {seen['outage']} s")
 
 
@@ -277,10 +281,7 @@ def test_manual_failover_with_pcs_resource_move(pbx):
 def test_failback_refused_until_the_old_master_is_ready_then_accepted(pbx):
     old = active(pbx)
     new = other(pbx, old)
-    mark = len(pbx.fence_log())
-    pbx.kill_node(old)
-    pbx.wait_fenced(old, mark, timeout=FENCED_LIMIT)
-    wait_until(lambda: active(pbx, node=new) == new, FENCED_LIMIT, what="failover")
+    fenced_failover(pbx, pbx.kill_node, old, new)
     # While the old master is away or not yet a healthy standby: refused.
     # (The old master is named: the service may have started on either node.)
     failback = [SIP_HA, "failback", "--to", old, "--params", PARAMS]

@@ -17,6 +17,7 @@ from test_sipha_asterisk import (
     active,
     answers,
     assert_crm_verify_clean,
+    fenced_failover,
     install,
     params_toml,
     phone,
@@ -51,12 +52,8 @@ def test_rendered_cib_installs_on_pacemaker_2_1_and_crm_verify_is_clean(proxy):
 
 
 def test_hard_loss_fails_over_without_failback(proxy):
-    mark = len(proxy.fence_log())
     with phone(proxy, FENCED_LIMIT, PROXY_IP, PROXY_PORT) as seen:
-        proxy.kill_node("node1")
-        proxy.wait_fenced("node1", mark, timeout=FENCED_LIMIT)
-        wait_until(lambda: active(proxy, "proxy", node="node2") == "node2", FENCED_LIMIT,
-                   what="proxy on node2")
+        fenced_failover(proxy, proxy.kill_node, "node1", "node2", "proxy")
     print(f"hard loss of node1 (Kamailio): outage {seen['outage']} s")
     proxy.wait_all_online(timeout=180)
     wait_until(lambda: standby_ready(proxy, "node1", "proxy"), 120, what="node1 standby")
