@@ -82,8 +82,9 @@ def test_udp_retransmits_after_a_lost_request():
     finally:
         server.close()
     assert answer.status == 200
-    assert len(server.requests) == 2
-    assert server.requests[0] == server.requests[1]
+    # Retransmissions repeat the request unchanged (a busy host may need more than one).
+    assert len(server.requests) >= 2
+    assert all(request == server.requests[0] for request in server.requests)
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
