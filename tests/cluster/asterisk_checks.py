@@ -127,7 +127,9 @@ def test_planned_move_waits_for_the_call(pbx):
                                                       "core show channels count").stdout,
                10, what="the call")
     started = time.monotonic()
-    cluster.run(active, "pcs", "resource", "move", CLONE, target, "--promoted")
+    # crm_resource only places the constraint (pcs >= 0.11 would wait for the move).
+    cluster.run(active, "crm_resource", "--resource", CLONE, "--move", "--node", target,
+                "--promoted")
     time.sleep(6)
     # The move is waiting for the call: the target is not promoted, the call is up.
     assert roles(cluster).get(target) != "Promoted"
@@ -135,4 +137,4 @@ def test_planned_move_waits_for_the_call(pbx):
     cluster.run(active, *rx, "channel request hangup all")
     wait_until(lambda: promoted(cluster) == target, 60, what="the move to finish")
     assert time.monotonic() - started < 30  # ended by the hangup, not by drain_timeout
-    cluster.run(target, "pcs", "resource", "clear", CLONE, check=False)
+    cluster.run(target, "crm_resource", "--resource", CLONE, "--clear", check=False)
