@@ -117,9 +117,6 @@ def test_hung_promoted_asterisk_is_failed_over(pbx):
     print(f"hung Asterisk: new node promoted after {outage:.1f}s")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "fixed after its last failing cluster run (pcs move waits for the "
-    "move); not re-run yet"))
 def test_planned_move_waits_for_the_call(pbx):
     cluster = pbx
     active = promoted(cluster)
