@@ -120,8 +120,9 @@ class Paths:
         self.modules_conf = os.path.join(folders["astetcdir"], "modules.conf")
 
 
-def cli_of(cfg: AsteriskConfig) -> AsteriskCli:
-    return AsteriskCli(Paths(cfg).control_socket, cfg.control_timeout)
+def cli_of(cfg: AsteriskConfig, paths: Paths | None = None) -> AsteriskCli:
+    """Pass ``paths`` where the action has them: asterisk.conf is read once per call."""
+    return AsteriskCli((paths or Paths(cfg)).control_socket, cfg.control_timeout)
 
 
 def _promoted_marker(ctx: Context) -> str:
@@ -165,11 +166,11 @@ def validate(cfg: AsteriskConfig, ctx: Context) -> None:
 # Health and promotion score
 
 
-def check_health(cfg: AsteriskConfig, ctx: Context, pid: int) -> None:
+def check_health(cfg: AsteriskConfig, ctx: Context, pid: int, paths: Paths) -> None:
     """Raise GenericError unless Asterisk answers on its socket and on SIP."""
     if processes.is_stopped(pid):
         raise GenericError(f"asterisk (pid {pid}) is stopped (SIGSTOP?)")
-    cli = cli_of(cfg)
+    cli = cli_of(cfg, paths)
     try:
         cli.uptime()
     except AsteriskError as err:
@@ -254,7 +255,7 @@ def monitor(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
             raise GenericError("asterisk died without being stopped", failed)
         return OCFCode.NOT_RUNNING
     try:
-        check_health(cfg, ctx, pid)
+        check_health(cfg, ctx, pid, paths)
     except OCFError as err:
         set_score(ctx, None)
         raise GenericError(err.reason, failed) from None
@@ -301,7 +302,7 @@ def start(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
             try:
                 cli.wait_fully_booted(max(0.5, min(ctx.remaining(), 30)))
                 _become_standby(cfg, ctx)
-                check_health(cfg, ctx, pid)
+                check_health(cfg, ctx, pid, paths)
             except (AsteriskError, OCFError) as err:
                 last = err.reason if isinstance(err, OCFError) else str(err)
             else:
