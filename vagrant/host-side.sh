@@ -8,6 +8,8 @@
 #   host-side.sh clean       also kill and destroy every PREFIX-* container
 #   host-side.sh leftovers   list what of this prefix exists; exit 1 if anything
 #   host-side.sh status      addresses, pids
+#   host-side.sh root-ssh    root of every node may ssh to every other node
+#                            (what sip-ha copy-config and sip-ha logs use)
 #
 # Everything is named PREFIX-* (SIPHA_PREFIX, default sipha); processes are
 # stopped only by the PIDs recorded in the state folder.
@@ -133,6 +135,7 @@ clean() {
         lxc-stop -k -n "$c" >/dev/null 2>&1 || true
         lxc-destroy -f -n "$c" >/dev/null 2>&1 || true
     done
+    rm -f "$STATE/root_ed25519" "$STATE/root_ed25519.pub"
     down
 }
 
@@ -155,6 +158,26 @@ leftovers() {
     fi
 }
 
+root_ssh() {
+    # One key pair for the cluster's root, every node's host key known to
+    # every node: ssh in BatchMode works between nodes, as an administrator
+    # sets it up with ssh-keygen/ssh-copy-id.
+    local key=$STATE/root_ed25519 known c
+    [ -f "$key" ] || ssh-keygen -q -t ed25519 -N '' -C "root@$P-cluster" -f "$key"
+    known=$(mktemp)
+    for c in $(containers); do
+        printf '%s %s\n' "${c#"$P"-}" \
+            "$(lxc-attach -n "$c" -- cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub)"
+    done >"$known"
+    for c in $(containers); do
+        lxc-attach -n "$c" -- install -d -m 700 /root/.ssh
+        lxc-attach -n "$c" -- sh -c 'umask 077; cat >/root/.ssh/id_ed25519' <"$key"
+        lxc-attach -n "$c" -- sh -c 'cat >/root/.ssh/authorized_keys' <"$key.pub"
+        lxc-attach -n "$c" -- sh -c 'cat >/etc/ssh/ssh_known_hosts' <"$known"
+    done
+    rm -f "$known"
+}
+
 status() {
     ip -br addr show "$BR" 2>/dev/null || echo "no bridge $BR"
     local n
@@ -174,5 +197,6 @@ case ${1:-} in
     clean) clean ;;
     leftovers) leftovers ;;
     status) status ;;
-    *) sed -n '2,14p' "$0" >&2; exit 2 ;;
+    root-ssh) root_ssh ;;
+    *) sed -n '2,16p' "$0" >&2; exit 2 ;;
 esac

@@ -145,6 +145,7 @@ class Cluster:
                    what="the test network to be free")
         self.script("host-side.sh", "up")
         self.vagrant("up", "--provider=lxc", timeout=1200)
+        self.script("host-side.sh", "root-ssh")
         self.timings["vagrant_up"] = time.monotonic() - t0
         self.wait_all_online(timeout=180)
         self.wait_idle()
