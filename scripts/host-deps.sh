@@ -3,7 +3,8 @@
 # Idempotent and quiet when everything is there already.
 set -eu
 PACKAGES="python3 python3-venv kamailio kamailio-tls-modules resource-agents
-pacemaker-cli-utils libxml2-utils sipsak openssl procps iproute2 iputils-ping"
+pacemaker-cli-utils libxml2-utils sipsak openssl procps iproute2 iputils-ping
+openssh-server openssh-client rsync"
 missing=""
 for pkg in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \

@@ -208,7 +208,10 @@ def _standby(verb: str, node: str | None, wait: int) -> None:
 @_params_option
 @_errors
 def copy_config(params_path: str) -> None:
-    """Copy /etc/sip-ha (parameter file, agent configuration) to every node."""
+    """Copy /etc/sip-ha (parameter file, agent configuration) to every node.
+
+    Files that differ on a node are replaced and the node's copy kept as
+    NAME.sip-ha-TIMESTAMP~ beside it."""
     import os
 
     from sip_ha import copy_config as copier
@@ -218,9 +221,13 @@ def copy_config(params_path: str) -> None:
     paths = copier.files()
     if os.path.abspath(params_path) not in paths:
         paths.append(os.path.abspath(params_path))
-    done, failed = copier.copy_to(tools.runner(600), params.nodes, paths)
-    for node in done:
-        click.echo(f"copied {len(paths)} file(s) to {node}")
+    copied, failed = copier.copy_to(tools.runner(600), params.nodes, paths)
+    for result in copied:
+        same = len(paths) - len(result.new) - len(result.replaced)
+        click.echo(f"{result.node}: {len(result.new)} new, {len(result.replaced)} replaced, "
+                   f"{same} already the same")
+        for path in result.replaced:
+            click.echo(f"  {path} replaced; the node's old copy is {path}{result.backup_suffix}")
     if failed:
         from sip_ha.errors import SipHaError
 

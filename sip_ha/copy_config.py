@@ -1,9 +1,17 @@
-"""Put the SIP-HA parameter file and agent configuration on every node."""
+"""Put the SIP-HA parameter file and agent configuration on every node.
+
+rsync over ssh, compared by content: files that are the same are left
+alone, a file that differs is replaced and the node's old copy kept beside
+it (``NAME.sip-ha-YYYYmmddTHHMMSS~``), so nothing on a node is lost.
+"""
 
 from __future__ import annotations
 
 import os
+import shlex
 import socket
+import time
+from dataclasses import dataclass
 
 from sip_ha import tools
 
@@ -14,36 +22,64 @@ if TYPE_CHECKING:
 CONFIG_DIR = "/etc/sip-ha"
 
 
+@dataclass(frozen=True)
+class Copied:
+    node: str
+    new: tuple[str, ...]          # paths that did not exist there
+    replaced: tuple[str, ...]     # paths that differed (old copy kept)
+    backup_suffix: str
+
+
 def files(folder: str = CONFIG_DIR) -> list[str]:
-    """Every regular file below FOLDER, sorted."""
+    """Every regular file below FOLDER, sorted (earlier backups excluded)."""
     found = []
     for top, _, names in os.walk(folder):
         found += [os.path.join(top, name) for name in names
-                  if os.path.isfile(os.path.join(top, name))]
+                  if os.path.isfile(os.path.join(top, name)) and not _is_backup(name)]
     return sorted(found)
 
 
+def _is_backup(name: str) -> bool:
+    return ".sip-ha-" in name and name.endswith("~")
+
+
+def backup_suffix(now: float | None = None) -> str:
+    return time.strftime(".sip-ha-%Y%m%dT%H%M%S~", time.localtime(now))
+
+
+def rsync_argv(paths: list[str], suffix: str, destination: str) -> list[str]:
+    """rsync PATHS to DESTINATION ("root@NODE:/"), keeping their full paths."""
+    ssh = shlex.join([tools.SSH, *tools.SSH_OPTIONS])
+    return [tools.RSYNC, "--relative", "--checksum", "--times", "--perms",
+            "--backup", f"--suffix={suffix}", "--itemize-changes", "-e", ssh,
+            *paths, destination]
+
+
+def _changes(itemized: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(new, replaced) absolute paths from rsync's --itemize-changes output."""
+    new, replaced = [], []
+    for line in itemized.splitlines():
+        flags, _, path = line.partition(" ")
+        # "<f" a file sent to a remote node, ">f" one written locally.
+        if flags[:2] not in ("<f", ">f"):
+            continue
+        (new if flags[2:].startswith("+++") else replaced).append("/" + path.lstrip("/"))
+    return tuple(new), tuple(replaced)
+
+
 def copy_to(runner: Runner, nodes: tuple[str, ...], paths: list[str],
-            local: str | None = None) -> tuple[list[str], list[str]]:
-    """Copy PATHS to the same place on every other node: (done, failed) nodes."""
+            local: str | None = None,
+            suffix: str | None = None) -> tuple[list[Copied], list[str]]:
+    """Copy PATHS to the same place on every other node: (copied, failures)."""
     local = local or socket.gethostname()
-    done, failed = [], []
+    suffix = suffix or backup_suffix()
+    copied, failed = [], []
     for node in nodes:
         if node == local:
             continue
-        folders = sorted({os.path.dirname(p) for p in paths})
-        mkdir = runner.run([tools.SSH, *tools.SSH_OPTIONS, f"root@{node}", "mkdir", "-p",
-                            *folders], timeout=30)
-        result = mkdir if not mkdir.ok else None
-        for path in paths:
-            if result is not None:
-                break
-            copied = runner.run([tools.SCP, "-p", "-q", *tools.SSH_OPTIONS, path,
-                                 f"root@{node}:{path}"], timeout=60)
-            if not copied.ok:
-                result = copied
-        if result is None:
-            done.append(node)
+        result = runner.run(rsync_argv(paths, suffix, f"root@{node}:/"), timeout=120)
+        if result.ok:
+            copied.append(Copied(node, *_changes(result.stdout), suffix))
         else:
             failed.append(f"{node}: {result.summary()}")
-    return done, failed
+    return copied, failed

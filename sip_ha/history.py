@@ -42,7 +42,7 @@ def collect(runner: Runner, params: ClusterParams, since: str = "-7d",
     for node in params.nodes:
         argv = journal_argv(since)
         if node != local:
-            argv = [tools.SSH, *tools.SSH_OPTIONS, f"root@{node}", *argv]
+            argv = tools.on_node(node, argv)
         result = runner.run(argv, timeout=30)
         # journalctl exits 1 when nothing matched.
         if result.returncode not in (0, 1):

@@ -7,6 +7,7 @@ commands.
 
 from __future__ import annotations
 
+import shlex
 import time
 
 from ocf_agents.ocf import Completed, OCFError, Runner
@@ -19,9 +20,15 @@ CRM_VERIFY = "/usr/sbin/crm_verify"
 CIBADMIN = "/usr/sbin/cibadmin"
 PCS = "/usr/sbin/pcs"
 SSH = "/usr/bin/ssh"
-SCP = "/usr/bin/scp"
+RSYNC = "/usr/bin/rsync"
 JOURNALCTL = "/usr/bin/journalctl"
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=5")
+
+
+def on_node(node: str, argv: list[str]) -> list[str]:
+    """ARGV run as root on NODE over ssh (quoted: ssh hands the remote shell
+    one command line)."""
+    return [SSH, *SSH_OPTIONS, f"root@{node}", shlex.join(argv)]
 
 
 def runner(seconds: float) -> Runner:

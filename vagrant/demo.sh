@@ -1,26 +1,70 @@
 #!/bin/bash
-# `make demo`: a two-node SIP-HA cluster on this machine, then a failover.
+# `make demo`: a SIP-HA cluster on this machine, configured the way an
+# administrator does it, then a power cut and the operator's failback.
 #
 # Installs what is missing (vagrant, vagrant-lxc, lxc, debootstrap), builds
 # or reuses the box, brings the cluster up (LXC containers, real fencing),
-# creates the SIP service (service address + SIP server), prints the
-# status, kills the active node like a power cut and shows the service
-# address answering a phone throughout, with the measured outage.
+# writes the SIP-HA parameter file and installs the rendered CIB with
+# `sip-ha cib apply` (Kamailio under ocf:sipha:sipserver, the service address
+# under ocf:sipha:service-ip, gateway ping, fencing), shows `sip-ha status`,
+# kills the SIP-ACTIVE node like a power cut while a phone keeps asking the
+# service address, shows that the recovered node does not take the service
+# back on its own, and approves the failback with `sip-ha failback`.
 # Run as root. Environment: see vagrant/env.sh and vagrant/lib/settings.rb.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=vagrant/env.sh
 . "$HERE/env.sh"
-SERVICE_IP=${SIPHA_SERVICE_IP:-198.51.100.100}
+NET=${SIPHA_NET:-198.51.100}
+SERVICE_IP=${SIPHA_SERVICE_IP:-$NET.100}
+TRUNK_IP=$NET.201
+PARAMS=/etc/sip-ha/cluster.toml
 STATE=$SIPHA_CACHE/run/$SIPHA_PREFIX
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 node() { local n=$1; shift; lxc-attach -n "$SIPHA_PREFIX-$n" --clear-env \
-    --set-var PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin --set-var LC_ALL=C -- "$@"; }
+    --set-var PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin --set-var LC_ALL=C \
+    --set-var HOME=/root -- "$@"; }
 phone() { ip netns exec "$SIPHA_PREFIX-phone" python3 "$HERE/sip/sipsim.py" "$@"; }
-active_node() {
-    node node1 crm_resource --resource sip --locate 2>/dev/null \
-        | sed -n 's/.*running on: *\([^ ]*\).*/\1/p' | head -1
+# FIELD of the demo service in `sip-ha status --json` asked on NODE.
+service_field() {
+    node "$1" sip-ha status --json 2>/dev/null | python3 -c '
+import json, sys
+try:
+    state = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
+svc = state["services"][0]
+field = sys.argv[1]
+if field == "ready":   # nodes that are healthy hot standbys reaching the gateway
+    print(" ".join(n["node"] for n in svc["nodes"] if n["healthy"]
+                   and n["node"] != svc["active_node"] and n["gateways"] == svc["gateway_count"]))
+else:
+    print(svc[field] or "")' "$2" || true
+}
+wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...: until COMMAND succeeds
+    local limit=$1 what=$2 i
+    shift 2
+    for ((i = 0; i < limit; i++)); do "$@" && return 0; sleep 1; done
+    echo "demo.sh: gave up waiting for $what after $limit s" >&2
+    exit 1
+}
+is_active() { [ "$(service_field "$1" active_node)" = "$2" ]; }
+is_ready() { [[ " $(service_field "$1" ready) " == *" $2 "* ]]; }
+probe_start() {
+    rm -f "$STATE/demo.stop"
+    phone probe --to "$SERVICE_IP" --interval 0.2 --timeout 0.5 --duration 300 \
+        --until-file "$STATE/demo.stop" >"$STATE/demo-probe.log" 2>&1 &
+    PROBE=$!
+    sleep 2
+}
+probe_stop() {  # sets OUTAGE: the longest time the phone got no answer
+    sleep 2
+    touch "$STATE/demo.stop"
+    wait "$PROBE" || true
+    echo "phone's view:"; sed 's/^/  /' "$STATE/demo-probe.log"
+    OUTAGE=$(tail -1 "$STATE/demo-probe.log" | python3 -c \
+        'import json,sys; print(json.load(sys.stdin)["longest_outage_s"])')
 }
 
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root" >&2; exit 1; }
@@ -35,48 +79,86 @@ say "box (Debian $SIPHA_DIST, cached in $SIPHA_CACHE/boxes)"
 say "cluster: $SIPHA_NODES nodes, containers $SIPHA_PREFIX-node*, bridge $SIPHA_PREFIX-br0"
 "$HERE/host-side.sh" up
 vagrant up --provider=lxc | grep -E '^==> .*(Importing|Starting|booted|provisioner)|Cluster (has|started)' || true
+"$HERE/host-side.sh" root-ssh
+NODES=$(seq -s ' ' -f 'node%g' 1 "$SIPHA_NODES")
+QUOTED=$(printf '"%s", ' $NODES)
 
-say "SIP service: address $SERVICE_IP and its SIP server"
-node node1 sipha-test-service "$SERVICE_IP"
-node node1 pcs status
+say "SIP-HA parameter file $PARAMS (node1), pushed with sip-ha copy-config"
+node node1 mkdir -p /etc/sip-ha
+sed "s/SERVICE_IP/$SERVICE_IP/g" "$HERE/sip/kamailio-sipha.cfg" \
+    | node node1 sh -c 'cat >/etc/sip-ha/kamailio.cfg'
+node node1 sh -c "cat >$PARAMS" <<TOML
+[cluster]
+nodes = [${QUOTED%, }]
+gateways = ["$TRUNK_IP"]           # the trunk provider: the active node must reach it
 
-say "a phone asks $SERVICE_IP (SIP OPTIONS)"
+[[service]]
+name = "sip"
+server = "sipserver"
+preferred_node = "node1"
+ip = ["$SERVICE_IP/24"]
+trunk_networks = ["$TRUNK_IP"]
+[service.options]
+profile = "kamailio"
+config = "/etc/sip-ha/kamailio.cfg"
+sip_uris = "sip:127.0.0.1"
+control_command = "none"
+
+[[fencing]]
+id = "sipha-fence"
+agent = "fence_sipha"
+targets = [${QUOTED%, }]
+[fencing.options]
+ipaddr = "$NET.1"
+ipport = "${SIPHA_FENCE_PORT:-7410}"
+passwd = "${SIPHA_FENCE_PASSWD:-sipha-fence}"
+TOML
+node node1 cat $PARAMS | sed 's/^/  /'
+node node1 sip-ha copy-config --params $PARAMS
+# Kamailio on the standby binds the service address before it arrives.
+for n in $NODES; do
+    node "$n" sh -c 'echo "net.ipv4.ip_nonlocal_bind = 1" >/etc/sysctl.d/60-sip-ha.conf
+                     sysctl -q -w net.ipv4.ip_nonlocal_bind=1'
+done
+
+say "sip-ha cib apply: the rendered configuration into the running cluster"
+node node1 sip-ha cib apply --params $PARAMS
+wait_for 120 "the service active on node1" is_active node1 node1
+for n in $NODES; do
+    [ "$n" = node1 ] || wait_for 120 "$n a hot standby" is_ready node1 "$n"
+done
+node node1 sip-ha status --params $PARAMS || true
+
+say "a phone asks $SERVICE_IP (SIP OPTIONS over UDP)"
 phone options --to "$SERVICE_IP"
 
-ACTIVE=$(active_node)
-[ -n "$ACTIVE" ] || { echo "the SIP service is not running anywhere" >&2; exit 1; }
-say "failover: $ACTIVE (active) loses power (lxc-stop -k); the phone keeps asking every 0.2 s"
-rm -f "$STATE/demo.stop"
-phone probe --to "$SERVICE_IP" --interval 0.2 --timeout 0.5 --duration 180 \
-    --until-file "$STATE/demo.stop" >"$STATE/demo-probe.log" 2>&1 &
-PROBE=$!
+ACTIVE=$(service_field node1 active_node)
+SURVIVOR=node1
+[ "$ACTIVE" = node1 ] && SURVIVOR=node2
+say "power cut: $ACTIVE (SIP-ACTIVE) is killed (lxc-stop -k); the phone asks every 0.2 s"
 trap 'touch "$STATE/demo.stop"' EXIT   # the probe never outlives the demo
-sleep 2
+probe_start
 FENCE_MARK=$(wc -l <"$STATE/fenced.log")
 lxc-stop -k -n "$SIPHA_PREFIX-$ACTIVE"
 echo "$(date +%T) $ACTIVE killed"
-SURVIVOR=node1
-[ "$ACTIVE" = node1 ] && SURVIVOR=node2
-for _ in $(seq 120); do
-    NOW=$(node "$SURVIVOR" crm_resource --resource sip --locate 2>/dev/null \
-        | sed -n 's/.*running on: *\([^ ]*\).*/\1/p' | head -1)
-    [ -n "$NOW" ] && [ "$NOW" != "$ACTIVE" ] && break
-    sleep 1
-done
-sleep 3
-touch "$STATE/demo.stop"
-wait "$PROBE" || true
+wait_for 120 "the service on $SURVIVOR" is_active "$SURVIVOR" "$SURVIVOR"
+probe_stop
 echo "fence daemon:"; tail -n +"$((FENCE_MARK + 1))" "$STATE/fenced.log" | sed 's/^/  /'
-echo "phone's view:"; sed 's/^/  /' "$STATE/demo-probe.log"
-OUTAGE=$(tail -1 "$STATE/demo-probe.log" | python3 -c 'import json,sys; print(json.load(sys.stdin)["longest_outage_s"])')
-say "SIP service now on ${NOW:-?}; longest outage seen by the phone: ${OUTAGE} s"
+say "SIP service now on $SURVIVOR; longest outage seen by the phone: $OUTAGE s"
 
-say "the fenced node reboots and rejoins"
-for _ in $(seq 90); do
-    node "$SURVIVOR" crm_mon --output-as xml 2>/dev/null \
-        | grep -q "name=\"$ACTIVE\".*online=\"true\"" && break
-    sleep 1
-done
-node "$SURVIVOR" pcs status | sed -n '/Node List/,/Daemon Status/p'
+say "$ACTIVE was fenced (rebooted) and rejoins as a hot standby; no automatic failback"
+wait_for 180 "$ACTIVE a hot standby again" is_ready "$SURVIVOR" "$ACTIVE"
+sleep 10
+node "$SURVIVOR" sip-ha status --params $PARAMS || true
+
+say "the operator checked $ACTIVE and approves the failback: sip-ha failback"
+probe_start
+node "$SURVIVOR" sip-ha failback --to "$ACTIVE" --params $PARAMS
+probe_stop
+say "SIP service back on $ACTIVE; longest outage seen by the phone: $OUTAGE s"
+
+say "failover history from every node: sip-ha logs"
+node "$ACTIVE" sip-ha logs --params $PARAMS --since -30min | tail -n 20
+
 say "done in $((SECONDS - T0)) s. Tear down with:"
 echo "    SIPHA_PREFIX=$SIPHA_PREFIX $HERE/teardown.sh"

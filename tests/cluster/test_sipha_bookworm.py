@@ -59,3 +59,36 @@ def test_hard_loss_fails_over_without_failback(proxy):
     wait_until(lambda: standby_ready(proxy, "node1", "proxy"), 120, what="node1 standby")
     time.sleep(15)
     assert active(proxy, "proxy") == "node2"
+
+
+def test_failover_history_from_every_node(proxy):
+    """`sip-ha logs` on the survivor merges both nodes' journals over root ssh:
+    the service starting on node1 before, the fencing of node1, the start on
+    node2 after."""
+    with phone(proxy, FENCED_LIMIT, PROXY_IP, PROXY_PORT):
+        fenced_failover(proxy, proxy.kill_node, "node1", "node2", "proxy")
+    proxy.wait_all_online(timeout=180)
+    res = proxy.run("node2", SIP_HA, "logs", "--params", PARAMS, "--since", "-15min")
+    assert "warning" not in res.stderr, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines == sorted(lines, key=lambda line: line.split(" ", 1)[0])
+    assert any(" node1 " in line and "start operation for proxy-ip on node1" in line
+               for line in lines), res.stdout
+    assert any("targeting node1" in line for line in lines), res.stdout
+    assert any(" node2 " in line and "start operation for proxy-ip on node2" in line
+               for line in lines), res.stdout
+
+
+def test_copy_config_puts_the_files_on_every_node_and_keeps_what_it_replaces(proxy):
+    edited = proxy.run("node1", "cat", PARAMS).stdout + "# edited on node1\n"
+    proxy.run("node1", "tee", PARAMS, input=edited)
+    proxy.run("node2", "rm", "-f", KAMAILIO_CFG)
+    res = proxy.run("node1", SIP_HA, "copy-config", "--params", PARAMS)
+    assert res.stdout.startswith("node2: 1 new, 1 replaced, "), res.stdout
+    assert proxy.run("node2", "cat", PARAMS).stdout == edited
+    assert proxy.run("node2", "cat", KAMAILIO_CFG).stdout == KAMAILIO
+    backups = proxy.run("node2", "sh", "-c", f"ls {PARAMS}.sip-ha-*~").stdout.split()
+    assert len(backups) == 1
+    assert "# edited on node1" not in proxy.run("node2", "cat", backups[0]).stdout
+    again = proxy.run("node1", SIP_HA, "copy-config", "--params", PARAMS)
+    assert again.stdout.startswith("node2: 0 new, 0 replaced, "), again.stdout

@@ -3,6 +3,8 @@ is kept of a live CIB, what is refused."""
 
 from __future__ import annotations
 
+import shlex
+import subprocess
 import time
 from pathlib import Path
 
@@ -197,7 +199,7 @@ def test_logs_merge_all_nodes_in_time_order():
              "promote operation for pbx-asterisk on node2: ok\n"
              "2026-11-25T09:59:00.000000+0000 node2 sip-ha[5]: SIP-HA: failover pbx: x\n")
     fake = FakeRunner([(argv, done(node1)),
-                       ([tools.SSH, *tools.SSH_OPTIONS, "root@node2", *argv], done(node2))])
+                       (tools.on_node("node2", argv), done(node2))])
     lines, missing = history.collect(fake, params.load(EXAMPLE), "-1d", local="node1")
     assert missing == []
     assert [line.split(" ", 2)[:2] for line in lines] == [
@@ -210,26 +212,58 @@ def test_logs_merge_all_nodes_in_time_order():
 def test_logs_report_unreachable_nodes():
     argv = history.journal_argv("-7d")
     fake = FakeRunner([(argv, done(returncode=1)),
-                       ([tools.SSH, *tools.SSH_OPTIONS, "root@node2", *argv],
+                       (tools.on_node("node2", argv),
                         done(returncode=255, stderr="ssh: connect to host node2: refused\n"))])
     assert history.collect(fake, params.load(EXAMPLE), local="node1") == (
         [], ["node2 (ssh: connect to host node2: refused)"])
 
 
+def test_remote_commands_are_quoted_for_the_remote_shell():
+    argv = history.journal_argv("-1h")
+    remote = tools.on_node("node2", argv)
+    assert remote[:-1] == [tools.SSH, *tools.SSH_OPTIONS, "root@node2"]
+    assert shlex.split(remote[-1]) == argv
+
+
 def test_copy_config(tmp_path: Path):
     (tmp_path / "agents").mkdir()
-    for name in ("cluster.toml", "agents/asterisk.conf"):
+    for name in ("cluster.toml", "agents/asterisk.conf", "cluster.toml.sip-ha-20260101T000000~"):
         (tmp_path / name).write_text("x")
     paths = copy_config.files(str(tmp_path))
+    # Backups of earlier copies are not copied on.
     assert paths == [str(tmp_path / "agents/asterisk.conf"), str(tmp_path / "cluster.toml")]
-    ssh = [tools.SSH, *tools.SSH_OPTIONS]
+    suffix = ".sip-ha-20261125T101500~"
+    itemized = (f"<f+++++++++ {str(tmp_path)[1:]}/agents/asterisk.conf\n"
+                f"<fcst...... {str(tmp_path)[1:]}/cluster.toml\n")
     fake = FakeRunner([
-        ([*ssh, "root@node2", "mkdir", "-p", str(tmp_path), str(tmp_path / "agents")], done()),
-        *[([tools.SCP, "-p", "-q", *tools.SSH_OPTIONS, p, f"root@node2:{p}"], done())
-          for p in paths],
-        ([*ssh, "root@node3", "mkdir", "-p", str(tmp_path), str(tmp_path / "agents")],
+        (copy_config.rsync_argv(paths, suffix, "root@node2:/"), done(itemized)),
+        (copy_config.rsync_argv(paths, suffix, "root@node3:/"),
          done(returncode=255, stderr="Permission denied (publickey).\n"))])
-    done_, failed = copy_config.copy_to(fake, ("node1", "node2", "node3"), paths,
-                                        local="node1")
-    assert (done_, failed) == (["node2"], ["node3: Permission denied (publickey)."])
+    copied, failed = copy_config.copy_to(fake, ("node1", "node2", "node3"), paths,
+                                         local="node1", suffix=suffix)
+    assert copied == [copy_config.Copied("node2", (paths[0],), (paths[1],), suffix)]
+    assert failed == ["node3: Permission denied (publickey)."]
     assert fake.finished()
+    argv = copy_config.rsync_argv(paths, suffix, "root@node2:/")
+    assert {"--checksum", "--backup", f"--suffix={suffix}", "--relative"} <= set(argv)
+    assert argv[-1] == "root@node2:/"
+
+
+def test_copy_config_keeps_what_it_replaces_with_real_rsync(tmp_path: Path):
+    """rsync itself (local destination instead of ssh): a differing file is
+    replaced and the old one kept, the same file is left alone."""
+    source, dest = tmp_path / "src", tmp_path / "dest"
+    for folder in (source, dest / str(source)[1:]):
+        folder.mkdir(parents=True)
+    (source / "cluster.toml").write_text("new\n")
+    (source / "same.conf").write_text("same\n")
+    (dest / str(source)[1:] / "cluster.toml").write_text("old\n")
+    (dest / str(source)[1:] / "same.conf").write_text("same\n")
+    paths = copy_config.files(str(source))
+    argv = copy_config.rsync_argv(paths, ".sip-ha-x~", str(dest))
+    result = subprocess.run(argv, capture_output=True, text=True, check=True)
+    assert copy_config._changes(result.stdout) == ((), (str(source / "cluster.toml"),))
+    kept = dest / str(source)[1:]
+    assert (kept / "cluster.toml").read_text() == "new\n"
+    assert (kept / "cluster.toml.sip-ha-x~").read_text() == "old\n"
+    assert not (kept / "same.conf.sip-ha-x~").exists()
