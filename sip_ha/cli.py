@@ -133,6 +133,8 @@ def _report(outcome: Any, verb: str) -> None:
         outage = "not measured"
     elif outcome.outage is None:
         outage = "not over: the address does not answer SIP now, check 'sip-ha status'"
+    elif outcome.outage == 0.0:
+        outage = "none seen (SIP OPTIONS every 0.2s)"
     else:
         outage = f"{outcome.outage:.1f}s"
     for warning in outcome.warnings:

@@ -50,7 +50,7 @@ def collect(runner: Runner, params: ClusterParams, since: str = "-7d",
             continue
         for line in result.stdout.splitlines():
             stamp, _, rest = line.partition(" ")
-            message = rest.split(": ", 1)[-1]
+            message = rest.split(": ", 1)[-1].strip()
             if MARK in line or "targeting" in line or any(r in message for r in ours):
                 lines.append((stamp, node, message))
     return [f"{stamp} {node} {message}" for stamp, node, message in sorted(lines)], missing

@@ -122,7 +122,9 @@ for n in $NODES; do
 done
 
 say "sip-ha cib apply: the rendered configuration into the running cluster"
-node node1 sip-ha cib apply --params $PARAMS
+# (the whole change is a diff; shown here: what it adds)
+node node1 sip-ha cib apply --params $PARAMS \
+    | grep -E '^\+ *<(primitive|clone|rsc_[a-z]+) |^applied|already runs' | cut -c1-110
 wait_for 120 "the service active on node1" is_active node1 node1
 for n in $NODES; do
     [ "$n" = node1 ] || wait_for 120 "$n a hot standby" is_ready node1 "$n"

@@ -1,0 +1,152 @@
+"""``sip-ha-sync``: watch and push, push some paths now, resync whole folders.
+
+Exit status: 0 done, 1 a transfer failed, 2 bad input (configuration, peer,
+path), 3 done but conflicts were left alone, 4 refused (this node is not the
+active one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from sync_helper.config import SyncConfig, load_config
+from sync_helper.errors import RoleError, SyncError
+from sync_helper.report import SyncReport
+from sync_helper.role import ACTIVE, STANDBY, RoleFile
+from sync_helper.syncer import PULL, PUSH, Syncer
+
+DEFAULT_CONFIG = "/etc/sip-ha/sync.toml"
+EXIT_CONFLICTS = 3
+
+
+def _logger() -> Any:
+    from ocf_agents.ocf import Logger
+
+    return Logger("sip-ha-sync", os.environ.get("OCF_RESOURCE_INSTANCE", "sync"), os.environ)
+
+
+def _syncer(config: SyncConfig) -> Syncer:
+    from ocf_agents.ocf import Runner
+
+    log = _logger()
+    margin = 5.0
+    return Syncer(config, lambda: Runner(time.monotonic() + config.timeout + margin, log), log,
+                  RoleFile(config.role_file))
+
+
+def _finish(report: SyncReport, as_json: bool) -> None:
+    click.echo(json.dumps(report.to_dict(), indent=1) if as_json else report.text())
+    if not report.ok:
+        raise SystemExit(1)
+    if report.conflicts:
+        raise SystemExit(EXIT_CONFLICTS)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
+              envvar="SIP_HA_SYNC_CONFIG", help="The sync configuration (TOML).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str) -> None:
+    """Event-driven, role-aware file sync between the SIP-ACTIVE node and its peers."""
+    ctx.obj = config_path
+
+
+def _config(ctx: click.Context) -> SyncConfig:
+    return load_config(ctx.obj)
+
+
+@cli.command()
+@click.pass_context
+def watch(ctx: click.Context) -> None:
+    """Watch the folders and push every change while this node is active
+    (in the foreground, until SIGTERM or SIGINT)."""
+    from sync_helper.service import SyncService
+
+    config = _config(ctx)
+    syncer = _syncer(config)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    SyncService(config, syncer, syncer.log).run(stop)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--peer", "peers", multiple=True, help="Only this peer (repeatable).")
+@click.option("--force", is_flag=True,
+              help="Overwrite conflicting files too (their version still goes to the backup).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def push(ctx: click.Context, paths: tuple[str, ...], peers: tuple[str, ...], force: bool,
+         as_json: bool) -> None:
+    """Push these files or folders (changed or removed) to the peers now."""
+    config = _config(ctx)
+    config.check_folders()
+    syncer = _syncer(config)
+    if syncer.role() != ACTIVE:
+        raise RoleError("this node is not the active one; only the active pushes")
+    _finish(syncer.push_paths([os.path.abspath(p) for p in paths], peers=peers, force=force),
+            as_json)
+
+
+@cli.command()
+@click.option("--direction", type=click.Choice([PUSH, PULL]), default=PUSH, show_default=True,
+              help="push: from here to the peers (active node only); "
+                   "pull: from the peers to here.")
+@click.option("--peer", "peers", multiple=True, help="Only this peer (repeatable).")
+@click.option("--force", is_flag=True,
+              help="Overwrite conflicts and remove files never synced (all kept as backups).")
+@click.option("--dry-run", is_flag=True, help="Only report what would change.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def resync(ctx: click.Context, direction: str, peers: tuple[str, ...], force: bool,
+           dry_run: bool, as_json: bool) -> None:
+    """Compare whole folders and copy the differences in one direction."""
+    config = _config(ctx)
+    if direction == PUSH:
+        config.check_folders()
+    _finish(_syncer(config).resync(direction, peers=peers, force=force, dry_run=dry_run),
+            as_json)
+
+
+@cli.command()
+@click.argument("new_role", required=False, type=click.Choice([ACTIVE, STANDBY]))
+@click.pass_context
+def role(ctx: click.Context, new_role: str | None) -> None:
+    """Show this node's role, or set it (what the filesync agent does)."""
+    source = RoleFile(_config(ctx).role_file)
+    if new_role is not None:
+        source.set(new_role)
+    click.echo(source())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point; returns the exit status."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="sip-ha-sync",
+                 standalone_mode=False)
+    except SyncError as exc:
+        click.echo(f"error: {exc.reason}", err=True)
+        return exc.exit_status
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

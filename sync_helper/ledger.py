@@ -1,0 +1,56 @@
+"""The version of each file that this node and one peer last agreed on.
+
+After a transfer both sides hold the same file (rsync keeps the time), so one
+record per peer serves both directions. It is what tells "the peer changed
+this file after our last sync" (a conflict) from "the peer still has what we
+sent" (safe to replace, with a backup all the same).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from sync_helper.paths import Entry
+
+
+class Ledger:
+    def __init__(self, state_dir: Path, peer: str) -> None:
+        self.path = state_dir / f"ledger-{peer}.json"
+        self._records: dict[str, dict[str, Entry]] = {}
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError):
+            # an unreadable ledger only makes us more careful: without a
+            # record, a newer peer file is a conflict
+            return
+        for folder, files in data.get("folders", {}).items():
+            self._records[folder] = {
+                name: Entry(str(rec[0]), int(rec[1]), int(rec[2]))
+                for name, rec in files.items() if isinstance(rec, list) and len(rec) == 3}
+
+    def folder(self, folder: Path) -> dict[str, Entry]:
+        """The records of one folder (a copy)."""
+        return dict(self._records.get(str(folder), {}))
+
+    def update(self, folder: Path, agreed: dict[str, Entry], forgotten: set[str]) -> None:
+        records = self._records.setdefault(str(folder), {})
+        records.update(agreed)
+        for name in forgotten:
+            records.pop(name, None)
+        self._save()
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"folders": {folder: {name: [e.kind, e.mtime, e.size]
+                                     for name, e in sorted(files.items())}
+                            for folder, files in self._records.items()}}
+        partial = self.path.with_name(f".{self.path.name}.new")
+        partial.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        os.replace(partial, self.path)

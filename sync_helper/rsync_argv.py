@@ -1,0 +1,176 @@
+"""Argument lists for rsync over ssh, and parsers for what rsync prints.
+
+Only argument lists: no shell ever sees a path. rsync splits the ``-e`` value
+on white space itself, which is why the configuration refuses white space in
+every path that goes into it.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sync_helper.config import Peer, SshSettings, SyncConfig
+from sync_helper.paths import Entry, Listing
+
+# rsync prints the remote file's time in the client's zone: run it in UTC.
+RSYNC_ENV = {"TZ": "UTC"}
+LIST_FORMAT = "%i|%M|%l|%n"
+CHANGE_FORMAT = "%i|%n"
+_ESCAPE = re.compile(r"\\#([0-7]{3})")
+
+
+def ssh_command(settings: SshSettings, peer: Peer) -> list[str]:
+    argv = [settings.ssh, "-o", "BatchMode=yes", "-o",
+            f"ConnectTimeout={settings.connect_timeout}", "-o",
+            f"StrictHostKeyChecking={settings.strict_host_key_checking}", "-p", str(peer.port)]
+    if settings.identity_file:
+        argv += ["-o", "IdentitiesOnly=yes", "-i", settings.identity_file]
+    if settings.known_hosts_file:
+        argv += ["-o", f"UserKnownHostsFile={settings.known_hosts_file}"]
+    return argv
+
+
+def _common(config: SyncConfig, peer: Peer) -> list[str]:
+    argv = [config.rsync, "--archive", "--relative", "--from0", "--8-bit-output",
+            f"--timeout={max(int(config.timeout), 1)}", "-e",
+            " ".join(ssh_command(config.ssh, peer))]
+    if config.bwlimit:
+        argv.append(f"--bwlimit={config.bwlimit}")
+    return argv
+
+
+def remote(peer: Peer, path: Path) -> str:
+    return f"{peer.address()}:{str(path).rstrip('/')}/"
+
+
+def local(path: Path) -> str:
+    return f"{str(path).rstrip('/')}/"
+
+
+def listing_argv(config: SyncConfig, peer: Peer, folder: Path, files_from: Path | None,
+                 empty_dir: Path) -> list[str]:
+    """A dry run from the peer into an empty folder: prints every peer object
+    with its time and size (the whole folder when ``files_from`` is None,
+    with the trees of listed folders otherwise)."""
+    argv = [*_common(config, peer), "--dry-run", "--recursive", "--ignore-missing-args",
+            f"--out-format={LIST_FORMAT}"]
+    source = remote(peer, peer.destination(folder))
+    if files_from is not None:
+        argv.append(f"--files-from={files_from}")
+    else:
+        source += "./"  # with --relative, names start after "/./"
+    return [*argv, source, local(empty_dir)]
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One rsync run: copy (or, with ``delete``, move into the backup folder)
+    the listed paths of one folder, from source to destination."""
+
+    folder: Path
+    files_from: Path
+    backup_dir: Path
+    delete: bool = False
+
+
+def push_argv(config: SyncConfig, peer: Peer, transfer: Transfer) -> list[str]:
+    return [*_transfer_options(config, peer, transfer), local(transfer.folder),
+            remote(peer, peer.destination(transfer.folder))]
+
+
+def pull_argv(config: SyncConfig, peer: Peer, transfer: Transfer) -> list[str]:
+    return [*_transfer_options(config, peer, transfer),
+            remote(peer, peer.destination(transfer.folder)), local(transfer.folder)]
+
+
+def _transfer_options(config: SyncConfig, peer: Peer, transfer: Transfer) -> list[str]:
+    argv = [*_common(config, peer), "--mkpath", f"--files-from={transfer.files_from}",
+            "--backup", f"--backup-dir={transfer.backup_dir}", "--suffix=",
+            f"--out-format={CHANGE_FORMAT}"]
+    if transfer.delete:
+        # a listed path missing on the source is removed on the destination,
+        # folders with their contents: each one moved into the backup folder
+        argv += ["--delete-missing-args", "--force"]
+    else:
+        argv.append("--ignore-missing-args")
+    return argv
+
+
+def backup_dir(base: Path, stamp: str, folder: Path) -> Path:
+    """``<base>/<stamp>/<folder>``: one dated folder per transfer, mirroring
+    the watched folder's path so a file can be put back where it was."""
+    return base / stamp / str(folder).lstrip("/")
+
+
+def backup_stamp(now: float | None = None) -> str:
+    """Sorts by time; microseconds keep two transfers in one second apart."""
+    now = time.time() if now is None else now
+    whole = int(now)
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(whole)) + f".{int((now - whole) * 1e6):06d}Z"
+
+
+def _unescape(name: str) -> str:
+    """rsync writes control characters in names as ``\\#ooo`` (octal)."""
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), name)
+
+
+def parse_listing(stdout: str) -> Listing:
+    """Parse ``LIST_FORMAT`` lines: ``%i|YYYY/MM/DD-HH:MM:SS|size|name``."""
+    listing: Listing = {}
+    for line in stdout.splitlines():
+        parts = line.split("|", 3)
+        if len(parts) != 4 or len(parts[0]) < 2:
+            continue
+        items, when, size, name = parts
+        name = _unescape(name).rstrip("/")
+        if not name or name == ".":
+            continue
+        kind = {"f": "f", "d": "d", "L": "l"}.get(items[1], "o")
+        try:
+            mtime = calendar.timegm(time.strptime(when, "%Y/%m/%d-%H:%M:%S"))
+        except ValueError:
+            continue
+        listing[name] = Entry(kind, mtime, int(size) if kind != "d" else 0)
+    return listing
+
+
+@dataclass(frozen=True)
+class Changes:
+    created: tuple[str, ...]
+    replaced: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+def parse_changes(stdout: str) -> Changes:
+    """Parse ``CHANGE_FORMAT`` lines: new objects, replaced files (whose
+    previous version went to the backup folder), removed objects."""
+    created: list[str] = []
+    replaced: list[str] = []
+    removed: list[str] = []
+    for line in stdout.splitlines():
+        if line.startswith("*deleting"):
+            removed.append(_unescape(line.split("|", 1)[-1].strip()).rstrip("/"))
+            continue
+        parts = line.split("|", 1)
+        if len(parts) != 2 or len(parts[0]) < 3:
+            continue
+        items, name = parts
+        name = _unescape(name).rstrip("/")
+        if items[0] not in "<>c" or name in ("", "."):
+            continue
+        if "+++" in items:
+            if items[1] != "d":
+                created.append(name)
+        elif items[0] in "<>" or items[2] == "c":
+            replaced.append(name)
+    return Changes(tuple(created), tuple(replaced), tuple(removed))
+
+
+def write_file_list(path: Path, names: Sequence[str]) -> None:
+    """NUL-separated, for ``--files-from`` with ``--from0``."""
+    path.write_bytes(b"".join(n.encode("utf-8", "surrogateescape") + b"\0" for n in names))

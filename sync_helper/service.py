@@ -1,0 +1,83 @@
+"""The foreground loop behind ``watch``: events in, batches out, a periodic
+full reconcile; supervised by its agent or systemd, never a daemon itself."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from sync_helper.config import SyncConfig
+from sync_helper.debounce import Debouncer
+from sync_helper.errors import SyncError
+from sync_helper.paths import Filters
+from sync_helper.report import SyncReport
+from sync_helper.role import ACTIVE
+from sync_helper.syncer import PUSH, Log, Syncer
+from sync_helper.watcher import FolderWatcher
+
+# how often the loop looks at the stop flag and the role while idle
+_TICK = 0.5
+
+
+class SyncService:
+    def __init__(self, config: SyncConfig, syncer: Syncer, log: Log,
+                 on_report: Callable[[SyncReport], None] | None = None) -> None:
+        self.config = config
+        self.syncer = syncer
+        self.log = log
+        self.on_report = on_report
+        self.debouncer = Debouncer(config.debounce, config.max_delay)
+        self.watcher = FolderWatcher(config.folders, Filters(config.include, config.exclude),
+                                     self.debouncer)
+        self.ready = threading.Event()
+
+    def run(self, stop: threading.Event) -> None:
+        """Until ``stop`` is set. A node that becomes active reconciles first,
+        so whatever changed while it was not pushing is sent."""
+        self.config.check_folders()
+        self.watcher.start()
+        self.ready.set()
+        was_active = False
+        next_reconcile = 0.0
+        try:
+            while not stop.is_set():
+                active = self.syncer.role() == ACTIVE
+                if active and (not was_active or time.monotonic() >= next_reconcile):
+                    self._reconcile()
+                    next_reconcile = time.monotonic() + (self.config.reconcile_interval or
+                                                         float("inf"))
+                if active != was_active:
+                    self.log.info("active: pushing changes" if active else
+                                  "standby: not pushing")
+                    was_active = active
+                batch = self.debouncer.wait(_TICK)
+                if batch and active:
+                    self._push(batch)
+                elif batch:
+                    self.log.debug(f"standby: {len(batch)} changed path(s) not pushed")
+        finally:
+            self.watcher.stop()
+
+    def _push(self, batch: set[str]) -> None:
+        try:
+            report = self.syncer.push_paths(sorted(batch), strict=False)
+        except SyncError as exc:
+            self.log.error(f"push failed: {exc.reason}")
+            return
+        self._publish(report)
+
+    def _reconcile(self) -> None:
+        try:
+            report = self.syncer.resync(PUSH)
+        except SyncError as exc:
+            self.log.error(f"reconcile failed: {exc.reason}")
+            return
+        self._publish(report)
+
+    def _publish(self, report: SyncReport) -> None:
+        for peer in report.peers:
+            for error in peer.errors:
+                self.log.error(f"{peer.peer}: {error}")
+        if self.on_report is not None:
+            self.on_report(report)

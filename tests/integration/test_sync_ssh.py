@@ -1,0 +1,282 @@
+"""sync_helper against a real sshd and real rsync: what an operator notices.
+
+The "peer" is a private sshd in its own network namespace; it shares this
+host's file system, so each test gives the peer its own root folder (the
+``root`` peer setting) and its own backup folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sync_helper.cli import main
+from sync_helper.config import SyncConfig, load_config
+from sync_helper.report import SyncReport
+from sync_helper.service import SyncService
+from sync_helper.syncer import Syncer
+from tests.support import sshd
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def peer_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sshd.PrivateSshd]:
+    why = sshd.available()
+    if why:
+        pytest.skip(why)
+    daemon = sshd.PrivateSshd(tmp_path_factory.mktemp("sshd"))
+    try:
+        daemon.up()
+        yield daemon
+    finally:
+        daemon.down()
+    assert daemon.leftovers() == []
+
+
+class Node:
+    """This node's folders and the peer's view of them."""
+
+    def __init__(self, tmp_path: Path, daemon: sshd.PrivateSshd,
+                 known_hosts: Path | None = None) -> None:
+        self.folder = tmp_path / "etc" / "asterisk"
+        self.sounds = tmp_path / "sounds" / "custom"
+        self.folder.mkdir(parents=True)
+        self.sounds.mkdir(parents=True)
+        self.peer_root = tmp_path / "peer"
+        self.peer_backups = tmp_path / "peer-backups"
+        self.local_backups = tmp_path / "local-backups"
+        self.role_file = tmp_path / "role"
+        self.config_file = tmp_path / "sync.toml"
+        options = daemon.ssh_options()
+        self.config_file.write_text(f"""
+folders = ["{self.folder}", "{self.sounds}"]
+exclude = ["*.swp", "*~"]
+role_file = "{self.role_file}"
+state_dir = "{tmp_path / 'state'}"
+backup_dir = "{self.local_backups}"
+debounce = 0.3
+max_delay = 2
+timeout = 60
+[ssh]
+identity_file = "{options['identity_file']}"
+known_hosts_file = "{known_hosts or options['known_hosts_file']}"
+[[peers]]
+name = "peer-b"
+host = "{daemon.address}"
+port = {options['port']}
+root = "{self.peer_root}"
+backup_dir = "{self.peer_backups}"
+""")
+        self.set_role("active")
+
+    def set_role(self, role: str) -> None:
+        self.role_file.write_text(f"{role}\n")
+
+    def config(self) -> SyncConfig:
+        return load_config(self.config_file)
+
+    def on_peer(self, path: Path) -> Path:
+        return self.peer_root / str(path).lstrip("/")
+
+    def backups_of(self, path: Path) -> list[str]:
+        """The contents of every backup copy of path on the peer."""
+        relative = str(path).lstrip("/")
+        return sorted(p.read_text() for p in self.peer_backups.glob(f"*/{relative}"))
+
+    def cli(self, *args: str) -> int:
+        return main(["-c", str(self.config_file), *args])
+
+
+class Running:
+    def __init__(self, node: Node) -> None:
+        from ocf_agents.ocf import Logger, Runner
+
+        config = node.config()
+        log = Logger("sip-ha-sync", "test", {})
+        self.reports: list[SyncReport] = []
+        syncer = Syncer(config, lambda: Runner(time.monotonic() + 60, log), log,
+                        lambda: node.role_file.read_text().strip())
+        self.service = SyncService(config, syncer, log, on_report=self.reports.append)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.service.run, args=(self.stop,), daemon=True)
+
+    def __enter__(self) -> Running:
+        self.thread.start()
+        assert self.service.ready.wait(10), "the watcher did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+
+
+def eventually(check: Callable[[], bool], within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return check()
+
+
+def content(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
+@pytest.fixture
+def node(tmp_path: Path, peer_sshd: sshd.PrivateSshd) -> Node:
+    return Node(tmp_path, peer_sshd)
+
+
+def test_a_file_written_in_a_watched_folder_appears_on_the_peer(node: Node) -> None:
+    with Running(node):
+        (node.folder / "sip.conf").write_text("[general]\nbindport=5060\n")
+        (node.sounds / "welcome.wav").write_bytes(b"RIFF....WAVE")
+        assert eventually(lambda: content(node.on_peer(node.folder / "sip.conf")) ==
+                          "[general]\nbindport=5060\n"), "sip.conf never reached the peer"
+        assert eventually(lambda: node.on_peer(node.sounds / "welcome.wav").exists())
+        (node.folder / ".sip.conf.swp").write_text("editor swap")
+        (node.folder / "extensions.conf").write_text("[default]\n")
+        assert eventually(lambda: node.on_peer(node.folder / "extensions.conf").exists())
+    assert not node.on_peer(node.folder / ".sip.conf.swp").exists()
+
+
+def test_a_burst_of_writes_arrives_complete_in_few_transfers(node: Node) -> None:
+    with Running(node) as running:
+        assert eventually(lambda: len(running.reports) >= 1)  # the first reconcile
+        before = len(running.reports)
+        for n in range(30):
+            (node.folder / f"pjsip_{n}.conf").write_text(f"endpoint {n}\n")
+        assert eventually(lambda: all(node.on_peer(node.folder / f"pjsip_{n}.conf").exists()
+                                      for n in range(30)))
+        assert len(running.reports) - before < 30
+
+
+def test_a_differing_peer_file_is_kept_as_a_backup(node: Node) -> None:
+    peer_copy = node.on_peer(node.folder / "sip.conf")
+    peer_copy.parent.mkdir(parents=True)
+    peer_copy.write_text("the peer's old version\n")
+    os.utime(peer_copy, (1_600_000_000, 1_600_000_000))
+    with Running(node):
+        (node.folder / "sip.conf").write_text("the active's version\n")
+        assert eventually(lambda: content(peer_copy) == "the active's version\n")
+    assert node.backups_of(node.folder / "sip.conf") == ["the peer's old version\n"]
+
+
+def test_a_conflict_is_reported_and_not_overwritten(
+        node: Node, capsys: pytest.CaptureFixture[str]) -> None:
+    local = node.folder / "sip.conf"
+    local.write_text("version 1\n")
+    os.utime(local, (1_700_000_000, 1_700_000_000))
+    assert node.cli("push", str(local)) == 0
+    peer_copy = node.on_peer(local)
+    assert content(peer_copy) == "version 1\n"
+    peer_copy.write_text("edited on the peer after the sync\n")  # newer than the sync
+    local.write_text("version 2 here\n")
+    capsys.readouterr()
+    assert node.cli("push", str(local)) == 3
+    out = capsys.readouterr().out
+    assert "CONFLICT" in out and str(local) in out
+    assert content(peer_copy) == "edited on the peer after the sync\n"
+    assert node.cli("resync") == 3  # a full resync leaves it alone too
+    assert content(peer_copy) == "edited on the peer after the sync\n"
+    assert node.cli("push", "--force", str(local)) == 0
+    assert content(peer_copy) == "version 2 here\n"
+    assert node.backups_of(local) == ["edited on the peer after the sync\n"]
+
+
+def test_the_standby_does_not_push_until_it_becomes_active(node: Node) -> None:
+    node.set_role("standby")
+    with Running(node):
+        (node.folder / "sip.conf").write_text("written on the standby\n")
+        time.sleep(3)
+        assert not node.on_peer(node.folder / "sip.conf").exists()
+        node.set_role("active")
+        assert eventually(lambda: content(node.on_peer(node.folder / "sip.conf")) ==
+                          "written on the standby\n")
+
+
+def test_a_deletion_keeps_a_backup_on_the_peer(node: Node) -> None:
+    with Running(node):
+        (node.folder / "old_trunk.conf").write_text("register => old\n")
+        (node.folder / "retired").mkdir()
+        (node.folder / "retired" / "queue.conf").write_text("[q]\n")
+        assert eventually(lambda: node.on_peer(node.folder / "retired" / "queue.conf").exists())
+        (node.folder / "old_trunk.conf").unlink()
+        (node.folder / "retired" / "queue.conf").unlink()
+        (node.folder / "retired").rmdir()
+        assert eventually(lambda: not node.on_peer(node.folder / "old_trunk.conf").exists()
+                          and not node.on_peer(node.folder / "retired").exists())
+    assert node.backups_of(node.folder / "old_trunk.conf") == ["register => old\n"]
+    assert node.backups_of(node.folder / "retired" / "queue.conf") == ["[q]\n"]
+
+
+def test_pull_copies_the_outage_changes_back_first(
+        node: Node, capsys: pytest.CaptureFixture[str]) -> None:
+    """A former active comes back as standby and takes what changed meanwhile."""
+    node.set_role("standby")
+    local = node.folder / "extensions.conf"
+    local.write_text("before the outage\n")
+    os.utime(local, (1_600_000_000, 1_600_000_000))
+    peer_copy = node.on_peer(local)
+    peer_copy.parent.mkdir(parents=True)
+    peer_copy.write_text("changed during the outage\n")
+    node.on_peer(node.sounds / "holiday.wav").parent.mkdir(parents=True)
+    node.on_peer(node.sounds / "holiday.wav").write_bytes(b"RIFF")
+    assert node.cli("resync", "--direction", "pull", "--json") == 0
+    report = json.loads(capsys.readouterr().out)["peers"][0]
+    assert report["replaced"] == [str(local)]
+    assert report["sent"] == [str(node.sounds / "holiday.wav")]
+    assert local.read_text() == "changed during the outage\n"
+    assert (node.sounds / "holiday.wav").read_bytes() == b"RIFF"
+    kept = sorted(p.read_text() for p in node.local_backups.glob(f"*/{str(local).lstrip('/')}"))
+    assert kept == ["before the outage\n"]
+
+
+def test_an_untrusted_peer_key_is_an_error_and_nothing_changes(
+        tmp_path: Path, peer_sshd: sshd.PrivateSshd,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "other_key"
+    subprocess.run(["/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)],
+                   check=True)
+    wrong = tmp_path / "wrong_known_hosts"
+    wrong.write_text(f"[{peer_sshd.address}]:{peer_sshd.port} "
+                     f"{' '.join(Path(f'{other}.pub').read_text().split()[:2])}\n")
+    node = Node(tmp_path, peer_sshd, known_hosts=wrong)
+    (node.folder / "sip.conf").write_text("keep me\n")
+    assert node.cli("push", str(node.folder / "sip.conf")) == 1
+    assert "Host key verification failed" in capsys.readouterr().out
+    assert (node.folder / "sip.conf").read_text() == "keep me\n"
+    assert not node.peer_root.exists()
+
+
+def test_the_watch_command_pushes_and_stops_on_sigterm(node: Node) -> None:
+    import signal
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "sync_helper.cli", "-c",
+                             str(node.config_file), "watch"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).parents[2])
+    try:
+        time.sleep(1)  # let the watches be placed; a file written earlier is reconciled anyway
+        (node.folder / "rtp.conf").write_text("rtpstart=10000\n")
+        assert eventually(lambda: content(node.on_peer(node.folder / "rtp.conf")) ==
+                          "rtpstart=10000\n")
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert "active: pushing changes" in err
