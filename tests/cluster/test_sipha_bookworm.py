@@ -92,3 +92,18 @@ def test_copy_config_puts_the_files_on_every_node_and_keeps_what_it_replaces(pro
     assert "# edited on node1" not in proxy.run("node2", "cat", backups[0]).stdout
     again = proxy.run("node1", SIP_HA, "copy-config", "--params", PARAMS)
     assert again.stdout.startswith("node2: 0 new, 0 replaced, "), again.stdout
+
+
+def test_standby_here_moves_the_service_and_unstandby_does_not_fail_back(proxy):
+    """The old tool's "disable here": `sip-ha standby` on the active node."""
+    with phone(proxy, 30, PROXY_IP, PROXY_PORT) as seen:
+        res = proxy.run("node1", SIP_HA, "standby", timeout=180)
+        assert res.stdout == "standby: this node done\n"
+        wait_until(lambda: active(proxy, "proxy") == "node2", 30, what="proxy on node2")
+    print(f"sip-ha standby on node1: outage {seen['outage']} s")
+    assert proxy.node_status("node2")["node1"].standby
+    proxy.run("node1", SIP_HA, "unstandby", timeout=180)
+    wait_until(lambda: standby_ready(proxy, "node1", "proxy"), 120, what="node1 standby")
+    assert not proxy.node_status("node2")["node1"].standby
+    time.sleep(10)
+    assert active(proxy, "proxy") == "node2"
