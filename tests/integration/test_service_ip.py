@@ -143,6 +143,50 @@ def test_two_instances_own_their_routes(lab: NetLab, nodes: tuple[Node, Node]):
     assert lab.send_sip("a", TRUNK1) == "198.51.100.11"
 
 
+def _voice_vlan(lab: NetLab, addresses: dict[str, str]) -> None:
+    """eth0.100 in each namespace: VLAN 100 on eth0 where the kernel has
+    802.1Q; otherwise (this CI kernel has no vlan driver) a second link of
+    that name on a second bridge, the same for the agent: one more interface."""
+    vlan = lab.ip("a", "link", "add", "link", "eth0", "name", "eth0.100", "type", "vlan",
+                  "id", "100", check=False).returncode == 0
+    if not vlan:
+        lab.ip("sw", "link", "add", "br1", "type", "bridge")
+        lab.ip("sw", "link", "set", "br1", "up")
+    for node, address in addresses.items():
+        if vlan and node != "a":
+            lab.ip(node, "link", "add", "link", "eth0", "name", "eth0.100", "type", "vlan",
+                   "id", "100")
+        elif not vlan:
+            lab.ip("sw", "link", "add", f"v-{node}", "type", "veth", "peer", "name",
+                   "eth0.100", "netns", lab.ns(node))
+            lab.ip("sw", "link", "set", f"v-{node}", "master", "br1", "up")
+        lab.ip(node, "link", "set", "eth0.100", "up")
+        lab.ip(node, "addr", "add", address, "dev", "eth0.100")
+
+
+def test_address_on_a_vlan_sub_interface(lab: NetLab, nodes: tuple[Node, Node]):
+    """Voice VLAN 100 (198.51.100.128/27) beside eth0: the address lives on
+    eth0.100 and the phone in that VLAN follows it from node a to node b."""
+    _voice_vlan(lab, {"a": "198.51.100.131/27", "b": "198.51.100.132/27",
+                      "client": "198.51.100.140/27"})
+    a, b = nodes
+    voice = {"ip": "198.51.100.150", "nic": "eth0.100"}
+    ok(a.run("start", **voice))
+    assert "198.51.100.150/27" in lab.addresses("a", "eth0.100")
+    assert "198.51.100.150/27" not in lab.addresses("a", "eth0")
+    ok(a.run("monitor", depth=10, **voice))
+    assert lab.ask_name("198.51.100.150") == "a"
+    ok(a.run("stop", **voice))
+    ok(b.run("start", **voice))
+    wait_for(lambda: lab.neighbour("client", "198.51.100.150") == lab.mac("b", "eth0.100"), 1)
+    assert lab.ask_name("198.51.100.150") == "b"
+    # Without nic the agent picks the interface whose network holds the address.
+    ok(b.run("stop", **voice))
+    ok(a.run("start", ip="198.51.100.150"))
+    assert "198.51.100.150/27" in lab.addresses("a", "eth0.100")
+    ok(a.run("stop", ip="198.51.100.150"))
+
+
 def test_monitor_notices_removed_address_and_route(lab: NetLab, nodes: tuple[Node, Node]):
     a, _ = nodes
     ok(a.run("start", **PARAMS))
