@@ -81,6 +81,8 @@ class Service:
     options: Mapping[str, str]
     ip_options: Mapping[str, str]
     extras: tuple[Extra, ...]
+    # ocf:sipha:filesync parameters; None: no file sync for this service.
+    sync: Mapping[str, str] | None = None
 
     @property
     def promotable(self) -> bool:
@@ -150,7 +152,8 @@ def _service(raw: Any, nodes: tuple[str, ...], gateways: tuple[str, ...],
     if not isinstance(raw, dict):
         raise ParamError(f"{where}: must be a table")
     _known(raw, {"name", "server", "preferred_node", "nodes", "ip", "nic",
-                 "trunk_networks", "gateways", "options", "ip_options", "extra"}, where)
+                 "trunk_networks", "gateways", "options", "ip_options", "extra", "sync"},
+           where)
     name = _id(raw, "name", where)
     where = f"{where} ({name})"
     server = _str(raw, "server", "asterisk", where)
@@ -182,7 +185,8 @@ def _service(raw: Any, nodes: tuple[str, ...], gateways: tuple[str, ...],
         options=_options(raw, "options", where),
         ip_options=_options(raw, "ip_options", where),
         extras=tuple(_extra(item, f"{where} [[service.extra]] #{i + 1}")
-                     for i, item in enumerate(extras)))
+                     for i, item in enumerate(extras)),
+        sync=_options(raw, "sync", where) if "sync" in raw else None)
 
 
 def _extra(raw: Any, where: str) -> Extra:

@@ -74,15 +74,19 @@ def _location(loc: etree._Element) -> list[str]:
 
 
 def _colocation(col: etree._Element) -> list[str]:
-    role = [col.get("with-rsc-role")] if col.get("with-rsc-role") else []
-    return ["pcs", "constraint", "colocation", "add", col.get("rsc"), "with", *role,
-            col.get("with-rsc"), f"score={col.get('score')}", f"id={col.get('id')}"]
+    role = [col.get("rsc-role")] if col.get("rsc-role") else []
+    with_role = [col.get("with-rsc-role")] if col.get("with-rsc-role") else []
+    return ["pcs", "constraint", "colocation", "add", *role, col.get("rsc"), "with",
+            *with_role, col.get("with-rsc"), f"score={col.get('score')}",
+            f"id={col.get('id')}"]
 
 
 def _order(order: etree._Element) -> list[str]:
     return ["pcs", "constraint", "order", order.get("first-action", "start"),
             order.get("first"), "then", order.get("then-action", "start"), order.get("then"),
-            f"kind={order.get('kind', 'Mandatory')}", f"id={order.get('id')}"]
+            f"kind={order.get('kind', 'Mandatory')}",
+            *([f"symmetrical={order.get('symmetrical')}"] if order.get("symmetrical") else []),
+            f"id={order.get('id')}"]
 
 
 def commands(cib: etree._Element) -> list[list[str]]:

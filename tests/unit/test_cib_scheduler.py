@@ -24,7 +24,8 @@ pytestmark = pytest.mark.skipif(not shutil.which(CRM_SIMULATE),
 
 def healthy(sim: Simulation, node: str, **extra: str) -> None:
     """What the agents publish on a healthy node with its gateway reachable."""
-    sim.set_attrs(node, **{"master-pbx-asterisk": "100", "sipha-gw-pbx": "1", **extra})
+    sim.set_attrs(node, **{"master-pbx-asterisk": "100", "sipha-gw-pbx": "1",
+                           "master-pbx-filesync": "1", **extra})
 
 
 @pytest.fixture
@@ -92,6 +93,21 @@ def test_gateway_loss_moves_the_active_role_but_never_stops_the_service(two: Sim
     two.set_attrs("node2", sipha_gw_pbx="1")
     assert two.settle() == []
     assert placement(two)[0] == ["node2"]
+
+
+def test_file_sync_pushes_from_the_sip_active_node_and_never_moves_it(two: Simulation):
+    assert two.roles("pbx-filesync-clone") == {"node1": "Promoted", "node2": "Unpromoted"}
+    two.settle("--node-fail", "node1")
+    assert two.roles("pbx-filesync-clone") == {"node2": "Promoted"}
+    two.settle("--node-up", "node1")
+    healthy(two, "node1")
+    two.settle()
+    assert two.roles("pbx-filesync-clone") == {"node1": "Unpromoted", "node2": "Promoted"}
+    # File sync cannot push from node2 any more: the SIP service stays there.
+    two.set_attrs("node2", master_pbx_filesync="-INFINITY")
+    two.settle()
+    assert placement(two) == (["node2"], {"node2": "Started"}, {"node2": "Started"})
+    assert two.promoted("pbx-filesync-clone") == []
 
 
 def test_unhealthy_standby_is_not_promoted(two: Simulation):
