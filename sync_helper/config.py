@@ -143,7 +143,16 @@ def load_config(path: str | Path) -> SyncConfig:
     return config_from_mapping(data, source=str(path))
 
 
-def config_from_mapping(data: dict[str, Any], source: str = "configuration") -> SyncConfig:
+def local_node_name() -> str:
+    import socket
+
+    return socket.gethostname().split(".")[0]
+
+
+def config_from_mapping(data: dict[str, Any], source: str = "configuration",
+                        local: str | None = None) -> SyncConfig:
+    """The checked configuration.  A peer named like this node (LOCAL, default
+    the short host name) is not a peer here, so one file serves every node."""
     known = {"folders", "peers", "include", "exclude", "role_file", "state_dir", "backup_dir",
              "debounce", "max_delay", "reconcile_interval", "timeout", "bwlimit", "rsync", "ssh"}
     unknown = sorted(set(data) - known)
@@ -162,6 +171,8 @@ def config_from_mapping(data: dict[str, Any], source: str = "configuration") -> 
                                                             source))
     if len({p.name for p in peers}) != len(peers):
         raise ConfigError(f"{source}: two peers have the same name")
+    local = local or local_node_name()
+    peers = tuple(p for p in peers if p.name != local)
     values: dict[str, Any] = {"folders": parsed_folders, "peers": peers, "ssh": ssh}
     for key in ("include", "exclude"):
         if key in data:

@@ -102,3 +102,11 @@ def test_a_missing_watched_folder_is_reported(tmp_path: Path) -> None:
     config = config_from_mapping({"folders": [str(tmp_path / "gone")]})
     with pytest.raises(ConfigError, match="does not exist"):
         config.check_folders()
+
+
+def test_one_file_for_every_node_this_node_is_not_its_own_peer(tmp_path: Path) -> None:
+    data = {"folders": [str(tmp_path)],
+            "peers": [{"name": "node1"}, {"name": "node2"}, {"name": "node3"}]}
+    on_node2 = config_from_mapping(data, local="node2")
+    assert [p.name for p in on_node2.peers] == ["node1", "node3"]
+    assert len(config_from_mapping(data, local="elsewhere").peers) == 3
