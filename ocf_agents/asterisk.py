@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 
-from ocf_agents import daemon, processes
+from ocf_agents import daemon, processes, promotion
 from ocf_agents.asterisk_cli import (
     AsteriskCli,
     AsteriskDown,
@@ -210,34 +210,7 @@ def _check_standby_modules(cfg: AsteriskConfig, ctx: Context) -> None:
 
 
 def set_score(ctx: Context, score: int | None) -> None:
-    """Publish the promotion score, skipping the call when nothing changed.
-
-    A failed update is retried at most once a minute (outside a cluster, as
-    under ocf-tester, every attempt fails and would cost a monitor 50 ms).
-    """
-    cache = ctx.state_file("score")
-    text = "" if score is None else str(score)
-    try:
-        with open(cache, encoding="ascii") as handle:
-            cached = handle.read()
-    except FileNotFoundError:
-        cached = None if score is not None else ""
-    if cached == text:
-        return
-    if cached and cached.startswith(f"!{text}@") and \
-            time.time() - float(cached.rsplit("@", 1)[1]) < 60:
-        return
-    try:
-        if score is None:
-            ctx.attrs.clear_promotion_score()
-        else:
-            ctx.attrs.set_promotion_score(score)
-    except OCFError as err:
-        ctx.log.warning(f"{err.reason} (retrying within a minute)")
-        text = f"!{text}@{time.time():.0f}"
-    os.makedirs(os.path.dirname(cache), exist_ok=True)
-    with open(cache, "w", encoding="ascii") as handle:
-        handle.write(text)
+    promotion.set_score(ctx, score, ctx.state_file("score"))
 
 
 # --------------------------------------------------------------------------

@@ -93,6 +93,8 @@ def _status_text(state: Any, notes: list[str]) -> str:
                  if service.active_node else "NOT ACTIVE ANYWHERE")
         lines.append(f"{service.name} ({service.server}): {where}")
         lines.append(f"  address {' '.join(service.address)}")
+        if service.sync_node:
+            lines.append(f"  file sync pushing from {service.sync_node}")
         for node in service.nodes:
             health = "healthy" if node.healthy else ("FAILED" if node.failed else "not healthy")
             gateways = ("" if not service.gateway_count else

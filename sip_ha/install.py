@@ -15,6 +15,7 @@ AGENTS = {
     "asterisk": "ocf_agents.asterisk",
     "sipserver": "ocf_agents.sipserver",
     "service-ip": "ocf_agents.service_ip",
+    "filesync": "ocf_agents.filesync",
 }
 MARKER = "# Installed by 'sip-ha install-agents'"
 

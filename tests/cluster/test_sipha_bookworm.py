@@ -107,3 +107,59 @@ def test_standby_here_moves_the_service_and_unstandby_does_not_fail_back(proxy):
     assert not proxy.node_status("node2")["node1"].standby
     time.sleep(10)
     assert active(proxy, "proxy") == "node2"
+
+
+SYNC_DIR = "/srv/sipha-sync"
+SYNC_TOML = f"""folders = ["{SYNC_DIR}"]
+debounce = 0.3
+[ssh]
+identity_file = "/root/.ssh/id_ed25519"
+[[peers]]
+name = "node1"
+[[peers]]
+name = "node2"
+"""
+
+
+def _has(cluster, node: str, path: str, text: str) -> bool:
+    res = cluster.run(node, "cat", path, check=False)
+    return res.returncode == 0 and res.stdout == text
+
+
+@pytest.fixture
+def synced(cluster):
+    for node in cluster.nodes:
+        cluster.run(node, "mkdir", "-p", "/etc/sip-ha", SYNC_DIR)
+        cluster.run(node, "tee", KAMAILIO_CFG, input=KAMAILIO)
+        cluster.run(node, "tee", "/etc/sip-ha/sync.toml", input=SYNC_TOML)
+    install(cluster, params_toml(cluster.nodes, SERVICE + '[service.sync]\n'
+                                 'config = "/etc/sip-ha/sync.toml"\n'))
+    settled(cluster, "proxy")
+    yield cluster
+    for node in cluster.nodes:
+        cluster.run(node, "rm", "-rf", SYNC_DIR, "/etc/sip-ha/sync.toml", check=False)
+
+
+def test_files_follow_the_sip_active_role(synced):
+    """A file written on the SIP-ACTIVE node reaches the standby; after a
+    planned failover the new active node pushes and the old one no longer
+    does; what a push replaces on the receiver is kept."""
+    path = f"{SYNC_DIR}/extensions_custom.conf"
+    synced.run("node1", "tee", path, input="exten => 100,1,Answer()\n")
+    wait_until(lambda: _has(synced, "node2", path, "exten => 100,1,Answer()\n"), 30,
+               what="the file on node2")
+
+    res = synced.run("node1", SIP_HA, "failover", "--service", "proxy", "--params", PARAMS,
+                     timeout=300)
+    assert "failover proxy: node1 -> node2" in res.stdout, res.stdout
+    synced.run("node2", "tee", path, input="exten => 100,1,Hangup()\n")
+    wait_until(lambda: _has(synced, "node1", path, "exten => 100,1,Hangup()\n"), 30,
+               what="the change back on node1")
+    kept = synced.run("node1", "grep", "-rl", "Answer()", "/var/backups/sip-ha", check=False)
+    assert kept.stdout.strip(), "the replaced version was not kept on node1"
+
+    # node1 is the standby now: what is written there stays there.
+    synced.run("node1", "tee", f"{SYNC_DIR}/standby-only.conf", input="x\n")
+    time.sleep(5)
+    assert synced.run("node2", "test", "-e", f"{SYNC_DIR}/standby-only.conf",
+                      check=False).returncode == 1

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(not shutil.which(CRM_SIMULATE),
 
 
 def healthy(sim: Simulation, node: str) -> None:
-    sim.set_attrs(node, master_pbx_asterisk="100", sipha_gw_pbx="1")
+    sim.set_attrs(node, master_pbx_asterisk="100", sipha_gw_pbx="1", master_pbx_filesync="1")
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +86,10 @@ def test_status_at_a_glance(states, use):
     lines = result.output.splitlines()
     assert lines[0].startswith("pbx (asterisk): SIP-ACTIVE on node1 since ")
     assert lines[1] == "  address 198.51.100.100/24"
-    assert lines[2].split() == ["node1", "Promoted", "healthy", "gateways", "1/1"]
-    assert lines[3].split() == ["node2", "Unpromoted", "healthy", "gateways", "1/1"]
-    assert "fencing on" in lines[4]
+    assert lines[2] == "  file sync pushing from node1"
+    assert lines[3].split() == ["node1", "Promoted", "healthy", "gateways", "1/1"]
+    assert lines[4].split() == ["node2", "Unpromoted", "healthy", "gateways", "1/1"]
+    assert "fencing on" in lines[5]
 
 
 def test_status_json_and_attention(states, use):
