@@ -19,6 +19,7 @@ NET=${SIPHA_NET:-198.51.100}
 SERVICE_IP=${SIPHA_SERVICE_IP:-$NET.100}
 TRUNK_IP=$NET.201
 PARAMS=/etc/sip-ha/cluster.toml
+SYNC_DIR=/srv/sip-ha-demo          # stands for /etc/asterisk, custom sounds, voicemail
 STATE=$SIPHA_CACHE/run/$SIPHA_PREFIX
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -103,6 +104,8 @@ profile = "kamailio"
 config = "/etc/sip-ha/kamailio.cfg"
 sip_uris = "sip:127.0.0.1"
 control_command = "none"
+[service.sync]                      # file sync: the SIP-ACTIVE node pushes
+config = "/etc/sip-ha/sync.toml"
 
 [[fencing]]
 id = "sipha-fence"
@@ -113,6 +116,14 @@ ipaddr = "$NET.1"
 ipport = "${SIPHA_FENCE_PORT:-7410}"
 passwd = "${SIPHA_FENCE_PASSWD:-sipha-fence}"
 TOML
+node node1 sh -c "cat >/etc/sip-ha/sync.toml" <<TOML
+# sip-ha-sync: folders the SIP-ACTIVE node copies to the others (rsync over ssh)
+folders = ["$SYNC_DIR"]
+[ssh]
+identity_file = "/root/.ssh/id_ed25519"
+$(for n in $NODES; do printf '[[peers]]\nname = "%s"\n' "$n"; done)
+TOML
+for n in $NODES; do node "$n" mkdir -p "$SYNC_DIR"; done
 node node1 cat $PARAMS | sed 's/^/  /'
 node node1 sip-ha copy-config --params $PARAMS
 # Kamailio on the standby binds the service address before it arrives.
@@ -137,6 +148,11 @@ phone options --to "$SERVICE_IP"
 ACTIVE=$(service_field node1 active_node)
 SURVIVOR=node1
 [ "$ACTIVE" = node1 ] && SURVIVOR=node2
+say "file sync: a file written on $ACTIVE (SIP-ACTIVE) appears on $SURVIVOR"
+echo "exten => 100,1,Answer()" | node "$ACTIVE" sh -c "cat >$SYNC_DIR/extensions_custom.conf"
+has_file() { node "$1" test -s "$SYNC_DIR/extensions_custom.conf"; }
+wait_for 30 "the file on $SURVIVOR" has_file "$SURVIVOR"
+node "$SURVIVOR" ls -l "$SYNC_DIR"
 say "power cut: $ACTIVE (SIP-ACTIVE) is killed (lxc-stop -k); the phone asks every 0.2 s"
 trap 'touch "$STATE/demo.stop"' EXIT   # the probe never outlives the demo
 probe_start
