@@ -6,6 +6,10 @@
    stock shell agent (ratio <= 1.0) while checking more (UDP and TCP OPTIONS
    in both; ours also the process state, and at depth 10 the control socket).
 2. Import cost of the monitor path against the interactive surface.
+3. Asterisk monitor and hang detection against the stock agent
+   (bench/asterisk_bench.py).
+4. File sync of one changed file against a whole-tree rsync
+   (bench/sync_bench.py).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import asterisk_bench  # noqa: E402
+from bench import asterisk_bench, sync_bench  # noqa: E402
 from tests.support.kamailio import KamailioSetup  # noqa: E402
 
 STOCK = "/usr/lib/ocf/resource.d/heartbeat/kamailio"
@@ -111,6 +115,7 @@ def main() -> int:
         monitors = monitor_bench(work, ocf_root)
     imports = import_bench()
     asterisk = asterisk_bench.run(max(5, RUNS // 4))
+    sync = sync_bench.run(max(5, RUNS // 4))
     print(f"monitor of one Kamailio (UDP+TCP OPTIONS), {RUNS} interleaved runs each:")
     print(f"  {'agent':32s} {'wall med':>9s} {'wall min':>9s} {'cpu med':>8s} "
           f"{'wall/stock':>10s} {'cpu/stock':>9s} fails")
@@ -122,10 +127,11 @@ def main() -> int:
     for name, ms in imports.items():
         print(f"  {name:40s} {ms:6.1f} ms")
     print("\n".join(asterisk_bench.report(asterisk)))
+    print("\n".join(sync_bench.report(sync)))
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps({"monitor": monitors, "imports": imports,
-                                                 "asterisk": asterisk},
+                                                 "asterisk": asterisk, "sync": sync},
                                                 indent=2))
     ours = monitors["ocf:sipha:sipserver depth 0"]
     verdict = "met" if ours["wall_ratio_to_stock"] <= 1.0 else "NOT met"

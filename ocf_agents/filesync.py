@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from sync_helper.config import SyncConfig
 
-# Equal on every healthy node: the colocation with asterisk Promoted decides where.
+# Equal on every healthy node: the colocation with the service address decides where.
 HEALTHY_SCORE = 10
 # sync_helper.role's words, repeated so that a monitor does not import it.
 ACTIVE, STANDBY = "active", "standby"
