@@ -11,24 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import sshd
+from tests.support.agent_run import AgentRun
 from tests.support.kamailio import KamailioSetup
 
 pytestmark = pytest.mark.integration
-
-
-class AgentRun:
-    def __init__(self, proc: subprocess.CompletedProcess[str], elapsed: float) -> None:
-        self.rc = proc.returncode
-        self.stdout = proc.stdout
-        self.stderr = proc.stderr
-        self.elapsed = elapsed
-
-    @property
-    def reason(self) -> str:
-        for line in self.stderr.splitlines():
-            if line.startswith("ocf-exit-reason:"):
-                return line.split(":", 1)[1]
-        return ""
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +49,18 @@ def run_agent(ocf_root: Path, agent: str, action: str, env: dict[str, str],
     proc = subprocess.run([str(ocf_root / "resource.d" / "sipha" / agent), action], env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)
     return AgentRun(proc, time.monotonic() - started)
+
+
+@pytest.fixture(scope="module")
+def peer_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sshd.PrivateSshd]:
+    """A private sshd in its own network namespace: the sync tests' peer."""
+    why = sshd.available()
+    if why:
+        pytest.skip(why)
+    daemon = sshd.PrivateSshd(tmp_path_factory.mktemp("sshd"))
+    try:
+        daemon.up()
+        yield daemon
+    finally:
+        daemon.down()
+    assert daemon.leftovers() == []

@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,25 +19,12 @@ import pytest
 from ocf_agents.filesync import Watcher, tagged_processes
 from tests.integration.conftest import AgentRun, run_agent
 from tests.support import sshd
+from tests.support.polling import content, eventually
 
 pytestmark = pytest.mark.integration
 
 OCF_SUCCESS, OCF_ERR_GENERIC, OCF_ERR_INSTALLED, OCF_ERR_CONFIGURED = 0, 1, 5, 6
 OCF_NOT_RUNNING, OCF_RUNNING_PROMOTED = 7, 8
-
-
-@pytest.fixture(scope="module")
-def peer_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sshd.PrivateSshd]:
-    why = sshd.available()
-    if why:
-        pytest.skip(why)
-    daemon = sshd.PrivateSshd(tmp_path_factory.mktemp("sshd"))
-    try:
-        daemon.up()
-        yield daemon
-    finally:
-        daemon.down()
-    assert daemon.leftovers() == []
 
 
 class SyncNode:
@@ -114,22 +101,6 @@ backup_dir = "{tmp_path / 'peer-backups'}"
             os.kill(pid, signal.SIGKILL)
 
 
-def eventually(check: Callable[[], bool], within: float = 15.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return check()
-
-
-def content(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        return None
-
-
 @pytest.fixture
 def node(tmp_path: Path, peer_sshd: sshd.PrivateSshd, ocf_root: Path) -> Iterator[SyncNode]:
     node = SyncNode(tmp_path, peer_sshd, ocf_root=ocf_root)
@@ -154,10 +125,10 @@ def test_the_promoted_instance_pushes_and_demote_flushes(node: SyncNode) -> None
     assert node.agent("monitor").rc == OCF_RUNNING_PROMOTED
     # The reconcile on becoming active sends what changed before ...
     assert eventually(lambda: content(node.on_peer(node.folder / "sip.conf")) ==
-                      "written while standby\n"), "the reconcile did not reach the peer"
+                      "written while standby\n", 15), "the reconcile did not reach the peer"
     # ... and every change after it follows within seconds.
     (node.sounds / "welcome.wav").write_bytes(b"RIFF....WAVE")
-    assert eventually(lambda: node.on_peer(node.sounds / "welcome.wav").exists()), \
+    assert eventually(lambda: node.on_peer(node.sounds / "welcome.wav").exists(), 15), \
         "a file written in a watched folder never reached the peer"
 
     # Demote pushes what the watcher has not sent yet: here it cannot (stopped).

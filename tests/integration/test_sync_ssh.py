@@ -12,7 +12,6 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,22 +22,9 @@ from sync_helper.report import SyncReport
 from sync_helper.service import SyncService
 from sync_helper.syncer import Syncer
 from tests.support import sshd
+from tests.support.polling import content, eventually
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def peer_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sshd.PrivateSshd]:
-    why = sshd.available()
-    if why:
-        pytest.skip(why)
-    daemon = sshd.PrivateSshd(tmp_path_factory.mktemp("sshd"))
-    try:
-        daemon.up()
-        yield daemon
-    finally:
-        daemon.down()
-    assert daemon.leftovers() == []
 
 
 class Node:
@@ -117,22 +103,6 @@ class Running:
         self.stop.set()
         self.thread.join(30)
         assert not self.thread.is_alive()
-
-
-def eventually(check: Callable[[], bool], within: float = 10.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return check()
-
-
-def content(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        return None
 
 
 @pytest.fixture

@@ -18,22 +18,9 @@ import pytest
 
 from ocf_agents import daemon, filesync
 from ocf_agents.ocf import Context, Logger, NodeAttributes, OCFCode
+from tests.support.agent_run import AgentRun
 
 CALL = "from ocf_agents.filesync import AGENT; AGENT.main()"
-
-
-class Result:
-    def __init__(self, proc: subprocess.CompletedProcess[str], elapsed: float) -> None:
-        self.rc = proc.returncode
-        self.stderr = proc.stderr
-        self.elapsed = elapsed
-
-    @property
-    def reason(self) -> str:
-        for line in self.stderr.splitlines():
-            if line.startswith("ocf-exit-reason:"):
-                return line.split(":", 1)[1]
-        return ""
 
 
 class Node:
@@ -60,12 +47,12 @@ class Node:
             if name.startswith(("HA_LOG", "HA_DEBUG")):
                 del self.env[name]
 
-    def agent(self, action: str, **params: str) -> Result:
+    def agent(self, action: str, **params: str) -> AgentRun:
         env = {**self.env, **{f"OCF_RESKEY_{k}": v for k, v in params.items()}}
         started = time.monotonic()
         proc = subprocess.run([sys.executable, "-I", "-c", CALL, action], env=env,
                               capture_output=True, text=True, timeout=120, check=False)
-        return Result(proc, time.monotonic() - started)
+        return AgentRun(proc, time.monotonic() - started)
 
     @property
     def tag(self) -> str:
