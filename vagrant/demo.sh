@@ -23,7 +23,7 @@ SYNC_DIR=/srv/sip-ha-demo          # stands for /etc/asterisk, custom sounds, vo
 STATE=$SIPHA_CACHE/run/$SIPHA_PREFIX
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-node() { local n=$1; shift; lxc-attach -n "$SIPHA_PREFIX-$n" --clear-env \
+node() { local n=$1; shift; sipha_attach -n "$SIPHA_PREFIX-$n" --clear-env \
     --set-var PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin --set-var LC_ALL=C \
     --set-var HOME=/root -- "$@"; }
 phone() { ip netns exec "$SIPHA_PREFIX-phone" python3 "$HERE/sip/sipsim.py" "$@"; }

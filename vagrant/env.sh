@@ -9,3 +9,24 @@ export VAGRANT_DOTFILE_PATH=${VAGRANT_DOTFILE_PATH:-$SIPHA_CACHE/run/$SIPHA_PREF
 export VAGRANT_CWD=${VAGRANT_CWD:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 export VAGRANT_DEFAULT_PROVIDER=${VAGRANT_DEFAULT_PROVIDER:-lxc}
 export VAGRANT_CHECKPOINT_DISABLE=1
+
+# lxc-attach of Debian 12 (LXC 5.0.2) first re-executes itself from a sealed
+# memfd. Under load sealing can fail with EBUSY, and that failure path then
+# aborts on an invalid free (lxc/lxc#4412). Nothing ran in the container at
+# that point, so running it again is safe.
+sipha_attach() {
+    local err rc try
+    err=$(mktemp)
+    for try in 1 2 3 4 5; do
+        rc=0
+        lxc-attach "$@" 2>"$err" || rc=$?
+        if [ "$rc" -eq 134 ] && grep -q 'Failed to rexec as memfd' "$err"; then
+            sleep "0.$try"
+            continue
+        fi
+        break
+    done
+    cat "$err" >&2
+    rm -f "$err"
+    return "$rc"
+}

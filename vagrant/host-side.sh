@@ -16,7 +16,9 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-P=${SIPHA_PREFIX:-sipha}
+# shellcheck source=vagrant/env.sh
+. "$HERE/env.sh"
+P=$SIPHA_PREFIX
 NET=${SIPHA_NET:-198.51.100}
 NET6=${SIPHA_NET6:-2001:db8:5164:}
 CACHE=${SIPHA_CACHE:-/var/cache/sip-ha}
@@ -167,13 +169,13 @@ root_ssh() {
     known=$(mktemp)
     for c in $(containers); do
         printf '%s %s\n' "${c#"$P"-}" \
-            "$(lxc-attach -n "$c" -- cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub)"
+            "$(sipha_attach -n "$c" -- cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub)"
     done >"$known"
     for c in $(containers); do
-        lxc-attach -n "$c" -- install -d -m 700 /root/.ssh
-        lxc-attach -n "$c" -- sh -c 'umask 077; cat >/root/.ssh/id_ed25519' <"$key"
-        lxc-attach -n "$c" -- sh -c 'cat >/root/.ssh/authorized_keys' <"$key.pub"
-        lxc-attach -n "$c" -- sh -c 'cat >/etc/ssh/ssh_known_hosts' <"$known"
+        sipha_attach -n "$c" -- install -d -m 700 /root/.ssh
+        sipha_attach -n "$c" -- sh -c 'umask 077; cat >/root/.ssh/id_ed25519' <"$key"
+        sipha_attach -n "$c" -- sh -c 'cat >/root/.ssh/authorized_keys' <"$key.pub"
+        sipha_attach -n "$c" -- sh -c 'cat >/etc/ssh/ssh_known_hosts' <"$known"
     done
     rm -f "$known"
 }

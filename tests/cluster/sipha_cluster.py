@@ -51,6 +51,18 @@ def _run(argv, env=None, timeout=600, check=True, input=None):
     return res
 
 
+ATTACH_TRIES = 5
+
+
+def _attach_aborted(res) -> bool:
+    """lxc-attach died before running anything (see sipha_attach in vagrant/env.sh).
+
+    LXC 5.0.2 re-executes lxc-attach from a sealed memfd first; under load the
+    sealing can fail with EBUSY and the error path aborts (lxc/lxc#4412).
+    """
+    return res.returncode == -signal.SIGABRT and "Failed to rexec as memfd" in res.stderr
+
+
 def wait_until(predicate, timeout, interval=0.5, what="condition"):
     """Poll PREDICATE until it returns a true value; return that value."""
     deadline = time.monotonic() + timeout
@@ -169,7 +181,15 @@ class Cluster:
         cmd = ["lxc-attach", "-n", self.container(node), "--clear-env",
                "--set-var", "PATH=" + NODE_PATH, "--set-var", "LC_ALL=C",
                "--set-var", "HOME=/root", "--", *argv]
-        return _run(cmd, timeout=timeout, check=check, input=input)
+        for attempt in range(ATTACH_TRIES):
+            res = _run(cmd, timeout=timeout, check=False, input=input)
+            if not _attach_aborted(res):
+                break
+            time.sleep(0.1 * (attempt + 1))
+        if check and res.returncode != 0:
+            raise ClusterError("%s exited %d\n%s%s" % (shlex.join(cmd), res.returncode,
+                                                       res.stdout[-3000:], res.stderr[-3000:]))
+        return res
 
     def sh(self, node, script, check=True, timeout=120):
         return self.run(node, "/bin/sh", "-c", script, check=check, timeout=timeout)
