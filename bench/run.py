@@ -111,7 +111,8 @@ def main() -> int:
         work.chmod(0o755)
         ocf_root = work / "ocf"
         subprocess.run([str(Path(sys.executable).with_name("sip-ha")), "install-agents",
-                        "--ocf-root", str(ocf_root)], check=True, capture_output=True)
+                        "--ocf-root", str(ocf_root), "--alert-dir", str(work / "alerts")],
+                       check=True, capture_output=True)
         monitors = monitor_bench(work, ocf_root)
     imports = import_bench()
     asterisk = asterisk_bench.run(max(5, RUNS // 4))

@@ -90,6 +90,17 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """Notifications through sip-ha-alert: each recipient names its channel."""
+
+    recipients: tuple[str, ...]
+    path: str
+    timeout: str
+    # sip-ha-alert's settings, as the sipha_* instance attributes it reads.
+    options: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class ClusterParams:
     nodes: tuple[str, ...]
     stickiness: int
@@ -97,6 +108,7 @@ class ClusterParams:
     services: tuple[Service, ...]
     fencing: tuple[Fencing, ...]
     timings: Timings = field(default_factory=Timings)
+    alerts: Alerts | None = None
 
 
 # --------------------------------------------------------------------------
@@ -115,7 +127,7 @@ def load(path: str = DEFAULT_PATH) -> ClusterParams:
 
 
 def parse(data: Mapping[str, Any], where: str = "parameter file") -> ClusterParams:
-    _known(data, {"cluster", "service", "fencing", "timings"}, where)
+    _known(data, {"cluster", "service", "fencing", "timings", "alerts"}, where)
     cluster = _table(data, "cluster", where, required=True)
     _known(cluster, {"nodes", "stickiness", "preferred_score", "gateways"},
            f"{where} [cluster]")
@@ -144,7 +156,8 @@ def parse(data: Mapping[str, Any], where: str = "parameter file") -> ClusterPara
     return ClusterParams(
         nodes=nodes, stickiness=stickiness, preferred_score=preferred,
         services=services, fencing=fencing,
-        timings=_timings(_table(data, "timings", where), f"{where} [timings]"))
+        timings=_timings(_table(data, "timings", where), f"{where} [timings]"),
+        alerts=_alerts(data["alerts"], f"{where} [alerts]") if "alerts" in data else None)
 
 
 def _service(raw: Any, nodes: tuple[str, ...], gateways: tuple[str, ...],
@@ -214,6 +227,50 @@ def _fencing(raw: Any, nodes: tuple[str, ...], where: str) -> Fencing:
             raise ParamError(f"{where} targets: {node} is not in [cluster] nodes")
     return Fencing(id=_id(raw, "id", where), agent=agent, targets=targets,
                    options=_options(raw, "options", where))
+
+
+ALERT_PATH = "/usr/share/pacemaker/alerts/sip-ha-alert"
+_ALERT_SETTINGS = ("min_severity", "smtp_server", "smtp_tls", "mail_from",
+                   "syslog_facility", "snmp_community", "cluster_name")
+
+
+def _alerts(raw: Any, where: str) -> Alerts:
+    from sip_ha.alert import mail, recipient
+    from sip_ha.alert.errors import AlertError
+    from sip_ha.alert.event import SEVERITIES
+
+    if not isinstance(raw, dict):
+        raise ParamError(f"{where}: must be a table")
+    _known(raw, {"recipients", "path", "timeout", *_ALERT_SETTINGS}, where)
+    recipients = _strings(raw, "recipients", where)
+    if not recipients:
+        raise ParamError(f"{where} recipients: list where notifications go, e.g. "
+                         "[\"ops@example.org\", \"syslog:local\", \"snmp://198.51.100.30\"]")
+    if len(set(recipients)) != len(recipients):
+        raise ParamError(f"{where} recipients: a recipient is listed twice")
+    settings = {key: _str(raw, key, "", where) for key in _ALERT_SETTINGS if key in raw}
+    try:
+        for value in recipients:
+            recipient.channel(value)
+        if "smtp_server" in settings:
+            mail.parse_server(settings["smtp_server"])
+    except AlertError as err:
+        raise ParamError(f"{where} {err}") from None
+    checks = {"min_severity": SEVERITIES, "smtp_tls": mail.TLS_MODES}
+    for key, allowed in checks.items():
+        if key in settings and settings[key] not in allowed:
+            raise ParamError(f"{where} {key}: {settings[key]!r} is not one of "
+                             f"{', '.join(allowed)}")
+    path = _str(raw, "path", ALERT_PATH, where)
+    if not path.startswith("/"):
+        raise ParamError(f"{where} path: {path!r} must be absolute (Pacemaker runs it)")
+    timeout = str(raw.get("timeout", "30s"))
+    if not _DURATION.match(timeout):
+        raise ParamError(f"{where} timeout: {timeout!r} is not a duration such as 30s")
+    if "cluster_name" in settings:
+        settings["cluster"] = settings.pop("cluster_name")
+    return Alerts(recipients=recipients, path=path, timeout=timeout,
+                  options={f"sipha_{key}": value for key, value in settings.items()})
 
 
 def _timings(raw: Mapping[str, Any], where: str) -> Timings:

@@ -104,7 +104,23 @@ def commands(cib: etree._Element) -> list[list[str]]:
     builders = {"rsc_location": _location, "rsc_colocation": _colocation,
                 "rsc_order": _order}
     out += [builders[c.tag](c) for c in config.find("constraints") if c.tag in builders]
+    for alert in config.iterfind("alerts/alert"):
+        out += _alert(alert)
     return out
+
+
+def _alert(alert: etree._Element) -> list[list[str]]:
+    """pcs cannot write an alert's <select>: made this way, the alert also
+    runs for node attribute changes (sip-ha-alert drops them as info)."""
+    words = ["pcs", "alert", "create", f"path={alert.get('path')}", f"id={alert.get('id')}"]
+    if alert.get("description"):
+        words.append(f"description={alert.get('description')}")
+    options = _pairs(alert.find("instance_attributes"))
+    meta = _pairs(alert.find("meta_attributes"))
+    words += (["options", *options] if options else []) + (["meta", *meta] if meta else [])
+    return [words] + [["pcs", "alert", "recipient", "add", alert.get("id"),
+                       f"value={recipient.get('value')}", f"id={recipient.get('id')}"]
+                      for recipient in alert.iterfind("recipient")]
 
 
 def script(cib: etree._Element, cib_file: str = "sip-ha-cib.xml") -> str:

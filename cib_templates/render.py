@@ -19,11 +19,12 @@ import re
 
 from lxml import etree
 
-from cib_templates.params import ClusterParams, Extra, Fencing, Service
+from cib_templates.params import Alerts, ClusterParams, Extra, Fencing, Service
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 DEFAULT_SCHEMA = "pacemaker-3.9"
 PING_ATTRIBUTE = "sipha-gw-{svc}"
+ALERT_ID = "sipha-alert"
 
 
 def active_resource(service: Service) -> str:
@@ -100,6 +101,8 @@ def render(params: ClusterParams, schema: str = DEFAULT_SCHEMA) -> etree._Elemen
         _add_service(cib, params, service, common)
     for device in params.fencing:
         _add_fencing(cib, device)
+    if params.alerts:
+        cib.find("configuration").append(alerts_element(params.alerts))
     return etree.ElementTree(cib)
 
 
@@ -183,6 +186,21 @@ def _add_fencing(cib: etree._Element, device: Fencing) -> None:
     if not options:
         attributes.getparent().remove(attributes)
     _merge(cib, fragment)
+
+
+def alerts_element(alerts: Alerts) -> etree._Element:
+    """The <alerts> section holding the one SIP-HA alert."""
+    section = _fill(_template("alerts"), {"alert_path": alerts.path,
+                                          "alert_timeout": alerts.timeout}).find("alerts")
+    alert = section.find("alert")
+    options = alert.find("instance_attributes")
+    if alerts.options:
+        _nvpairs(options, alerts.options)
+    else:
+        alert.remove(options)
+    for number, value in enumerate(alerts.recipients, start=1):
+        etree.SubElement(alert, "recipient", id=f"{ALERT_ID}-to-{number}", value=value)
+    return section
 
 
 def to_text(tree: etree._ElementTree | etree._Element) -> str:

@@ -2,8 +2,9 @@
 
 What the parameter file owns is replaced as a whole: the ``sipha-options``
 cluster property set, the resource defaults, every resource and every
-constraint.  What the cluster owns is kept: the nodes section (node ids come
-from Corosync), Pacemaker's and pcs's own property sets, op defaults, alerts,
+constraint, and the ``sipha-alert`` alert.  What the cluster owns is kept:
+the nodes section (node ids come from Corosync), Pacemaker's and pcs's own
+property sets, op defaults, other alerts,
 ACLs, tags, fencing topology, and move/ban constraints an operator made
 (``cli-*``).  A resource or constraint the parameter file does not describe
 is never dropped silently: ``apply`` refuses unless told to prune it.
@@ -21,7 +22,7 @@ from lxml import etree
 
 from cib_templates import validate
 from cib_templates.params import ClusterParams
-from cib_templates.render import render, to_text
+from cib_templates.render import ALERT_ID, render, to_text
 from sip_ha import tools
 from sip_ha.errors import Refused, SipHaError
 
@@ -65,7 +66,24 @@ def merged(live: etree._Element, rendered: etree._Element) -> etree._Element:
             config.append(new)
     for constraint in kept_cli:
         config.find("constraints").append(constraint)
+    _replace_alert(config, ours.find("alerts"))
     return result
+
+
+def _replace_alert(config: etree._Element, ours: etree._Element | None) -> None:
+    """The SIP-HA alert follows the parameter file; other alerts stay."""
+    section = config.find("alerts")
+    if section is not None:
+        for alert in section.findall("alert"):
+            if alert.get("id") == ALERT_ID:
+                section.remove(alert)
+    if ours is not None:
+        if section is None:
+            section = etree.SubElement(config, "alerts")
+        for alert in ours:
+            section.append(copy.deepcopy(alert))
+    if section is not None and len(section) == 0:
+        config.remove(section)
 
 
 def foreign(live: etree._Element, rendered: etree._Element) -> list[str]:

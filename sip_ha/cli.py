@@ -344,10 +344,14 @@ def logs(params_path: str, since: str) -> None:
 @click.option("--uninstall", is_flag=True, help="Remove the agents this command installed.")
 @click.option("--ocf-root", default="/usr/lib/ocf", show_default=True, envvar="OCF_ROOT",
               help="Root of the OCF tree Pacemaker uses.")
-def install_agents(uninstall: bool, ocf_root: str) -> None:
-    """Install the ocf:sipha:* agents for Pacemaker (or remove them)."""
+@click.option("--alert-dir", default=installer.ALERT_DIR, show_default=True,
+              help="Where the alert agent sip-ha-alert goes.")
+def install_agents(uninstall: bool, ocf_root: str, alert_dir: str) -> None:
+    """Install the ocf:sipha:* agents and the sip-ha-alert alert agent for
+    Pacemaker (or remove them)."""
     try:
-        paths = installer.uninstall(ocf_root) if uninstall else installer.install(ocf_root)
+        paths = (installer.uninstall(ocf_root, alert_dir) if uninstall
+                 else installer.install(ocf_root, alert_dir=alert_dir))
     except (installer.InstallError, OSError) as err:
         raise click.ClickException(str(err)) from None
     verb = "removed" if uninstall else "installed"

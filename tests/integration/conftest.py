@@ -25,11 +25,11 @@ def ocf_root() -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="sipha-ocf-"))
     root.chmod(0o755)
     sip_ha = Path(sys.executable).with_name("sip-ha")
-    subprocess.run([str(sip_ha), "install-agents", "--ocf-root", str(root)], check=True,
-                   capture_output=True)
+    where = ["--ocf-root", str(root), "--alert-dir", str(root / "alerts")]
+    subprocess.run([str(sip_ha), "install-agents", *where], check=True, capture_output=True)
     yield root
-    subprocess.run([str(sip_ha), "install-agents", "--uninstall", "--ocf-root", str(root)],
-                   check=True, capture_output=True)
+    subprocess.run([str(sip_ha), "install-agents", "--uninstall", *where], check=True,
+                   capture_output=True)
     shutil.rmtree(root)
 
 

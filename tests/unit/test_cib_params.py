@@ -3,6 +3,7 @@ refused with a sentence that names the key and the fix."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -84,3 +85,31 @@ def test_missing_and_broken_files(tmp_path: Path):
     broken.write_text("[cluster\n")
     with pytest.raises(params.ParamError, match="is not valid TOML"):
         params.load(str(broken))
+
+
+def test_alerts_become_the_agents_settings():
+    alerts = params.load(str(EXAMPLE)).alerts
+    assert alerts.recipients[0] == "voip-admins@example.org"
+    assert alerts.path == "/usr/share/pacemaker/alerts/sip-ha-alert"
+    assert alerts.options["sipha_cluster"] == "pbx-cluster"
+    assert alerts.options["sipha_min_severity"] == "notice"
+    assert params.load(str(THREE)).alerts is None
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"recipients": []}, "recipients: list where notifications go"),
+    ({"recipients": ["ops@example.org", "ops@example.org"]}, "listed twice"),
+    ({"recipients": ["pager-42"]}, "recipient 'pager-42': expected an e-mail address"),
+    ({"recipients": ["syslog:udp//x"]}, "recipient 'syslog:udp//x'"),
+    ({"min_severity": "loud"}, "min_severity: 'loud' is not one of emerg"),
+    ({"smtp_tls": "ssl"}, "smtp_tls: 'ssl' is not one of none, starttls"),
+    ({"smtp_server": "mx:port"}, "SMTP server 'mx:port'"),
+    ({"path": "sip-ha-alert"}, "path: 'sip-ha-alert' must be absolute"),
+    ({"timeout": "soon"}, "timeout: 'soon' is not a duration"),
+    ({"pager": "yes"}, "unknown key(s) pager"),
+])
+def test_alert_mistakes_are_named(change, message):
+    raw = data()
+    raw["alerts"].update(change)
+    with pytest.raises(params.ParamError, match=re.escape(message)):
+        params.parse(raw)

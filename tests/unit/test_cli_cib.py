@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,25 @@ def test_copy_config_keeps_what_it_replaces_with_real_rsync(tmp_path: Path):
     assert (kept / "cluster.toml").read_text() == "new\n"
     assert (kept / "cluster.toml.sip-ha-x~").read_text() == "old\n"
     assert not (kept / "same.conf.sip-ha-x~").exists()
+
+
+def test_apply_replaces_the_sipha_alert_and_keeps_an_operators_own():
+    live = etree.fromstring(LIVE.encode())
+    alerts = etree.SubElement(live.find("configuration"), "alerts")
+    etree.SubElement(alerts, "alert", id="ops-pager", path="/usr/local/bin/pager")
+    stale = etree.SubElement(alerts, "alert", id="sipha-alert", path="/old/path")
+    etree.SubElement(stale, "recipient", id="sipha-alert-to-1", value="old@example.org")
+    rendered = cib.render(params.load(EXAMPLE), "pacemaker-3.9").getroot()
+    merged = cib.merged(live, rendered)
+    ids = [a.get("id") for a in merged.iterfind("configuration/alerts/alert")]
+    assert ids == ["ops-pager", "sipha-alert"]
+    ours = merged.find("configuration/alerts/alert[@id='sipha-alert']")
+    assert ours.get("path") == "/usr/share/pacemaker/alerts/sip-ha-alert"
+    assert [r.get("value") for r in ours.iterfind("recipient")] == [
+        "voip-admins@example.org", "syslog:udp://198.51.100.30:514", "snmp://198.51.100.30"]
+    # A parameter file without [alerts] removes ours, and only ours.
+    without = params.parse({k: v for k, v in tomllib.loads(Path(EXAMPLE).read_text()).items()
+                            if k != "alerts"})
+    merged = cib.merged(merged, cib.render(without, "pacemaker-3.9").getroot())
+    assert [a.get("id") for a in merged.iterfind("configuration/alerts/alert")] == [
+        "ops-pager"]

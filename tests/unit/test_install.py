@@ -12,8 +12,12 @@ from click.testing import CliRunner
 from sip_ha.cli import cli
 
 
+def install(root: Path) -> list[str]:
+    return ["install-agents", "--ocf-root", str(root), "--alert-dir", str(root / "alerts")]
+
+
 def test_install_run_and_uninstall(tmp_path: Path):
-    result = CliRunner().invoke(cli, ["install-agents", "--ocf-root", str(tmp_path)])
+    result = CliRunner().invoke(cli, install(tmp_path))
     assert result.exit_code == 0, result.output
     shim = tmp_path / "resource.d" / "sipha" / "sipserver"
     assert os.access(shim, os.X_OK)
@@ -21,12 +25,25 @@ def test_install_run_and_uninstall(tmp_path: Path):
     meta = subprocess.run([str(shim), "meta-data"], capture_output=True, text=True, check=True)
     assert '<resource-agent name="sipserver"' in meta.stdout
     # Running it again replaces our own files.
-    assert CliRunner().invoke(cli, ["install-agents", "--ocf-root", str(tmp_path)]).exit_code == 0
-    result = CliRunner().invoke(cli, ["install-agents", "--uninstall", "--ocf-root",
-                                      str(tmp_path)])
+    assert CliRunner().invoke(cli, install(tmp_path)).exit_code == 0
+    result = CliRunner().invoke(cli, [*install(tmp_path), "--uninstall"])
     assert result.exit_code == 0
     assert f"removed {shim}" in result.output
+    assert f"removed {tmp_path / 'alerts' / 'sip-ha-alert'}" in result.output
     assert not shim.parent.exists()
+    assert not (tmp_path / "alerts" / "sip-ha-alert").exists()
+
+
+def test_alert_agent_runs_as_pacemaker_runs_it(tmp_path: Path):
+    assert CliRunner().invoke(cli, install(tmp_path)).exit_code == 0
+    alert = tmp_path / "alerts" / "sip-ha-alert"
+    assert os.access(alert, os.X_OK)
+    # An alert without recipient: nothing to send, exit 0. A bad one: exit 1.
+    env = {"CRM_alert_kind": "node", "CRM_alert_node": "node2", "CRM_alert_desc": "lost"}
+    assert subprocess.run([str(alert)], env=env, check=False).returncode == 0
+    res = subprocess.run([str(alert)], env={**env, "CRM_alert_recipient": "pager"},
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 1 and "recipient 'pager'" in res.stderr
 
 
 def test_foreign_files_are_never_overwritten_or_removed(tmp_path: Path):
@@ -34,8 +51,9 @@ def test_foreign_files_are_never_overwritten_or_removed(tmp_path: Path):
     folder.mkdir(parents=True)
     foreign = folder / "sipserver"
     foreign.write_text("#!/bin/sh\necho mine\n")
-    result = CliRunner().invoke(cli, ["install-agents", "--ocf-root", str(tmp_path)])
+    result = CliRunner().invoke(cli, install(tmp_path))
     assert result.exit_code == 1
     assert "was not installed by sip-ha" in result.output
-    CliRunner().invoke(cli, ["install-agents", "--uninstall", "--ocf-root", str(tmp_path)])
+    assert sorted(p.name for p in folder.iterdir()) == ["sipserver"]  # nothing half-done
+    CliRunner().invoke(cli, [*install(tmp_path), "--uninstall"])
     assert foreign.read_text() == "#!/bin/sh\necho mine\n"

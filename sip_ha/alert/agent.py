@@ -1,0 +1,135 @@
+"""``sip-ha-alert``: the Pacemaker alert agent of SIP-HA.
+
+Pacemaker runs it once per event and recipient, as hacluster, with the event
+in ``CRM_alert_*`` variables and the alert's instance attributes as variables
+of their own name. The recipient says the channel:
+
+- ``ops@example.org`` or ``mailto:a@example.org,b@example.org``: e-mail
+  through ``sipha_smtp_server`` (default ``localhost:25``);
+- ``syslog:local`` (this node's /dev/log), ``syslog:unix:/path``,
+  ``syslog:udp://host[:port]``, ``syslog:tcp://host[:port]``: an RFC 5424
+  message, facility ``sipha_syslog_facility`` (default daemon);
+- ``snmp://host[:port]``: an SNMPv2c trap of the PACEMAKER-MIB, community
+  ``sipha_snmp_community`` (default public).
+
+Events below ``sipha_min_severity`` (default notice: node, fencing, failed
+operations, promote and demote) are not sent. Exit 0 when sent or not
+wanted, 1 with one line on stderr when the recipient could not be reached
+or the configuration is wrong; Pacemaker logs both.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from dataclasses import dataclass
+
+from sip_ha.alert import mail
+from sip_ha.alert.errors import AlertError
+from sip_ha.alert.event import SEVERITIES, Event, EventError
+from sip_ha.alert.recipient import channel
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+APP = "sip-ha-alert"
+# Pacemaker's default alert timeout is 30 s; every channel gives up well before.
+SEND_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    cluster: str = ""
+    min_severity: str = "notice"
+    smtp_server: str = "localhost:25"
+    smtp_tls: str = "none"
+    mail_from: str = ""
+    syslog_facility: str = "daemon"
+    snmp_community: str = "public"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        values = {name: env[f"sipha_{name}"].strip() for name in cls.__dataclass_fields__
+                  if env.get(f"sipha_{name}", "").strip()}
+        settings = cls(**values)
+        if settings.min_severity not in SEVERITIES:
+            raise AlertError(f"sipha_min_severity={settings.min_severity!r}: expected one of "
+                             f"{', '.join(SEVERITIES)}")
+        return settings
+
+
+def subject(event: Event, settings: Settings) -> str:
+    where = f"sip-ha {settings.cluster}" if settings.cluster else "sip-ha"
+    return f"[{where}] {event.severity.upper()}: {event.summary()}"
+
+
+def body(event: Event, settings: Settings, hostname: str) -> str:
+    labels = {"node": "Node", "resource": "Resource", "task": "Operation",
+              "description": "Result", "rc": "Return code", "target_rc": "Expected",
+              "attribute": "Attribute", "value": "Value", "timestamp": "When",
+              "severity": "Severity"}
+    details = event.details()
+    lines = [f"{event.summary()}", ""]
+    lines += [f"{label + ':':<13}{details[key]}" for key, label in labels.items()
+              if key in details]
+    lines += ["", f"Reported by {hostname}"
+              + (f" in cluster {settings.cluster}" if settings.cluster else "")
+              + (f", Pacemaker {event.version}" if event.version else "") + ".",
+              "See where the SIP service runs now: sip-ha status"]
+    return "\n".join(lines) + "\n"
+
+
+def deliver(event: Event, settings: Settings, hostname: str) -> str:
+    """Send EVENT to its recipient; return which channel took it."""
+    recipient = event.recipient
+    kind = channel(recipient)
+    if kind == "syslog":
+        from sip_ha.alert import syslog
+
+        target = recipient.removeprefix("syslog:")
+        target = "unix:/dev/log" if target == "local" else target
+        try:
+            payload = syslog.format_rfc5424(settings.syslog_facility, event.severity,
+                                            hostname, APP, event.kind, event.summary(),
+                                            event.details())
+        except ValueError as err:
+            raise AlertError(f"sipha_syslog_facility: {err}") from err
+        syslog.send_syslog(target, payload, timeout=SEND_TIMEOUT)
+    elif kind == "snmp":
+        from sip_ha.alert import snmp
+
+        varbinds = snmp.pacemaker_varbinds(
+            event.kind, event.node, event.node_id, event.rsc, event.task,
+            event.desc or event.summary(), event.status, event.rc, event.target_rc,
+            event.attribute_name, event.attribute_value)
+        snmp.send_trap(recipient.removeprefix("snmp://").rstrip("/"), settings.snmp_community,
+                       snmp.PACEMAKER_TRAP_OID, varbinds, timeout=SEND_TIMEOUT)
+    else:
+        sender = settings.mail_from or f"sip-ha@{socket.getfqdn()}"
+        message = mail.compose(sender, mail.parse_addresses(recipient),
+                               subject(event, settings), body(event, settings, hostname),
+                               {"X-SIP-HA-Event": event.kind,
+                                "X-SIP-HA-Severity": event.severity})
+        mail.send(message, settings.smtp_server, settings.smtp_tls, timeout=SEND_TIMEOUT)
+    return kind
+
+
+def run(env: Mapping[str, str]) -> int:
+    try:
+        event = Event.from_env(env)
+        settings = Settings.from_env(env)
+        if not event.recipient:
+            return 0  # an alert without recipients yet: nothing to do
+        if not event.wanted(settings.min_severity):
+            return 0
+        deliver(event, settings, socket.gethostname())
+    except (AlertError, EventError) as err:
+        print(f"{APP}: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main() -> None:
+    sys.exit(run(os.environ))

@@ -1,0 +1,72 @@
+"""One network namespace for the alert tests: the receivers (SMTP, syslog,
+SNMP trap daemons) and the alert agent itself run in it, on its loopback
+(127.0.0.1 and ::1), so nothing reaches this host's own services.
+
+Every name starts with ``siphaal`` and a random suffix; processes started
+here are ended by their PID.  ``AlertNetns(existing="NAME")`` runs receivers
+in a namespace someone else made (a test cluster's trunk host) and leaves
+the namespace itself alone.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from collections.abc import Mapping, Sequence
+
+IP = "/usr/sbin/ip"
+
+
+def _sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), capture_output=True, text=True, check=check, timeout=30)
+
+
+class AlertNetns:
+    def __init__(self, existing: str | None = None) -> None:
+        self.name = existing or f"siphaal{secrets.token_hex(3)}"
+        self.owned = existing is None
+        self.processes: list[subprocess.Popen[str]] = []
+
+    def up(self) -> None:
+        if not self.owned:
+            return
+        _sh(IP, "netns", "add", self.name)
+        _sh(IP, "-n", self.name, "link", "set", "lo", "up")
+
+    def argv(self, *argv: str) -> list[str]:
+        """ARGV run inside the namespace."""
+        return [IP, "netns", "exec", self.name, *argv]
+
+    def run(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
+            timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.argv(*argv), env=dict(env) if env is not None else None,
+                              capture_output=True, text=True, check=False, timeout=timeout,
+                              input=input, stdin=None if input is not None else subprocess.DEVNULL)
+
+    def start(self, argv: Sequence[str], **kwargs: object) -> subprocess.Popen[str]:
+        """A long-running process in the namespace, ended by PID in down()."""
+        proc = subprocess.Popen(self.argv(*argv), text=True, **kwargs)  # type: ignore[call-overload]
+        self.processes.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[str]) -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def down(self) -> None:
+        for proc in self.processes:
+            self.stop(proc)
+        if self.owned:
+            _sh(IP, "netns", "del", self.name, check=False)
+
+    def leftovers(self) -> list[str]:
+        found = [f"process {proc.pid}" for proc in self.processes if proc.poll() is None]
+        if self.owned:
+            found += [line for line in _sh(IP, "netns", "list").stdout.splitlines()
+                      if line.startswith(self.name)]
+        return found

@@ -1,0 +1,99 @@
+"""The alert agent's contract with Pacemaker: recipients choose the channel,
+bad configuration is one line on stderr and exit 1, unwanted events exit 0."""
+
+from __future__ import annotations
+
+import pytest
+
+from sip_ha.alert import agent, mail, recipient
+from sip_ha.alert.errors import AlertError
+from sip_ha.alert.event import Event
+
+LOST = {"CRM_alert_kind": "node", "CRM_alert_node": "node2", "CRM_alert_desc": "lost",
+        "CRM_alert_version": "2.1.5"}
+
+
+def test_unknown_recipient_form_is_refused_with_the_forms(capsys):
+    assert agent.run({**LOST, "CRM_alert_recipient": "pager-42"}) == 1
+    err = capsys.readouterr().err
+    assert "recipient 'pager-42'" in err and "snmp://HOST[:PORT]" in err
+    assert err.count("\n") == 1
+
+
+def test_no_recipient_and_unwanted_events_send_nothing():
+    assert agent.run(LOST) == 0
+    probe = {"CRM_alert_kind": "resource", "CRM_alert_task": "monitor", "CRM_alert_rc": "7",
+             "CRM_alert_target_rc": "7", "CRM_alert_interval": "0", "CRM_alert_status": "0",
+             "CRM_alert_recipient": "snmp://[::1]:1"}
+    assert agent.run(probe) == 0  # debug: below the default threshold, no trap sent
+
+
+def test_bad_threshold_is_an_error(capsys):
+    assert agent.run({**LOST, "CRM_alert_recipient": "ops@example.org",
+                      "sipha_min_severity": "loud"}) == 1
+    assert "sipha_min_severity='loud'" in capsys.readouterr().err
+
+
+def test_unreachable_mail_server_is_reported(capsys):
+    env = {**LOST, "CRM_alert_recipient": "ops@example.org",
+           "sipha_smtp_server": "localhost:bad"}
+    assert agent.run(env) == 1
+    assert "SMTP server 'localhost:bad'" in capsys.readouterr().err
+
+
+def test_mail_text_reads_like_a_report():
+    event = Event.from_env({**LOST, "CRM_alert_recipient": "ops@example.org"})
+    settings = agent.Settings(cluster="pbx-cluster")
+    assert agent.subject(event, settings) == (
+        "[sip-ha pbx-cluster] CRIT: node node2 left the cluster (lost)")
+    text = agent.body(event, settings, "node1")
+    assert text.startswith("node node2 left the cluster (lost)\n\n")
+    assert "Node:        node2\n" in text
+    assert "Reported by node1 in cluster pbx-cluster, Pacemaker 2.1.5." in text
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("ops@example.org", ["ops@example.org"]),
+    ("mailto:a@example.org, b@example.org", ["a@example.org", "b@example.org"]),
+])
+def test_mail_recipients(value, expected):
+    assert mail.parse_addresses(value) == expected
+
+
+@pytest.mark.parametrize("value", ["mailto:", "a b@example.org", "@example.org",
+                                   "ops@example.org\nBcc: x@y"])
+def test_bad_mail_recipients(value):
+    with pytest.raises(AlertError):
+        mail.parse_addresses(value)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("localhost", ("localhost", 25)), ("mx:2525", ("mx", 2525)),
+    ("[2001:db8::1]:587", ("2001:db8::1", 587)), ("2001:db8::1", ("2001:db8::1", 25)),
+])
+def test_smtp_server(value, expected):
+    assert mail.parse_server(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "mx:", "mx:0", "mx:99999", "[::1", "[::1]x"])
+def test_bad_smtp_server(value):
+    with pytest.raises(AlertError):
+        mail.parse_server(value)
+
+
+@pytest.mark.parametrize("value, kind", [
+    ("ops@example.org", "mail"), ("syslog:local", "syslog"),
+    ("syslog:unix:/run/systemd/journal/syslog", "syslog"),
+    ("syslog:udp://198.51.100.30", "syslog"), ("syslog:tcp://[2001:db8::30]:6514", "syslog"),
+    ("snmp://nms.example.org", "snmp"), ("snmp://[2001:db8::30]:1162", "snmp"),
+])
+def test_recipient_channels(value, kind):
+    assert recipient.channel(value) == kind
+
+
+@pytest.mark.parametrize("value", ["syslog:", "syslog:udp://", "syslog:http://x",
+                                   "syslog:udp://a b", "snmp://", "snmp:x", "snmp://h:p",
+                                   "pager", ""])
+def test_bad_recipients(value):
+    with pytest.raises(AlertError, match="expected"):
+        recipient.channel(value)
