@@ -235,7 +235,7 @@ _ALERT_SETTINGS = ("min_severity", "smtp_server", "smtp_tls", "mail_from",
 
 
 def _alerts(raw: Any, where: str) -> Alerts:
-    from sip_ha.alert import mail, recipient
+    from sip_ha.alert import mail, recipient, syslog
     from sip_ha.alert.errors import AlertError
     from sip_ha.alert.event import SEVERITIES
 
@@ -256,7 +256,8 @@ def _alerts(raw: Any, where: str) -> Alerts:
             mail.parse_server(settings["smtp_server"])
     except AlertError as err:
         raise ParamError(f"{where} {err}") from None
-    checks = {"min_severity": SEVERITIES, "smtp_tls": mail.TLS_MODES}
+    checks = {"min_severity": SEVERITIES, "smtp_tls": mail.TLS_MODES,
+              "syslog_facility": tuple(syslog.FACILITIES)}
     for key, allowed in checks.items():
         if key in settings and settings[key] not in allowed:
             raise ParamError(f"{where} {key}: {settings[key]!r} is not one of "

@@ -107,7 +107,7 @@ def deliver(event: Event, settings: Settings, hostname: str) -> str:
         snmp.send_trap(recipient.removeprefix("snmp://").rstrip("/"), settings.snmp_community,
                        snmp.PACEMAKER_TRAP_OID, varbinds, timeout=SEND_TIMEOUT)
     else:
-        sender = settings.mail_from or f"sip-ha@{socket.getfqdn()}"
+        sender = settings.mail_from or f"sip-ha@{socket.gethostname()}"
         message = mail.compose(sender, mail.parse_addresses(recipient),
                                subject(event, settings), body(event, settings, hostname),
                                {"X-SIP-HA-Event": event.kind,

@@ -72,8 +72,10 @@ def send(message: EmailMessage, server: str, tls: str = "none", timeout: float =
     if tls not in TLS_MODES:
         raise AlertError(f"SMTP TLS mode {tls!r}: expected one of {', '.join(TLS_MODES)}")
     try:
+        # gethostname, not smtplib's getfqdn: no DNS lookup that can hang
+        # on a node cut off from its resolver, the moment alerts matter.
         with smtplib.SMTP(host, port, timeout=timeout,
-                          local_hostname=socket.getfqdn()) as smtp:
+                          local_hostname=socket.gethostname()) as smtp:
             if tls == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
             refused = smtp.send_message(message)

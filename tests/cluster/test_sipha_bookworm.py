@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from sipha_cluster import wait_until
+from sipha_cluster import TRUNK_IP, wait_until
 from test_sipha_3nodes import KAMAILIO, KAMAILIO_CFG, PROXY, PROXY_IP, PROXY_PORT
 from test_sipha_asterisk import (
     FENCED_LIMIT,
@@ -24,6 +24,12 @@ from test_sipha_asterisk import (
     settled,
     standby_ready,
 )
+
+from sip_ha.alert import snmp
+from tests.support.alertlab import AlertNetns
+from tests.support.mail_receiver import MailReceiver
+from tests.support.rsyslog import SyslogReceiver
+from tests.support.snmptrapd import TrapReceiver
 
 CLUSTER_DIST = "bookworm"
 CLUSTER_NODES = 2
@@ -163,3 +169,68 @@ def test_files_follow_the_sip_active_role(synced):
     time.sleep(5)
     assert synced.run("node2", "test", "-e", f"{SYNC_DIR}/standby-only.conf",
                       check=False).returncode == 1
+
+
+ALERTS = f"""
+[alerts]
+recipients = ["voip-admins@example.org", "syslog:udp://{TRUNK_IP}:5514",
+              "snmp://{TRUNK_IP}:1162"]
+smtp_server = "{TRUNK_IP}:2525"
+cluster_name = "sipha-test"
+"""
+
+
+@pytest.fixture
+def receivers(cluster, tmp_path):
+    """A mail server, rsyslogd and snmptrapd on the trunk provider's host of
+    the test network (the nodes reach it: it is their gateway)."""
+    trunk = AlertNetns(existing=f"{cluster.prefix}-trunk")
+    for name in ("smtp", "syslog", "snmp"):
+        (tmp_path / name).mkdir()
+    smtp = MailReceiver(trunk, tmp_path / "smtp", host=TRUNK_IP)
+    syslog = SyslogReceiver(trunk, tmp_path / "syslog", addresses=(TRUNK_IP,))
+    traps = TrapReceiver(trunk, tmp_path / "snmp", addresses=(TRUNK_IP,))
+    try:
+        smtp.start()
+        syslog.start()
+        traps.start()
+        yield smtp, syslog, traps
+    finally:
+        trunk.down()
+    assert trunk.leftovers() == []
+
+
+def test_a_failure_is_mailed_logged_and_trapped_by_the_node_it_happened_on(cluster,
+                                                                           receivers):
+    smtp, syslog, traps = receivers
+    for node in cluster.nodes:
+        cluster.run(node, "mkdir", "-p", "/etc/sip-ha")
+        cluster.run(node, "tee", KAMAILIO_CFG, input=KAMAILIO)
+    install(cluster, params_toml(cluster.nodes, SERVICE + ALERTS))
+    settled(cluster, "proxy")
+    cluster.kill_process("node1", "kamailio")
+    wait_until(lambda: active(cluster, "proxy") == "node2", 60, what="proxy on node2")
+
+    def failure_mail():
+        return [m for m in smtp.messages() if "FAILED on node1" in m["Subject"]]
+    [mail, *_] = wait_until(failure_mail, 60, what="the failure mailed")
+    assert mail["Subject"].startswith("[sip-ha sipha-test] ERR: proxy-sipserver monitor")
+    assert mail["To"] == "voip-admins@example.org"
+    assert mail["From"] == "sip-ha@node1"
+    assert "Resource:    proxy-sipserver\n" in mail.get_content()
+
+    def failure_logged():
+        return [m for m in syslog.messages()
+                if m["msgid"] == "resource" and "FAILED on node1" in m["msg"]]
+    [logged, *_] = wait_until(failure_logged, 60, what="the failure in syslog")
+    assert (logged["hostname"], logged["app-name"], logged["severity"]) == (
+        "node1", "sip-ha-alert", "err")
+
+    def failure_trapped():
+        return [t for t in traps.traps() if t.get(snmp.PCMK_NODE_OID) == "node1"
+                and t.get(snmp.PCMK_OPERATION_OID) == "monitor"]
+    [trap, *_] = wait_until(failure_trapped, 60, what="the failure trapped")
+    assert trap[snmp.PCMK_RESOURCE_OID] == "proxy-sipserver"
+    assert trap[snmp.PCMK_RETURN_CODE_OID] == "7"
+    # Starts and stops are below the default threshold (notice): not one was sent.
+    assert not [m for m in smtp.messages() if " start on " in m["Subject"]]

@@ -11,9 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import sshd
+from tests.support import rsyslog, sshd
 from tests.support.agent_run import AgentRun
+from tests.support.alertlab import AlertNetns
 from tests.support.kamailio import KamailioSetup
+from tests.support.mail_receiver import MailReceiver
+from tests.support.rsyslog import SyslogReceiver
+from tests.support.snmptrapd import TrapReceiver
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +68,56 @@ def peer_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sshd.Private
     finally:
         daemon.down()
     assert daemon.leftovers() == []
+
+
+# -- the alert tests' namespace and receivers --------------------------------
+
+
+@pytest.fixture(scope="module")
+def alert_netns() -> Iterator[AlertNetns]:
+    """A namespace with only loopback: receivers and sip-ha-alert run in it."""
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+    netns = AlertNetns()
+    netns.up()
+    yield netns
+    netns.down()
+    assert netns.leftovers() == []
+
+
+@pytest.fixture(scope="module")
+def syslog_lab(alert_netns: AlertNetns, tmp_path_factory: pytest.TempPathFactory,
+               ) -> Iterator[tuple[AlertNetns, SyslogReceiver]]:
+    """rsyslogd on 127.0.0.1 and ::1, UDP and TCP port 5514."""
+    missing = rsyslog.available()
+    assert missing is None, missing
+    receiver = SyslogReceiver(alert_netns, tmp_path_factory.mktemp("rsyslog"))
+    try:
+        receiver.start()
+        yield alert_netns, receiver
+    finally:
+        receiver.stop()
+    assert receiver.proc is not None and receiver.proc.poll() is not None
+    assert not receiver.pidfile.exists()
+
+
+@pytest.fixture(scope="module")
+def trap_lab(alert_netns: AlertNetns, tmp_path_factory: pytest.TempPathFactory,
+             ) -> Iterator[tuple[AlertNetns, TrapReceiver]]:
+    """snmptrapd on 127.0.0.1 and ::1, UDP port 1162, community public."""
+    receiver = TrapReceiver(alert_netns, tmp_path_factory.mktemp("snmptrapd"))
+    try:
+        receiver.start()
+        yield alert_netns, receiver
+    finally:
+        receiver.stop()
+    assert receiver.process is not None and receiver.process.poll() is not None
+
+
+@pytest.fixture
+def mail_receiver(alert_netns: AlertNetns, tmp_path: Path) -> Iterator[MailReceiver]:
+    """aiosmtpd on 127.0.0.1:2525 delivering into a fresh Maildir."""
+    receiver = MailReceiver(alert_netns, tmp_path)
+    receiver.start()
+    yield receiver
+    receiver.stop()

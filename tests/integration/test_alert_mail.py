@@ -4,36 +4,21 @@ real SMTP server (aiosmtpd) receives, in plain text and over STARTTLS."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.alertlab import AlertNetns
+from tests.support.alertlab import run_alert
 from tests.support.mail_receiver import MailReceiver
 
 pytestmark = pytest.mark.integration
-AGENT = str(Path(sys.executable).with_name("sip-ha-alert"))
 FAILED_MONITOR = {"CRM_alert_kind": "resource", "CRM_alert_node": "node1",
                   "CRM_alert_rsc": "pbx-asterisk", "CRM_alert_task": "monitor",
                   "CRM_alert_interval": "3000", "CRM_alert_rc": "7", "CRM_alert_target_rc": "8",
                   "CRM_alert_status": "0", "CRM_alert_desc": "not running",
                   "CRM_alert_timestamp": "2026-11-25 19:30:01.123456",
                   "CRM_alert_version": "2.1.5"}
-
-
-@pytest.fixture(scope="module")
-def netns() -> Iterator[AlertNetns]:
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
-    lab = AlertNetns()
-    lab.up()
-    yield lab
-    lab.down()
-    assert lab.leftovers() == []
 
 
 @pytest.fixture(scope="module")
@@ -46,24 +31,12 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-@pytest.fixture
-def receiver(netns: AlertNetns, tmp_path: Path) -> Iterator[MailReceiver]:
-    smtp = MailReceiver(netns, tmp_path)
-    smtp.start()
-    yield smtp
-    smtp.stop()
-
-
-def alert(netns: AlertNetns, **env: str) -> subprocess.CompletedProcess[str]:
-    return netns.run([AGENT], env={"PATH": "/usr/bin:/bin", "LC_ALL": "C", **env}, timeout=30)
-
-
-def test_failed_monitor_mail_is_received(netns, receiver):
-    res = alert(netns, **FAILED_MONITOR, CRM_alert_recipient="mailto:ops@example.org",
-                sipha_smtp_server=receiver.address, sipha_cluster="pbx-cluster",
-                sipha_mail_from="pbx-ha@example.org")
+def test_failed_monitor_mail_is_received(alert_netns, mail_receiver):
+    res = run_alert(alert_netns, **FAILED_MONITOR, CRM_alert_recipient="mailto:ops@example.org",
+                    sipha_smtp_server=mail_receiver.address, sipha_cluster="pbx-cluster",
+                    sipha_mail_from="pbx-ha@example.org")
     assert res.returncode == 0, res.stderr
-    [mail] = receiver.wait_for(1)
+    [mail] = mail_receiver.wait_for(1)
     assert mail["To"] == "ops@example.org" and mail["From"] == "pbx-ha@example.org"
     assert mail["Subject"] == ("[sip-ha pbx-cluster] ERR: pbx-asterisk monitor (every 3s) "
                                "FAILED on node1: not running (rc 7 not running, expected 8 "
@@ -73,53 +46,53 @@ def test_failed_monitor_mail_is_received(netns, receiver):
     assert "Resource:    pbx-asterisk\n" in text and "When:        2026-11-25 19:30:01" in text
 
 
-def test_one_mail_for_several_addresses(netns, receiver):
-    res = alert(netns, CRM_alert_kind="node", CRM_alert_node="node2", CRM_alert_desc="lost",
-                CRM_alert_recipient="a@example.org,b@example.org",
-                sipha_smtp_server=receiver.address)
+def test_one_mail_for_several_addresses(alert_netns, mail_receiver):
+    res = run_alert(alert_netns, CRM_alert_kind="node", CRM_alert_node="node2",
+                    CRM_alert_desc="lost", CRM_alert_recipient="a@example.org,b@example.org",
+                    sipha_smtp_server=mail_receiver.address)
     assert res.returncode == 0, res.stderr
-    [mail] = receiver.wait_for(1)
+    [mail] = mail_receiver.wait_for(1)
     assert mail["To"] == "a@example.org, b@example.org"
     assert mail["Subject"] == "[sip-ha] CRIT: node node2 left the cluster (lost)"
 
 
-def test_below_threshold_sends_nothing(netns, receiver):
-    res = alert(netns, CRM_alert_kind="resource", CRM_alert_node="node1",
-                CRM_alert_rsc="pbx-ip", CRM_alert_task="start", CRM_alert_rc="0",
-                CRM_alert_target_rc="0", CRM_alert_status="0",
-                CRM_alert_recipient="ops@example.org", sipha_smtp_server=receiver.address)
+def test_below_threshold_sends_nothing(alert_netns, mail_receiver):
+    res = run_alert(alert_netns, CRM_alert_kind="resource", CRM_alert_node="node1",
+                    CRM_alert_rsc="pbx-ip", CRM_alert_task="start", CRM_alert_rc="0",
+                    CRM_alert_target_rc="0", CRM_alert_status="0",
+                    CRM_alert_recipient="ops@example.org", sipha_smtp_server=mail_receiver.address)
     assert res.returncode == 0, res.stderr
-    res = alert(netns, CRM_alert_kind="resource", CRM_alert_node="node1",
-                CRM_alert_rsc="pbx-ip", CRM_alert_task="start", CRM_alert_rc="0",
-                CRM_alert_target_rc="0", CRM_alert_status="0", sipha_min_severity="info",
-                CRM_alert_recipient="ops@example.org", sipha_smtp_server=receiver.address)
+    res = run_alert(alert_netns, CRM_alert_kind="resource", CRM_alert_node="node1",
+                    CRM_alert_rsc="pbx-ip", CRM_alert_task="start", CRM_alert_rc="0",
+                    CRM_alert_target_rc="0", CRM_alert_status="0", sipha_min_severity="info",
+                    CRM_alert_recipient="ops@example.org", sipha_smtp_server=mail_receiver.address)
     assert res.returncode == 0, res.stderr
-    [mail] = receiver.wait_for(1)
+    [mail] = mail_receiver.wait_for(1)
     assert mail["Subject"] == "[sip-ha] INFO: pbx-ip start on node1: ok"
 
 
-def test_starttls_with_a_trusted_certificate(netns, tmp_path, tls_files):
+def test_starttls_with_a_trusted_certificate(alert_netns, tmp_path, tls_files):
     cert, _ = tls_files
-    smtp = MailReceiver(netns, tmp_path, port=2587, tls=tls_files)
+    smtp = MailReceiver(alert_netns, tmp_path, port=2587, tls=tls_files)
     smtp.start()
     try:
-        res = alert(netns, **FAILED_MONITOR, CRM_alert_recipient="ops@example.org",
-                    sipha_smtp_server=smtp.address, sipha_smtp_tls="starttls",
-                    SSL_CERT_FILE=str(cert))
+        res = run_alert(alert_netns, **FAILED_MONITOR, CRM_alert_recipient="ops@example.org",
+                        sipha_smtp_server=smtp.address, sipha_smtp_tls="starttls",
+                        SSL_CERT_FILE=str(cert))
         assert res.returncode == 0, res.stderr
         assert len(smtp.wait_for(1)) == 1
         # Without the certificate among the trusted ones nothing is sent in clear.
-        res = alert(netns, **FAILED_MONITOR, CRM_alert_recipient="ops@example.org",
-                    sipha_smtp_server=smtp.address, sipha_smtp_tls="starttls")
+        res = run_alert(alert_netns, **FAILED_MONITOR, CRM_alert_recipient="ops@example.org",
+                        sipha_smtp_server=smtp.address, sipha_smtp_tls="starttls")
         assert res.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in res.stderr
         assert len(smtp.messages()) == 1
     finally:
         smtp.stop()
 
 
-def test_receiver_down_is_exit_1_with_the_reason(netns):
-    res = alert(netns, **FAILED_MONITOR, CRM_alert_recipient="ops@example.org",
-                sipha_smtp_server="127.0.0.1:2599")
+def test_receiver_down_is_exit_1_with_the_reason(alert_netns):
+    res = run_alert(alert_netns, **FAILED_MONITOR, CRM_alert_recipient="ops@example.org",
+                    sipha_smtp_server="127.0.0.1:2599")
     assert res.returncode == 1
     assert res.stderr.startswith("sip-ha-alert: mail to ops@example.org through 127.0.0.1:2599")
     assert "Connection refused" in res.stderr

@@ -11,10 +11,25 @@ the namespace itself alone.
 from __future__ import annotations
 
 import secrets
+import socket
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 IP = "/usr/sbin/ip"
+ALERT_AGENT = str(Path(sys.executable).with_name("sip-ha-alert"))
+LOOPBACKS = ("127.0.0.1", "::1")
+
+
+def proc_net(address: str) -> tuple[str, str]:
+    """The /proc/PID/net/{tcp,udp} file suffix for ADDRESS and how that file
+    writes it (32-bit words in host byte order): 127.0.0.1 is 0100007F in
+    udp, ::1 is 00000000000000000000000001000000 in udp6."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    packed = socket.inet_pton(family, address)
+    words = "".join(packed[i:i + 4][::-1].hex() for i in range(0, len(packed), 4))
+    return ("6" if family == socket.AF_INET6 else ""), words.upper()
 
 
 def _sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -70,3 +85,10 @@ class AlertNetns:
             found += [line for line in _sh(IP, "netns", "list").stdout.splitlines()
                       if line.startswith(self.name)]
         return found
+
+
+def run_alert(netns: AlertNetns, **env: str) -> subprocess.CompletedProcess[str]:
+    """sip-ha-alert as Pacemaker runs it: a process whose environment holds
+    the CRM_alert_* variables and the alert's instance attributes, nothing else."""
+    return netns.run([ALERT_AGENT], env={"PATH": "/usr/bin:/bin", "LC_ALL": "C", **env},
+                     timeout=30)

@@ -103,6 +103,7 @@ def test_alerts_become_the_agents_settings():
     ({"recipients": ["syslog:udp//x"]}, "recipient 'syslog:udp//x'"),
     ({"min_severity": "loud"}, "min_severity: 'loud' is not one of emerg"),
     ({"smtp_tls": "ssl"}, "smtp_tls: 'ssl' is not one of none, starttls"),
+    ({"syslog_facility": "pbx"}, "syslog_facility: 'pbx' is not one of kern, user"),
     ({"smtp_server": "mx:port"}, "SMTP server 'mx:port'"),
     ({"path": "sip-ha-alert"}, "path: 'sip-ha-alert' must be absolute"),
     ({"timeout": "soon"}, "timeout: 'soon' is not a duration"),

@@ -1,0 +1,264 @@
+"""Syslog notifications: one RFC 5424 message per alert, sent over UDP, over
+TCP (RFC 6587 octet counting) or to a local socket such as /dev/log.
+
+Standard library only; nothing happens at import.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+
+from sip_ha.alert.errors import AlertError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
+
+# The names of <syslog.h> (glibc's facilitynames, without the ambiguous
+# "security" and the internal "mark").
+FACILITIES = MappingProxyType({
+    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
+    "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
+    **{f"local{n}": 16 + n for n in range(8)},
+})
+# RFC 5424 table 2, plus the aliases syslog(3) and logger(1) accept.
+SEVERITIES = MappingProxyType({
+    "emerg": 0, "alert": 1, "crit": 2, "err": 3, "warning": 4, "notice": 5, "info": 6,
+    "debug": 7, "panic": 0, "error": 3, "warn": 4,
+})
+NILVALUE = "-"
+BOM = b"\xef\xbb\xbf"
+# RFC 5424 section 6: the longest HOSTNAME, APP-NAME, PROCID, MSGID and SD-NAME.
+HOSTNAME_MAX, APP_MAX, PROCID_MAX, MSGID_MAX, SD_NAME_MAX = 255, 48, 128, 32, 32
+DEFAULT_PORT = 514
+TRANSPORTS = ("udp", "tcp", "unix")
+
+
+def format_rfc5424(facility: str, severity: str, hostname: str, app: str, msgid: str,
+                   message: str, data: Mapping[str, str], sd_id: str = "sipha@32473",
+                   when: datetime | None = None, procid: str | None = None) -> bytes:
+    """``<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD-ID PARAM="VALUE"...] BOM MSG``.
+
+    Header fields are reduced to printable US-ASCII (anything else becomes
+    ``_``), cut to the RFC's lengths, and ``-`` when empty. ``when`` defaults
+    to now; a naive ``when`` is local time. No DATA gives ``-`` for the
+    structured data, no MESSAGE leaves MSG out. Bad facility or severity
+    names, SD-ID or parameter names raise ValueError.
+    """
+    pri = _code(FACILITIES, facility, "facility") * 8 + _code(SEVERITIES, severity, "severity")
+    header = " ".join((f"<{pri}>1", _timestamp(when), _field(hostname, HOSTNAME_MAX),
+                       _field(app, APP_MAX), _field(procid or "", PROCID_MAX),
+                       _field(msgid, MSGID_MAX)))
+    out = f"{header} {_structured_data(sd_id, data)}".encode("utf-8", errors="replace")
+    if message:
+        out += b" " + BOM + message.encode("utf-8", errors="replace")
+    return out
+
+
+def _code(table: Mapping[str, int], name: str, what: str) -> int:
+    code = table.get(name.strip().lower())
+    if code is None:
+        raise ValueError(f"unknown syslog {what} {name!r}: expected one of "
+                         + ", ".join(table))
+    return code
+
+
+def _timestamp(when: datetime | None) -> str:
+    """RFC 3339 with microseconds: ``2024-05-01T12:00:00.000000+02:00``, ``Z`` for UTC."""
+    stamp = datetime.now().astimezone() if when is None else when
+    offset = stamp.utcoffset()
+    if offset is None:
+        stamp = stamp.astimezone()
+    elif offset % timedelta(minutes=1):  # RFC 3339 offsets are whole minutes
+        stamp = stamp.astimezone(UTC)
+    text = stamp.isoformat(timespec="microseconds")
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
+
+
+def _printable(char: str) -> bool:
+    return 33 <= ord(char) <= 126
+
+
+def _field(value: str, limit: int) -> str:
+    cleaned = "".join(c if _printable(c) else "_" for c in value)[:limit]
+    return cleaned or NILVALUE
+
+
+def _sd_name(name: str, what: str) -> str:
+    if (not name or len(name) > SD_NAME_MAX
+            or any(not _printable(c) or c in '= ]"' for c in name)):
+        raise ValueError(f"syslog structured data {what} {name!r}: 1 to {SD_NAME_MAX} printable "
+                         'US-ASCII characters other than = ] " and space')
+    return name
+
+
+def _sd_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+
+
+def _structured_data(sd_id: str, data: Mapping[str, str]) -> str:
+    name = _sd_name(sd_id, "SD-ID")
+    if not data:
+        return NILVALUE
+    params = "".join(f' {_sd_name(key, "PARAM-NAME")}="{_sd_value(value)}"'
+                     for key, value in data.items())
+    return f"[{name}{params}]"
+
+
+@dataclass(frozen=True)
+class SyslogTarget:
+    """Where a message goes: ``udp``/``tcp`` with host and port, or ``unix`` with a path."""
+
+    transport: str
+    host: str = ""
+    port: int = 0
+    path: str = ""
+
+
+def parse_target(target: str) -> SyslogTarget:
+    """``udp://host[:port]``, ``tcp://host[:port]`` (IPv6 in brackets, port 514
+    by default) or ``unix:/path``; AlertError for anything else."""
+    scheme, _, rest = target.partition(":")
+    scheme = scheme.lower()
+    if scheme == "unix":
+        if not rest.startswith("/") or "\0" in rest:
+            raise AlertError(f"syslog target {target!r}: expected unix:/absolute/path")
+        return SyslogTarget("unix", path=rest)
+    if scheme not in TRANSPORTS or not rest.startswith("//"):
+        raise AlertError(f"syslog target {target!r}: expected udp://host[:port], "
+                         "tcp://host[:port] or unix:/path")
+    host, port = _split_hostport(rest[2:], target)
+    return SyslogTarget(scheme, host=host, port=port)
+
+
+def _split_hostport(hostport: str, target: str) -> tuple[str, int]:
+    port = ""
+    if hostport.startswith("["):
+        host, bracket, tail = hostport[1:].partition("]")
+        if not bracket or (tail and not tail.startswith(":")):
+            raise AlertError(f"syslog target {target!r}: expected [IPv6 address]:port")
+        port = tail[1:] if tail else str(DEFAULT_PORT)
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise AlertError(f"syslog target {target!r}: {host!r} is not an IPv6 "
+                             "address") from None
+    else:
+        if hostport.count(":") > 1:
+            raise AlertError(f"syslog target {target!r}: put an IPv6 address in brackets, "
+                             "as in udp://[::1]:514")
+        host, colon, port = hostport.partition(":")
+        if not colon:
+            port = str(DEFAULT_PORT)
+        if not host or not all(c.isascii() and (c.isalnum() or c in "-._") for c in host):
+            raise AlertError(f"syslog target {target!r}: {host!r} is not a host name or "
+                             "address")
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise AlertError(f"syslog target {target!r}: port {port!r} is not 1-65535")
+    return host, int(port)
+
+
+def send_syslog(target: str, payload: bytes, timeout: float = 5.0) -> None:
+    """Send one message (as from format_rfc5424) to TARGET within TIMEOUT seconds.
+
+    UDP: one datagram. TCP: ``LEN SP MSG`` (RFC 6587 octet counting). unix: one
+    datagram, or for a stream socket the message and a NUL, as syslog(3) does.
+    Every failure raises AlertError naming the target.
+    """
+    spec = parse_target(target)
+    deadline = time.monotonic() + timeout
+    try:
+        if spec.transport == "unix":
+            _send_unix(spec.path, payload, target, deadline)
+        else:
+            _send_inet(spec, payload, target, deadline)
+    except TimeoutError as err:
+        raise AlertError(f"syslog to {target}: timed out after {timeout:g} s") from err
+    except OSError as err:
+        raise AlertError(f"syslog to {target}: {err.strerror or err}") from err
+
+
+def _remaining(deadline: float, target: str) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError(errno.ETIMEDOUT, f"no time left for {target}")
+    return left
+
+
+def _resolve(spec: SyslogTarget, kind: socket.SocketKind, target: str,
+             deadline: float) -> list[AddrInfo]:
+    """getaddrinfo, which has no timeout of its own: numeric hosts directly,
+    names in a daemon thread we stop waiting for at the deadline."""
+    try:
+        return socket.getaddrinfo(spec.host, spec.port, type=kind,
+                                  flags=socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        pass  # a name, not an address
+    outcome: list[list[AddrInfo] | OSError] = []
+
+    def lookup() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(spec.host, spec.port, type=kind))
+        except OSError as err:
+            outcome.append(err)
+
+    worker = threading.Thread(target=lookup, name=f"resolve {spec.host}", daemon=True)
+    worker.start()
+    worker.join(_remaining(deadline, target))
+    if not outcome:
+        raise TimeoutError(errno.ETIMEDOUT, f"resolving {spec.host} timed out")
+    found = outcome[0]
+    if isinstance(found, OSError):
+        raise OSError(f"cannot resolve {spec.host}: {found}")
+    return found
+
+
+def _send_inet(spec: SyslogTarget, payload: bytes, target: str, deadline: float) -> None:
+    kind = socket.SOCK_DGRAM if spec.transport == "udp" else socket.SOCK_STREAM
+    failure: OSError = OSError(f"no address for {spec.host}")
+    for family, _, proto, _, address in _resolve(spec, kind, target, deadline):
+        sock = socket.socket(family, kind, proto)
+        with sock:
+            sock.settimeout(_remaining(deadline, target))
+            try:
+                sock.connect(address)
+            except TimeoutError:
+                raise
+            except OSError as err:  # refused or unreachable: the next address may do
+                failure = err
+                continue
+            sock.settimeout(_remaining(deadline, target))
+            if kind == socket.SOCK_DGRAM:
+                sock.send(payload)
+            else:
+                sock.sendall(b"%d " % len(payload) + payload)
+            return
+    raise failure
+
+
+def _send_unix(path: str, payload: bytes, target: str, deadline: float) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(_remaining(deadline, target))
+        try:
+            sock.connect(path)
+        except OSError as err:
+            if err.errno != errno.EPROTOTYPE:  # a stream socket answers EPROTOTYPE
+                raise
+        else:
+            sock.send(payload)
+            return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(_remaining(deadline, target))
+        sock.connect(path)
+        sock.settimeout(_remaining(deadline, target))
+        sock.sendall(payload + b"\0")

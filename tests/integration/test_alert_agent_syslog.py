@@ -1,0 +1,39 @@
+"""sip-ha-alert, run the way Pacemaker runs it, reaches a real rsyslogd: the
+sentence, the severity and the event's fields as RFC 5424 structured data."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.alertlab import run_alert
+
+pytestmark = pytest.mark.integration
+FENCED = {"CRM_alert_kind": "fencing", "CRM_alert_node": "node1", "CRM_alert_task": "reboot",
+          "CRM_alert_rc": "0", "CRM_alert_desc": "Operation reboot of node1 by node2: OK",
+          "CRM_alert_version": "2.1.5"}
+
+
+
+@pytest.mark.parametrize("recipient", ["syslog:udp://127.0.0.1:5514",
+                                       "syslog:tcp://[::1]:5514"])
+def test_fencing_reaches_rsyslog(syslog_lab, recipient):
+    netns, receiver = syslog_lab
+    before = len(receiver.messages())
+    res = run_alert(netns, **FENCED, CRM_alert_recipient=recipient, sipha_syslog_facility="local3")
+    assert res.returncode == 0, res.stderr
+    got = receiver.wait_for(before + 1)[before]
+    assert (got["facility"], got["severity"], got["app-name"], got["msgid"]) == (
+        "local3", "warning", "sip-ha-alert", "fencing")
+    assert got["msg"].lstrip("\ufeff") == (
+        "node node1 was fenced (reboot): Operation reboot of node1 by node2: OK")
+    assert got["structured-data"].startswith("[sipha@32473 kind=\"fencing\" node=\"node1\"")
+    assert 'task="reboot"' in got["structured-data"]
+
+
+def test_bad_facility_is_reported(syslog_lab):
+    netns, receiver = syslog_lab
+    before = len(receiver.messages())
+    res = run_alert(netns, **FENCED, CRM_alert_recipient="syslog:udp://127.0.0.1:5514",
+                    sipha_syslog_facility="pbx")
+    assert res.returncode == 1 and "sipha_syslog_facility" in res.stderr
+    assert len(receiver.messages()) == before
