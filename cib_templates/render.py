@@ -102,7 +102,8 @@ def render(params: ClusterParams, schema: str = DEFAULT_SCHEMA) -> etree._Elemen
     for device in params.fencing:
         _add_fencing(cib, device)
     if params.alerts:
-        cib.find("configuration").append(alerts_element(params.alerts))
+        keys = " ".join(ip_resource(service) for service in params.services)
+        cib.find("configuration").append(alerts_element(params.alerts, keys))
     return etree.ElementTree(cib)
 
 
@@ -188,16 +189,14 @@ def _add_fencing(cib: etree._Element, device: Fencing) -> None:
     _merge(cib, fragment)
 
 
-def alerts_element(alerts: Alerts) -> etree._Element:
-    """The <alerts> section holding the one SIP-HA alert."""
+def alerts_element(alerts: Alerts, key_resources: str) -> etree._Element:
+    """The <alerts> section holding the one SIP-HA alert; KEY_RESOURCES (the
+    service addresses) make their start and stop a notice: the service moved."""
     section = _fill(_template("alerts"), {"alert_path": alerts.path,
                                           "alert_timeout": alerts.timeout}).find("alerts")
     alert = section.find("alert")
-    options = alert.find("instance_attributes")
-    if alerts.options:
-        _nvpairs(options, alerts.options)
-    else:
-        alert.remove(options)
+    _nvpairs(alert.find("instance_attributes"),
+             {**alerts.options, "sipha_key_resources": key_resources})
     for number, value in enumerate(alerts.recipients, start=1):
         etree.SubElement(alert, "recipient", id=f"{ALERT_ID}-to-{number}", value=value)
     return section

@@ -6,10 +6,12 @@
 # or reuses the box, brings the cluster up (LXC containers, real fencing),
 # writes the SIP-HA parameter file and installs the rendered CIB with
 # `sip-ha cib apply` (Kamailio under ocf:sipha:sipserver, the service address
-# under ocf:sipha:service-ip, gateway ping, fencing), shows `sip-ha status`,
-# kills the SIP-ACTIVE node like a power cut while a phone keeps asking the
-# service address, shows that the recovered node does not take the service
-# back on its own, and approves the failback with `sip-ha failback`.
+# under ocf:sipha:service-ip, gateway ping, file sync, fencing, the alert
+# that mails the operator), shows `sip-ha status` and a synced file, kills
+# the SIP-ACTIVE node like a power cut while a phone keeps asking the service
+# address, shows the operator's mailbox, shows that the recovered node does
+# not take the service back on its own, and approves the failback with
+# `sip-ha failback`.
 # Run as root. Environment: see vagrant/env.sh and vagrant/lib/settings.rb.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -59,6 +61,26 @@ probe_start() {
     PROBE=$!
     sleep 2
 }
+# The operator's mailbox: a real SMTP server (aiosmtpd) on the trunk host,
+# delivering into a Maildir; mailbox() lists what arrived.
+# Debian's python3 (python3-aiosmtpd), whatever python3 is first on PATH.
+MAILDIR=$STATE/demo-maildir
+mail_start() {
+    rm -rf "$MAILDIR"
+    ip netns exec "$SIPHA_PREFIX-trunk" /usr/bin/python3 -m aiosmtpd -n -l "$TRUNK_IP:2525" \
+        -c aiosmtpd.handlers.Mailbox "$MAILDIR" >"$STATE/demo-smtp.log" 2>&1 &
+    SMTP=$!
+}
+mailbox() {
+    /usr/bin/python3 - "$MAILDIR" <<'PY'
+import email.policy, mailbox, sys
+box = mailbox.Maildir(sys.argv[1], create=False)
+for key in sorted(box.iterkeys(), key=lambda k: box.get_message(k).get_date()):
+    mail = box.get_bytes(key)
+    msg = email.message_from_bytes(mail, policy=email.policy.default)
+    print(f"  {msg['Date'][17:25]}  {msg['From']}: {msg['Subject']}")
+PY
+}
 probe_stop() {  # sets OUTAGE: the longest time the phone got no answer
     sleep 2
     touch "$STATE/demo.stop"
@@ -107,6 +129,11 @@ control_command = "none"
 [service.sync]                      # file sync: the SIP-ACTIVE node pushes
 config = "/etc/sip-ha/sync.toml"
 
+[alerts]                            # notifications through sip-ha-alert
+recipients = ["voip-admins@example.org"]
+smtp_server = "$TRUNK_IP:2525"
+cluster_name = "demo"
+
 [[fencing]]
 id = "sipha-fence"
 agent = "fence_sipha"
@@ -132,10 +159,11 @@ for n in $NODES; do
                      sysctl -q -w net.ipv4.ip_nonlocal_bind=1'
 done
 
+mail_start
 say "sip-ha cib apply: the rendered configuration into the running cluster"
 # (the whole change is a diff; shown here: what it adds)
 node node1 sip-ha cib apply --params $PARAMS \
-    | grep -E '^\+ *<(primitive|clone|rsc_[a-z]+) |^applied|already runs' | cut -c1-110
+    | grep -E '^\+ *<(primitive|clone|rsc_[a-z]+|alert) |^applied|already runs' | cut -c1-110
 wait_for 120 "the service active on node1" is_active node1 node1
 for n in $NODES; do
     [ "$n" = node1 ] || wait_for 120 "$n a hot standby" is_ready node1 "$n"
@@ -154,7 +182,8 @@ has_file() { node "$1" test -s "$SYNC_DIR/extensions_custom.conf"; }
 wait_for 30 "the file on $SURVIVOR" has_file "$SURVIVOR"
 node "$SURVIVOR" ls -l "$SYNC_DIR"
 say "power cut: $ACTIVE (SIP-ACTIVE) is killed (lxc-stop -k); the phone asks every 0.2 s"
-trap 'touch "$STATE/demo.stop"' EXIT   # the probe never outlives the demo
+# The probe and the mail server never outlive the demo.
+trap 'touch "$STATE/demo.stop"; [ -z "${SMTP:-}" ] || kill "$SMTP" 2>/dev/null' EXIT
 probe_start
 FENCE_MARK=$(wc -l <"$STATE/fenced.log")
 lxc-stop -k -n "$SIPHA_PREFIX-$ACTIVE"
@@ -163,6 +192,11 @@ wait_for 120 "the service on $SURVIVOR" is_active "$SURVIVOR" "$SURVIVOR"
 probe_stop
 echo "fence daemon:"; tail -n +"$((FENCE_MARK + 1))" "$STATE/fenced.log" | sed 's/^/  /'
 say "SIP service now on $SURVIVOR; longest outage seen by the phone: $OUTAGE s"
+
+say "the operator's mailbox (sip-ha-alert, e-mail; syslog and SNMP traps work alike)"
+mail_seen() { mailbox 2>/dev/null | grep -q fenced; }
+wait_for 30 "the mails" mail_seen
+mailbox
 
 say "$ACTIVE was fenced (rebooted) and rejoins as a hot standby; no automatic failback"
 wait_for 180 "$ACTIVE a hot standby again" is_ready "$SURVIVOR" "$ACTIVE"

@@ -5,7 +5,8 @@
 set -euo pipefail
 
 PKGS=(vagrant vagrant-lxc lxc debootstrap rsync openssh-client
-      python3-pytest tar gzip iproute2 iptables bridge-utils)
+      python3-pytest tar gzip iproute2 iptables bridge-utils
+      python3-aiosmtpd)   # the demo's mail server (the operator's mailbox)
 
 missing=()
 for p in "${PKGS[@]}"; do

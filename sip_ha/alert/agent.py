@@ -13,13 +13,15 @@ of their own name. The recipient says the channel:
   ``sipha_snmp_community`` (default public).
 
 Events below ``sipha_min_severity`` (default notice: node, fencing, failed
-operations, promote and demote) are not sent. Exit 0 when sent or not
+operations, promote and demote, and the start and stop of the resources in
+``sipha_key_resources``, the service addresses) are not sent. Exit 0 when sent or not
 wanted, 1 with one line on stderr when the recipient could not be reached
 or the configuration is wrong; Pacemaker logs both.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import sys
@@ -48,6 +50,8 @@ class Settings:
     mail_from: str = ""
     syslog_facility: str = "daemon"
     snmp_community: str = "public"
+    # Resource ids whose start/stop is the SIP service moving (service addresses).
+    key_resources: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -120,6 +124,8 @@ def run(env: Mapping[str, str]) -> int:
     try:
         event = Event.from_env(env)
         settings = Settings.from_env(env)
+        if event.rsc and event.rsc in settings.key_resources.split():
+            event = dataclasses.replace(event, key=True)
         if not event.recipient:
             return 0  # an alert without recipients yet: nothing to do
         if not event.wanted(settings.min_severity):

@@ -25,6 +25,9 @@ EXEC_STATUS = {0: "done", 1: "pending", 2: "cancelled", 3: "timed out",
                8: "not installed", 9: "not connected", 10: "invalid",
                11: "no fence device", 12: "no secrets"}
 KINDS = ("node", "fencing", "resource", "attribute")
+# Pending and cancelled operations (a recurring monitor cancelled when the
+# role changes) did not fail: nothing to tell an operator.
+NOT_RESULTS = (1, 2)
 
 
 class EventError(Exception):
@@ -59,6 +62,8 @@ class Event:
     timestamp: str = ""
     sequence: str = ""
     version: str = ""
+    # A service address: its start and stop are the SIP service moving.
+    key: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Event:
@@ -86,7 +91,7 @@ class Event:
     def failed(self) -> bool:
         if self.kind == "fencing":
             return self.rc not in (None, 0)
-        if self.kind != "resource":
+        if self.kind != "resource" or self.status in NOT_RESULTS:
             return False
         if self.status not in (None, 0):
             return True
@@ -102,7 +107,9 @@ class Event:
             return "info"
         if self.failed:
             return "err"
-        if self.task in ("promote", "demote"):
+        if self.status in NOT_RESULTS:
+            return "debug"
+        if self.task in ("promote", "demote") or (self.key and self.task in ("start", "stop")):
             return "notice"
         if self.is_probe or self.task in ("notify", "meta-data", "validate-all"):
             return "debug"
@@ -131,10 +138,12 @@ class Event:
                 return f"node {self.node} joined the cluster"
             return f"node {self.node} left the cluster ({self.desc or 'lost'})"
         if self.kind == "fencing":
-            action = self.task or "fencing"
+            # CRM_alert_task is Pacemaker's notification name (st_notify_fence);
+            # the action (reboot, off) is in the description.
+            desc = self.desc.split(" (ref=")[0]
             if self.failed:
-                return f"fencing ({action}) of {self.node} FAILED: {self.desc}"
-            return f"node {self.node} was fenced ({action}): {self.desc}"
+                return f"fencing of {self.node} FAILED: {desc}"
+            return f"node {self.node} was fenced: {desc}"
         if self.kind == "attribute":
             return (f"node attribute {self.attribute_name} on {self.node} is now "
                     f"{self.attribute_value or '(removed)'}")
@@ -142,9 +151,13 @@ class Event:
         if self.failed:
             return f"{self.rsc} {op} FAILED on {self.node}: {self.outcome()}"
         if self.task == "promote":
-            return f"{self.rsc} promoted on {self.node}: it is the active node now"
+            return f"{self.rsc} promoted on {self.node}"
         if self.task == "demote":
-            return f"{self.rsc} demoted on {self.node}: it is a standby now"
+            return f"{self.rsc} demoted on {self.node}"
+        if self.key and self.task == "start":
+            return f"SIP service address {self.rsc} started on {self.node}: SIP-ACTIVE there now"
+        if self.key and self.task == "stop":
+            return f"SIP service address {self.rsc} stopped on {self.node}"
         if self.task == "monitor" and self.interval_ms:
             return f"{self.rsc} {op} on {self.node}: {self.outcome() or 'ok'} again"
         return f"{self.rsc} {op} on {self.node}: {self.outcome() or 'ok'}"

@@ -97,3 +97,15 @@ def test_recipient_channels(value, kind):
 def test_bad_recipients(value):
     with pytest.raises(AlertError, match="expected"):
         recipient.channel(value)
+
+
+def test_key_resources_make_the_address_move_a_notice(monkeypatch):
+    sent = []
+    monkeypatch.setattr(agent, "deliver", lambda event, settings, host: sent.append(event))
+    start = {"CRM_alert_kind": "resource", "CRM_alert_node": "node2", "CRM_alert_rsc": "pbx-ip",
+             "CRM_alert_task": "start", "CRM_alert_rc": "0", "CRM_alert_target_rc": "0",
+             "CRM_alert_status": "0", "CRM_alert_recipient": "ops@example.org"}
+    assert agent.run(start) == 0 and sent == []          # info: below notice
+    assert agent.run({**start, "sipha_key_resources": "pbx-ip proxy-ip"}) == 0
+    assert [e.summary() for e in sent] == [
+        "SIP service address pbx-ip started on node2: SIP-ACTIVE there now"]

@@ -3,6 +3,8 @@ events reach an operator, and the sentence they read."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from sip_ha.alert.event import Event, EventError
@@ -47,7 +49,7 @@ def test_timed_out_operation_is_a_failure_even_with_matching_rc():
 def test_promote_is_a_notice_start_is_info_probe_is_debug():
     promote = resource("promote", 0, 0)
     assert promote.severity == "notice"
-    assert promote.summary() == "pbx-asterisk promoted on node1: it is the active node now"
+    assert promote.summary() == "pbx-asterisk promoted on node1"
     assert resource("start", 0, 0).severity == "info"
     probe = resource("monitor", 7, 7, desc="not running")
     assert probe.is_probe and not probe.failed and probe.severity == "debug"
@@ -60,17 +62,18 @@ def test_unexpected_probe_result_is_reported():
 
 
 def test_fencing_success_is_a_warning_failure_critical():
+    # As Pacemaker 2.1 sends it (the task is the notification's name).
     done = Event.from_env({"CRM_alert_kind": "fencing", "CRM_alert_node": "node1",
-                           "CRM_alert_task": "reboot", "CRM_alert_rc": "0",
-                           "CRM_alert_desc": "Operation reboot of node1 by node2: OK"})
+                           "CRM_alert_task": "st_notify_fence", "CRM_alert_rc": "0",
+                           "CRM_alert_desc": "Operation reboot of node1 by node2: OK "
+                                             "(ref=2fe3ab29-1bc4-490c-8107-812fd6725d8b)"})
     assert done.severity == "warning"
-    assert done.summary() == ("node node1 was fenced (reboot): Operation reboot of node1 by "
-                              "node2: OK")
+    assert done.summary() == "node node1 was fenced: Operation reboot of node1 by node2: OK"
     failed = Event.from_env({"CRM_alert_kind": "fencing", "CRM_alert_node": "node1",
                              "CRM_alert_task": "reboot", "CRM_alert_rc": "1",
                              "CRM_alert_desc": "No route to host"})
     assert failed.severity == "crit"
-    assert failed.summary() == "fencing (reboot) of node1 FAILED: No route to host"
+    assert failed.summary() == "fencing of node1 FAILED: No route to host"
 
 
 def test_details_leave_out_what_pacemaker_did_not_give():
@@ -84,3 +87,21 @@ def test_not_an_alert_is_an_error():
         Event.from_env({})
     with pytest.raises(EventError, match="CRM_alert_rc='x'"):
         Event.from_env({"CRM_alert_kind": "resource", "CRM_alert_rc": "x"})
+
+
+def test_a_cancelled_monitor_is_not_a_failure():
+    # Seen in the demo: a role change cancels the recurring monitor (status 2).
+    event = resource("monitor", 0, 0, status=2, interval=31000, desc="Cancelled")
+    assert not event.failed and event.severity == "debug"
+
+
+def test_a_service_address_moving_is_a_notice():
+    started = dataclasses.replace(resource("start", 0, 0), rsc="pbx-ip", key=True)
+    assert started.severity == "notice"
+    assert started.summary() == ("SIP service address pbx-ip started on node1: "
+                                 "SIP-ACTIVE there now")
+    stopped = dataclasses.replace(resource("stop", 0, 0), rsc="pbx-ip", key=True)
+    assert (stopped.severity, stopped.summary()) == (
+        "notice", "SIP service address pbx-ip stopped on node1")
+    failed = dataclasses.replace(resource("start", 1, 0, desc="error"), rsc="pbx-ip", key=True)
+    assert failed.severity == "err" and "FAILED" in failed.summary()
