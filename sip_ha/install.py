@@ -18,6 +18,7 @@ AGENTS = {
     "sipserver": "ocf_agents.sipserver",
     "service-ip": "ocf_agents.service_ip",
     "filesync": "ocf_agents.filesync",
+    "mysql-mm": "ocf_agents.mysql_mm",
 }
 ALERT_DIR = "/usr/share/pacemaker/alerts"
 ALERT_NAME = "sip-ha-alert"
