@@ -83,6 +83,8 @@ class Service:
     extras: tuple[Extra, ...]
     # ocf:sipha:filesync parameters; None: no file sync for this service.
     sync: Mapping[str, str] | None = None
+    # ocf:sipha:mysql-mm parameters; None: no CDR database for this service.
+    database: Mapping[str, str] | None = None
 
     @property
     def promotable(self) -> bool:
@@ -165,7 +167,8 @@ def _service(raw: Any, nodes: tuple[str, ...], gateways: tuple[str, ...],
     if not isinstance(raw, dict):
         raise ParamError(f"{where}: must be a table")
     _known(raw, {"name", "server", "preferred_node", "nodes", "ip", "nic",
-                 "trunk_networks", "gateways", "options", "ip_options", "extra", "sync"},
+                 "trunk_networks", "gateways", "options", "ip_options", "extra", "sync",
+                 "database"},
            where)
     name = _id(raw, "name", where)
     where = f"{where} ({name})"
@@ -199,7 +202,16 @@ def _service(raw: Any, nodes: tuple[str, ...], gateways: tuple[str, ...],
         ip_options=_options(raw, "ip_options", where),
         extras=tuple(_extra(item, f"{where} [[service.extra]] #{i + 1}")
                      for i, item in enumerate(extras)),
-        sync=_options(raw, "sync", where) if "sync" in raw else None)
+        sync=_options(raw, "sync", where) if "sync" in raw else None,
+        database=_database(raw, where) if "database" in raw else None)
+
+
+def _database(raw: Mapping[str, Any], where: str) -> dict[str, str]:
+    options = _options(raw, "database", where)
+    if not options.get("config"):
+        raise ParamError(f"{where} database: give config, the my.cnf of the MariaDB "
+                         "server on each node, e.g. config = \"/etc/mysql/my.cnf\"")
+    return options
 
 
 def _extra(raw: Any, where: str) -> Extra:

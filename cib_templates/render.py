@@ -8,7 +8,8 @@ lxml element API.  Values from the parameter file only ever become attribute
 values through lxml, so no quoting can break the XML.
 
 Resource ids, per service NAME: NAME-asterisk-clone (or NAME-sipserver-clone),
-NAME-ip, NAME-ping-clone, NAME-filesync-clone, and each extra by its own id.
+NAME-ip, NAME-ping-clone, NAME-filesync-clone, NAME-db-clone, and each extra
+by its own id.
 """
 
 from __future__ import annotations
@@ -148,14 +149,18 @@ def _add_service(cib: etree._Element, params: ClusterParams, service: Service,
             for clone in clones:
                 _location(constraints, f"{clone}-avoids-{node}", clone, node, "-INFINITY")
 
-    if service.sync is not None:
-        sync = _fill(_template("filesync"), values)
-        _nvpairs(sync.find(".//instance_attributes"), service.sync)
-        _merge(cib, sync)
+    followers = (("filesync", "filesync", service.sync),
+                 ("database", "db", service.database))
+    for template, kind, options in followers:
+        if options is None:
+            continue
+        fragment = _fill(_template(template), values)
+        _nvpairs(fragment.find(".//instance_attributes"), options)
+        _merge(cib, fragment)
         for node in params.nodes:
             if node not in service.nodes:
-                _location(constraints, f"{svc}-filesync-clone-avoids-{node}",
-                          f"{svc}-filesync-clone", node, "-INFINITY")
+                _location(constraints, f"{svc}-{kind}-clone-avoids-{node}",
+                          f"{svc}-{kind}-clone", node, "-INFINITY")
 
     for extra in service.extras:
         _add_extra(cib, extra, values)

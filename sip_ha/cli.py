@@ -95,6 +95,8 @@ def _status_text(state: Any, notes: list[str]) -> str:
         lines.append(f"  address {' '.join(service.address)}")
         if service.sync_node:
             lines.append(f"  file sync pushing from {service.sync_node}")
+        if service.database_node:
+            lines.append(f"  database writable on {service.database_node}")
         for node in service.nodes:
             health = "healthy" if node.healthy else ("FAILED" if node.failed else "not healthy")
             gateways = ("" if not service.gateway_count else

@@ -56,6 +56,8 @@ class ServiceState:
     attention: tuple[str, ...]
     # With [service.sync]: the node whose file sync pushes (None: nowhere).
     sync_node: str | None = None
+    # With [service.database]: the node whose database is writable (None: nowhere).
+    database_node: str | None = None
 
     def on(self, node: str) -> NodeHealth | None:
         return next((n for n in self.nodes if n.node == node), None)
@@ -174,21 +176,31 @@ def _service(root: ET.Element, params: ClusterParams, service: Service,
         active = ip_nodes
     active_node = active[0] if len(active) == 1 and active[0] in ip_nodes else None
     attention = _attention(service, health, active_node, ip_nodes, nodes, failures)
-    sync_node = None
+    sync_node = database_node = None
     if service.sync is not None:
-        pushing = [n for n, (role, failed) in
-                   _instances(root, f"{service.name}-filesync-clone").items()
-                   if role == "Promoted" and not failed]
-        sync_node = pushing[0] if pushing else None
+        sync_node = _promoted(root, f"{service.name}-filesync-clone")
         if active_node and sync_node != active_node:
             attention += (f"file sync of {service.name} is not pushing from {active_node}: "
                           "changes made there are not copied to the standbys; see "
                           f"'pcs resource status {service.name}-filesync-clone'",)
+    if service.database is not None:
+        database_node = _promoted(root, f"{service.name}-db-clone")
+        if active_node and database_node != active_node:
+            attention += (f"the database of {service.name} is not writable on {active_node}: "
+                          "CDRs written there are lost; see "
+                          f"'pcs resource status {service.name}-db-clone'",)
     return ServiceState(
         name=service.name, server=service.server, active_node=active_node,
         since=_since(root, active_node, ip_resource(service)) if active_node else None,
         address=service.ip, nodes=tuple(health), gateway_count=len(service.gateways),
-        attention=attention, sync_node=sync_node)
+        attention=attention, sync_node=sync_node, database_node=database_node)
+
+
+def _promoted(root: ET.Element, clone: str) -> str | None:
+    """The node where CLONE is promoted and not failed (None: nowhere)."""
+    nodes = [n for n, (role, failed) in _instances(root, clone).items()
+             if role == "Promoted" and not failed]
+    return nodes[0] if nodes else None
 
 
 def _positive(value: str | None) -> bool:

@@ -114,3 +114,11 @@ def test_alert_mistakes_are_named(change, message):
     raw["alerts"].update(change)
     with pytest.raises(params.ParamError, match=re.escape(message)):
         params.parse(raw)
+
+
+def test_database_needs_the_servers_config():
+    assert params.load(str(EXAMPLE)).services[0].database == {"config": "/etc/mysql/my.cnf"}
+    raw = data()
+    raw["service"][0]["database"] = {"db_user": "sipha"}
+    with pytest.raises(params.ParamError, match=r"database: give config, the my.cnf"):
+        params.parse(raw)

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(not shutil.which(CRM_SIMULATE),
 def healthy(sim: Simulation, node: str, **extra: str) -> None:
     """What the agents publish on a healthy node with its gateway reachable."""
     sim.set_attrs(node, **{"master-pbx-asterisk": "100", "sipha-gw-pbx": "1",
-                           "master-pbx-filesync": "1", **extra})
+                           "master-pbx-filesync": "1", "master-pbx-db": "10", **extra})
 
 
 @pytest.fixture
@@ -108,6 +108,23 @@ def test_file_sync_pushes_from_the_sip_active_node_and_never_moves_it(two: Simul
     two.settle()
     assert placement(two) == (["node2"], {"node2": "Started"}, {"node2": "Started"})
     assert two.promoted("pbx-filesync-clone") == []
+
+
+def test_the_writable_database_follows_the_sip_active_node_and_never_moves_it(
+        two: Simulation):
+    assert two.roles("pbx-db-clone") == {"node1": "Promoted", "node2": "Unpromoted"}
+    two.settle("--node-fail", "node1")
+    assert two.roles("pbx-db-clone") == {"node2": "Promoted"}
+    two.settle("--node-up", "node1")
+    healthy(two, "node1")
+    two.settle()
+    assert two.roles("pbx-db-clone") == {"node1": "Unpromoted", "node2": "Promoted"}
+    # The database cannot be promoted on node2 any more (e.g. its server is
+    # gone for good): no writable database, the SIP service stays where it is.
+    two.set_attrs("node2", master_pbx_db="-INFINITY")
+    two.settle()
+    assert placement(two) == (["node2"], {"node2": "Started"}, {"node2": "Started"})
+    assert two.promoted("pbx-db-clone") == []
 
 
 def test_unhealthy_standby_is_not_promoted(two: Simulation):

@@ -33,7 +33,8 @@ pytestmark = pytest.mark.skipif(not shutil.which(CRM_SIMULATE),
 
 
 def healthy(sim: Simulation, node: str) -> None:
-    sim.set_attrs(node, master_pbx_asterisk="100", sipha_gw_pbx="1", master_pbx_filesync="1")
+    sim.set_attrs(node, master_pbx_asterisk="100", sipha_gw_pbx="1", master_pbx_filesync="1",
+                  master_pbx_db="10")
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +88,25 @@ def test_status_at_a_glance(states, use):
     assert lines[0].startswith("pbx (asterisk): SIP-ACTIVE on node1 since ")
     assert lines[1] == "  address 198.51.100.100/24"
     assert lines[2] == "  file sync pushing from node1"
-    assert lines[3].split() == ["node1", "Promoted", "healthy", "gateways", "1/1"]
-    assert lines[4].split() == ["node2", "Unpromoted", "healthy", "gateways", "1/1"]
-    assert "fencing on" in lines[5]
+    assert lines[3] == "  database writable on node1"
+    assert lines[4].split() == ["node1", "Promoted", "healthy", "gateways", "1/1"]
+    assert lines[5].split() == ["node2", "Unpromoted", "healthy", "gateways", "1/1"]
+    assert "fencing on" in lines[6]
+
+
+def test_status_says_when_the_database_is_not_writable_on_the_active_node(tmp_path, use):
+    sim = Simulation(render.render(params.load(EXAMPLE)).getroot(), tmp_path)
+    healthy(sim, "node1")
+    healthy(sim, "node2")
+    sim.set_attrs("node1", master_pbx_db="-INFINITY")
+    sim.set_attrs("node2", master_pbx_db="-INFINITY")
+    sim.settle()
+    use(FakeRunner([(CRM_MON, done(sim.crm_mon()))]))
+    result = invoke("status")
+    assert result.exit_code == 5, result.output
+    assert "database writable" not in result.output
+    assert ("the database of pbx is not writable on node1: CDRs written there are lost"
+            in result.output)
 
 
 def test_status_json_and_attention(states, use):
