@@ -25,7 +25,7 @@ def test_fencing_reaches_rsyslog(syslog_lab, recipient):
     assert (got["facility"], got["severity"], got["app-name"], got["msgid"]) == (
         "local3", "warning", "sip-ha-alert", "fencing")
     assert got["msg"].lstrip("\ufeff") == (
-        "node node1 was fenced (reboot): Operation reboot of node1 by node2: OK")
+        "node node1 was fenced: Operation reboot of node1 by node2: OK")
     assert got["structured-data"].startswith("[sipha@32473 kind=\"fencing\" node=\"node1\"")
     assert 'task="reboot"' in got["structured-data"]
 
