@@ -342,6 +342,23 @@ def logs(params_path: str, since: str) -> None:
         click.echo(f"warning: no history from {node}", err=True)
 
 
+@cli.command("test-alerts")
+@_params_option
+@_errors
+def test_alerts(params_path: str) -> None:
+    """Send a test notification to every recipient of [alerts], from this node.
+
+    Run as root here: Pacemaker runs the agent as hacluster, so this does not
+    check file permissions the agent may need (none by default)."""
+    from sip_ha import alert_test
+
+    results = alert_test.send_tests(_load(params_path))
+    for recipient, outcome in results:
+        click.echo(f"{recipient}: {outcome}")
+    if any(outcome != "sent" for _, outcome in results):
+        sys.exit(1)
+
+
 @cli.command("install-agents")
 @click.option("--uninstall", is_flag=True, help="Remove the agents this command installed.")
 @click.option("--ocf-root", default="/usr/lib/ocf", show_default=True, envvar="OCF_ROOT",

@@ -24,7 +24,8 @@ EXEC_STATUS = {0: "done", 1: "pending", 2: "cancelled", 3: "timed out",
                4: "not supported", 5: "error", 6: "hard error", 7: "fatal error",
                8: "not installed", 9: "not connected", 10: "invalid",
                11: "no fence device", 12: "no secrets"}
-KINDS = ("node", "fencing", "resource", "attribute")
+# "test" is ours, not Pacemaker's: `sip-ha test-alerts` checks each recipient.
+KINDS = ("node", "fencing", "resource", "attribute", "test")
 # Pending and cancelled operations (a recurring monitor cancelled when the
 # role changes) did not fail: nothing to tell an operator.
 NOT_RESULTS = (1, 2)
@@ -99,6 +100,8 @@ class Event:
 
     @property
     def severity(self) -> str:
+        if self.kind == "test":
+            return "notice"
         if self.kind == "node":
             return "notice" if self.desc == "member" else "crit"
         if self.kind == "fencing":
@@ -116,8 +119,10 @@ class Event:
         return "info"
 
     def wanted(self, threshold: str) -> bool:
-        """Severe enough for a recipient whose threshold is THRESHOLD."""
-        return SEVERITIES.index(self.severity) <= SEVERITIES.index(threshold)
+        """Severe enough for a recipient whose threshold is THRESHOLD (a test
+        reaches every recipient)."""
+        return (self.kind == "test"
+                or SEVERITIES.index(self.severity) <= SEVERITIES.index(threshold))
 
     def outcome(self) -> str:
         if self.desc:
@@ -133,6 +138,8 @@ class Event:
 
     def summary(self) -> str:
         """One line: what happened, where."""
+        if self.kind == "test":
+            return f"test notification from {self.node}: this recipient gets SIP-HA alerts"
         if self.kind == "node":
             if self.desc == "member":
                 return f"node {self.node} joined the cluster"

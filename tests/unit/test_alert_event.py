@@ -105,3 +105,9 @@ def test_a_service_address_moving_is_a_notice():
         "notice", "SIP service address pbx-ip stopped on node1")
     failed = dataclasses.replace(resource("start", 1, 0, desc="error"), rsc="pbx-ip", key=True)
     assert failed.severity == "err" and "FAILED" in failed.summary()
+
+
+def test_a_test_reaches_every_recipient_whatever_the_threshold():
+    event = Event.from_env({"CRM_alert_kind": "test", "CRM_alert_node": "node1"})
+    assert event.wanted("crit") and event.severity == "notice"
+    assert event.summary() == "test notification from node1: this recipient gets SIP-HA alerts"
