@@ -170,6 +170,9 @@ for n in $NODES; do
 done
 node node1 sip-ha status --params $PARAMS || true
 
+say "sip-ha test-alerts: does the operator get the cluster's mail?"
+node node1 sip-ha test-alerts --params $PARAMS
+
 say "a phone asks $SERVICE_IP (SIP OPTIONS over UDP)"
 phone options --to "$SERVICE_IP"
 

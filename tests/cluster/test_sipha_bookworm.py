@@ -5,6 +5,7 @@ with the phone's outage measured, and does not fail back."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -241,3 +242,115 @@ def test_a_failure_is_mailed_logged_and_trapped_by_the_node_it_happened_on(clust
     assert trap[snmp.PCMK_RETURN_CODE_OID] == "1"
     # Starts and stops are below the default threshold (notice): not one was sent.
     assert not [m for m in smtp.messages() if " start on " in m["Subject"]]
+
+
+DB_CNF = "/etc/mysql/sipha-cdr.cnf"
+
+
+def db_cnf(number: int) -> str:
+    """Master/master as an administrator sets it up: ids and offsets apart."""
+    return f"""[mysqld]
+user = mysql
+datadir = /var/lib/mysql
+socket = /run/mysqld/mysqld.sock
+pid-file = /run/mysqld/mysqld.pid
+bind-address = 0.0.0.0
+skip-name-resolve
+server_id = {number}
+log_bin = mysql-bin
+log_slave_updates = 1
+auto_increment_increment = 2
+auto_increment_offset = {number}
+"""
+
+
+def sql(cluster, node: str, statement: str, user: str = "root", check: bool = True):
+    return cluster.run(node, "mariadb", "--user", user, "--batch", "--skip-column-names",
+                       "--execute", statement, check=check)
+
+
+def replication(cluster, node: str) -> str:
+    """What mysql-mm published about NODE's replica (ok, broken, ...)."""
+    res = cluster.run(node, "attrd_updater", "--query", "--name",
+                      "sipha-mysql-proxy-db-replication", check=False)
+    found = re.search(r'value="([^"]*)"', res.stdout)
+    return found.group(1) if found else ""
+
+
+def replica_status(cluster) -> str:
+    return "\n".join(
+        f"{node}: " + sql(cluster, node, "SELECT @@server_id, @@log_bin, "
+                                         "@@auto_increment_offset; SHOW SLAVE STATUS\\G",
+                          check=False).stdout
+        + cluster.run(node, "sh", "-c", "ps -eo pid,ppid,args | grep [m]ariadbd; "
+                      "systemctl status mariadb | head -5", check=False).stdout
+        for node in cluster.nodes)
+
+
+@pytest.fixture
+def cdr(cluster):
+    """The Kamailio service with its CDR database: MariaDB on both nodes,
+    master/master, under ocf:sipha:mysql-mm."""
+    for number, node in enumerate(cluster.nodes, start=1):
+        cluster.run(node, "mkdir", "-p", "/etc/sip-ha")
+        cluster.run(node, "tee", KAMAILIO_CFG, input=KAMAILIO)
+        cluster.run(node, "tee", DB_CNF, input=db_cnf(number))
+        # Pacemaker starts MariaDB from now on, not systemd: Debian's
+        # mariadb.socket would start a server with the default configuration
+        # as soon as anything (the agent's probe) connects to the socket.
+        cluster.run(node, "systemctl", "disable", "--now", "mariadb.socket", "mariadb.service")
+    install(cluster, params_toml(cluster.nodes, SERVICE + f'[service.database]\n'
+                                 f'config = "{DB_CNF}"\n'))
+    settled(cluster, "proxy")
+    for node in cluster.nodes:
+        wait_until(lambda node=node: sql(cluster, node, "SELECT 1", check=False).stdout
+                   == "1\n", 120, what=f"MariaDB on {node}")
+        sql(cluster, node, "SET sql_log_bin = 0; "
+                           "CREATE USER 'repl'@'%' IDENTIFIED BY 'repl-secret'; "
+                           "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%'")
+    for node, peer in zip(cluster.nodes, reversed(cluster.nodes), strict=True):
+        sql(cluster, node, f"CHANGE MASTER TO MASTER_HOST = '{cluster.ip(peer)}', "
+                           "MASTER_USER = 'repl', MASTER_PASSWORD = 'repl-secret', "
+                           "MASTER_USE_GTID = slave_pos; START SLAVE")
+    yield cluster
+    for node in cluster.nodes:
+        cluster.run(node, "rm", "-f", DB_CNF, check=False)
+
+
+def test_cdr_rows_replicate_and_the_writable_database_follows_the_service(cdr):
+    assert active(cdr, "proxy") == "node1"
+    try:
+        wait_until(lambda: all(replication(cdr, n) == "ok" for n in cdr.nodes), 120,
+                   what="replication ok on both nodes")
+    except Exception:
+        print(replica_status(cdr))
+        raise
+    sql(cdr, "node1", "CREATE DATABASE asteriskcdrdb; "
+                      "CREATE TABLE asteriskcdrdb.cdr (id INT AUTO_INCREMENT PRIMARY KEY, "
+                      "src VARCHAR(80)); "
+                      "CREATE USER 'asterisk'@'localhost'; "
+                      "GRANT INSERT, SELECT ON asteriskcdrdb.* TO 'asterisk'@'localhost'; "
+                      "INSERT INTO asteriskcdrdb.cdr (src) VALUES ('100 on node1')")
+
+    def rows(node):
+        return sql(cdr, node, "SELECT src FROM asteriskcdrdb.cdr ORDER BY id",
+                   check=False).stdout.splitlines()
+    wait_until(lambda: rows("node2") == ["100 on node1"], 60, what="the row on node2")
+    # The standby's copy is read-only for Asterisk's account.
+    refused = sql(cdr, "node2", "INSERT INTO asteriskcdrdb.cdr (src) VALUES ('lost')",
+                  user="asterisk", check=False)
+    assert refused.returncode != 0 and "read-only" in refused.stderr
+
+    res = cdr.run("node1", SIP_HA, "failover", "--service", "proxy", "--params", PARAMS,
+                  timeout=300)
+    assert "failover proxy: node1 -> node2" in res.stdout, res.stdout
+    wait_until(lambda: "database writable on node2" in cdr.run(
+        "node2", SIP_HA, "status", "--params", PARAMS, check=False).stdout, 90,
+        what="the database writable on node2")
+    sql(cdr, "node2", "INSERT INTO asteriskcdrdb.cdr (src) VALUES ('101 on node2')",
+        user="asterisk")
+    wait_until(lambda: rows("node1") == ["100 on node1", "101 on node2"], 60,
+               what="node2's row on node1")
+    refused = sql(cdr, "node1", "INSERT INTO asteriskcdrdb.cdr (src) VALUES ('lost')",
+                  user="asterisk", check=False)
+    assert refused.returncode != 0 and "read-only" in refused.stderr
