@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sip_ha.alert import snmp
-from tests.support.alertlab import AlertNetns
+from tests.support.alertlab import LOOPBACKS, AlertNetns, listening
 from tests.support.snmptrapd import TrapReceiver
 
 pytestmark = pytest.mark.integration
@@ -114,3 +114,13 @@ def test_a_socket_error_is_an_alert_error(trap_lab: tuple[AlertNetns, TrapReceiv
     assert res.returncode == 1
     assert "AlertError: SNMP trap to '[2001:db8::162]:1162' not sent" in res.stderr
     assert "unreachable" in res.stderr
+
+
+def test_listening_sees_the_daemons_own_sockets(trap_lab: tuple[AlertNetns, TrapReceiver]) -> None:
+    _, receiver = trap_lab
+    assert receiver.process is not None
+    pid = receiver.process.pid
+    assert listening(pid, "udp", LOOPBACKS, receiver.port)
+    assert not listening(pid, "tcp", LOOPBACKS, receiver.port)
+    assert not listening(pid, "udp", LOOPBACKS, receiver.port + 1)
+    assert not listening(pid, "udp", ["127.0.0.2"], receiver.port)

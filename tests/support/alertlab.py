@@ -32,6 +32,27 @@ def proc_net(address: str) -> tuple[str, str]:
     return ("6" if family == socket.AF_INET6 else ""), words.upper()
 
 
+# /proc/net/{tcp,udp} socket states: a listening TCP socket, a bound unconnected UDP one.
+SOCKET_STATES = {"tcp": "0A", "udp": "07"}
+
+
+def listening(pid: int, proto: str, addresses: Sequence[str], port: int) -> bool:
+    """Whether process PID's network namespace has a PROTO (tcp or udp) socket
+    listening on PORT of each of ADDRESSES, as /proc/PID/net shows it."""
+    state = SOCKET_STATES[proto]
+    for suffix, address in map(proc_net, addresses):
+        try:
+            rows = Path(f"/proc/{pid}/net/{proto}{suffix}").read_text().splitlines()[1:]
+        except OSError:
+            return False
+        local = f"{address}:{port:04X}"
+        # columns: sl local_address rem_address st ...
+        if not any(columns[1] == local and columns[3] == state
+                   for columns in map(str.split, rows)):
+            return False
+    return True
+
+
 def _sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), capture_output=True, text=True, check=check, timeout=30)
 

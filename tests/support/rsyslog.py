@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.support.alertlab import LOOPBACKS, AlertNetns, proc_net
+from tests.support.alertlab import LOOPBACKS, AlertNetns, listening
 
 RSYSLOGD = "/usr/sbin/rsyslogd"
 PORT = 5514
@@ -40,7 +40,8 @@ FIELDS = (
     ("inputname", "inputname", ""),
     ("fromhost-ip", "fromhost-ip", ""),
 )
-TCP_LISTEN, UDP_UNCONNECTED = "0A", "07"
+
+
 def available() -> str | None:
     """Why this receiver cannot run here, or None when it can."""
     if os.geteuid() != 0:
@@ -121,18 +122,8 @@ class SyslogReceiver:
         """Whether rsyslogd has UDP and TCP sockets on each of its addresses."""
         if self.proc is None or self.proc.poll() is not None:
             return False
-        net = Path(f"/proc/{self.proc.pid}/net")  # the namespace of that process
-        wanted = f"{self.port:04X}"
-        for suffix, address in map(proc_net, self.addresses):
-            for proto, state in (("tcp", TCP_LISTEN), ("udp", UDP_UNCONNECTED)):
-                try:
-                    rows = (net / f"{proto}{suffix}").read_text().splitlines()[1:]
-                except OSError:
-                    return False
-                if not any(row.split()[1] == f"{address}:{wanted}" and row.split()[3] == state
-                           for row in rows):
-                    return False
-        return True
+        return all(listening(self.proc.pid, proto, self.addresses, self.port)
+                   for proto in ("tcp", "udp"))
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.alertlab import LOOPBACKS, AlertNetns, proc_net
+from tests.support.alertlab import LOOPBACKS, AlertNetns, listening
 
 SNMPTRAPD = "/usr/sbin/snmptrapd"
 PORT = 1162
@@ -147,14 +147,7 @@ class TrapReceiver:
         """Both sockets bound, seen through the daemon's own /proc/PID/net
         (its namespace's view)."""
         assert self.process is not None
-        port = f":{self.port:04X} "
-        try:
-            tables = {suffix: Path(f"/proc/{self.process.pid}/net/udp{suffix}").read_text()
-                      for suffix in ("", "6")}
-        except OSError:
-            return False
-        return all(f"{hexed}{port}" in tables[suffix]
-                   for suffix, hexed in map(proc_net, self.addresses))
+        return listening(self.process.pid, "udp", self.addresses, self.port)
 
     def stop(self) -> None:
         if self.process is not None:
