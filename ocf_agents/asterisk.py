@@ -210,7 +210,7 @@ def _check_standby_modules(cfg: AsteriskConfig, ctx: Context) -> None:
 
 
 def set_score(ctx: Context, score: int | None) -> None:
-    promotion.set_score(ctx, score, ctx.state_file("score"))
+    promotion.set_score(ctx, score)
 
 
 # --------------------------------------------------------------------------

@@ -81,15 +81,8 @@ class FileSyncConfig(Config):
 # The running watcher, as start recorded it
 
 
-def state_file(ctx: Context, suffix: str) -> str:
-    """Like ``ctx.state_file`` without a clone instance number: one watcher per
-    node, found whether Pacemaker says "filesync" or crm_resource "filesync:0"."""
-    base = ctx.instance.split(":", 1)[0].replace("/", "_")
-    return os.path.join(ctx.state_dir, f"sipha-{ctx.agent}-{base}.{suffix}")
-
-
 def marker(ctx: Context) -> str:
-    return state_file(ctx, "running")
+    return ctx.state_file("running")
 
 
 def _start_time(pid: int) -> int | None:
@@ -182,7 +175,7 @@ class Watcher:
 
 
 def _log_path(ctx: Context) -> str:
-    return state_file(ctx, "log")
+    return ctx.state_file("log")
 
 
 def _last_words(ctx: Context) -> str:
@@ -296,7 +289,7 @@ def validate(cfg: FileSyncConfig, ctx: Context) -> None:
 
 
 def set_score(ctx: Context, score: int | None) -> None:
-    promotion.set_score(ctx, score, state_file(ctx, "score"))
+    promotion.set_score(ctx, score)
 
 
 # --------------------------------------------------------------------------

@@ -84,8 +84,6 @@ from ocf_agents.ocf import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ocf_agents.mysql_probe import Session
 
 # Promotion scores by replication state: always positive, so that no state
@@ -94,7 +92,6 @@ SCORES = {OK: 10, PEER_UNREACHABLE: 8, LAGGING: 5, STOPPED: 3, UNCONFIGURED: 2, 
 DEGRADED = frozenset({LAGGING, STOPPED, BROKEN, UNCONFIGURED})
 LOG_LIMIT = 1 << 20
 # A failed attribute update is tried again after this long (as promotion.py does).
-RETRY_AFTER = 60
 
 
 class MysqlConfig(Config):
@@ -249,49 +246,8 @@ def _start_options(cfg: MysqlConfig) -> list[str]:
 # Reporting: node attributes and the promotion score
 
 
-def set_score(ctx: Context, score: int | None) -> None:
-    promotion.set_score(ctx, score, ctx.state_file("score"))
-
-
 def publish(ctx: Context, values: dict[str, str | None]) -> dict[str, str]:
-    """Set (or with None delete) transient node attributes, calling attrd_updater
-    only for a change; a failed call is tried again after RETRY_AFTER seconds.
-    Returns what was published before."""
-    cache = ctx.state_file("attrs")
-    before: dict[str, tuple[str, float]] = {}
-    try:
-        with open(cache, encoding="utf-8") as handle:
-            for line in handle:
-                name, value, failed = [*line.rstrip("\n").split("\t"), "", ""][:3]
-                before[name] = (value, float(failed or 0))
-    except (FileNotFoundError, ValueError):
-        pass
-    now, after = time.time(), dict(before)
-    for name, value in values.items():
-        text = value or ""
-        old, failed = before.get(name, ("", 0.0))
-        if text == old and (not failed or now - failed < RETRY_AFTER):
-            continue
-        if name not in before and not text:
-            continue
-        try:
-            if text:
-                ctx.attrs.set(name, text)
-            else:
-                ctx.attrs.delete(name)
-        except OCFError as err:
-            if not failed:
-                ctx.log.warning(f"{err.reason} (retrying within a minute)")
-            after[name] = (text, now)
-        else:
-            after[name] = (text, 0.0)
-    if after != before:
-        os.makedirs(os.path.dirname(cache), exist_ok=True)
-        with open(cache, "w", encoding="utf-8") as handle:
-            for name, (value, failed) in after.items():
-                handle.write(f"{name}\t{value}\t{failed:.0f}\n" if failed else
-                             f"{name}\t{value}\t\n")
-    return {name: value for name, (value, _) in before.items()}
+    return promotion.publish(ctx, values)
 
 
 def report(ctx: Context, repl: Replication, problems: list[str] | None = None) -> None:
@@ -305,12 +261,12 @@ def report(ctx: Context, repl: Replication, problems: list[str] | None = None) -
             ctx.log.info(text)
         else:
             ctx.log.warning("; ".join([text, *(problems or [])]))
-    set_score(ctx, SCORES[repl.state])
+    promotion.set_score(ctx, SCORES[repl.state])
 
 
 def withdraw(ctx: Context) -> None:
     """No score and no replication attributes: the server is not usable here."""
-    set_score(ctx, None)
+    promotion.set_score(ctx, None)
     publish(ctx, dict.fromkeys(attribute_names(ctx)))
 
 
@@ -585,28 +541,14 @@ def _read_only(db: Session, wait: float, margin: float, ctx: Context) -> None:
         raise GenericError(f"cannot demote: read_only not set: {err.message}") from None
 
 
-def _per_node(handler: Callable[[MysqlConfig, Context], OCFCode],
-              ) -> Callable[[MysqlConfig, Context], OCFCode]:
-    """State files without the clone instance number: one server per node, found
-    whether Pacemaker says "db" or crm_resource "db:0"."""
-    def call(cfg: MysqlConfig, ctx: Context) -> OCFCode:
-        ctx.instance = ctx.instance.split(":", 1)[0]
-        return handler(cfg, ctx)
-
-    call.__name__ = call.__qualname__ = handler.__name__
-    call.__doc__ = handler.__doc__
-    return call
-
-
 AGENT = Agent(
     "mysql-mm",
     version="1.0",
     shortdesc="MariaDB master/master as a promotable clone (writable on the promoted node)",
     longdesc=" ".join(__doc__.split("\n\n", 1)[1].split()),
     config=MysqlConfig,
-    handlers={action: _per_node(handler) for action, handler in (
-        ("start", start), ("stop", stop), ("monitor", monitor), ("promote", promote),
-        ("demote", demote))},
+    handlers={"start": start, "stop": stop, "monitor": monitor, "promote": promote,
+              "demote": demote},
     operations=(
         Operation("start", timeout=120),
         Operation("stop", timeout=120),

@@ -504,7 +504,9 @@ class Context:
         return self.deadline - time.monotonic()
 
     def state_file(self, suffix: str) -> str:
-        safe = self.instance.replace("/", "_")
+        """One file per resource and node, found whether Pacemaker says "db"
+        or crm_resource --force-* "db:0" (clone instance numbers dropped)."""
+        safe = self.instance.split(":", 1)[0].replace("/", "_")
         return os.path.join(self.state_dir, f"sipha-{self.agent}-{safe}.{suffix}")
 
 

@@ -1,39 +1,89 @@
-"""Promotion scores of promotable agents, published only when they change."""
+"""Values an agent publishes to Pacemaker (transient node attributes and its
+promotion score), sent only when they change.
+
+A failed update is retried at most once every RETRY_AFTER seconds: outside a
+cluster, as under ocf-tester, every attempt fails and would cost each monitor
+50 ms, and the warning would fill the log.
+"""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 from ocf_agents.ocf import Context, OCFError
 
+RETRY_AFTER = 60
+SCORE = "promotion-score"
 
-def set_score(ctx: Context, score: int | None, cache: str) -> None:
-    """Publish the promotion score (None: withdraw it), skipping the call when
-    CACHE says nothing changed.
+Write = Callable[[str, str], None]
 
-    A failed update is retried at most once a minute (outside a cluster, as
-    under ocf-tester, every attempt fails and would cost each monitor 50 ms).
-    """
-    text = "" if score is None else str(score)
-    try:
-        with open(cache, encoding="ascii") as handle:
-            cached = handle.read()
-    except FileNotFoundError:
-        cached = None if score is not None else ""
-    if cached == text:
-        return
-    if cached and cached.startswith(f"!{text}@") and \
-            time.time() - float(cached.rsplit("@", 1)[1]) < 60:
-        return
-    try:
-        if score is None:
-            ctx.attrs.clear_promotion_score()
+
+def _attribute(ctx: Context) -> Write:
+    def write(name: str, value: str) -> None:
+        if value:
+            ctx.attrs.set(name, value)
         else:
-            ctx.attrs.set_promotion_score(score)
-    except OCFError as err:
-        ctx.log.warning(f"{err.reason} (retrying within a minute)")
-        text = f"!{text}@{time.time():.0f}"
-    os.makedirs(os.path.dirname(cache), exist_ok=True)
-    with open(cache, "w", encoding="ascii") as handle:
-        handle.write(text)
+            ctx.attrs.delete(name)
+    return write
+
+
+def _score(ctx: Context) -> Write:
+    def write(_name: str, value: str) -> None:
+        if value:
+            ctx.attrs.set_promotion_score(int(value))
+        else:
+            ctx.attrs.clear_promotion_score()
+    return write
+
+
+def _read(cache: str) -> dict[str, tuple[str, float]]:
+    before: dict[str, tuple[str, float]] = {}
+    try:
+        with open(cache, encoding="utf-8") as handle:
+            for line in handle:
+                name, value, failed = [*line.rstrip("\n").split("\t"), "", ""][:3]
+                before[name] = (value, float(failed or 0))
+    except (FileNotFoundError, ValueError):
+        pass
+    return before
+
+
+def publish(ctx: Context, values: dict[str, str | None], cache: str | None = None,
+            write: Write | None = None) -> dict[str, str]:
+    """Set (or with None delete) node attributes, calling Pacemaker only for a
+    change. CACHE defaults to the agent's "attrs" state file. Returns what was
+    published before."""
+    cache = cache or ctx.state_file("attrs")
+    write = write or _attribute(ctx)
+    before = _read(cache)
+    now, after = time.time(), dict(before)
+    for name, value in values.items():
+        text = value or ""
+        old, failed = before.get(name, ("", 0.0))
+        if text == old and (not failed or now - failed < RETRY_AFTER):
+            continue
+        if name not in before and not text:
+            continue
+        try:
+            write(name, text)
+        except OCFError as err:
+            if not failed:
+                ctx.log.warning(f"{err.reason} (retrying within a minute)")
+            after[name] = (text, now)
+        else:
+            after[name] = (text, 0.0)
+    if after != before:
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        with open(cache, "w", encoding="utf-8") as handle:
+            for name, (value, failed) in after.items():
+                handle.write(f"{name}\t{value}\t{failed:.0f}\n" if failed else
+                             f"{name}\t{value}\t\n")
+    return {name: value for name, (value, _) in before.items()}
+
+
+def set_score(ctx: Context, score: int | None) -> None:
+    """Publish this resource's promotion score (None: withdraw it)."""
+    publish(ctx, {SCORE: None if score is None else str(score)},
+            ctx.state_file("score"), _score(ctx))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from ocf_agents import mysql_mm, processes
+from ocf_agents import mysql_mm, processes, promotion
 from ocf_agents.mysql_probe import (
     BROKEN,
     LAGGING,
@@ -398,8 +398,8 @@ def test_failed_attribute_updates_are_retried_a_minute_later(node: Node,
     assert len(node.recorder.take()) == 3
     assert node.call("monitor") == OCFCode.SUCCESS
     assert node.recorder.take() == []
-    later = mysql_mm.time.time() + mysql_mm.RETRY_AFTER + 1
-    monkeypatch.setattr(mysql_mm.time, "time", lambda: later)
+    later = promotion.time.time() + promotion.RETRY_AFTER + 1
+    monkeypatch.setattr(promotion.time, "time", lambda: later)
     node.recorder.returncode = 0
     assert node.call("monitor") == OCFCode.SUCCESS
     assert node.recorder.take()[:2] == [attrd(STATE, "ok"), attrd(LAG, "0")]

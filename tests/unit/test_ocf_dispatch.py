@@ -132,6 +132,17 @@ def test_probe_detection():
     assert not ctx.is_probe
 
 
+def test_state_files_ignore_the_clone_number():
+    """Pacemaker says "pbx", crm_resource --force-* says "pbx:1": one node's
+    instance must find the same state either way."""
+    def state(instance: str) -> str:
+        env = {"OCF_RESOURCE_INSTANCE": instance, "HA_RSCTMP": "/run/x"}
+        return Context(AGENT, "monitor", env, Logger("demo", instance, {}), 5).state_file("pid")
+
+    assert state("pbx") == state("pbx:0") == state("pbx:1") == "/run/x/sipha-demo-pbx.pid"
+    assert state("a/b") == "/run/x/sipha-demo-a_b.pid"
+
+
 def test_deadline_leaves_a_margin():
     ctx = Context(AGENT, "monitor", {}, Logger("demo", "x", {}), 20)
     assert 15 < ctx.remaining() < 20
