@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from sip_ha.alert import mail
 from sip_ha.alert.errors import AlertError
 from sip_ha.alert.event import SEVERITIES, Event, EventError
-from sip_ha.alert.recipient import channel
+from sip_ha.alert.recipient import route
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -87,13 +87,10 @@ def body(event: Event, settings: Settings, hostname: str) -> str:
 
 def deliver(event: Event, settings: Settings, hostname: str) -> str:
     """Send EVENT to its recipient; return which channel took it."""
-    recipient = event.recipient
-    kind = channel(recipient)
+    kind, target = route(event.recipient)
     if kind == "syslog":
         from sip_ha.alert import syslog
 
-        target = recipient.removeprefix("syslog:")
-        target = "unix:/dev/log" if target == "local" else target
         try:
             payload = syslog.format_rfc5424(settings.syslog_facility, event.severity,
                                             hostname, APP, event.kind, event.summary(),
@@ -108,11 +105,11 @@ def deliver(event: Event, settings: Settings, hostname: str) -> str:
             event.kind, event.node, event.node_id, event.rsc, event.task,
             event.desc or event.summary(), event.status, event.rc, event.target_rc,
             event.attribute_name, event.attribute_value)
-        snmp.send_trap(recipient.removeprefix("snmp://").rstrip("/"), settings.snmp_community,
-                       snmp.PACEMAKER_TRAP_OID, varbinds, timeout=SEND_TIMEOUT)
+        snmp.send_trap(target, settings.snmp_community, snmp.PACEMAKER_TRAP_OID, varbinds,
+                       timeout=SEND_TIMEOUT)
     else:
         sender = settings.mail_from or f"sip-ha@{socket.gethostname()}"
-        message = mail.compose(sender, mail.parse_addresses(recipient),
+        message = mail.compose(sender, mail.parse_addresses(target),
                                subject(event, settings), body(event, settings, hostname),
                                {"X-SIP-HA-Event": event.kind,
                                 "X-SIP-HA-Severity": event.severity})

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
 from sip_ha.alert.errors import AlertError
+from sip_ha.alert.hostport import split_host_port
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,22 +35,11 @@ def parse_addresses(value: str) -> list[str]:
 
 
 def parse_server(value: str) -> tuple[str, int]:
-    """``host``, ``host:port`` or ``[v6]:port``; port 25 unless given."""
-    value = value.strip()
-    host, port = value, "25"
-    if value.startswith("["):
-        host, bracket, rest = value[1:].partition("]")
-        if not bracket:
-            raise AlertError(f"SMTP server {value!r}: expected [address]:port")
-        if rest:
-            if not rest.startswith(":"):
-                raise AlertError(f"SMTP server {value!r}: expected [address]:port")
-            port = rest[1:]
-    elif value.count(":") == 1:
-        host, port = value.split(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise AlertError(f"SMTP server {value!r}: expected host or host:port")
-    return host, int(port)
+    """``host``, ``host:port`` or ``[v6]:port`` (see split_host_port); port 25 unless given."""
+    try:
+        return split_host_port(value, 25)
+    except ValueError as err:
+        raise AlertError(f"SMTP server {value!r}: {err}") from None
 
 
 def compose(sender: str, to: Sequence[str], subject: str, body: str,

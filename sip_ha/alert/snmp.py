@@ -18,6 +18,7 @@ import time
 from typing import Final, TypeAlias
 
 from sip_ha.alert.errors import AlertError
+from sip_ha.alert.hostport import split_host_port
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -179,32 +180,11 @@ def uptime_centiseconds(path: str = UPTIME_FILE) -> int:
 
 def parse_target(target: str) -> tuple[str, int]:
     """``host``, ``host:port``, ``[v6addr]:port``, ``[v6addr]`` or a bare
-    ``v6addr``; port 162 unless given."""
-    value = target.strip()
-    host, port = value, str(DEFAULT_PORT)
-    if value.startswith("["):
-        host, bracket, rest = value[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            raise AlertError(f"SNMP target {target!r}: expected [IPv6 address]:port")
-        if rest:
-            port = rest[1:]
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError as err:
-            raise AlertError(f"SNMP target {target!r}: {host!r} is not an IPv6 address") from err
-    elif value.count(":") == 1:
-        host, port = value.split(":")
-    elif value.count(":") > 1:
-        try:
-            ipaddress.IPv6Address(value)
-        except ValueError as err:
-            raise AlertError(f"SNMP target {target!r}: not an IPv6 address; "
-                             "write [address]:port for a port") from err
-    if not host or any(c.isspace() for c in host):
-        raise AlertError(f"SNMP target {target!r}: expected host, host:port or [v6]:port")
-    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-        raise AlertError(f"SNMP target {target!r}: port {port!r} is not 1-65535")
-    return host, int(port)
+    ``v6addr`` (see split_host_port); port 162 unless given."""
+    try:
+        return split_host_port(target, DEFAULT_PORT)
+    except ValueError as err:
+        raise AlertError(f"SNMP target {target!r}: {err}") from None
 
 
 _AddrInfo: TypeAlias = list[tuple[socket.AddressFamily, socket.SocketKind, int, str,

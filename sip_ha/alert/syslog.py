@@ -7,7 +7,6 @@ Standard library only; nothing happens at import.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import socket
 import threading
 import time
@@ -16,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
 from sip_ha.alert.errors import AlertError
+from sip_ha.alert.hostport import split_host_port
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -126,8 +126,8 @@ class SyslogTarget:
 
 
 def parse_target(target: str) -> SyslogTarget:
-    """``udp://host[:port]``, ``tcp://host[:port]`` (IPv6 in brackets, port 514
-    by default) or ``unix:/path``; AlertError for anything else."""
+    """``udp://host[:port]``, ``tcp://host[:port]`` (see split_host_port; port
+    514 by default) or ``unix:/path``; AlertError for anything else."""
     scheme, _, rest = target.partition(":")
     scheme = scheme.lower()
     if scheme == "unix":
@@ -137,35 +137,11 @@ def parse_target(target: str) -> SyslogTarget:
     if scheme not in TRANSPORTS or not rest.startswith("//"):
         raise AlertError(f"syslog target {target!r}: expected udp://host[:port], "
                          "tcp://host[:port] or unix:/path")
-    host, port = _split_hostport(rest[2:], target)
+    try:
+        host, port = split_host_port(rest[2:], DEFAULT_PORT)
+    except ValueError as err:
+        raise AlertError(f"syslog target {target!r}: {err}") from None
     return SyslogTarget(scheme, host=host, port=port)
-
-
-def _split_hostport(hostport: str, target: str) -> tuple[str, int]:
-    port = ""
-    if hostport.startswith("["):
-        host, bracket, tail = hostport[1:].partition("]")
-        if not bracket or (tail and not tail.startswith(":")):
-            raise AlertError(f"syslog target {target!r}: expected [IPv6 address]:port")
-        port = tail[1:] if tail else str(DEFAULT_PORT)
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise AlertError(f"syslog target {target!r}: {host!r} is not an IPv6 "
-                             "address") from None
-    else:
-        if hostport.count(":") > 1:
-            raise AlertError(f"syslog target {target!r}: put an IPv6 address in brackets, "
-                             "as in udp://[::1]:514")
-        host, colon, port = hostport.partition(":")
-        if not colon:
-            port = str(DEFAULT_PORT)
-        if not host or not all(c.isascii() and (c.isalnum() or c in "-._") for c in host):
-            raise AlertError(f"syslog target {target!r}: {host!r} is not a host name or "
-                             "address")
-    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
-        raise AlertError(f"syslog target {target!r}: port {port!r} is not 1-65535")
-    return host, int(port)
 
 
 def send_syslog(target: str, payload: bytes, timeout: float = 5.0) -> None:

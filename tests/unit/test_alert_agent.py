@@ -3,12 +3,18 @@ bad configuration is one line on stderr and exit 1, unwanted events exit 0."""
 
 from __future__ import annotations
 
+import re
+import tomllib
+from pathlib import Path
+
 import pytest
 
+from cib_templates import params
 from sip_ha.alert import agent, mail, recipient
 from sip_ha.alert.errors import AlertError
 from sip_ha.alert.event import Event
 
+EXAMPLE = Path(params.__file__).parent / "example.toml"
 LOST = {"CRM_alert_kind": "node", "CRM_alert_node": "node2", "CRM_alert_desc": "lost",
         "CRM_alert_version": "2.1.5"}
 
@@ -96,8 +102,31 @@ def test_recipient_channels(value, kind):
                                    "syslog:udp://a b", "snmp://", "snmp:x", "snmp://h:p",
                                    "pager", ""])
 def test_bad_recipients(value):
-    with pytest.raises(AlertError, match="expected"):
+    with pytest.raises(AlertError, match=re.escape(f"recipient {value!r}: ")):
         recipient.channel(value)
+
+
+@pytest.mark.parametrize("value", ["snmp://host:0", "snmp://host:65536",
+                                   "syslog:udp://host:99999", "syslog:tcp://host:0",
+                                   "snmp://[2001:db8::1", "snmp://[]:162", "syslog:udp://:514"])
+def test_what_the_senders_refuse_is_refused_at_render(value):
+    with pytest.raises(AlertError, match=re.escape(f"recipient {value!r}: ")):
+        recipient.channel(value)
+    raw = tomllib.loads(EXAMPLE.read_text())
+    raw["alerts"]["recipients"] = [value]
+    with pytest.raises(params.ParamError, match=re.escape(f"recipient {value!r}: ")):
+        params.parse(raw)
+
+
+@pytest.mark.parametrize("value, target", [
+    ("snmp://2001:db8::1", "2001:db8::1"), ("snmp://[2001:db8::1]/", "[2001:db8::1]"),
+    ("syslog:udp://2001:db8::1", "udp://2001:db8::1"), ("syslog:local", "unix:/dev/log"),
+])
+def test_what_the_senders_take_is_taken_at_render(value, target):
+    assert recipient.route(value)[1] == target
+    raw = tomllib.loads(EXAMPLE.read_text())
+    raw["alerts"]["recipients"] = [value]
+    assert params.parse(raw).alerts.recipients == (value,)
 
 
 def test_key_resources_make_the_address_move_a_notice(monkeypatch):

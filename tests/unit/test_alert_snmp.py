@@ -310,24 +310,19 @@ def test_constants_follow_the_installed_pacemaker_mib() -> None:
 # -- targets ---------------------------------------------------------------------
 
 
+# The host:port rules themselves are tests/unit/test_alert_hostport.py's.
 @pytest.mark.parametrize(("target", "parsed"), [
     ("trapd.example.org", ("trapd.example.org", 162)),
-    ("198.51.100.7", ("198.51.100.7", 162)),
     ("198.51.100.7:1162", ("198.51.100.7", 1162)),
-    ("localhost:65535", ("localhost", 65535)),
-    ("[2001:db8::7]:1162", ("2001:db8::7", 1162)),
     ("[2001:db8::7]", ("2001:db8::7", 162)),
     ("2001:db8::7", ("2001:db8::7", 162)),
-    ("::1", ("::1", 162)),
-    (" trapd:1 ", ("trapd", 1)),
 ])
 def test_parse_target(target: str, parsed: tuple[str, int]) -> None:
     assert snmp.parse_target(target) == parsed
 
 
 @pytest.mark.parametrize("target", [
-    "", "   ", ":162", "host:", "host:0", "host:65536", "host:-1", "host:abc", "host:16 2",
-    "host:١٦٢", "[::1", "[::1]162", "[::1]:", "[]:162", "[host]:162", "[198.51.100.7]:162",
+    "", ":162", "host:0", "host:65536", "host:abc", "[::1", "[198.51.100.7]:162",
     "2001:db8::zz", "a b", "host:162:1",
 ])
 def test_bad_targets_raise_alert_error_naming_them(target: str) -> None:

@@ -179,6 +179,7 @@ def test_undecodable_environment_text_is_replaced():
     ("udp://[::1]:5514", SyslogTarget("udp", "::1", 5514)),
     ("tcp://[2001:db8::10]", SyslogTarget("tcp", "2001:db8::10", 514)),
     ("udp://[fe80::1%eth0]:514", SyslogTarget("udp", "fe80::1%eth0", 514)),
+    ("udp://2001:db8::10", SyslogTarget("udp", "2001:db8::10", 514)),  # as SNMP and SMTP take it
     ("unix:/dev/log", SyslogTarget("unix", path="/dev/log")),
     ("unix:/run/systemd/journal/dev-log",
      SyslogTarget("unix", path="/run/systemd/journal/dev-log")),
@@ -192,7 +193,7 @@ def test_parse_target(target: str, parsed: SyslogTarget):
     "", "loghost", "loghost:514", "syslog://loghost", "http://loghost", "udp:loghost",
     "udp:/loghost", "udp://", "udp://:514", "tcp://loghost:", "tcp://loghost:0",
     "tcp://loghost:65536", "tcp://loghost:http", "tcp://loghost:\u0665\u0661\u0664",
-    "udp://::1", "udp://::1:514", "udp://[::1", "udp://[::1]514", "udp://[loghost]:514",
+    "udp://::1:zz", "udp://[::1", "udp://[::1]514", "udp://[loghost]:514",
     "udp://[127.0.0.1]:514", "udp://user@loghost", "udp://loghost/path", "udp://loghost?x",
     "udp://log host", "udp://l\u00f6ghost", "unix:", "unix:dev/log", "unix:/dev/\0log",
     "unix", "tcp",
@@ -204,8 +205,8 @@ def test_bad_targets(target: str):
 
 
 def test_send_to_bad_target_names_it():
-    with pytest.raises(AlertError, match="'udp://::1:514'"):
-        send_syslog("udp://::1:514", b"x")
+    with pytest.raises(AlertError, match=r"'udp://\[::1\]:0'"):
+        send_syslog("udp://[::1]:0", b"x")
 
 
 @pytest.fixture
