@@ -4,8 +4,6 @@ say for each one whether it went out."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import socket
 
 from sip_ha.errors import SipHaError
@@ -27,9 +25,6 @@ def send_tests(params: ClusterParams, node: str | None = None) -> list[tuple[str
     for recipient in params.alerts.recipients:
         env = {**params.alerts.options, "CRM_alert_kind": "test", "CRM_alert_node": node,
                "CRM_alert_recipient": recipient}
-        errors = io.StringIO()
-        with contextlib.redirect_stderr(errors):
-            code = agent.run(env)
-        reason = errors.getvalue().strip().removeprefix(f"{agent.APP}: ")
-        results.append((recipient, "sent" if code == 0 else reason or f"exit {code}"))
+        error = agent.send(env)
+        results.append((recipient, "sent" if error is None else error.strip() or "exit 1"))
     return results

@@ -117,21 +117,29 @@ def deliver(event: Event, settings: Settings, hostname: str) -> str:
     return kind
 
 
-def run(env: Mapping[str, str]) -> int:
+def send(env: Mapping[str, str]) -> str | None:
+    """Handle the alert in ENV: None when sent or not wanted, else why not."""
     try:
         event = Event.from_env(env)
         settings = Settings.from_env(env)
         if event.rsc and event.rsc in settings.key_resources.split():
             event = dataclasses.replace(event, key=True)
         if not event.recipient:
-            return 0  # an alert without recipients yet: nothing to do
+            return None  # an alert without recipients yet: nothing to do
         if not event.wanted(settings.min_severity):
-            return 0
+            return None
         deliver(event, settings, socket.gethostname())
     except (AlertError, EventError) as err:
-        print(f"{APP}: {err}", file=sys.stderr)
-        return 1
-    return 0
+        return str(err)
+    return None
+
+
+def run(env: Mapping[str, str]) -> int:
+    error = send(env)
+    if error is None:
+        return 0
+    print(f"{APP}: {error}", file=sys.stderr)
+    return 1
 
 
 def main() -> None:
