@@ -83,6 +83,36 @@ class Simulation:
                 move.set("role", role)
         tree.write(str(self.path))
 
+    def graph(self) -> dict[str, set[str]]:
+        """The next transition's actions ("rsc_op node", pseudo actions by key)
+        with every action that must complete before each, transitively; the
+        CIB is not advanced."""
+        out = self.folder / f"graph-{self.step}.xml"
+        subprocess.run([CRM_SIMULATE, "--xml-file", str(self.path), "--save-graph", str(out)],
+                       capture_output=True, text=True, check=True,
+                       env={**os.environ, "LC_ALL": "C"})
+
+        def name(action: ET.Element) -> str:
+            node = action.get("on_node")
+            return f"{action.get('operation_key')} {node}" if node else action.get(
+                "operation_key", "")
+
+        direct: dict[str, set[str]] = {}
+        for synapse in ET.parse(out).getroot().iterfind("synapse"):
+            action = synapse.find("action_set/*")
+            inputs = {name(trigger) for trigger in synapse.iterfind("inputs/trigger/*")}
+            direct.setdefault(name(action), set()).update(inputs)
+        before: dict[str, set[str]] = {}
+
+        def closure(key: str) -> set[str]:
+            if key not in before:
+                before[key] = set()
+                for first in direct.get(key, ()):
+                    before[key] |= {first} | closure(first)
+            return before[key]
+
+        return {key: closure(key) for key in direct}
+
     def crm_mon(self) -> str:
         return subprocess.run([CRM_MON, "--output-as", "xml", "--include=all"],
                               capture_output=True, text=True, check=True,

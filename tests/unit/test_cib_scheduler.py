@@ -63,6 +63,18 @@ def move_constraint(sim: Simulation, node: str, present: bool) -> None:
     sim.move("pbx-asterisk-clone", node if present else None, "Promoted")
 
 
+def test_a_planned_move_drains_with_the_address_up(two: Simulation):
+    """The old active demotes (and drains its calls) while the service address
+    is still up; the address moves only then, and comes up after the promote."""
+    move_constraint(two, "node2", present=True)
+    before = two.graph()
+    assert "pbx-asterisk_demote_0 node1" in before["pbx-ip_stop_0 node1"]
+    assert "pbx-ip_stop_0 node1" not in before["pbx-asterisk_demote_0 node1"]
+    assert "pbx-asterisk_promote_0 node2" in before["pbx-ip_start_0 node2"]
+    two.settle()
+    assert placement(two) == (["node2"], {"node2": "Started"}, {"node2": "Started"})
+
+
 def test_move_then_clear_keeps_the_service_where_it_was_moved(two: Simulation):
     move_constraint(two, "node2", present=True)
     two.settle()
