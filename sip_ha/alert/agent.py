@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from sip_ha.alert import mail
 from sip_ha.alert.errors import AlertError
-from sip_ha.alert.event import SEVERITIES, Event, EventError
+from sip_ha.alert.event import SEVERITIES, Event, EventError, has_control, printable
 from sip_ha.alert.recipient import route
 
 TYPE_CHECKING = False
@@ -58,6 +58,8 @@ class Settings:
         values = {name: env[f"sipha_{name}"].strip() for name in cls.__dataclass_fields__
                   if env.get(f"sipha_{name}", "").strip()}
         settings = cls(**values)
+        # The name goes into mail subjects, as the event's text does.
+        settings = dataclasses.replace(settings, cluster=printable(settings.cluster))
         if settings.min_severity not in SEVERITIES:
             raise AlertError(f"sipha_min_severity={settings.min_severity!r}: expected one of "
                              f"{', '.join(SEVERITIES)}")
@@ -109,6 +111,9 @@ def deliver(event: Event, settings: Settings, hostname: str) -> str:
                        timeout=SEND_TIMEOUT)
     else:
         sender = settings.mail_from or f"sip-ha@{socket.gethostname()}"
+        if has_control(sender):
+            raise AlertError(f"sipha_mail_from={sender!r}: a line break or other control "
+                             "character cannot go into the From header")
         message = mail.compose(sender, mail.parse_addresses(target),
                                subject(event, settings), body(event, settings, hostname),
                                {"X-SIP-HA-Event": event.kind,

@@ -5,6 +5,7 @@ sentence an operator reads in a mail subject, a syslog line or a trap.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 TYPE_CHECKING = False
@@ -29,6 +30,20 @@ KINDS = ("node", "fencing", "resource", "attribute", "test")
 # Pending and cancelled operations (a recurring monitor cancelled when the
 # role changes) did not fail: nothing to tell an operator.
 NOT_RESULTS = (1, 2)
+
+
+# C0, DEL, C1 and Unicode's line and paragraph separators: each can end a line
+# (a mail header, a syslog message) or steer a terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def has_control(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
+def printable(text: str) -> str:
+    """TEXT with each run of control characters made one space, trimmed."""
+    return _CONTROL.sub(" ", text).strip()
 
 
 class EventError(Exception):
@@ -69,13 +84,14 @@ class Event:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Event:
         def text(name: str) -> str:
-            return env.get(f"CRM_alert_{name}", "").strip()
+            return printable(env.get(f"CRM_alert_{name}", ""))
 
         kind = text("kind")
         if kind not in KINDS:
             raise EventError(f"CRM_alert_kind={kind!r}: expected one of {', '.join(KINDS)} "
                              "(is this run by Pacemaker as an alert agent?)")
-        return cls(kind=kind, node=text("node"), recipient=text("recipient"),
+        recipient = env.get("CRM_alert_recipient", "").strip()  # checked, not cleaned
+        return cls(kind=kind, node=text("node"), recipient=recipient,
                    desc=text("desc"), node_id=text("nodeid"), task=text("task"),
                    rsc=text("rsc"), rc=_int(env, "rc"), target_rc=_int(env, "target_rc"),
                    status=_int(env, "status"), interval_ms=_int(env, "interval") or 0,

@@ -15,6 +15,7 @@ import secrets
 import socket
 import threading
 import time
+from types import MappingProxyType
 from typing import Final, TypeAlias
 
 from sip_ha.alert.errors import AlertError
@@ -46,8 +47,12 @@ PCMK_DESCRIPTION_OID: Final = PACEMAKER_NOTIFICATION_OID + ".4"  # OCTET STRING 
 PCMK_STATUS_OID: Final = PACEMAKER_NOTIFICATION_OID + ".5"  # Integer32
 PCMK_RETURN_CODE_OID: Final = PACEMAKER_NOTIFICATION_OID + ".6"  # Integer32
 PCMK_TARGET_RETURN_CODE_OID: Final = PACEMAKER_NOTIFICATION_OID + ".7"  # Integer32
-PCMK_ATTRIBUTE_NAME_OID: Final = PACEMAKER_NOTIFICATION_OID + ".8"  # OCTET STRING
-PCMK_ATTRIBUTE_VALUE_OID: Final = PACEMAKER_NOTIFICATION_OID + ".9"  # OCTET STRING
+PCMK_ATTRIBUTE_NAME_OID: Final = PACEMAKER_NOTIFICATION_OID + ".8"  # OCTET STRING (SIZE(1..256))
+PCMK_ATTRIBUTE_VALUE_OID: Final = PACEMAKER_NOTIFICATION_OID + ".9"  # OCTET STRING (SIZE(1..256))
+# The most octets of each string object, as above.
+PCMK_SIZES: Final = MappingProxyType({
+    PCMK_NODE_OID: 64, PCMK_RESOURCE_OID: 256, PCMK_OPERATION_OID: 64,
+    PCMK_DESCRIPTION_OID: 256, PCMK_ATTRIBUTE_NAME_OID: 256, PCMK_ATTRIBUTE_VALUE_OID: 256})
 
 # BER tags (X.690; SNMPv2-SMI application types; RFC 3416 PDU tags).
 _INTEGER: Final = 0x02
@@ -66,7 +71,8 @@ def pacemaker_varbinds(kind: str, node: str, node_id: str, rsc: str, task: str, 
                        status: int | None, rc: int | None, target_rc: int | None,
                        attribute_name: str, attribute_value: str) -> list[Varbind]:
     """The PACEMAKER-MIB objects of one alert, in the MIB's order; empty strings
-    and ``None`` are left out (0 is a value and is sent).
+    and ``None`` are left out (0 is a value and is sent), longer strings than
+    the MIB's sizes cut there (in UTF-8 octets, at a whole character).
 
     ``kind`` and ``node_id`` are accepted so that a caller can hand over every
     ``CRM_alert_*`` field, but PACEMAKER-MIB defines no object for them (nor
@@ -84,7 +90,13 @@ def pacemaker_varbinds(kind: str, node: str, node_id: str, rsc: str, task: str, 
         (PCMK_ATTRIBUTE_NAME_OID, attribute_name),
         (PCMK_ATTRIBUTE_VALUE_OID, attribute_value),
     )
-    return [(oid, value) for oid, value in fields if value is not None and value != ""]
+    return [(oid, _cut(value, PCMK_SIZES[oid]) if isinstance(value, str) else value)
+            for oid, value in fields if value is not None and value != ""]
+
+
+def _cut(text: str, octets: int) -> str:
+    # "replace": undecodable bytes of the environment (surrogates) become "?".
+    return text.encode("utf-8", errors="replace")[:octets].decode("utf-8", errors="ignore")
 
 
 def _length(n: int) -> bytes:

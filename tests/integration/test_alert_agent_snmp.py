@@ -53,3 +53,15 @@ def test_wrong_community_is_not_accepted_by_the_receiver(trap_lab):
                     sipha_snmp_community="public")
     receiver.wait_for_traps(before + 1)
     assert len(receiver.traps()) == before + 1
+
+
+def test_long_and_multi_line_text_fits_the_mib(trap_lab):
+    netns, receiver = trap_lab
+    before = len(receiver.traps())
+    res = run_alert(netns, **{**FAILED, "CRM_alert_node": "n" * 70,
+                              "CRM_alert_desc": "not running\n" + "x" * 300},
+                    CRM_alert_recipient="snmp://127.0.0.1:1162", sipha_snmp_community="public")
+    assert res.returncode == 0, res.stderr
+    trap = receiver.wait_for_traps(before + 1)[before]
+    assert trap[snmp.PCMK_NODE_OID] == "n" * 64
+    assert trap[snmp.PCMK_DESCRIPTION_OID] == ("not running " + "x" * 300)[:256]

@@ -37,3 +37,14 @@ def test_bad_facility_is_reported(syslog_lab):
                     sipha_syslog_facility="pbx")
     assert res.returncode == 1 and "sipha_syslog_facility" in res.stderr
     assert len(receiver.messages()) == before
+
+
+def test_a_multi_line_description_is_one_line(syslog_lab):
+    netns, receiver = syslog_lab
+    before = len(receiver.messages())
+    res = run_alert(netns, **{**FENCED, "CRM_alert_desc": "Operation reboot\nof node1: OK"},
+                    CRM_alert_recipient="syslog:udp://127.0.0.1:5514")
+    assert res.returncode == 0, res.stderr
+    got = receiver.wait_for(before + 1)[before]
+    assert got["msg"].lstrip("\ufeff") == "node node1 was fenced: Operation reboot of node1: OK"
+    assert 'description="Operation reboot of node1: OK"' in got["structured-data"]

@@ -96,3 +96,19 @@ def test_receiver_down_is_exit_1_with_the_reason(alert_netns):
     assert res.returncode == 1
     assert res.stderr.startswith("sip-ha-alert: mail to ops@example.org through 127.0.0.1:2599")
     assert "Connection refused" in res.stderr
+
+
+def test_line_breaks_in_an_event_or_the_sender(alert_netns, mail_receiver):
+    injected = {**FAILED_MONITOR, "CRM_alert_node": "node1\r\nBcc: intruder@example.org"}
+    res = run_alert(alert_netns, **injected, CRM_alert_recipient="ops@example.org",
+                    sipha_smtp_server=mail_receiver.address)
+    assert res.returncode == 0, res.stderr
+    [mail] = mail_receiver.wait_for(1)
+    assert mail["Bcc"] is None
+    assert "FAILED on node1 Bcc: intruder@example.org: not running" in mail["Subject"]
+    res = run_alert(alert_netns, **FAILED_MONITOR, CRM_alert_recipient="ops@example.org",
+                    sipha_smtp_server=mail_receiver.address,
+                    sipha_mail_from="pbx-ha@example.org\nBcc: intruder@example.org")
+    assert res.returncode == 1
+    assert res.stderr.startswith("sip-ha-alert: sipha_mail_from=") and res.stderr.count("\n") == 1
+    assert len(mail_receiver.messages()) == 1

@@ -77,7 +77,8 @@ def test_pacemaker_trap_arrives(trap_lab: tuple[AlertNetns, TrapReceiver], targe
     assert trap.varbinds[snmp.PCMK_RETURN_CODE_OID] == "-7"
 
 
-def test_every_pacemaker_object_and_long_values(trap_lab: tuple[AlertNetns, TrapReceiver]) -> None:
+def test_every_pacemaker_object_and_long_values_cut_to_the_mib(
+        trap_lab: tuple[AlertNetns, TrapReceiver]) -> None:
     netns, receiver = trap_lab
     before = len(receiver.traps())
     varbinds = snmp.pacemaker_varbinds(
@@ -85,7 +86,10 @@ def test_every_pacemaker_object_and_long_values(trap_lab: tuple[AlertNetns, Trap
         -(2**31), "master-mariadb", "\u221e" * 100)
     assert len(varbinds) == 9
     send(netns, "127.0.0.1:1162", varbinds)
-    check(receiver.wait_for_traps(before + 1)[before], varbinds)
+    trap = receiver.wait_for_traps(before + 1)[before]
+    check(trap, varbinds)
+    assert (trap[snmp.PCMK_RESOURCE_OID], trap[snmp.PCMK_DESCRIPTION_OID],
+            trap[snmp.PCMK_ATTRIBUTE_VALUE_OID]) == ("r" * 256, "d" * 256, "\u221e" * 85)
 
 
 def test_a_wrong_community_is_dropped(trap_lab: tuple[AlertNetns, TrapReceiver]) -> None:

@@ -4,6 +4,7 @@ bad configuration is one line on stderr and exit 1, unwanted events exit 0."""
 from __future__ import annotations
 
 import re
+import socket
 import tomllib
 from pathlib import Path
 
@@ -139,3 +140,43 @@ def test_key_resources_make_the_address_move_a_notice(monkeypatch):
     assert agent.run({**start, "sipha_key_resources": "pbx-ip proxy-ip"}) == 0
     assert [e.summary() for e in sent] == [
         "SIP service address pbx-ip started on node2: SIP-ACTIVE there now"]
+
+
+FAILED_MONITOR = {"CRM_alert_kind": "resource", "CRM_alert_node": "node1\r\nBcc: x@example.org",
+                  "CRM_alert_rsc": "pbx-asterisk", "CRM_alert_task": "monitor",
+                  "CRM_alert_interval": "10000", "CRM_alert_rc": "7", "CRM_alert_target_rc": "0",
+                  "CRM_alert_status": "0", "CRM_alert_desc": "not running\nexit 7\x1b[0m"}
+
+
+def test_line_breaks_in_an_event_do_not_break_the_mail():
+    event = Event.from_env({**FAILED_MONITOR, "CRM_alert_recipient": "ops@example.org"})
+    settings = agent.Settings.from_env({"sipha_cluster": "pbx\ncluster"})
+    message = mail.compose("sip-ha@node1", ["ops@example.org"], agent.subject(event, settings),
+                           agent.body(event, settings, "node1"), {})
+    assert message["Subject"] == ("[sip-ha pbx cluster] ERR: pbx-asterisk monitor (every 10s) "
+                                  "FAILED on node1 Bcc: x@example.org: not running exit 7 [0m "
+                                  "(rc 7 not running, expected 0 ok)")
+    assert message["Bcc"] is None
+    assert "Node:        node1 Bcc: x@example.org\n" in message.get_content()
+
+
+def test_a_line_break_in_the_sender_is_one_error_line(capsys):
+    env = {**LOST, "CRM_alert_recipient": "ops@example.org",
+           "sipha_mail_from": "sip-ha@example.org\r\nBcc: x@example.org"}
+    assert agent.run(env) == 1  # refused before any connection is tried
+    err = capsys.readouterr().err
+    assert err == ("sip-ha-alert: sipha_mail_from='sip-ha@example.org\\r\\nBcc: x@example.org': "
+                   "a line break or other control character cannot go into the From header\n")
+
+
+def test_syslog_message_has_no_control_characters(tmp_path):
+    path = tmp_path / "log"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.settimeout(5)
+        assert agent.run({**FAILED_MONITOR, "CRM_alert_recipient": f"syslog:unix:{path}"}) == 0
+        payload = sock.recv(65536)
+    assert not [byte for byte in payload if byte < 0x20 or byte == 0x7F]
+    assert b'node="node1 Bcc: x@example.org"' in payload
+    assert payload.endswith(b"FAILED on node1 Bcc: x@example.org: not running exit 7 [0m "
+                            b"(rc 7 not running, expected 0 ok)")

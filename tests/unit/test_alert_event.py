@@ -111,3 +111,14 @@ def test_a_test_reaches_every_recipient_whatever_the_threshold():
     event = Event.from_env({"CRM_alert_kind": "test", "CRM_alert_node": "node1"})
     assert event.wanted("crit") and event.severity == "notice"
     assert event.summary() == "test notification from node1: this recipient gets SIP-HA alerts"
+
+
+def test_control_characters_become_spaces():
+    event = resource("monitor", 7, 0, interval=10000,
+                     desc="not running\r\nBcc: x@example.org\x1b[31m\x85\u2028done\t")
+    assert event.desc == "not running Bcc: x@example.org [31m done"
+    assert event.summary() == ("pbx-asterisk monitor (every 10s) FAILED on node1: not running "
+                               "Bcc: x@example.org [31m done (rc 7 not running, expected 0 ok)")
+    node = Event.from_env({"CRM_alert_kind": "node", "CRM_alert_node": "\nnode2\x00",
+                           "CRM_alert_desc": "lost"})
+    assert node.node == "node2"

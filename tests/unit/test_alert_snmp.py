@@ -285,6 +285,26 @@ def test_pacemaker_varbinds_skip_empty_and_none_but_keep_zero() -> None:
         (f"{PCMK}.1.5", 0), (f"{PCMK}.1.6", -2)]
 
 
+def test_pacemaker_strings_are_cut_to_the_mib_sizes() -> None:
+    varbinds = dict(snmp.pacemaker_varbinds(
+        "attribute", "n" * 70, "1", "r" * 300, "o" * 65, "d" * 255 + "\u00e9", None, None, None,
+        "a" * 257, "\u221e" * 100))
+    assert varbinds == {f"{PCMK}.1.1": "n" * 64, f"{PCMK}.1.2": "r" * 256,
+                        f"{PCMK}.1.3": "o" * 64,
+                        f"{PCMK}.1.4": "d" * 255,  # not half of the two-octet \u00e9
+                        f"{PCMK}.1.8": "a" * 256, f"{PCMK}.1.9": "\u221e" * 85}
+    exact = snmp.pacemaker_varbinds("node", "n" * 64, "", "", "", "\u00e9" * 128, None, None,
+                                    None, "", "")
+    assert exact == [(f"{PCMK}.1.1", "n" * 64), (f"{PCMK}.1.4", "\u00e9" * 128)]
+
+
+def test_undecodable_environment_text_is_replaced() -> None:
+    node = b"n\xe9ud".decode("utf-8", errors="surrogateescape")
+    [(_, value)] = snmp.pacemaker_varbinds("node", node, "", "", "", "", None, None, None,
+                                           "", "")
+    assert value == "n?ud"
+
+
 MIB_FILE = Path("/usr/share/snmp/mibs/PCMK-MIB.txt")  # Debian's pacemaker-common
 
 
@@ -305,6 +325,10 @@ def test_constants_follow_the_installed_pacemaker_mib() -> None:
                 "AttributeName": snmp.PCMK_ATTRIBUTE_NAME_OID,
                 "AttributeValue": snmp.PCMK_ATTRIBUTE_VALUE_OID}
     assert {name: known[f"pacemakerNotification{name}"] for name in expected} == expected
+    sizes = {known[name]: int(size) for name, size in re.findall(
+        r"([A-Za-z][\w-]*)\s+OBJECT-TYPE\s+SYNTAX\s+OCTET STRING\s*\(SIZE\s*\(1\.\.(\d+)\)\)",
+        text)}
+    assert sizes == snmp.PCMK_SIZES
 
 
 # -- targets ---------------------------------------------------------------------
