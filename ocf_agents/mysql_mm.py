@@ -84,13 +84,18 @@ from ocf_agents.ocf import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from ocf_agents.mysql_probe import Session
+    from ocf_agents.ocf import Logger
 
 # Promotion scores by replication state: always positive, so that no state
 # of CDR replication can keep the database (and with it SIP) from a node.
 SCORES = {OK: 10, PEER_UNREACHABLE: 8, LAGGING: 5, STOPPED: 3, UNCONFIGURED: 2, BROKEN: 1}
 DEGRADED = frozenset({LAGGING, STOPPED, BROKEN, UNCONFIGURED})
 LOG_LIMIT = 1 << 20
+# What config holds when stop runs without it (never read by stop).
+NO_CONFIG = "(not set)"
 # A failed attribute update is tried again after this long (as promotion.py does).
 
 
@@ -143,6 +148,18 @@ class MysqlConfig(Config):
         longdesc="On demote, switching read_only on waits this long for running writes; "
                  "statements still running then are ended (KILL QUERY) so that the "
                  "demote completes.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], *, lenient: bool = False,
+                 log: Logger | None = None) -> Config:
+        """Stop (lenient) without config: stop reads only the pid file, the
+        binary and the recorded process group, and a failed stop gets the node
+        fenced; the base class refuses a missing required parameter (6)."""
+        if lenient and not environ.get("OCF_RESKEY_config"):
+            if log:
+                log.warning("parameter config is not set; stopping without it")
+            environ = {**environ, "OCF_RESKEY_config": NO_CONFIG}
+        return super().from_env(environ, lenient=lenient, log=log)
 
 
 # --------------------------------------------------------------------------

@@ -659,8 +659,16 @@ class Agent:
 
 
 def _fail(log: Logger, err: OCFError) -> int:
-    log.error(err.reason)
+    reason = one_line(err.reason)
+    log.error(reason)
     # Pacemaker shows this line as the failed operation's exit reason.
-    sys.stderr.write(f"ocf-exit-reason:{err.reason}\n")
+    sys.stderr.write(f"ocf-exit-reason:{reason}\n")
     sys.stderr.flush()
     return int(err.code)
+
+
+def one_line(text: str) -> str:
+    """TEXT with control characters escaped (a newline as ``\\n``): a value
+    quoted in an exit reason must not end it early or forge another line."""
+    return "".join(char if char.isprintable() else
+                   char.encode("unicode_escape").decode("ascii") for char in text)
