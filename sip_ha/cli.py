@@ -217,7 +217,7 @@ def copy_config(params_path: str) -> None:
     """Copy /etc/sip-ha (parameter file, agent configuration) to every node.
 
     Files that differ on a node are replaced and the node's copy kept as
-    NAME.sip-ha-TIMESTAMP~ beside it."""
+    NAME.sip-ha-TIMESTAMP-RANDOM~ beside it."""
     import os
 
     from sip_ha import copy_config as copier

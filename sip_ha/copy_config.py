@@ -2,12 +2,13 @@
 
 rsync over ssh, compared by content: files that are the same are left
 alone, a file that differs is replaced and the node's old copy kept beside
-it (``NAME.sip-ha-YYYYmmddTHHMMSS~``), so nothing on a node is lost.
+it (``NAME.sip-ha-YYYYmmddTHHMMSS-RANDOM~``), so nothing on a node is lost.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 import socket
 import time
@@ -44,7 +45,10 @@ def _is_backup(name: str) -> bool:
 
 
 def backup_suffix(now: float | None = None) -> str:
-    return time.strftime(".sip-ha-%Y%m%dT%H%M%S~", time.localtime(now))
+    """Unique per run: rsync overwrites a backup of the same name, and two
+    runs can start within the same second."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
+    return f".sip-ha-{stamp}-{secrets.token_hex(4)}~"
 
 
 def rsync_argv(paths: list[str], suffix: str, destination: str) -> list[str]:

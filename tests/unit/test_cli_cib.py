@@ -270,6 +270,28 @@ def test_copy_config_keeps_what_it_replaces_with_real_rsync(tmp_path: Path):
     assert not (kept / "same.conf.sip-ha-x~").exists()
 
 
+def test_copy_config_runs_in_the_same_second_keep_every_backup(tmp_path: Path):
+    """Each run names its backups apart: a second run within the same second
+    must not overwrite the first run's backup (real rsync, local destination)."""
+    source, dest = tmp_path / "src", tmp_path / "dest"
+    kept = dest / str(source)[1:]
+    for folder in (source, kept):
+        folder.mkdir(parents=True)
+    (kept / "cluster.toml").write_text("first\n")
+    now = time.time()
+    suffixes = []
+    for text in ("second\n", "third\n"):
+        (source / "cluster.toml").write_text(text)
+        suffixes.append(copy_config.backup_suffix(now))
+        argv = copy_config.rsync_argv(copy_config.files(str(source)), suffixes[-1], str(dest))
+        subprocess.run(argv, capture_output=True, text=True, check=True)
+    assert suffixes[0] != suffixes[1]
+    assert all(copy_config._is_backup(f"cluster.toml{suffix}") for suffix in suffixes)
+    assert [(kept / f"cluster.toml{suffix}").read_text() for suffix in suffixes] == [
+        "first\n", "second\n"]
+    assert (kept / "cluster.toml").read_text() == "third\n"
+
+
 def test_apply_replaces_the_sipha_alert_and_keeps_an_operators_own():
     live = etree.fromstring(LIVE.encode())
     alerts = etree.SubElement(live.find("configuration"), "alerts")
