@@ -98,6 +98,10 @@ def describe(path: Path) -> Entry | None:
         return None
     except NotADirectoryError:
         return None
+    return entry_of(info)
+
+
+def entry_of(info: os.stat_result) -> Entry:
     if stat.S_ISREG(info.st_mode):
         kind = "f"
     elif stat.S_ISDIR(info.st_mode):

@@ -70,16 +70,20 @@ def listing_argv(config: SyncConfig, peer: Peer, folder: Path, files_from: Path 
 @dataclass(frozen=True)
 class Transfer:
     """One rsync run: copy (or, with ``delete``, move into the backup folder)
-    the listed paths of one folder, from source to destination."""
+    the listed paths of one folder, from source to destination.  A push
+    reads them from ``stage`` (see sync_helper.stage), never from the folder."""
 
     folder: Path
     files_from: Path
     backup_dir: Path
     delete: bool = False
+    stage: Path | None = None
 
 
 def push_argv(config: SyncConfig, peer: Peer, transfer: Transfer) -> list[str]:
-    return [*_transfer_options(config, peer, transfer), local(transfer.folder),
+    if transfer.stage is None:
+        raise ValueError("a push sends from its stage, never from the watched folder")
+    return [*_transfer_options(config, peer, transfer), local(transfer.stage),
             remote(peer, peer.destination(transfer.folder))]
 
 

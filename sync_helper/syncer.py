@@ -22,6 +22,7 @@ from sync_helper.paths import Entry, Filters, Listing, describe, list_local, loc
 from sync_helper.planner import Conflict, Plan, plan
 from sync_helper.report import PeerReport, SyncReport
 from sync_helper.role import ACTIVE, RoleSource
+from sync_helper.stage import Stage, Staged
 
 # 24: some source files vanished before they could be sent; the next event
 # (their removal) is handled on its own
@@ -155,16 +156,13 @@ class Syncer:
             ledger.update(folder, decided.in_sync, decided.forget)
             return
         try:
-            self._transfer(peer, folder, direction, decided, report)
+            sent = self._transfer(peer, folder, direction, decided, report)
         except _Failed as exc:
             report.errors.append(f"{folder}: {exc}")
             self.log.error(f"{direction} {peer.name}: {folder}: {exc}")
             return
         agreed = dict(decided.in_sync)
-        for name in decided.send:
-            entry = describe(folder / name)  # what both sides hold now
-            if entry is not None and entry.kind != "d":
-                agreed[name] = entry
+        agreed.update((name, entry) for name, entry in sent.items() if entry.kind != "d")
         forgotten = set(decided.forget)
         for name in decided.remove:
             forgotten.add(name)
@@ -172,19 +170,33 @@ class Syncer:
         ledger.update(folder, agreed, forgotten)
 
     def _transfer(self, peer: Peer, folder: Path, direction: str, decided: Plan,
-                  report: PeerReport) -> None:
+                  report: PeerReport) -> Listing:
+        """Run the plan; what was sent (both sides hold it now)."""
         base = peer.backup_dir if direction == PUSH else self.config.backup_dir
         stamp = self.stamp()
         backup = rsync_argv.backup_dir(base, stamp, folder)
         report.backup_dir = str(base / stamp)
         build = rsync_argv.push_argv if direction == PUSH else rsync_argv.pull_argv
-        with tempfile.TemporaryDirectory(prefix="sip-ha-sync-") as scratch:
-            for names, delete in ((decided.send, False), (decided.remove, True)):
+        sent: Listing = {}
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        # private (0700) and on the state folder's file system, for a stage of hard links
+        with tempfile.TemporaryDirectory(prefix=".sync-", dir=self.config.state_dir) as scratch:
+            for planned, delete in ((decided.send, False), (decided.remove, True)):
+                kind = "remove" if delete else "send"
+                names, stage = planned, None
+                if direction == PUSH and planned:
+                    stage = Path(scratch) / f"{kind}-stage"
+                    staged = self._stage(peer, folder, stage, planned, delete)
+                    if delete:
+                        names = [n for n in planned if n not in staged.refused]
+                    else:
+                        sent, names = staged.entries, sorted(staged.entries)
                 if not names:
                     continue
-                files_from = Path(scratch) / ("remove" if delete else "send")
+                files_from = Path(scratch) / kind
                 rsync_argv.write_file_list(files_from, names)
-                transfer = rsync_argv.Transfer(folder, files_from, backup, delete=delete)
+                transfer = rsync_argv.Transfer(folder, files_from, backup, delete=delete,
+                                               stage=stage)
                 result = self._rsync(build(self.config, peer, transfer))
                 if result.returncode not in _RSYNC_OK:
                     raise _Failed(f"rsync failed: {failure_reason(result)}")
@@ -197,6 +209,23 @@ class Syncer:
                     self.log.info(f"{direction} {peer.name}: {folder}: "
                                   f"{len(changes.created)} new, {len(changes.replaced)} "
                                   f"replaced, {len(changes.removed)} moved to {backup}")
+        if direction == PULL:
+            sent = {n: e for n in decided.send if (e := describe(folder / n)) is not None}
+        return sent
+
+    def _stage(self, peer: Peer, folder: Path, root: Path, names: list[str],
+               parents_only: bool) -> Staged:
+        """Pin what a push sends (see sync_helper.stage)."""
+        root.mkdir()
+        try:
+            staged = Stage(folder, root).add(names, parents_only=parents_only)
+        except PathEscapeError as exc:
+            raise _Failed(exc.reason) from None
+        except OSError as exc:
+            raise _Failed(f"cannot read {folder}: {exc.strerror}") from None
+        for name, reason in staged.refused.items():
+            self.log.warning(f"push {peer.name}: {folder / name} not sent: {reason}")
+        return staged
 
     def _list_peer(self, peer: Peer, folder: Path, names: list[str] | None) -> Listing:
         with tempfile.TemporaryDirectory(prefix="sip-ha-list-") as scratch:

@@ -250,3 +250,56 @@ def test_the_watch_command_pushes_and_stops_on_sigterm(node: Node) -> None:
         _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     assert "active: pushing changes" in err
+
+
+class SwapDuringPush:
+    """Runs the real commands, but first replaces a folder of the tree with a
+    symlink to somewhere else: what a user who can write in a watched folder
+    can do between the planning of a push and rsync reading the files.
+    ``moment`` is the listing of the peer (before anything is read for the
+    transfer) or the transfer itself."""
+
+    def __init__(self, folder: Path, target: Path, owner: int, moment: str) -> None:
+        from ocf_agents.ocf import Logger, Runner
+
+        self.folder, self.target, self.owner, self.moment = folder, target, owner, moment
+        self.runner = Runner(time.monotonic() + 60, Logger("sip-ha-sync", "test", {}))
+        self.swapped = False
+
+    def run(self, argv: list[str], timeout: float | None = None,
+            env: dict[str, str] | None = None) -> object:
+        transfer = "--dry-run" not in argv
+        if not self.swapped and transfer == (self.moment == "transfer"):
+            self.folder.rename(self.folder.with_name(f"{self.folder.name}.moved"))
+            self.folder.symlink_to(self.target)
+            os.lchown(self.folder, self.owner, self.owner)
+            self.swapped = True
+        return self.runner.run(argv, timeout, env)
+
+
+@pytest.mark.parametrize("moment", ["listing", "transfer"])
+@pytest.mark.parametrize("owner", [0, 65534], ids=["root-owns-the-link", "a-user-owns-the-link"])
+def test_a_folder_swapped_for_a_symlink_during_a_push_sends_nothing_from_outside(
+        node: Node, tmp_path: Path, owner: int, moment: str) -> None:
+    """rsync >= 3.5 itself refuses a symlink in the middle of a path when a user
+    other than root owns it; rsync 3.2.7 follows any.  A link that root owns
+    (one root made in a folder the user can write, renamed into place) every
+    version follows: only the sender's own walk keeps it out."""
+    from ocf_agents.ocf import Logger
+
+    secret = tmp_path / "root-only"
+    secret.mkdir(mode=0o700)
+    (secret / "voicemail.conf").write_text("the root-only secret\n")
+    (secret / "voicemail.conf").chmod(0o644)
+    sub = node.folder / "pjsip.d"
+    sub.mkdir()
+    (sub / "voicemail.conf").write_text("the user's own file\n")
+    swap = SwapDuringPush(sub, secret, owner, moment)
+    log = Logger("sip-ha-sync", "test", {})
+    syncer = Syncer(node.config(), lambda: swap, log, lambda: "active")
+    syncer.push_paths([str(sub / "voicemail.conf")])
+    assert swap.swapped
+    arrived = {p: p.read_text() for p in node.peer_root.rglob("*") if p.is_file()}
+    assert not [p for p, text in arrived.items() if "secret" in text], arrived
+    if moment == "transfer":  # read before the swap: the user's own file, as planned
+        assert content(node.on_peer(sub / "voicemail.conf")) == "the user's own file\n"

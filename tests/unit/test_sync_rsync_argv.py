@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sync_helper import rsync_argv
 from sync_helper.config import config_from_mapping
 from sync_helper.paths import Entry
@@ -20,16 +22,24 @@ COMMON = ["/usr/bin/rsync", "--archive", "--relative", "--from0", "--8-bit-outpu
 
 def test_push_keeps_what_it_replaces_and_never_deletes_outright() -> None:
     transfer = rsync_argv.Transfer(Path("/etc/asterisk"), Path("/tmp/list"),
-                                   Path("/var/backups/sip-ha/T/etc/asterisk"))
+                                   Path("/var/backups/sip-ha/T/etc/asterisk"),
+                                   stage=Path("/var/lib/sip-ha/sync/.sync-x/send-stage"))
     assert rsync_argv.push_argv(CONFIG, PEER, transfer) == [
         *COMMON, "--mkpath", "--files-from=/tmp/list", "--backup",
         "--backup-dir=/var/backups/sip-ha/T/etc/asterisk", "--suffix=", "--out-format=%i|%n",
-        "--ignore-missing-args", "/etc/asterisk/", "root@198.51.100.12:/srv/b/etc/asterisk/"]
+        "--ignore-missing-args", "/var/lib/sip-ha/sync/.sync-x/send-stage/",
+        "root@198.51.100.12:/srv/b/etc/asterisk/"]
     removal = rsync_argv.Transfer(transfer.folder, transfer.files_from, transfer.backup_dir,
-                                  delete=True)
+                                  delete=True, stage=transfer.stage)
     argv = rsync_argv.push_argv(CONFIG, PEER, removal)
     assert "--delete-missing-args" in argv and "--backup" in argv
     assert "--delete" not in argv and "--ignore-missing-args" not in argv
+
+
+def test_a_push_never_reads_the_watched_folder_itself() -> None:
+    transfer = rsync_argv.Transfer(Path("/etc/asterisk"), Path("/tmp/list"), Path("/bk"))
+    with pytest.raises(ValueError, match="stage"):
+        rsync_argv.push_argv(CONFIG, PEER, transfer)
 
 
 def test_pull_swaps_source_and_destination() -> None:

@@ -73,18 +73,30 @@ def test_the_standby_does_not_push(tmp_path: Path) -> None:
         syncer(config, runner, STANDBY).resync("push")
 
 
+def from_stage(stdout: str, expect: list[str], staged: dict[str, bytes]) -> object:
+    """Checks that rsync is to read the stage (holding ``staged``), not the folder."""
+    def run(argv: Sequence[str]) -> Completed:
+        stage = Path(argv[-2])
+        assert stage.parent.stat().st_mode & 0o777 == 0o700
+        assert {str(p.relative_to(stage)): p.read_bytes() for p in stage.rglob("*")
+                if p.is_file()} == staged
+        return answer(stdout, expect)(argv)
+    return run
+
+
 def test_a_changed_file_is_listed_then_sent_and_recorded(tmp_path: Path) -> None:
     config, folder = setup(tmp_path)
     (folder / "sip.conf").write_text("hello")
     runner = FakeRunner([
         (LIST, answer("", ["sip.conf"])),
-        (PUSH, answer("<f+++++++++|sip.conf\n", ["sip.conf"])),
+        (PUSH, from_stage("<f+++++++++|sip.conf\n", ["sip.conf"], {"sip.conf": b"hello"})),
     ])
     report = syncer(config, runner).push_paths([str(folder / "sip.conf")])
     assert runner.finished()
     assert report.peers[0].sent == [str(folder / "sip.conf")]
     assert f"--backup-dir=/var/backups/sip-ha/T{folder}" in runner.calls[1]
-    assert runner.calls[1][-2:] == [f"{folder}/", f"root@198.51.100.12:{folder}/"]
+    assert runner.calls[1][-1] == f"root@198.51.100.12:{folder}/"
+    assert list((tmp_path / "state").glob(".sync-*")) == []  # the stage is gone
     ledger = json.loads((tmp_path / "state" / "ledger-b.json").read_text())
     mtime = int(os.stat(folder / "sip.conf").st_mtime)
     assert ledger["folders"][str(folder)] == {"sip.conf": ["f", mtime, 5]}
