@@ -9,6 +9,7 @@ every key.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -20,10 +21,20 @@ if TYPE_CHECKING:
 
 DEFAULT_PATH = "/etc/sip-ha/cluster.toml"
 SERVERS = ("asterisk", "sipserver")
-_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
-_DURATION = re.compile(r"^\d+(ms|s|m|min|h)?$")
+_ID = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+_DURATION = re.compile(r"[0-9]{1,9}(ms|s|m|min|h)?")
+# Host names as Corosync and ssh take them: never an option ("-x") or a path.
+_NODE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")
+# Agent parameters become OCF_RESKEY_<name> (environment variable names).
+_OPTION = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,99}")
+_NIC = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
+# Not XML text (lxml refuses it), or a line break in a one-line message.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
+DEFAULT_ROUTES = ("default", "default4", "default6")
+# Pacemaker caps every score at INFINITY.
+SCORE_INFINITY = 1_000_000
 # class:provider:type (ocf) or class:type (systemd, lsb, service, stonith).
-_AGENT = re.compile(r"^(ocf:[A-Za-z0-9_.-]+|systemd|lsb|service):[A-Za-z0-9_.@-]+$")
+_AGENT = re.compile(r"(ocf:[A-Za-z0-9_.-]+|systemd|lsb|service):[A-Za-z0-9_.@-]+")
 
 
 class ParamError(Exception):
@@ -119,16 +130,30 @@ class ClusterParams:
 def load(path: str = DEFAULT_PATH) -> ClusterParams:
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            raw = handle.read()
     except FileNotFoundError:
         raise ParamError(f"{path} does not exist; copy the documented example "
                          "(sip-ha cib example) there and edit it") from None
+    return parse(_toml(raw, path), path)
+
+
+def _toml(raw: bytes, path: str) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise ParamError(f"{path} line {line}: not UTF-8 text; save the file as UTF-8"
+                         ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ParamError(f"{path} is not valid TOML: {err}") from None
-    return parse(data, path)
+    except RecursionError:
+        raise ParamError(f"{path}: arrays or tables nested too deeply") from None
 
 
 def parse(data: Mapping[str, Any], where: str = "parameter file") -> ClusterParams:
+    _plain(data, where)
     _known(data, {"cluster", "service", "fencing", "timings", "alerts"}, where)
     cluster = _table(data, "cluster", where, required=True)
     _known(cluster, {"nodes", "stickiness", "preferred_score", "gateways"},
@@ -142,7 +167,12 @@ def parse(data: Mapping[str, Any], where: str = "parameter file") -> ClusterPara
         raise ParamError(
             f"{where} [cluster]: preferred_score ({preferred}) must be above 0 and below "
             f"stickiness ({stickiness}), or services would fail back on their own")
-    gateways = _strings(cluster, "gateways", f"{where} [cluster]")
+    if 2 * (stickiness + preferred) >= SCORE_INFINITY:
+        raise ParamError(
+            f"{where} [cluster]: stickiness + preferred_score must stay below "
+            f"{SCORE_INFINITY // 2}: the gateway bonus, twice their sum, must stay below "
+            f"Pacemaker's INFINITY ({SCORE_INFINITY})")
+    gateways = _addresses(cluster, "gateways", f"{where} [cluster]")
     raw_services = data.get("service", [])
     if not isinstance(raw_services, list) or not raw_services:
         raise ParamError(f"{where}: declare at least one [[service]]")
@@ -186,7 +216,7 @@ def _service(raw: Any, nodes: tuple[str, ...], gateways: tuple[str, ...],
     if preferred not in own_nodes:
         raise ParamError(f"{where} preferred_node: {preferred} is not one of its nodes "
                          f"({', '.join(own_nodes)})")
-    ip = _strings(raw, "ip", where)
+    ip = _addresses(raw, "ip", where, prefix=True)
     if not ip:
         raise ParamError(f"{where} ip: give the service address(es), e.g. "
                          "[\"198.51.100.100/24\"]")
@@ -195,9 +225,10 @@ def _service(raw: Any, nodes: tuple[str, ...], gateways: tuple[str, ...],
         raise ParamError(f"{where} extra: write each as an [[service.extra]] table")
     return Service(
         name=name, server=server, preferred_node=preferred, nodes=own_nodes, ip=ip,
-        nic=_str(raw, "nic", "", where),
-        trunk_networks=_strings(raw, "trunk_networks", where),
-        gateways=_strings(raw, "gateways", where) if "gateways" in raw else gateways,
+        nic=_nic(raw, where),
+        trunk_networks=_addresses(raw, "trunk_networks", where, prefix=True,
+                                  names=DEFAULT_ROUTES),
+        gateways=_addresses(raw, "gateways", where) if "gateways" in raw else gateways,
         options=_options(raw, "options", where),
         ip_options=_options(raw, "ip_options", where),
         extras=tuple(_extra(item, f"{where} [[service.extra]] #{i + 1}")
@@ -219,7 +250,7 @@ def _extra(raw: Any, where: str) -> Extra:
         raise ParamError(f"{where}: must be a table")
     _known(raw, {"id", "agent", "options"}, where)
     agent = _str(raw, "agent", "", where)
-    if not _AGENT.match(agent):
+    if not _AGENT.fullmatch(agent):
         raise ParamError(f"{where} agent: {agent!r} is not an agent such as "
                          "systemd:apache2, lsb:tftpd-hpa or ocf:heartbeat:apache")
     return Extra(id=_id(raw, "id", where), agent=agent, options=_options(raw, "options", where))
@@ -230,7 +261,7 @@ def _fencing(raw: Any, nodes: tuple[str, ...], where: str) -> Fencing:
         raise ParamError(f"{where}: must be a table")
     _known(raw, {"id", "agent", "targets", "options"}, where)
     agent = _str(raw, "agent", "", where)
-    if not re.match(r"^fence_[A-Za-z0-9_]+$", agent):
+    if not re.fullmatch(r"fence_[A-Za-z0-9_]+", agent):
         raise ParamError(f"{where} agent: {agent!r} is not a fence agent such as "
                          "fence_ipmilan")
     targets = _names(raw, "targets", where)
@@ -278,7 +309,7 @@ def _alerts(raw: Any, where: str) -> Alerts:
     if not path.startswith("/"):
         raise ParamError(f"{where} path: {path!r} must be absolute (Pacemaker runs it)")
     timeout = str(raw.get("timeout", "30s"))
-    if not _DURATION.match(timeout):
+    if not _DURATION.fullmatch(timeout):
         raise ParamError(f"{where} timeout: {timeout!r} is not a duration such as 30s")
     if "cluster_name" in settings:
         settings["cluster"] = settings.pop("cluster_name")
@@ -295,7 +326,7 @@ def _timings(raw: Mapping[str, Any], where: str) -> Timings:
             values[key] = _int(raw, key, defaults.migration_threshold, where)
             continue
         text = str(value) if isinstance(value, int) else value
-        if not isinstance(text, str) or not _DURATION.match(text):
+        if not isinstance(text, str) or not _DURATION.fullmatch(text):
             raise ParamError(f"{where} {key}: {value!r} is not a duration such as 3s or 1min")
         values[key] = text
     timings = Timings(**values)
@@ -344,16 +375,20 @@ def _str(table: Mapping[str, Any], key: str, default: str, where: str) -> str:
 
 def _id(table: Mapping[str, Any], key: str, where: str) -> str:
     value = _str(table, key, "", where)
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         raise ParamError(f"{where} {key}: {value!r} must start with a letter and contain "
                          "only letters, digits, '-', '_' and '.'")
     return value
 
 
 def _int(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    """A whole number from 0 to Pacemaker's INFINITY (scores, thresholds)."""
     value = table.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool):
         raise ParamError(f"{where} {key}: write a whole number")
+    if not 0 <= value <= SCORE_INFINITY:
+        raise ParamError(f"{where} {key}: {value} is not between 0 and {SCORE_INFINITY} "
+                         "(Pacemaker's INFINITY)")
     return value
 
 
@@ -371,6 +406,10 @@ def _names(table: Mapping[str, Any], key: str, where: str,
     names = _strings(table, key, where)
     if required and not names:
         raise ParamError(f"{where} {key}: list the Pacemaker node names")
+    for name in names:
+        if not _NODE.fullmatch(name):
+            raise ParamError(f"{where} {key}: {name!r} is not a node name (letters, digits, "
+                             "'-', '_' and '.', starting with a letter, digit or '_')")
     if len(set(names)) != len(names):
         raise ParamError(f"{where} {key}: a node is listed twice")
     return names
@@ -383,9 +422,15 @@ def _options(table: Mapping[str, Any], key: str, where: str) -> dict[str, str]:
         raise ParamError(f"{where} {key}: must be a table of name = value")
     options = {}
     for name, value in raw.items():
+        if not _OPTION.fullmatch(name):
+            raise ParamError(f"{where} {key}: {name!r} is not a parameter name (a letter or "
+                             "'_', then letters, digits, '_' or '-')")
         if isinstance(value, bool):
             text = "true" if value else "false"
         elif isinstance(value, list):
+            if not all(isinstance(v, str | int | float) for v in value):
+                raise ParamError(f"{where} {key}.{name}: a list may hold only strings and "
+                                 "numbers")
             text = " ".join(str(v) for v in value)
         elif isinstance(value, str | int | float):
             text = str(value)
@@ -394,3 +439,48 @@ def _options(table: Mapping[str, Any], key: str, where: str) -> dict[str, str]:
                              "or list")
         options[name] = text
     return options
+
+
+def _plain(value: Any, where: str, path: str = "") -> None:
+    """No control characters in any key or text (see _CONTROL)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if _CONTROL.search(key):
+                raise ParamError(f"{where} {path or 'top level'}: the key {key!r} holds a "
+                                 "control character")
+            _plain(item, where, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for item in value:
+            _plain(item, where, path)
+    elif isinstance(value, str) and _CONTROL.search(value):
+        raise ParamError(f"{where} {path}: {value!r} holds a control character")
+
+
+def _addresses(table: Mapping[str, Any], key: str, where: str, prefix: bool = False,
+               names: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """IPv4/IPv6 addresses, with a /prefix length where PREFIX allows it."""
+    values = _strings(table, key, where)
+    for value in values:
+        if value.lower() not in names and not _is_address(value, prefix):
+            what = "an IPv4 or IPv6 address" + (" (with an optional /prefix)" if prefix else "")
+            raise ParamError(f"{where} {key}: {value!r} is not {what}")
+    return values
+
+
+def _is_address(text: str, prefix: bool) -> bool:
+    address, slash, length = text.partition("/")
+    if slash and not (prefix and length.isascii() and length.isdigit()):
+        return False
+    try:
+        ipaddress.ip_interface(text)   # also checks the prefix length's range
+    except ValueError:
+        return False
+    return "%" not in address          # no IPv6 scope: the agents take none
+
+
+def _nic(table: Mapping[str, Any], where: str) -> str:
+    nic = _str(table, "nic", "", where)
+    if nic and not _NIC.fullmatch(nic):
+        raise ParamError(f"{where} nic: {nic!r} is not an interface name such as eth0 or "
+                         "eth0.100")
+    return nic

@@ -70,12 +70,74 @@ def mutated(change, path: Path = EXAMPLE) -> dict:
     (lambda d: d["timings"].update(monitor_unpromoted="3s"), "must differ"),
     (lambda d: d["service"][0]["options"].update(bad={"a": 1}), "must be a string"),
     (lambda d: d.pop("service"), "at least one [[service]]"),
+    # Names, addresses and scores a CIB, ssh or a shell must never see.
+    (lambda d: d["cluster"].update(nodes=["node1\n", "node2"]),
+     "cluster.nodes: 'node1\\n' holds a control character"),
+    (lambda d: d["cluster"].update(nodes=["node1", "-node2"]), "'-node2' is not a node name"),
+    (lambda d: d["fencing"][0].update(targets=["node1 node2"]),
+     "'node1 node2' is not a node name"),
+    (lambda d: d["service"][0]["options"].update({"a\nb": "x"}),
+     "service.options: the key 'a\\nb' holds a control character"),
+    (lambda d: d["service"][0]["options"].update({"sip uris": "x"}),
+     "'sip uris' is not a parameter name"),
+    (lambda d: d["service"][0]["options"].update(sip_uris="sip:127.0.0.1\x00"),
+     "service.options.sip_uris: 'sip:127.0.0.1\\x00' holds a control character"),
+    (lambda d: d["fencing"][1]["options"].update(ip="\u0001"), "holds a control character"),
+    (lambda d: d["service"][0]["extra"][0].update(id="pbx-web\n"), "control character"),
+    (lambda d: d["service"][0]["options"].update(sip_uris=["a", ["b"]]),
+     "options.sip_uris: a list may hold only strings and numbers"),
+    (lambda d: d["service"][0].update(ip=["$(reboot)"]),
+     "ip: '$(reboot)' is not an IPv4 or IPv6 address"),
+    (lambda d: d["service"][0].update(ip=["198.51.100.100/255.255.255.0"]),
+     "is not an IPv4 or IPv6 address"),
+    (lambda d: d["service"][0].update(ip=["198.51.100.100/33"]), "is not an IPv4 or IPv6"),
+    (lambda d: d["service"][0].update(trunk_networks=["198.51.100.0/24; reboot"]),
+     "trunk_networks: '198.51.100.0/24; reboot' is not"),
+    (lambda d: d["service"][0].update(gateways=["gw.example.org"]),
+     "gateways: 'gw.example.org' is not an IPv4 or IPv6 address"),
+    (lambda d: d["cluster"].update(gateways=["198.51.100.1/24"]), "is not an IPv4 or IPv6"),
+    (lambda d: d["service"][0].update(nic="eth0; reboot"), "'eth0; reboot' is not an interface"),
+    (lambda d: d["cluster"].update(stickiness=10**27),
+     "stickiness: 1000000000000000000000000000 is not between 0 and 1000000"),
+    (lambda d: d["cluster"].update(stickiness=499_000, preferred_score=1_000),
+     "the gateway bonus, twice their sum, must stay below Pacemaker's INFINITY"),
+    (lambda d: d["cluster"].update(stickiness=1e27), "stickiness: write a whole number"),
+    (lambda d: d["timings"].update(migration_threshold=-5),
+     "migration_threshold: -5 is not between 0 and 1000000"),
+    (lambda d: d["timings"].update(monitor_deep="\uff13\uff11s"), "is not a duration"),
 ])
 def test_mistakes_are_refused_with_a_sentence(change, message):
     with pytest.raises(params.ParamError) as err:
         params.parse(mutated(change), "cluster.toml")
     assert message in str(err.value)
     assert str(err.value).startswith("cluster.toml")
+
+
+def test_sound_addresses_and_scores_pass():
+    raw = data()
+    raw["cluster"].update(stickiness=249_999, preferred_score=1)
+    raw["service"][0].update(ip=["198.51.100.100", "2001:db8::100/64"],
+                             trunk_networks=["DEFAULT", "2001:db8:6::/64"],
+                             gateways=["2001:db8::1"], nic="eth0.100")
+    raw["timings"]["migration_threshold"] = 1_000_000
+    pbx = params.parse(raw).services[0]
+    assert (pbx.ip, pbx.trunk_networks) == (("198.51.100.100", "2001:db8::100/64"),
+                                            ("DEFAULT", "2001:db8:6::/64"))
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"[cluster]\nnodes = [\"n\xe9ud1\"]\n", "line 2: not UTF-8 text; save the file as UTF-8"),
+    (b"\xff\xfe[\x00c\x00", "line 1: not UTF-8 text"),
+    (b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n", "arrays or tables nested too deeply"),
+    (b"a = " + b"{b = " * 5000 + b"1" + b"}" * 5000 + b"\n", "nested too deeply"),
+])
+def test_unreadable_files_are_one_sentence(tmp_path: Path, content: bytes, message: str):
+    path = tmp_path / "cluster.toml"
+    path.write_bytes(content)
+    with pytest.raises(params.ParamError) as err:
+        params.load(str(path))
+    assert str(err.value).startswith(str(path))
+    assert message in str(err.value)
 
 
 def test_missing_and_broken_files(tmp_path: Path):

@@ -185,6 +185,31 @@ def test_render_command_errors(tmp_path: Path):
     assert "no pacemaker-X.Y.rng in" in result.output
 
 
+EXAMPLE_TEXT = Path(EXAMPLE).read_text()
+
+
+@pytest.mark.parametrize("content", [
+    b"\xff\xfe[cluster]\n",
+    b"a = " + b"[" * 3000 + b"]" * 3000 + b"\n",
+    EXAMPLE_TEXT.replace('sip_uris = "sip:127.0.0.1"', 'sip_uris = "sip:\\u0000"').encode(),
+    EXAMPLE_TEXT.replace('sip_uris = "sip:127.0.0.1"', 'sip_uris = "\\u0001"').encode(),
+    EXAMPLE_TEXT.replace('"node2"', '"-node2"').encode(),
+    EXAMPLE_TEXT.replace('ip = ["198.51.100.100/24"]', 'ip = ["`reboot`"]').encode(),
+    EXAMPLE_TEXT.replace("stickiness = 200", "stickiness = 10000000000000000000").encode(),
+    EXAMPLE_TEXT.replace("migration_threshold = 1", "migration_threshold = -5").encode(),
+], ids=["not-utf8", "deep", "nul", "control", "dash-node", "shell-ip", "score", "threshold"])
+def test_bad_parameter_files_are_one_line_and_exit_1(tmp_path: Path, content: bytes):
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(content)
+    bad.chmod(0o600)
+    result = CliRunner().invoke(cli, ["cib", "render", "--no-verify", "--params", str(bad)])
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"sip-ha: {bad}")
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
 def test_example_command_prints_the_documented_file():
     result = CliRunner().invoke(cli, ["cib", "example"])
     assert result.output == Path(EXAMPLE).read_text()
