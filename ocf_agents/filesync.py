@@ -50,7 +50,8 @@ HEALTHY_SCORE = 10
 # sync_helper.role's words, repeated so that a monitor does not import it.
 ACTIVE, STANDBY = "active", "standby"
 # Inherited by the watcher and everything it runs (rsync, ssh), which live in
-# sessions of their own: how a stop finds them after the watcher died.
+# sessions of their own: how a stop finds them after the watcher died.  Its
+# value is random, kept in the root-only marker (see tagged_processes).
 TAG_VARIABLE = "SIP_HA_FILESYNC_TAG"
 LOG_LIMIT = 1 << 20
 
@@ -96,34 +97,39 @@ def _start_time(pid: int) -> int | None:
 
 
 class Watcher:
-    """What start recorded in the marker, one item per line: the pid and its
-    start time, the program, the role file and the watched folders.  The
-    marker exists from start to stop: with it, a missing watcher is a crash."""
+    """What start recorded in the marker, one item per line: the pid, its
+    start time and the tag of its processes, the program, the role file and
+    the watched folders.  The marker exists from start to stop: with it, a
+    missing watcher is a crash.  Only root reads it (the tag is in it)."""
 
     def __init__(self, pid: int, started: int, exe: str, role_file: str,
-                 folders: tuple[str, ...]) -> None:
+                 folders: tuple[str, ...], tag: str = "") -> None:
         self.pid = pid
         self.started = started
         self.exe = exe
         self.role_file = role_file
         self.folders = folders
+        self.tag = tag
 
     @classmethod
     def load(cls, ctx: Context) -> Watcher | None:
         try:
             with open(marker(ctx), encoding="utf-8") as handle:
                 lines = handle.read().splitlines()
-            pid, started = (int(word) for word in lines[0].split())
-            return cls(pid, started, lines[1], lines[2], tuple(lines[3:]))
+            pid, started, *tag = lines[0].split()
+            return cls(int(pid), int(started), lines[1], lines[2], tuple(lines[3:]),
+                       tag[0] if tag else "")
         except (FileNotFoundError, ValueError, IndexError):
             return None
 
     def save(self, ctx: Context) -> None:
         path = marker(ctx)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write("\n".join([f"{self.pid} {self.started}", self.exe, self.role_file,
-                                    *self.folders]) + "\n")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        os.fchmod(fd, 0o600)  # a marker an older version wrote was readable by all
+        with open(fd, "w", encoding="utf-8") as handle:
+            handle.write("\n".join([f"{self.pid} {self.started} {self.tag}", self.exe,
+                                    self.role_file, *self.folders]) + "\n")
 
     def alive(self) -> bool:
         return processes.is_alive(self.pid) and _start_time(self.pid) == self.started
@@ -293,21 +299,39 @@ def set_score(ctx: Context, score: int | None) -> None:
 
 
 # --------------------------------------------------------------------------
-# Leftovers: whatever carries this instance's tag
+# Leftovers: whatever carries the watcher's tag
 
 
-def _tag(ctx: Context) -> str:
-    return marker(ctx)
+def new_tag() -> str:
+    return os.urandom(16).hex()
+
+
+def _ours(pid: int) -> bool:
+    """Whether every uid of ``pid`` (real, effective, saved, file system) is
+    this agent's (root): a user's setuid program is not ours either."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
+            uids = next(line for line in handle if line.startswith("Uid:")).split()[1:]
+    except (OSError, StopIteration):
+        return False
+    return bool(uids) and all(uid == str(os.geteuid()) for uid in uids)
 
 
 def tagged_processes(tag: str) -> list[int]:
     """Live processes started with ``TAG_VARIABLE=tag`` (the watcher, its rsync
-    and ssh children, even after they were orphaned)."""
+    and ssh children, even after they were orphaned).
+
+    A stop that fails gets the node fenced, and stop ends these, so no other
+    user may make one count: the tag is random and only root can read it (the
+    marker, the watcher's environment), and a process of another user is
+    never counted, whatever its environment says."""
+    if not tag:
+        return []
     wanted = f"{TAG_VARIABLE}={tag}".encode()
     me = os.getpid()
     found = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
+        if not entry.isdigit() or int(entry) == me or not _ours(int(entry)):
             continue
         try:
             with open(f"/proc/{entry}/environ", "rb") as handle:
@@ -319,9 +343,8 @@ def tagged_processes(tag: str) -> list[int]:
     return found
 
 
-def stop_tagged(ctx: Context, graceful: float | None = None) -> None:
+def stop_tagged(ctx: Context, tag: str, graceful: float | None = None) -> None:
     """SIGTERM (when there is time for it), then SIGKILL, every tagged process."""
-    tag = _tag(ctx)
     left = tagged_processes(tag)
     if not left:
         return
@@ -346,7 +369,7 @@ def terminate(ctx: Context, watcher: Watcher, until: float) -> bool:
     ssh it runs: the watcher leaves its loop only after the push in hand,
     which goes on to the next folder and peer when one transfer is ended.
     (Demote already pushed what the peers needed.)  True once it is gone."""
-    tag, next_term = _tag(ctx), 0.0
+    tag, next_term = watcher.tag, 0.0
     processes.signal_pid(watcher.pid, signal.SIGCONT)
     while time.monotonic() < until:
         if not watcher.alive():
@@ -364,7 +387,7 @@ def terminate(ctx: Context, watcher: Watcher, until: float) -> bool:
 def _wait_quiet(ctx: Context, watcher: Watcher, until: float) -> None:
     """Let a push the watcher began before it saw "standby" finish: no rsync
     or ssh of ours for a second (bounded by ``until``)."""
-    tag, quiet_since = _tag(ctx), time.monotonic()
+    tag, quiet_since = watcher.tag, time.monotonic()
     while time.monotonic() < until:
         if [pid for pid in tagged_processes(tag) if pid != watcher.pid]:
             quiet_since = time.monotonic()
@@ -398,15 +421,17 @@ def start(cfg: FileSyncConfig, ctx: Context) -> OCFCode:
     if watcher is not None and watcher.alive():
         ctx.log.info(f"already running as pid {watcher.pid}")
         return OCFCode.SUCCESS
-    stop_tagged(ctx)
+    if watcher is not None:
+        stop_tagged(ctx, watcher.tag)
     config = load_sync_config(cfg)
     role_file = str(config.role_file)
     write_role(role_file, STANDBY)
     argv = [*program_argv(cfg), "-c", cfg.config, "watch"]
     ctx.log.info(f"starting: {' '.join(argv)}")
-    proc = _spawn(argv, ctx, {**ctx.environ, "LC_ALL": "C", TAG_VARIABLE: _tag(ctx)})
+    tag = new_tag()
+    proc = _spawn(argv, ctx, {**ctx.environ, "LC_ALL": "C", TAG_VARIABLE: tag})
     watcher = Watcher(proc.pid, _start_time(proc.pid) or 0, _exe(proc.pid), role_file,
-                      tuple(str(folder) for folder in config.folders))
+                      tuple(str(folder) for folder in config.folders), tag)
     watcher.save(ctx)
     missing = list(watcher.folders)
     while ctx.remaining() > 0:
@@ -475,7 +500,8 @@ def stop(cfg: FileSyncConfig, ctx: Context) -> OCFCode:
         ctx.log.info(f"stopping pid {watcher.pid}")
         if not terminate(ctx, watcher, graceful):
             daemon.kill(ctx, watcher.pid, watcher.exe)
-    stop_tagged(ctx, graceful)
+    if watcher is not None:
+        stop_tagged(ctx, watcher.tag, graceful)
     daemon.remove(marker(ctx))
     return OCFCode.SUCCESS
 

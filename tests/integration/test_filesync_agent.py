@@ -7,6 +7,7 @@ the peer's copy of each folder lives under its own ``root``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from ocf_agents.filesync import TAG_VARIABLE as TAG
 from ocf_agents.filesync import Watcher, tagged_processes
 from tests.integration.conftest import AgentRun, run_agent
 from tests.support import sshd
@@ -35,6 +37,7 @@ class SyncNode:
     def __init__(self, tmp_path: Path, daemon: sshd.PrivateSshd | None,
                  port: int | None = None, ocf_root: Path | None = None) -> None:
         self.ocf_root = ocf_root
+        self.tags: dict[Path, str] = {}
         self.folder = tmp_path / "etc" / "asterisk"
         self.sounds = tmp_path / "sounds" / "custom"
         for folder in (self.folder, self.sounds):
@@ -78,14 +81,25 @@ backup_dir = "{tmp_path / 'peer-backups'}"
 
     def agent(self, action: str, **params: str) -> AgentRun:
         assert self.ocf_root is not None
-        return run_agent(self.ocf_root, "filesync", action, self.environ(**params))
+        result = run_agent(self.ocf_root, "filesync", action, self.environ(**params))
+        self.tag()  # remembered while the marker exists
+        return result
+
+    def marker(self, instance: str | None = None) -> Path:
+        name = (instance or self.instance).split(":")[0]
+        return self.rsctmp / f"sipha-filesync-{name}.running"
 
     def tag(self, instance: str | None = None) -> str:
-        name = (instance or self.instance).split(":")[0]
-        return str(self.rsctmp / f"sipha-filesync-{name}.running")
+        """The random tag of the watcher this test started, "" before one started."""
+        marker = self.marker(instance)
+        try:
+            self.tags[marker] = marker.read_text().split("\n", 1)[0].split()[2]
+        except (FileNotFoundError, IndexError):
+            pass
+        return self.tags.get(marker, "")
 
     def watcher_pid(self) -> int:
-        text = Path(self.tag()).read_text().splitlines()
+        text = self.marker().read_text().splitlines()
         return int(text[0].split()[0])
 
     def on_peer(self, path: Path) -> Path:
@@ -212,3 +226,33 @@ def test_ocf_tester_passes(tmp_path: Path, peer_sshd: sshd.PrivateSshd,
     assert result.returncode == 0, result.stdout + result.stderr
     assert "passed all tests" in result.stdout
     assert tagged_processes(node.tag("fs")) == []
+
+
+def test_another_users_tagged_processes_are_not_ours_and_stop_succeeds(
+        tmp_path: Path, ocf_root: Path) -> None:
+    """stop ends every process carrying the watcher's tag; one that fails is
+    fenced.  A user who keeps starting processes with the tag in their
+    environment (the one it guesses, or the real one) must not make stop fail,
+    nor get them killed by root."""
+    node = SyncNode(tmp_path, None, ocf_root=ocf_root)
+    assert node.agent("start").rc == OCF_SUCCESS
+    guessed = str(node.marker())  # what every version before this one used
+    nobody = {"user": 65534, "group": 65534, "extra_groups": [], "start_new_session": True,
+              "stdin": subprocess.DEVNULL, "cwd": "/"}
+    spawner = subprocess.Popen(
+        ["/bin/sh", "-c", f"while :; do env {TAG}={guessed} /bin/sleep 2 & /bin/sleep 0.05; done"],
+        env={"PATH": "/usr/bin:/bin"}, **nobody)
+    holders = [subprocess.Popen(["/bin/sleep", "300"], env={TAG: tag}, **nobody)
+               for tag in (guessed, node.tag())]
+    try:
+        stopped = node.agent("stop", CRM_meta_timeout="10000")
+        assert stopped.rc == OCF_SUCCESS, stopped.stderr
+        assert stopped.elapsed < 5
+        assert [h.poll() for h in holders] == [None, None]  # not killed
+        assert spawner.poll() is None
+    finally:
+        for process in (spawner, *holders):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert node.agent("monitor").rc == OCF_NOT_RUNNING

@@ -41,6 +41,7 @@ class Node:
             "debounce = 0.1\nmax_delay = 1\ntimeout = 30\n"
             f"{ssh_table}{peers}")
         self.rsctmp = tmp_path / "rsc"
+        self.tags: set[str] = set()
         self.env = {**os.environ, "OCF_RESOURCE_INSTANCE": "filesync:0",
                     "HA_RSCTMP": str(self.rsctmp), "OCF_RESKEY_config": str(self.config)}
         for name in list(self.env):
@@ -52,11 +53,15 @@ class Node:
         started = time.monotonic()
         proc = subprocess.run([sys.executable, "-I", "-c", CALL, action], env=env,
                               capture_output=True, text=True, timeout=120, check=False)
+        found = filesync.Watcher.load(self.ctx())
+        if found is not None:  # remembered: leftovers are looked for after stop too
+            self.tags.add(found.tag)
         return AgentRun(proc, time.monotonic() - started)
 
     @property
     def tag(self) -> str:
-        return str(self.rsctmp / "sipha-filesync-filesync.running")
+        """The random tag of the running watcher."""
+        return self.watcher().tag
 
     def watcher(self) -> filesync.Watcher:
         found = filesync.Watcher.load(self.ctx())
@@ -78,7 +83,8 @@ class Node:
         return self.role_file.read_text().strip()
 
     def leftovers(self) -> list[int]:
-        return filesync.tagged_processes(self.tag)
+        """What carries the tag of any watcher this test started."""
+        return sorted(pid for tag in self.tags for pid in filesync.tagged_processes(tag))
 
 
 @pytest.fixture
@@ -349,16 +355,21 @@ def test_a_failed_score_update_is_retried_later(node: Node,
 
 
 def test_the_marker_round_trips_and_ignores_the_clone_number(node: Node) -> None:
-    watcher = filesync.Watcher(4242, 77, "/usr/bin/python3", "/run/role", ("/a", "/b"))
+    watcher = filesync.Watcher(4242, 77, "/usr/bin/python3", "/run/role", ("/a", "/b"),
+                               "0123abcd")
+    Path(filesync.marker(node.ctx())).parent.mkdir(exist_ok=True)
+    Path(filesync.marker(node.ctx())).write_text("an older version's, readable by all\n")
     watcher.save(node.ctx())
+    assert os.stat(filesync.marker(node.ctx())).st_mode & 0o777 == 0o600  # the tag is in it
     # crm_resource --force-* names the instance "filesync:0", Pacemaker "filesync".
     for instance in ("filesync", "filesync:0", "filesync:1"):
         env = {**node.env, "OCF_RESOURCE_INSTANCE": instance}
         ctx = Context(filesync.AGENT, "monitor", env, Logger("filesync", instance, {}), 20.0)
         loaded = filesync.Watcher.load(ctx)
         assert loaded is not None
-        assert (loaded.pid, loaded.started, loaded.exe, loaded.role_file, loaded.folders) == \
-            (4242, 77, "/usr/bin/python3", "/run/role", ("/a", "/b"))
+        assert (loaded.pid, loaded.started, loaded.exe, loaded.role_file, loaded.folders,
+                loaded.tag) == (4242, 77, "/usr/bin/python3", "/run/role", ("/a", "/b"),
+                                "0123abcd")
     daemon.remove(filesync.marker(node.ctx()))
     assert filesync.Watcher.load(node.ctx()) is None
 
