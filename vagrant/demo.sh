@@ -184,11 +184,13 @@ echo "exten => 100,1,Answer()" | node "$ACTIVE" sh -c "cat >$SYNC_DIR/extensions
 has_file() { node "$1" test -s "$SYNC_DIR/extensions_custom.conf"; }
 wait_for 30 "the file on $SURVIVOR" has_file "$SURVIVOR"
 node "$SURVIVOR" ls -l "$SYNC_DIR"
-say "power cut: $ACTIVE (SIP-ACTIVE) is killed (lxc-stop -k); the phone asks every 0.2 s"
+say "power cut: $ACTIVE (SIP-ACTIVE) loses its link, then is killed (lxc-stop -k); the phone asks every 0.2 s"
 # The probe and the mail server never outlive the demo.
 trap 'touch "$STATE/demo.stop"; [ -z "${SMTP:-}" ] || kill "$SMTP" 2>/dev/null' EXIT
 probe_start
 FENCE_MARK=$(wc -l <"$STATE/fenced.log")
+# Silent, as a real power cut: no FIN or RST leaves the dying node.
+ip link set "$SIPHA_PREFIX-${ACTIVE/node/n}" down
 lxc-stop -k -n "$SIPHA_PREFIX-$ACTIVE"
 echo "$(date +%T) $ACTIVE killed"
 wait_for 120 "the service on $SURVIVOR" is_active "$SURVIVOR" "$SURVIVOR"

@@ -288,7 +288,10 @@ class Cluster:
 
     # ---- faults, injected from the host ----------------------------------
     def kill_node(self, node):
-        """Hard node loss: the container is killed like a power cut."""
+        """Hard node loss, silent like a power cut: the link goes down first, so
+        the dying node cannot close its TCP connections (lxc-stop alone lets
+        the kernel send FIN/RST, and TCP phones would learn at once)."""
+        _run(["ip", "link", "set", self.veth(node), "down"])
         _run(["lxc-stop", "-k", "-n", self.container(node)])
 
     def start_node(self, node):
