@@ -38,6 +38,12 @@ def ip_resource(service: Service) -> str:
     return f"{service.name}-ip"
 
 
+def config_attribute(service: Service) -> str:
+    """Set by ocf:sipha:asterisk while a node's Asterisk refuses some of its
+    configuration files: what it refused."""
+    return f"sipha-{service.name}-asterisk-config"
+
+
 def gateway_score(params: ClusterParams) -> int:
     """Above stickiness plus preference, so the active role leaves a node
     that lost a gateway for one that has them all; equal on all nodes when
@@ -115,7 +121,9 @@ def _add_service(cib: etree._Element, params: ClusterParams, service: Service,
               "ping_attr": PING_ATTRIBUTE.format(svc=svc),
               "ip_rsc": ip_resource(service),
               "gateway_count": len(service.gateways),
-              "gateway_score": gateway_score(params)}
+              "gateway_score": gateway_score(params),
+              "config_attr": config_attribute(service),
+              "config_penalty": params.stickiness + params.preferred_score}
     server = _fill(_template(service.server), values)
     _nvpairs(server.find(f".//instance_attributes[@id='{svc}-{service.server}-params']"),
              service.options)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 
-from ocf_agents import daemon, processes, promotion
+from ocf_agents import asterisk_config, daemon, processes, promotion
 from ocf_agents.asterisk_cli import (
     AsteriskCli,
     AsteriskDown,
@@ -46,6 +46,9 @@ from ocf_agents.ocf import (
 from ocf_agents.sip_check import SipCheckConfig, check_sip, validate_sip
 
 HEALTHY_SCORE = 100
+# A standby that refused configuration the active has: promoted only when no
+# healthy node is left.
+DEGRADED_SCORE = 10
 
 
 class AsteriskConfig(SipCheckConfig):
@@ -117,7 +120,8 @@ class Paths:
         self.rundir = folders["astrundir"]
         self.pidfile = os.path.join(self.rundir, "asterisk.pid")
         self.control_socket = os.path.join(self.rundir, folders["astctl"])
-        self.modules_conf = os.path.join(folders["astetcdir"], "modules.conf")
+        self.etc = folders["astetcdir"]
+        self.modules_conf = os.path.join(self.etc, "modules.conf")
 
 
 def cli_of(cfg: AsteriskConfig, paths: Paths | None = None) -> AsteriskCli:
@@ -213,6 +217,34 @@ def set_score(ctx: Context, score: int | None) -> None:
     promotion.set_score(ctx, score)
 
 
+def config_attribute(ctx: Context) -> str:
+    """Node attribute, set only while Asterisk refuses some of its configuration:
+    what it refused."""
+    return f"sipha-{ctx.attrs.resource}-config"
+
+
+def configuration_problem(cfg: AsteriskConfig, ctx: Context, paths: Paths,
+                          settle: float) -> str:
+    """Load configuration files changed on disk (see asterisk_config); what
+    Asterisk refused of them, published and logged when it changes."""
+    try:
+        loaded, done = asterisk_config.freshen(cli_of(cfg, paths), paths.etc,
+                                               ctx.state_file("config"), settle)
+    except AsteriskError as err:
+        raise GenericError(f"configuration not reloaded: {err}") from None
+    if done:
+        ctx.log.info(done)
+    name = config_attribute(ctx)
+    before = promotion.publish(ctx, {name: loaded.problem or None})
+    if loaded.problem and before.get(name) != loaded.problem:
+        ctx.log.warning(f"Asterisk refused its new configuration: {loaded.problem}")
+    return loaded.problem
+
+
+def _record_loaded(ctx: Context, mark: int) -> None:
+    asterisk_config.Loaded(mark).save(ctx.state_file("config"))
+
+
 # --------------------------------------------------------------------------
 # Actions
 
@@ -235,9 +267,10 @@ def monitor(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     if not promoted:
         if ctx.check_level >= 10:
             _check_standby_modules(cfg, ctx)
-        set_score(ctx, HEALTHY_SCORE)
+        problem = configuration_problem(cfg, ctx, paths, asterisk_config.SETTLE)
+        set_score(ctx, DEGRADED_SCORE if problem else HEALTHY_SCORE)
         _pull_astdb(cfg, ctx)
-        return OCFCode.SUCCESS
+        return OCFCode.DEGRADED if problem else OCFCode.SUCCESS
     set_score(ctx, HEALTHY_SCORE)
     if ctx.check_level >= 10:
         try:
@@ -254,6 +287,8 @@ def start(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     paths = Paths(cfg)
     cli = cli_of(cfg)
     pid = processes.live_pid(paths.pidfile, cfg.binary)
+    # What a booting Asterisk reads; files changed from here on are newer.
+    mark = asterisk_config.newest(paths.etc)
     if pid is None:
         daemon.stop_leftovers(ctx, cfg.binary)
         daemon.prepare_dir(paths.rundir, cfg.user, cfg.group)
@@ -279,6 +314,7 @@ def start(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
             except (AsteriskError, OCFError) as err:
                 last = err.reason if isinstance(err, OCFError) else str(err)
             else:
+                _record_loaded(ctx, mark)
                 set_score(ctx, HEALTHY_SCORE)
                 ctx.log.info(f"running as pid {pid}, fully booted, answering SIP")
                 return OCFCode.SUCCESS
@@ -375,7 +411,8 @@ def stop(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
             daemon.kill(ctx, pid, cfg.binary)
     daemon.stop_leftovers(ctx, cfg.binary, graceful)
     set_score(ctx, None)
-    daemon.forget(ctx, _promoted_marker(ctx))
+    promotion.publish(ctx, {config_attribute(ctx): None})
+    daemon.forget(ctx, _promoted_marker(ctx), ctx.state_file("config"))
     return OCFCode.SUCCESS
 
 
@@ -386,6 +423,11 @@ def promote(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
         raise GenericError("cannot promote: asterisk is not running")
     cli = cli_of(cfg)
     if not is_promoted(ctx):
+        # The new active serves the newest configuration on disk, even if it
+        # arrived since the last monitor; what Asterisk refuses is reported.
+        problem = configuration_problem(cfg, ctx, paths, settle=0)
+        if problem:
+            ctx.log.error(f"promoting with the configuration Asterisk kept: {problem}")
         _import_astdb(cfg, ctx)
     try:
         for module in cfg.active_modules:

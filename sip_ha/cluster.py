@@ -9,7 +9,12 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from cib_templates.params import ClusterParams, Service
-from cib_templates.render import PING_ATTRIBUTE, active_resource, ip_resource
+from cib_templates.render import (
+    PING_ATTRIBUTE,
+    active_resource,
+    config_attribute,
+    ip_resource,
+)
 from sip_ha import tools
 from sip_ha.errors import SipHaError
 
@@ -42,6 +47,8 @@ class NodeHealth:
     failed: bool
     healthy: bool        # the agent published a promotion score / runs cleanly
     gateways: int | None  # gateways reached (None: not measured)
+    # What this node's Asterisk refused of its configuration files (None: nothing).
+    config_refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,7 +175,8 @@ def _service(root: ET.Element, params: ClusterParams, service: Service,
             healthy = not failed and role == "Started"
         reached = attrs.get(ping_attr)
         health.append(NodeHealth(name, role, failed, healthy,
-                                 int(reached) if reached and reached.isdigit() else None))
+                                 int(reached) if reached and reached.isdigit() else None,
+                                 attrs.get(config_attribute(service)) or None))
     ip_nodes = [n for n, (role, failed) in address.items() if role == "Started" and not failed]
     if service.promotable:
         active = [n for n, (role, _) in server.items() if role == "Promoted"]
@@ -228,6 +236,10 @@ def _attention(service: Service, health: list[NodeHealth], active: str | None,
                          f"{', failed' if item.failed else ''}): read its failure with "
                          f"'pcs resource failcount show' and clear it with "
                          f"'pcs resource cleanup'")
+        if item.config_refused:
+            notes.append(f"Asterisk on {item.node} refused configuration it was given "
+                         f"({item.config_refused}) and runs the previous one: fix the file "
+                         "on the SIP-ACTIVE node; the sync brings the fix")
         if (service.gateways and item.node in online
                 and (item.gateways or 0) < len(service.gateways)):
             notes.append(f"{item.node} reaches {item.gateways or 0} of "

@@ -60,6 +60,9 @@ def readiness_problems(state: cluster.ClusterState, service: Service, target: st
             f"{service.server} on {target} is not a healthy hot standby ({role}"
             f"{', failed' if health and health.failed else ''}): check it with 'pcs status' "
             f"and clear old failures with 'pcs resource cleanup {active_resource(service)}'")
+    if health is not None and health.config_refused:
+        problems.append(f"Asterisk on {target} refused configuration it was given "
+                        f"({health.config_refused}): it would serve the previous one")
     if service.gateways and (health is None or health.gateways is None):
         problems.append(f"{target} has not measured its gateways yet "
                         f"({', '.join(service.gateways)}): wait for its ping resource")

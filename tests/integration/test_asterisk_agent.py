@@ -9,14 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from ocf_agents import processes
+from ocf_agents import asterisk_config, processes
 from tests.integration.asterisk_nodes import AGENT, Node, registers, start_box, wait_for
 from tests.support.container import Container
 from tests.support.freeze import frozen
 
 OCF_SUCCESS, OCF_ERR_GENERIC, OCF_ERR_ARGS, OCF_ERR_INSTALLED = 0, 1, 2, 5
 OCF_NOT_RUNNING, OCF_RUNNING_PROMOTED, OCF_FAILED_PROMOTED = 7, 8, 9
-OCF_DEGRADED_PROMOTED = 191
+OCF_DEGRADED, OCF_DEGRADED_PROMOTED = 190, 191
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +170,36 @@ def test_reload_applies_changed_configuration(node: Node):
     assert node.agent("monitor")[0] == OCF_SUCCESS
     node.agent("stop")
     assert node.agent("reload")[0] == OCF_NOT_RUNNING
+
+
+def _write(path: os.PathLike[str], text: str, quiet: bool = True) -> None:
+    """Write as a sync does; QUIET: wait until the agent takes it as settled."""
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    if quiet:
+        time.sleep(asterisk_config.SETTLE + 0.1)
+
+
+def test_configuration_that_arrives_on_a_standby_is_loaded(node: Node):
+    """What the file sync brings is what Asterisk runs: a standby reloads it
+    once it is quiet, keeps its dialplan and reports degraded when Asterisk
+    refuses a file, and promote loads what arrived a moment before."""
+    assert node.agent("start")[0] == OCF_SUCCESS
+    ext = node.box.path(f"{node.setup.inside}/etc/extensions.conf")
+    original = ext.read_text()
+    _write(ext, original + "exten => 700,1,Answer()\n")
+    assert node.agent("monitor")[0] == OCF_SUCCESS
+    assert "reloaded 1 changed file(s): extensions.conf" in node.last_stderr
+    assert "'700'" in node.rx("dialplan show phones")
+
+    _write(ext, original + "exten => 700,1,Answer()\n[broken\n")
+    assert node.agent("monitor")[0] == OCF_DEGRADED
+    assert "refused its new configuration: pbx_config.so refused extensions.conf" \
+        in node.last_stderr
+    assert "'700'" in node.rx("dialplan show phones")  # the running dialplan stays
+    assert node.agent("monitor")[0] == OCF_DEGRADED  # until a fix arrives
+
+    _write(ext, original + "exten => 701,1,Answer()\n", quiet=False)  # just now: not yet quiet
+    assert node.agent("promote")[0] == OCF_SUCCESS
+    assert "'701'" in node.rx("dialplan show phones")
+    assert node.agent("monitor")[0] == OCF_RUNNING_PROMOTED

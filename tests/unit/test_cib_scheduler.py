@@ -146,6 +146,40 @@ def test_unhealthy_standby_is_not_promoted(two: Simulation):
     assert placement(two) == ([], {}, {})
 
 
+REFUSED = {"master-pbx-asterisk": "10", "sipha-pbx-asterisk-config":
+           "pbx_config.so refused extensions.conf"}
+
+
+def test_a_standby_that_refused_its_configuration_takes_over_only_when_alone(two: Simulation):
+    two.set_attrs("node2", **REFUSED)
+    two.settle()
+    assert two.promoted("pbx-asterisk-clone") == ["node1"]
+    assert two.roles("pbx-asterisk-clone")["node2"] == "Unpromoted"  # still a standby
+    two.settle("--node-fail", "node1")
+    assert placement(two)[0] == ["node2"]  # better than no PBX
+
+
+def test_a_healthy_standby_wins_over_one_that_refused_its_configuration(tmp_path: Path):
+    """Even when the refusing node is the preferred one."""
+    three = tmp_path / "three.toml"
+    three.write_text(EXAMPLE.read_text().replace('nodes = ["node1", "node2"]',
+                                                 'nodes = ["node1", "node2", "node3"]', 1))
+    three.chmod(0o600)
+    sim = Simulation(render.render(params.load(str(three))).getroot(), tmp_path)
+    for node in ("node1", "node2", "node3"):
+        healthy(sim, node)
+    sim.settle()
+    sim.move("pbx-asterisk-clone", "node2", "Promoted")
+    sim.settle()
+    sim.move("pbx-asterisk-clone", None)
+    sim.set_attrs("node1", **REFUSED)
+    sim.settle()
+    assert sim.promoted("pbx-asterisk-clone") == ["node2"]
+    sim.settle("--node-fail", "node2")
+    assert sim.promoted("pbx-asterisk-clone") == ["node3"]
+    assert sim.roles("pbx-ip") == {"node3": "Started"}
+
+
 def test_three_nodes_two_services_spread(tmp_path: Path):
     sim = Simulation(render.render(params.load(str(THREE))).getroot(), tmp_path)
     for node in ("node1", "node2", "node3"):

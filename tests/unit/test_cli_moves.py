@@ -109,6 +109,33 @@ def test_status_says_when_the_database_is_not_writable_on_the_active_node(tmp_pa
             in result.output)
 
 
+def test_a_standby_that_refused_its_configuration_is_shown_and_not_failed_back_to(
+        tmp_path, use):
+    sim = Simulation(render.render(params.load(EXAMPLE)).getroot(), tmp_path)
+    healthy(sim, "node1")
+    healthy(sim, "node2")
+    sim.settle()
+    sim.move("pbx-asterisk-clone", "node2", "Promoted")
+    sim.settle()
+    sim.move("pbx-asterisk-clone", None)
+    sim.set_attrs("node1", master_pbx_asterisk="10",
+                  sipha_pbx_asterisk_config="pbx_config.so refused extensions.conf")
+    sim.settle()
+    use(FakeRunner([(CRM_MON, done(sim.crm_mon()))]))
+    result = invoke("status", "--json")
+    data = json.loads(result.output)
+    (node1,) = [n for n in data["services"][0]["nodes"] if n["node"] == "node1"]
+    assert node1["config_refused"] == "pbx_config.so refused extensions.conf"
+    assert any("Asterisk on node1 refused configuration it was given "
+               "(pbx_config.so refused extensions.conf)" in note
+               for note in data["needs_attention"])
+    fake = use(FakeRunner([(CRM_MON, done(sim.crm_mon()))]))
+    result = invoke("failback", "--no-probe")
+    assert result.exit_code == 3
+    assert "Asterisk on node1 refused configuration it was given" in result.output
+    assert fake.finished()
+
+
 def test_status_json_and_attention(states, use):
     use(FakeRunner([(CRM_MON, done(states["node1-lost"]))]))
     result = invoke("status", "--json")
