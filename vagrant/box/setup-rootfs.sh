@@ -27,7 +27,12 @@ PKGS=(corosync pacemaker pacemaker-cli-utils pcs resource-agents
       ca-certificates tcpdump libxml2-utils)
 apt-get update -qq
 if apt-cache show pcsd >/dev/null 2>&1; then PKGS+=(pcsd); fi
-if [ "$DIST" = sid ]; then PKGS+=(asterisk); fi
+# The PBX box: Asterisk with ODBC CDRs into MariaDB, a PHP web extra, and
+# real SIP clients (baresip phones, SIPp load) for the cluster tests.
+if [ "$DIST" = sid ]; then
+    PKGS+=(asterisk unixodbc odbc-mariadb apache2 libapache2-mod-php
+           baresip-core sip-tester)
+fi
 apt-get install -y -qq "${PKGS[@]}" >/tmp/apt.log 2>&1 || { tail -40 /tmp/apt.log; exit 1; }
 
 # Vagrant user: insecure key, passwordless sudo.
@@ -46,7 +51,7 @@ sed -e '/^BindsTo=/d' -e '/^After=sys-subsystem/d' \
     /lib/systemd/system/ifup@.service >/etc/systemd/system/ifup@.service
 
 # Services: only Pacemaker starts the managed daemons; pcs sets up the cluster.
-for s in asterisk kamailio mariadb corosync pacemaker; do
+for s in asterisk kamailio mariadb corosync pacemaker apache2; do
     systemctl disable "$s" >/dev/null 2>&1 || true
 done
 systemctl enable pcsd ssh >/dev/null 2>&1 || true
