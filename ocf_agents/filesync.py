@@ -541,26 +541,27 @@ def flush(cfg: FileSyncConfig, ctx: Context, until: float) -> None:
     """
     from ocf_agents.ocf import Runner
     from sync_helper.errors import SyncError
-    from sync_helper.syncer import PUSH, Syncer
+    from sync_helper.syncer import PUSH, PrintableLog, Syncer
 
+    log = PrintableLog(ctx.log)  # names that are not UTF-8
     started = time.monotonic()
     try:
         config = load_sync_config(cfg)
         config.check_folders()
-        syncer = Syncer(config, lambda: Runner(until, ctx.log), ctx.log, lambda: ACTIVE)
+        syncer = Syncer(config, lambda: Runner(until, ctx.log), log, lambda: ACTIVE)
         report = syncer.resync(PUSH)
     except (OCFError, SyncError) as err:
-        ctx.log.warning(f"final push not completed: {err.reason}")
+        log.warning(f"final push not completed: {err.reason}")
         return
     for peer in report.peers:
         for error in peer.errors:
-            ctx.log.warning(f"final push to {peer.peer}: {error}")
+            log.warning(f"final push to {peer.peer}: {error}")
     for peer, conflict in report.conflicts:
-        ctx.log.warning(f"final push to {peer}: {conflict.path} left alone: {conflict.reason}")
+        log.warning(f"final push to {peer}: {conflict.path} left alone: {conflict.reason}")
     changed = sum(len(p.sent) + len(p.replaced) + len(p.removed) for p in report.peers)
     reached = sum(1 for p in report.peers if not p.errors)
-    ctx.log.info(f"final push: {changed} change(s) to {reached} of {len(report.peers)} "
-                 f"peer(s) in {time.monotonic() - started:.1f}s")
+    log.info(f"final push: {changed} change(s) to {reached} of {len(report.peers)} "
+             f"peer(s) in {time.monotonic() - started:.1f}s")
 
 
 AGENT = Agent(

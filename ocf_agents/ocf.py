@@ -405,7 +405,8 @@ def _read_all(fd: int) -> str:
     chunks = []
     while chunk := os.read(fd, 65536):
         chunks.append(chunk)
-    return b"".join(chunks).decode("utf-8", "replace")
+    # lossless: a file name that is not UTF-8 must come back as the same bytes
+    return b"".join(chunks).decode("utf-8", "surrogateescape")
 
 
 def _kill_group(pgid: int) -> None:

@@ -20,7 +20,7 @@ import click
 
 from sync_helper.config import SyncConfig, load_config
 from sync_helper.errors import RoleError, SyncError
-from sync_helper.report import SyncReport
+from sync_helper.report import SyncReport, printable
 from sync_helper.role import ACTIVE, STANDBY, RoleFile
 from sync_helper.syncer import PULL, PUSH, Syncer
 
@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cli.main(args=list(argv) if argv is not None else None, prog_name="sip-ha-sync",
                  standalone_mode=False)
     except SyncError as exc:
-        click.echo(f"error: {exc.reason}", err=True)
+        click.echo(f"error: {printable(exc.reason)}", err=True)
         return exc.exit_status
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

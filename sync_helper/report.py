@@ -8,6 +8,12 @@ from typing import Any
 from sync_helper.planner import Conflict
 
 
+def printable(text: str) -> str:
+    """``text`` with the bytes of a name that is not UTF-8 (held as surrogates,
+    see os.fsdecode) shown as ``\\xNN``: terminals and syslog refuse them."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 @dataclass
 class PeerReport:
     peer: str
@@ -46,7 +52,7 @@ class PeerReport:
         out += [f"  ERROR {e}" for e in self.errors]
         if len(out) == 1:
             out.append("  already in sync")
-        return out
+        return [printable(line) for line in out]
 
 
 @dataclass

@@ -8,6 +8,7 @@ every path that goes into it.
 from __future__ import annotations
 
 import calendar
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from sync_helper.paths import Entry, Listing
 RSYNC_ENV = {"TZ": "UTC"}
 LIST_FORMAT = "%i|%M|%l|%n"
 CHANGE_FORMAT = "%i|%n"
-_ESCAPE = re.compile(r"\\#([0-7]{3})")
+_ESCAPE = re.compile(rb"\\#([0-7]{3})")
 
 
 def ssh_command(settings: SshSettings, peer: Peer) -> list[str]:
@@ -119,8 +120,10 @@ def backup_stamp(now: float | None = None) -> str:
 
 
 def _unescape(name: str) -> str:
-    """rsync writes control characters in names as ``\\#ooo`` (octal)."""
-    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), name)
+    """rsync writes control characters in names as ``\\#ooo`` (octal), each
+    escape one byte; a name is bytes, not-UTF-8 ones held as surrogates."""
+    raw = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), os.fsencode(name))
+    return os.fsdecode(raw)
 
 
 def parse_listing(stdout: str) -> Listing:
@@ -177,4 +180,4 @@ def parse_changes(stdout: str) -> Changes:
 
 def write_file_list(path: Path, names: Sequence[str]) -> None:
     """NUL-separated, for ``--files-from`` with ``--from0``."""
-    path.write_bytes(b"".join(n.encode("utf-8", "surrogateescape") + b"\0" for n in names))
+    path.write_bytes(b"".join(os.fsencode(n) + b"\0" for n in names))

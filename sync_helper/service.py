@@ -13,7 +13,7 @@ from sync_helper.errors import SyncError
 from sync_helper.paths import Filters
 from sync_helper.report import SyncReport
 from sync_helper.role import ACTIVE
-from sync_helper.syncer import PUSH, Log, Syncer
+from sync_helper.syncer import PUSH, Log, PrintableLog, Syncer
 from sync_helper.watcher import FolderWatcher
 
 # how often the loop looks at the stop flag and the role while idle
@@ -25,7 +25,7 @@ class SyncService:
                  on_report: Callable[[SyncReport], None] | None = None) -> None:
         self.config = config
         self.syncer = syncer
-        self.log = log
+        self.log = PrintableLog(log)
         self.on_report = on_report
         self.debouncer = Debouncer(config.debounce, config.max_delay)
         self.watcher = FolderWatcher(config.folders, Filters(config.include, config.exclude),

@@ -20,7 +20,7 @@ from sync_helper.errors import PathEscapeError, RoleError
 from sync_helper.ledger import Ledger
 from sync_helper.paths import Entry, Filters, Listing, describe, list_local, locate
 from sync_helper.planner import Conflict, Plan, plan
-from sync_helper.report import PeerReport, SyncReport
+from sync_helper.report import PeerReport, SyncReport, printable
 from sync_helper.role import ACTIVE, RoleSource
 from sync_helper.stage import Stage, Staged
 
@@ -58,6 +58,26 @@ class Log(Protocol):
     def error(self, message: str) -> None: ...
 
 
+class PrintableLog:
+    """Passes every message through ``printable``: a message naming a file
+    whose name is not UTF-8 must not make the log raise."""
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+
+    def debug(self, message: str) -> None:
+        self.log.debug(printable(message))
+
+    def info(self, message: str) -> None:
+        self.log.info(printable(message))
+
+    def warning(self, message: str) -> None:
+        self.log.warning(printable(message))
+
+    def error(self, message: str) -> None:
+        self.log.error(printable(message))
+
+
 class _Failed(Exception):
     pass
 
@@ -67,7 +87,7 @@ class Syncer:
                  role: RoleSource, stamp: Callable[[], str] = rsync_argv.backup_stamp) -> None:
         self.config = config
         self.runner = runner
-        self.log = log
+        self.log = PrintableLog(log)
         self.role = role
         self.stamp = stamp
         self.filters = Filters(config.include, config.exclude)

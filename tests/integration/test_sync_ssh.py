@@ -303,3 +303,25 @@ def test_a_folder_swapped_for_a_symlink_during_a_push_sends_nothing_from_outside
     assert not [p for p, text in arrived.items() if "secret" in text], arrived
     if moment == "transfer":  # read before the swap: the user's own file, as planned
         assert content(node.on_peer(sub / "voicemail.conf")) == "the user's own file\n"
+
+
+def test_a_file_named_with_bytes_that_are_not_utf8_is_removed_on_the_peer(
+        node: Node, capsys: pytest.CaptureFixture[str]) -> None:
+    """Names are bytes: a prompt recorded on an old Latin-1 system keeps its
+    0xff byte, and its removal here must reach the peer like any other."""
+    local = node.sounds / os.fsdecode(b"accueil-\xff.wav")
+    local.write_bytes(b"RIFF")
+    os.utime(local, (1_700_000_000, 1_700_000_000))
+    assert node.cli("push", str(local)) == 0
+    assert node.on_peer(local).read_bytes() == b"RIFF"
+    assert node.cli("resync") == 0
+    assert "kept" not in capsys.readouterr().out
+    local.unlink()
+    assert node.cli("push", str(local)) == 0
+    assert not node.on_peer(local).exists()
+    backup = list(node.peer_backups.glob(f"*/{str(local).lstrip('/')}"))
+    assert [p.read_bytes() for p in backup] == [b"RIFF"]
+    capsys.readouterr()
+    assert node.cli("resync", "--json") == 0
+    report = json.loads(capsys.readouterr().out)["peers"][0]
+    assert (report["kept"], report["sent"], report["removed"]) == ([], [], [])

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,18 @@ def test_backup_folder_is_dated_and_mirrors_the_path() -> None:
     assert str(rsync_argv.backup_dir(Path("/var/backups/sip-ha"), stamp,
                                      Path("/etc/asterisk"))) == \
         "/var/backups/sip-ha/20260102T030405.250000Z/etc/asterisk"
+
+
+def test_names_that_are_not_utf8_keep_their_bytes(tmp_path: Path) -> None:
+    """From rsync's output (through the runner) to the file list and back."""
+    from ocf_agents.ocf import Runner
+    from sync_helper.report import printable
+
+    printed = Runner(time.monotonic() + 10).run(
+        ["/usr/bin/printf", r">f+++++++++|2026/01/02-03:04:05|4|accueil-\377.wav\n"
+                            r">f+++++++++|2026/01/02-03:04:05|2|a\\#012\303\251\n"]).stdout
+    latin1, control = os.fsdecode(b"accueil-\xff.wav"), "a\n\u00e9"
+    assert set(rsync_argv.parse_listing(printed)) == {latin1, control}
+    rsync_argv.write_file_list(tmp_path / "list", [latin1, control])
+    assert (tmp_path / "list").read_bytes() == b"accueil-\xff.wav\0a\n\xc3\xa9\0"
+    assert printable(latin1) == "accueil-\\xff.wav"  # what a person and syslog see
