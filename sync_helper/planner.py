@@ -9,9 +9,12 @@ versions both last agreed on (the ledger), and the paths to consider. Rules:
   unless the destination changed it after the last sync (or, with no
   record, has a newer one): a conflict, reported and left alone;
 - only on the destination: move it into the backup folder there when the
-  source removed it (the destination still has the version last synced, or
-  the removal was observed here); a conflict when the destination changed
-  it since; left alone ("kept") when nothing says it was ever synced;
+  source removed it (the destination still has the version last synced); a
+  conflict when the destination changed it since; left alone ("kept") when
+  the ledger has no record of it, even when the removal of it or of its
+  folder was observed here: it was never synced, so it is the destination's;
+- a folder only on the destination goes when everything in it goes (an
+  empty one when its removal was observed here);
 - a folder on one side and a file on the other: always a conflict;
 - ``force`` turns every conflict and every kept file into send/remove; the
   backup folder still keeps the destination's version.
@@ -67,7 +70,9 @@ def plan(source: Listing, destination: Listing, agreed: dict[str, Entry],
     """Decide for every candidate path (and what lies beneath it).
 
     ``observed``: the candidates come from events seen on the source, so a
-    path missing there was removed there (rather than never synced).
+    path missing there was removed there.  That alone removes only an empty
+    folder: a file goes only as the version the ledger recorded (a file the
+    destination alone ever had is its own, event or not).
     """
     result = Plan()
     removable: set[str] = set()
@@ -90,7 +95,7 @@ def plan(source: Listing, destination: Listing, agreed: dict[str, Entry],
         elif there is not None and there.kind == "d":
             dest_only_dirs.append(name)
         elif there is not None:
-            _decide_removed(name, there, base, observed, force, result, removable)
+            _decide_removed(name, there, base, force, result, removable)
     _remove_folders(dest_only_dirs, destination, observed, force, removable, result)
     return result
 
@@ -111,10 +116,9 @@ def _decide_changed(name: str, here: Entry, there: Entry | None, base: Entry | N
         result.send.append(name)
 
 
-def _decide_removed(name: str, there: Entry, base: Entry | None, observed: bool, force: bool,
-                    result: Plan, removable: set[str]) -> None:
-    if force or (base is not None and there.same_content_as(base)) or (
-            base is None and observed):
+def _decide_removed(name: str, there: Entry, base: Entry | None, force: bool, result: Plan,
+                    removable: set[str]) -> None:
+    if force or (base is not None and there.same_content_as(base)):
         removable.add(name)
     elif base is not None:
         result.conflicts.append(

@@ -325,3 +325,21 @@ def test_a_file_named_with_bytes_that_are_not_utf8_is_removed_on_the_peer(
     assert node.cli("resync", "--json") == 0
     report = json.loads(capsys.readouterr().out)["peers"][0]
     assert (report["kept"], report["sent"], report["removed"]) == ([], [], [])
+
+
+def test_removing_a_folder_here_leaves_what_only_the_peer_had(
+        node: Node, capsys: pytest.CaptureFixture[str]) -> None:
+    retired = node.folder / "retired"
+    retired.mkdir()
+    (retired / "queue.conf").write_text("[q]\n")
+    assert node.cli("push", str(retired)) == 0
+    peer_only = node.on_peer(retired / "local-notes.txt")  # never synced: reported kept
+    peer_only.write_text("the peer's own\n")
+    (retired / "queue.conf").unlink()
+    retired.rmdir()
+    capsys.readouterr()
+    assert node.cli("push", str(retired / "queue.conf"), str(retired)) == 0
+    assert f"kept {retired / 'local-notes.txt'}" in capsys.readouterr().out
+    assert content(peer_only) == "the peer's own\n"
+    assert not node.on_peer(retired / "queue.conf").exists()
+    assert node.backups_of(retired / "queue.conf") == ["[q]\n"]

@@ -43,8 +43,13 @@ def test_force_sends_conflicts() -> None:
 
 
 def test_removal_seen_here_moves_the_destination_copy() -> None:
-    result = plan({}, {"a": f(100)}, {}, ["a"], observed=True)
+    result = plan({}, {"a": f(100)}, {"a": f(100)}, ["a"], observed=True)
     assert result.remove == ["a"]
+
+
+def test_removal_seen_here_keeps_a_destination_file_never_synced() -> None:
+    result = plan({}, {"a": f(100)}, {}, ["a"], observed=True)
+    assert result.kept == ["a"] and not result.remove
 
 
 def test_removal_of_a_file_edited_there_is_a_conflict() -> None:
@@ -63,8 +68,8 @@ def test_full_resync_removes_what_was_synced_and_removed_here() -> None:
 
 
 def test_a_removed_folder_goes_whole_unless_something_inside_conflicts() -> None:
-    there = {"d": D, "d/x": f(100), "d/e": D, "d/e/y": f(100)}
-    result = plan({}, there, {}, ["d"], observed=True)
+    there = {"d": D, "d/x": f(100), "d/e": D, "d/e/y": f(100), "d/empty": D}
+    result = plan({}, there, {"d/x": f(100), "d/e/y": f(100)}, ["d"], observed=True)
     assert result.remove == ["d"]
     edited = plan({}, there, {"d/x": f(100), "d/e/y": f(50)}, ["d"], observed=False)
     assert [c.path for c in edited.conflicts] == ["d/e/y"]
@@ -83,3 +88,13 @@ def test_folder_against_file_is_always_a_conflict() -> None:
 def test_new_folder_is_sent_with_its_contents() -> None:
     result = plan({"d": D, "d/x": f(5)}, {}, {}, ["d"], observed=True)
     assert result.send == ["d", "d/x"]
+
+
+def test_a_folder_removed_here_leaves_what_the_destination_alone_has() -> None:
+    """The removal of a folder was seen here; inside it on the destination a
+    file that was never synced (reported "kept" until now) stays, and so does
+    the folder holding it."""
+    there = {"d": D, "d/x": f(100), "d/e": D, "d/e/mine": f(100)}
+    result = plan({}, there, {"d/x": f(100)}, ["d"], observed=True)
+    assert result.remove == ["d/x"]
+    assert result.kept == ["d/e/mine"]

@@ -10,6 +10,8 @@ import pytest
 from ocf_agents.ocf import Completed
 from sync_helper.config import SyncConfig, config_from_mapping
 from sync_helper.errors import PathEscapeError, RoleError
+from sync_helper.ledger import Ledger
+from sync_helper.paths import Entry
 from sync_helper.role import ACTIVE, STANDBY
 from sync_helper.syncer import PULL, Syncer
 from tests.support.fake_runner import ANY, FakeRunner, done
@@ -129,6 +131,7 @@ def test_a_failed_transfer_is_reported_and_not_recorded(tmp_path: Path) -> None:
 
 def test_a_removed_file_is_moved_into_the_backup_there(tmp_path: Path) -> None:
     config, folder = setup(tmp_path)
+    Ledger(config.state_dir, "b").update(folder, {"old.conf": Entry("f", 1577836800, 9)}, set())
     runner = FakeRunner([
         (LIST, answer(">f+++++++++|2020/01/01-00:00:00|9|old.conf\n", ["old.conf"])),
         (REMOVE, answer("*deleting  |old.conf\n", ["old.conf"])),
