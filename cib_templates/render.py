@@ -125,8 +125,12 @@ def _add_service(cib: etree._Element, params: ClusterParams, service: Service,
               "config_attr": config_attribute(service),
               "config_penalty": params.stickiness + params.preferred_score}
     server = _fill(_template(service.server), values)
+    options = dict(service.options)
+    if service.promotable:
+        # Asterisk refreshes its phones once one of these is up after a promote.
+        options.setdefault("service_ip", " ".join(ip.split("/")[0] for ip in service.ip))
     _nvpairs(server.find(f".//instance_attributes[@id='{svc}-{service.server}-params']"),
-             service.options)
+             options)
     _merge(cib, server)
 
     address = _fill(_template("service-ip"), values)

@@ -102,6 +102,13 @@ class AsteriskConfig(SipCheckConfig):
                                    "(write = system,command); needed for astdb_families.")
     ami_secret: str = param("", shortdesc="Manager (AMI) secret",
                             longdesc="Secret of ami_user.")
+    service_ip: tuple[str, ...] = param(
+        (), shortdesc="Service addresses",
+        longdesc="The addresses phones reach the PBX at (service-ip's, without prefix; "
+                 "space-separated). After a promote, as soon as one is up on this node, "
+                 "every endpoint with contacts is qualified (a standby's failed qualifies "
+                 "left them unavailable) and resync_notify is sent. Empty: right after "
+                 "the promote.")
     drain_timeout: Duration = param(
         Duration(0), shortdesc="Call draining",
         longdesc="On demote and stop, wait up to this long for active calls to end "
@@ -157,6 +164,14 @@ def validate(cfg: AsteriskConfig, ctx: Context) -> None:
             lines = ", ".join(f"'noload => {name}'" for name in sorted(missing))
             raise ArgsError(f"{paths.modules_conf} must contain {lines} so that a standby "
                             "never loads what only the active server may run")
+    for address in cfg.service_ip:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise NotConfiguredError(f"service_ip {address!r} is not an IP address "
+                                     "(no prefix length)") from None
     if cfg.start_options:
         import shlex
 
@@ -355,18 +370,25 @@ def _import_astdb(cfg: AsteriskConfig, ctx: Context) -> None:
             timeout=max(1.0, ctx.remaining() / 2)))
     except astdb_carry.AmiError as err:
         ctx.log.error(f"astdb snapshot not imported (promoting anyway): {err}")
-        return
-    if cfg.resync_notify:
-        cli = cli_of(cfg)
-        endpoints = astdb_carry.contact_endpoints(ctx)
-        for endpoint in endpoints:
-            try:
-                cli.command(f"pjsip send notify {cfg.resync_notify} endpoint {endpoint}")
-            except AsteriskError as err:
-                ctx.log.warning(f"could not ask {endpoint} to re-register: {err}")
-                break
-        ctx.log.info(f"asked the phones of {len(endpoints)} endpoint(s) to re-register "
-                     f"({cfg.resync_notify})")
+
+
+def _refresh_phones(cfg: AsteriskConfig, ctx: Context) -> None:
+    """Leave a child that refreshes the phones once the address is up."""
+    from ocf_agents import asterisk_phones
+
+    notify_endpoints: list[str] = []
+    if cfg.resync_notify and cfg.astdb_families:
+        from ocf_agents import astdb_carry
+
+        notify_endpoints = astdb_carry.contact_endpoints(ctx)
+    cli = cli_of(cfg)
+
+    def work() -> None:
+        done, message = asterisk_phones.refresh_when_up(
+            cli, cfg.service_ip, cfg.resync_notify, notify_endpoints)
+        (ctx.log.info if done else ctx.log.warning)(message)
+
+    asterisk_phones.in_background(work)
 
 
 def drain(cfg: AsteriskConfig, ctx: Context) -> None:
@@ -422,7 +444,8 @@ def promote(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     if pid is None:
         raise GenericError("cannot promote: asterisk is not running")
     cli = cli_of(cfg)
-    if not is_promoted(ctx):
+    was_promoted = is_promoted(ctx)
+    if not was_promoted:
         # The new active serves the newest configuration on disk, even if it
         # arrived since the last monitor; what Asterisk refuses is reported.
         problem = configuration_problem(cfg, ctx, paths, settle=0)
@@ -438,6 +461,8 @@ def promote(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
         raise GenericError(f"promote: {err}") from None
     with open(_promoted_marker(ctx), "w", encoding="ascii") as handle:
         handle.write(f"{time.time():.0f}\n")
+    if not was_promoted:
+        _refresh_phones(cfg, ctx)
     return OCFCode.SUCCESS
 
 

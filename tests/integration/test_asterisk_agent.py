@@ -10,7 +10,15 @@ from collections.abc import Iterator
 import pytest
 
 from ocf_agents import asterisk_config, processes
-from tests.integration.asterisk_nodes import AGENT, Node, registers, start_box, wait_for
+from tests.integration.asterisk_nodes import (
+    AGENT,
+    REGISTRAR,
+    Node,
+    registers,
+    registrar_log,
+    start_box,
+    wait_for,
+)
 from tests.support.container import Container
 from tests.support.freeze import frozen
 
@@ -203,3 +211,34 @@ def test_configuration_that_arrives_on_a_standby_is_loaded(node: Node):
     assert node.agent("promote")[0] == OCF_SUCCESS
     assert "'701'" in node.rx("dialplan show phones")
     assert node.agent("monitor")[0] == OCF_RUNNING_PROMOTED
+
+
+def test_phones_are_qualified_once_the_service_address_is_up(node: Node):
+    """A standby's qualifies fail from an address it does not own; the new
+    active qualifies its phones' contacts the moment the address arrives
+    (after the promote, as the CIB orders it), not a minute later."""
+    pjsip = node.box.path(f"{node.setup.inside}/etc/pjsip.conf")
+    pjsip.write_text(pjsip.read_text().replace(
+        "[100]\ntype = aor\nmax_contacts = 1\n",
+        f"[100]\ntype = aor\nmax_contacts = 1\ncontact = sip:100@{REGISTRAR}\n"))
+    service_ip = "198.51.100.77"
+    assert node.agent("start", service_ip=service_ip)[0] == OCF_SUCCESS
+
+    def qualified(since: float) -> list[dict[str, object]]:
+        return [r for r in registrar_log(node.box) if r["method"] == "OPTIONS"
+                and r["uri"] == f"sip:100@{REGISTRAR}" and float(r["time"]) >= since]
+
+    promoted = time.time()
+    code, _, took = node.agent("promote", service_ip=service_ip)
+    assert code == OCF_SUCCESS
+    assert took < 10  # the agent does not wait for the address: the CIB starts it after
+    time.sleep(1)
+    assert qualified(promoted) == []  # nothing sent from an address not yet up
+    up = time.time()
+    node.box.run(["ip", "addr", "add", f"{service_ip}/32", "dev", "lo"], check=True)
+    try:
+        assert wait_for(lambda: qualified(up), 5)
+        print(f"phone qualified {float(qualified(up)[0]['time']) - up:.2f}s after the "
+              "service address came up")
+    finally:
+        node.box.run(["ip", "addr", "del", f"{service_ip}/32", "dev", "lo"])

@@ -1,0 +1,99 @@
+"""After a promote the phones' contacts are qualified once the service
+address is up: which endpoints, what is sent, how the wait is bounded, and
+that the work outlives the agent."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from ocf_agents import asterisk_phones
+from ocf_agents.asterisk_phones import endpoints_with_contacts, refresh, refresh_when_up
+
+# Asterisk 22's answer, trimmed (tests/integration has the live one).
+ENDPOINTS = """
+ Endpoint:  <Endpoint/CID.....................................>  <State.....>  <Channels.>
+      Contact:  <Aor/ContactUri..........................> <Hash....> <Status> <RTT(ms)..>
+==========================================================================================
+
+ Endpoint:  100                                                  Unavailable   0 of inf
+        Aor:  100                                                1
+      Contact:  100/sip:100@198.51.100.50:5060             6930e193d2 Unavail        -nan
+      Contact:  100/sip:100@198.51.100.51:5060             6930e193d3 Unavail        -nan
+
+ Endpoint:  101/"Reception" <101>                                Unavailable   0 of inf
+        Aor:  101                                                1
+      Contact:  101/sip:101@198.51.100.52:5060;transport=tcp 1234567890 Avail   1.2
+
+ Endpoint:  102                                                  Unavailable   0 of inf
+        Aor:  102                                                1
+
+ Endpoint:  bad;name                                             Unavailable   0 of inf
+      Contact:  bad/sip:x@198.51.100.53:5060               1234567891 Unavail        -nan
+
+Objects found: 4
+"""
+
+
+class Console:
+    timeout = 3.0
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    def command(self, text: str, timeout: float | None = None) -> str:
+        self.commands.append(text)
+        return ENDPOINTS if text == "pjsip show endpoints" else ""
+
+
+def test_endpoints_with_contacts():
+    assert endpoints_with_contacts(ENDPOINTS) == ["100", "101", "bad;name"]
+
+
+def test_refresh_qualifies_then_notifies_plain_names_only():
+    console = Console()
+    summary = refresh(console, "sipha-resync", ["100", "x y"])
+    assert console.commands == ["pjsip show endpoints", "pjsip qualify 100",
+                                "pjsip qualify 101",
+                                "pjsip send notify sipha-resync endpoint 100"]
+    assert summary == ("qualified the contacts of 2 endpoint(s), asked 1 endpoint(s) to "
+                       "re-register (sipha-resync)")
+
+
+def test_local_addresses_are_told_apart_without_sending():
+    assert asterisk_phones.address_is_local("127.0.0.1")
+    assert not asterisk_phones.address_is_local("198.51.100.254")
+    assert not asterisk_phones.address_is_local("not an address")
+
+
+def test_the_refresh_waits_for_the_address_and_gives_up_in_time(monkeypatch):
+    up_at = time.monotonic() + 0.3
+    monkeypatch.setattr(asterisk_phones, "address_is_local",
+                        lambda address: address == "198.51.100.100" and
+                        time.monotonic() >= up_at)
+    console = Console()
+    done, message = refresh_when_up(console, ("2001:db8::100", "198.51.100.100"), "", [],
+                                    timeout=5)
+    assert done and time.monotonic() >= up_at
+    assert message.startswith("qualified the contacts of 2 endpoint(s) once 198.51.100.100 "
+                              "was up (0.")
+    console.commands.clear()
+    started = time.monotonic()
+    done, message = refresh_when_up(console, ("198.51.100.9",), "", [], timeout=0.2)
+    assert not done and time.monotonic() - started < 2
+    assert message == ("phones not refreshed: no service address (198.51.100.9) came up "
+                       "within 0.2s")
+    assert console.commands == []
+
+
+def test_the_work_runs_in_a_child_of_its_own_session(tmp_path: Path):
+    out = tmp_path / "child"
+
+    def work() -> None:
+        out.write_text(f"{os.getsid(0)} {os.getpid()}")
+
+    pid = asterisk_phones.in_background(work)
+    assert os.waitpid(pid, 0)[1] == 0
+    session, child = map(int, out.read_text().split())
+    assert child == pid and session == pid != os.getsid(0)
