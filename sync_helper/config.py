@@ -20,6 +20,7 @@ Example (``/etc/sip-ha/sync.toml``)::
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -41,22 +42,27 @@ def check_host(host: str) -> str:
         return str(ipaddress.ip_address(host))
     except ValueError:
         pass
-    if not _HOSTNAME.match(host):
+    if not _HOSTNAME.fullmatch(host):
         raise PeerError(f"peer host {host!r} is not a host name or an IP address")
     return host
 
 
 def check_peer_name(name: str) -> str:
-    if not _PEER_NAME.match(name):
+    if not _PEER_NAME.fullmatch(name):
         raise PeerError(f"peer name {name!r} must be letters, digits, '.', '_' or '-'")
     return name
+
+
+def _one_word(value: str) -> bool:
+    # rsync splits -e on white space; a control character is never meant
+    return not any(ch.isspace() or not ch.isprintable() for ch in value)
 
 
 def _absolute_dir(value: object, what: str) -> Path:
     if not isinstance(value, str) or not value.startswith("/"):
         raise ConfigError(f"{what} must be an absolute path, not {value!r}")
-    if any(ch.isspace() for ch in value):
-        raise ConfigError(f"{what} {value!r} contains white space")
+    if not _one_word(value):
+        raise ConfigError(f"{what} {value!r} contains white space or a control character")
     return Path(os.path.normpath(value))
 
 
@@ -140,6 +146,10 @@ def load_config(path: str | Path) -> SyncConfig:
         raise ConfigError(f"configuration {path} cannot be read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"configuration {path} is not UTF-8 text "
+                          f"(byte 0x{exc.object[exc.start]:02x} on line {line})") from None
     return config_from_mapping(data, source=str(path))
 
 
@@ -186,12 +196,13 @@ def config_from_mapping(data: dict[str, Any], source: str = "configuration",
     for key in ("debounce", "max_delay", "reconcile_interval", "timeout"):
         if key in data:
             value = data[key]
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, int | float) or \
+                    not 0 <= value < math.inf:
                 raise ConfigError(f"{source}: '{key}' must be a number of seconds >= 0")
             values[key] = float(value)
     for key in ("bwlimit", "rsync"):
         if key in data:
-            if not isinstance(data[key], str) or any(c.isspace() for c in data[key]):
+            if not isinstance(data[key], str) or not _one_word(data[key]):
                 raise ConfigError(f"{source}: '{key}' must be one word")
             values[key] = data[key]
     config = SyncConfig(**values)
@@ -218,7 +229,7 @@ def _peer(table: dict[str, Any], source: str) -> Peer:
     if not isinstance(host, str):
         raise PeerError(f"peer {name}: host must be text")
     user = table.get("user", "root")
-    if not isinstance(user, str) or not _USER.match(user):
+    if not isinstance(user, str) or not _USER.fullmatch(user):
         raise PeerError(f"peer {name}: user {user!r} is not a user name")
     port = table.get("port", 22)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:

@@ -203,6 +203,10 @@ def test_start_reports_why_the_watcher_exited(node: Node, tmp_path: Path) -> Non
     ({}, 'folders = ["/etc"]\nrolefile = "ROLE"\n', OCFCode.ERR_CONFIGURED,
      "unknown setting(s) rolefile"),
     ({}, "folders = []\n", OCFCode.ERR_CONFIGURED, "at least one folder"),
+    ({}, 'folders = ["/etc"]\n# caf\udce9 latin-1\n', OCFCode.ERR_CONFIGURED,
+     "is not UTF-8 text (byte 0xe9 on line 2)"),
+    ({}, 'folders = ["/etc"]\nrole_file = "/run/\\u0000"\n', OCFCode.ERR_CONFIGURED,
+     "role_file '/run/\\x00' contains white space or a control character"),
     ({"config": "/nonexistent/sync.toml"}, None, OCFCode.ERR_INSTALLED,
      "/nonexistent/sync.toml not found on this node"),
     ({"config": "sync.toml"}, None, OCFCode.ERR_CONFIGURED, "must be an absolute path"),
@@ -218,12 +222,14 @@ def test_start_reports_why_the_watcher_exited(node: Node, tmp_path: Path) -> Non
 def test_validation_codes_and_reasons(node: Node, params: dict[str, str],
                                       config_text: str | None, code: OCFCode,
                                       words: str) -> None:
-    if config_text is not None:
-        node.config.write_text(config_text.replace("ROLE", str(node.role_file)))
+    if config_text is not None:  # a surrogate stands for a byte that is not UTF-8
+        node.config.write_bytes(config_text.replace("ROLE", str(node.role_file))
+                                .encode("utf-8", "surrogateescape"))
     for action in ("validate-all", "start"):
         result = node.agent(action, **params)
         assert result.rc == code, result.stderr
         assert words in result.reason
+        assert result.stderr.count("ocf-exit-reason:") == 1 and "Traceback" not in result.stderr
     assert node.leftovers() == []
     # A resource must always be stoppable, and a probe says "not running"
     # (a value that does not parse is 6 for every action but stop, as in ocf.py).

@@ -57,6 +57,14 @@ def test_broken_toml_says_where(tmp_path: Path) -> None:
         load_config(write(tmp_path, "folders = [\n"))
 
 
+def test_bytes_that_are_not_utf8_are_a_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / "sync.toml"
+    path.write_bytes(b'folders = ["/etc/asterisk"]\n# caf\xe9\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.reason == f"configuration {path} is not UTF-8 text (byte 0xe9 on line 2)"
+
+
 @pytest.mark.parametrize("host", ["-oProxyCommand=touch /tmp/x", "a b", "host;reboot", "",
                                   "x" * 300])
 def test_a_bad_peer_host_is_refused(host: str) -> None:
@@ -71,7 +79,9 @@ def test_ipv6_peer_is_bracketed() -> None:
 
 
 @pytest.mark.parametrize("peer", [{"name": "-b"}, {"name": "b c"}, {"name": "b", "user": "-x"},
-                                  {"name": "b", "port": 0}, {"name": "b", "colour": "red"}])
+                                  {"name": "b", "port": 0}, {"name": "b", "colour": "red"},
+                                  {"name": "b\n"}, {"name": "b", "host": "pbx-b\n"},
+                                  {"name": "b", "user": "root\n"}])
 def test_a_bad_peer_entry_is_refused(peer: dict[str, object]) -> None:
     with pytest.raises((PeerError, ConfigError)):
         config_from_mapping({"folders": ["/etc/asterisk"], "peers": [peer]})
@@ -92,6 +102,10 @@ def test_an_unknown_peer_is_named() -> None:
     ({"folders": ["/etc/asterisk"], "exclude": "*.swp"}, "list of glob"),
     ({"folders": ["/etc/asterisk"], "folder": ["/x"]}, "unknown setting"),
     ({"folders": ["/etc/asterisk"], "ssh": {"identity_file": "/a b"}}, "white space"),
+    ({"folders": ["/etc/aster\x00isk"]}, "control character"),
+    ({"folders": ["/etc/asterisk"], "rsync": "/usr/bin/rsync\x1b"}, "one word"),
+    ({"folders": ["/etc/asterisk"], "timeout": float("inf")}, "seconds"),
+    ({"folders": ["/etc/asterisk"], "debounce": float("nan")}, "seconds"),
 ])
 def test_bad_settings_are_refused(data: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
