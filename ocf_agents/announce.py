@@ -10,7 +10,6 @@ repeat, and ``arping -U`` spaces its packets a whole second apart.
 
 from __future__ import annotations
 
-import os
 import select
 import socket
 import struct
@@ -129,25 +128,15 @@ def announce(targets: Sequence[Target], rounds: int, interval: float) -> None:
 
 
 def announce_in_background(targets: Sequence[Target], rounds: int, interval: float) -> int:
-    """Fork a detached child that sends the remaining rounds; its pid.
+    """A detached child that sends the remaining rounds; its pid."""
+    from ocf_agents import processes
 
-    The child holds none of our output descriptors, so Pacemaker (which waits
-    for them to close) sees the start end at once.
-    """
-    pid = os.fork()
-    if pid:
-        return pid
-    try:
-        os.setsid()
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        os.closerange(3, 65536)
+    def rest() -> None:
         for _ in range(rounds):
             time.sleep(interval)
             _send((t.dev, t.announcement()) for t in targets)
-    finally:
-        os._exit(0)
+
+    return processes.in_background(rest)
 
 
 def _arp_answer(frame: bytes, target: Target) -> str | None:

@@ -388,7 +388,7 @@ def _refresh_phones(cfg: AsteriskConfig, ctx: Context) -> None:
             cli, cfg.service_ip, cfg.resync_notify, notify_endpoints)
         (ctx.log.info if done else ctx.log.warning)(message)
 
-    asterisk_phones.in_background(work)
+    processes.in_background(work)
 
 
 def drain(cfg: AsteriskConfig, ctx: Context) -> None:

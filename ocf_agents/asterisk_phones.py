@@ -15,10 +15,9 @@ sends the re-register NOTIFY.
 
 from __future__ import annotations
 
-import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from ocf_agents.asterisk_cli import AsteriskCli, AsteriskError
 
@@ -84,23 +83,6 @@ def refresh(cli: AsteriskCli, notify: str, notify_endpoints: Sequence[str]) -> s
             cli.command(f"pjsip send notify {notify} endpoint {name}")
         summary += f", asked {len(sent)} endpoint(s) to re-register ({notify})"
     return summary
-
-
-def in_background(work: Callable[[], None]) -> int:
-    """Run WORK in a child that outlives the agent (its own session, no
-    inherited output: Pacemaker waits for the agent, not for it). Returns the
-    child's pid to the parent; the child never returns."""
-    pid = os.fork()
-    if pid:
-        return pid
-    try:
-        os.setsid()
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        work()
-    finally:
-        os._exit(0)
 
 
 def refresh_when_up(cli: AsteriskCli, addresses: Sequence[str], notify: str,

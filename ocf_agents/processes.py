@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 
 def read_pidfile(path: str) -> int | None:
@@ -127,3 +128,21 @@ def wait_gone(pid: int, deadline: float, poll: float = 0.05) -> bool:
             return False
         time.sleep(poll)
     return True
+
+
+def in_background(work: Callable[[], object]) -> int:
+    """Run WORK in a child that outlives the agent and return its pid. The
+    child has its own session and none of our descriptors: Pacemaker waits
+    for the agent's output to close, and must not wait for the child."""
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, 65536)
+        work()
+    finally:
+        os._exit(0)

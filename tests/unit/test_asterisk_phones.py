@@ -4,9 +4,7 @@ that the work outlives the agent."""
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 from ocf_agents import asterisk_phones
 from ocf_agents.asterisk_phones import endpoints_with_contacts, refresh, refresh_when_up
@@ -85,15 +83,3 @@ def test_the_refresh_waits_for_the_address_and_gives_up_in_time(monkeypatch):
     assert message == ("phones not refreshed: no service address (198.51.100.9) came up "
                        "within 0.2s")
     assert console.commands == []
-
-
-def test_the_work_runs_in_a_child_of_its_own_session(tmp_path: Path):
-    out = tmp_path / "child"
-
-    def work() -> None:
-        out.write_text(f"{os.getsid(0)} {os.getpid()}")
-
-    pid = asterisk_phones.in_background(work)
-    assert os.waitpid(pid, 0)[1] == 0
-    session, child = map(int, out.read_text().split())
-    assert child == pid and session == pid != os.getsid(0)

@@ -74,3 +74,16 @@ def test_group_signal_only_hits_the_expected_program():
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_work_in_background_runs_in_a_child_of_its_own_session(tmp_path):
+    out = tmp_path / "child"
+
+    def work() -> None:
+        out.write_text(f"{os.getsid(0)} {os.getpid()} {sorted(os.listdir('/proc/self/fd'))}")
+
+    pid = processes.in_background(work)
+    assert os.waitpid(pid, 0)[1] == 0
+    session, child, fds = out.read_text().split(" ", 2)
+    assert int(child) == pid and int(session) == pid != os.getsid(0)
+    assert fds == "['0', '1', '2', '3']"  # /dev/null thrice, and listdir's own
