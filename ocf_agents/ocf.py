@@ -293,6 +293,9 @@ class Logger:
     def _emit(self, level: str, message: str) -> None:
         if level == "debug" and not self.debug_on:
             return
+        # One line per message, and bytes a command printed that are not
+        # UTF-8 (kept by surrogateescape) must not make the write fail.
+        message = one_line(message)
         stamp = time.strftime("%Y/%m/%d_%H:%M:%S")
         line = f"{self.tag}[{self.pid}]:\t{stamp} {level.upper()}: {message}\n"
         if self.facility is not None:

@@ -161,3 +161,13 @@ def test_logger_tags_like_ocf_log(tmp_path):
     quiet = io.StringIO()
     Logger("demo", "rsc", {}, quiet).debug("hidden")
     assert quiet.getvalue() == ""
+
+
+def test_log_lines_stay_one_line_and_survive_bytes_that_are_not_utf8(tmp_path):
+    """A command's output kept with surrogateescape (a file name with 0xff)
+    or a value with a newline must neither fail the write nor forge a line."""
+    logfile = tmp_path / "ha.log"
+    name = b"voicemail-\xff.wav".decode("utf-8", "surrogateescape")
+    Logger("demo", "rsc", {"HA_LOGFILE": str(logfile)}).warning(f"kept {name}\nforged: x")
+    (line,) = logfile.read_text().splitlines()
+    assert line.endswith("WARNING: kept voicemail-\\udcff.wav\\nforged: x")
