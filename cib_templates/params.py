@@ -10,13 +10,16 @@ every key.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import shlex
+import stat
 import tomllib
 from dataclasses import dataclass, field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
     from typing import Any
 
 DEFAULT_PATH = "/etc/sip-ha/cluster.toml"
@@ -35,6 +38,13 @@ DEFAULT_ROUTES = ("default", "default4", "default6")
 SCORE_INFINITY = 1_000_000
 # class:provider:type (ocf) or class:type (systemd, lsb, service, stonith).
 _AGENT = re.compile(r"(ocf:[A-Za-z0-9_.-]+|systemd|lsb|service):[A-Za-z0-9_.@-]+")
+# Option names that hold a secret; the *_file, *_script and *_path ones
+# (password_script, identity_file) only point at one.
+_SECRET_NAME = re.compile(r"passw|passphrase|secret|token|credential|api_?key|private_?key"
+                          r"|(^|[_.-])(pass|kg)($|[_.-])", re.IGNORECASE)
+_POINTER_NAME = re.compile(r"[_.-](file|script|path)$", re.IGNORECASE)
+# cibsecret's marker: the value is in a root-only file on each node.
+STASHED = "lrm://"
 
 
 class ParamError(Exception):
@@ -128,13 +138,50 @@ class ClusterParams:
 
 
 def load(path: str = DEFAULT_PATH) -> ClusterParams:
+    """The parameter file at PATH; refused while it holds secrets that group
+    or others can read."""
     try:
         with open(path, "rb") as handle:
+            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
             raw = handle.read()
     except FileNotFoundError:
         raise ParamError(f"{path} does not exist; copy the documented example "
                          "(sip-ha cib example) there and edit it") from None
-    return parse(_toml(raw, path), path)
+    params = parse(_toml(raw, path), path)
+    exposed = inline_secrets(params)
+    if exposed and mode & 0o077:
+        more = f" and {len(exposed) - 2} more" if len(exposed) > 2 else ""
+        raise ParamError(
+            f"{path} holds secrets ({'; '.join(exposed[:2])}{more}) and its mode {mode:04o} "
+            f"lets group or others at them: chmod 600 {shlex.quote(path)} (or point at them: "
+            "password_script, a *_file option, cibsecret; see README, Security)")
+    return params
+
+
+def inline_secrets(params: ClusterParams) -> list[str]:
+    """Where PARAMS holds a secret itself, as 'table option' (never the value)."""
+    return [f"{where} {name}" for where, options in _option_tables(params)
+            for name, value in options.items()
+            if value and value != STASHED and secret_name(name)]
+
+
+def secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name)) and not _POINTER_NAME.search(name)
+
+
+def _option_tables(params: ClusterParams) -> Iterator[tuple[str, Mapping[str, str]]]:
+    for service in params.services:
+        where = f"[[service]] {service.name}"
+        yield f"{where} options", service.options
+        yield f"{where} ip_options", service.ip_options
+        yield f"{where} sync", service.sync or {}
+        yield f"{where} database", service.database or {}
+        for extra in service.extras:
+            yield f"[[service.extra]] {extra.id} options", extra.options
+    for device in params.fencing:
+        yield f"[[fencing]] {device.id} options", device.options
+    if params.alerts:
+        yield "[alerts]", params.alerts.options
 
 
 def _toml(raw: bytes, path: str) -> dict[str, Any]:

@@ -217,17 +217,21 @@ def copy_config(params_path: str) -> None:
     """Copy /etc/sip-ha (parameter file, agent configuration) to every node.
 
     Files that differ on a node are replaced and the node's copy kept as
-    NAME.sip-ha-TIMESTAMP-RANDOM~ beside it."""
+    NAME.sip-ha-TIMESTAMP-RANDOM~ beside it.  A parameter file holding
+    secrets arrives with mode 0600."""
     import os
 
+    from cib_templates.params import inline_secrets
     from sip_ha import copy_config as copier
     from sip_ha import tools
 
     params = _load(params_path)
     paths = copier.files()
-    if os.path.abspath(params_path) not in paths:
-        paths.append(os.path.abspath(params_path))
-    copied, failed = copier.copy_to(tools.runner(600), params.nodes, paths)
+    own = os.path.abspath(params_path)
+    if own not in paths:
+        paths.append(own)
+    private = frozenset([own] if inline_secrets(params) else [])
+    copied, failed = copier.copy_to(tools.runner(600), params.nodes, paths, private=private)
     for result in copied:
         same = len(paths) - len(result.new) - len(result.replaced)
         click.echo(f"{result.node}: {len(result.new)} new, {len(result.replaced)} replaced, "

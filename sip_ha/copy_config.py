@@ -3,6 +3,7 @@
 rsync over ssh, compared by content: files that are the same are left
 alone, a file that differs is replaced and the node's old copy kept beside
 it (``NAME.sip-ha-YYYYmmddTHHMMSS-RANDOM~``), so nothing on a node is lost.
+Files keep their mode, except those holding secrets: root's alone there.
 """
 
 from __future__ import annotations
@@ -51,10 +52,14 @@ def backup_suffix(now: float | None = None) -> str:
     return f".sip-ha-{stamp}-{secrets.token_hex(4)}~"
 
 
-def rsync_argv(paths: list[str], suffix: str, destination: str) -> list[str]:
-    """rsync PATHS to DESTINATION ("root@NODE:/"), keeping their full paths."""
+def rsync_argv(paths: list[str], suffix: str, destination: str,
+               private: bool = False) -> list[str]:
+    """rsync PATHS to DESTINATION ("root@NODE:/"), keeping their full paths;
+    PRIVATE ones arrive readable by their owner (root) alone."""
     ssh = shlex.join([tools.SSH, *tools.SSH_OPTIONS])
-    return [tools.RSYNC, "--relative", "--checksum", "--times", "--perms",
+    # F: files only; --relative also sends the folders above (/etc itself).
+    chmod = ["--chmod=Fgo-rwx"] if private else []
+    return [tools.RSYNC, "--relative", "--checksum", "--times", "--perms", *chmod,
             "--backup", f"--suffix={suffix}", "--itemize-changes", "-e", ssh,
             *paths, destination]
 
@@ -72,18 +77,30 @@ def _changes(itemized: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def copy_to(runner: Runner, nodes: tuple[str, ...], paths: list[str],
-            local: str | None = None,
-            suffix: str | None = None) -> tuple[list[Copied], list[str]]:
-    """Copy PATHS to the same place on every other node: (copied, failures)."""
+            local: str | None = None, suffix: str | None = None,
+            private: frozenset[str] = frozenset()) -> tuple[list[Copied], list[str]]:
+    """Copy PATHS to the same place on every other node: (copied, failures).
+    Those also in PRIVATE (holding secrets) become mode 0600 there."""
     local = local or socket.gethostname()
     suffix = suffix or backup_suffix()
+    shared = [path for path in paths if path not in private]
+    hidden = [path for path in paths if path in private]
+    batches = [(batch, secret) for batch, secret in ((shared, False), (hidden, True)) if batch]
     copied, failed = [], []
     for node in nodes:
         if node == local:
             continue
-        result = runner.run(rsync_argv(paths, suffix, f"root@{node}:/"), timeout=120)
-        if result.ok:
-            copied.append(Copied(node, *_changes(result.stdout), suffix))
+        new: list[str] = []
+        replaced: list[str] = []
+        for batch, secret in batches:
+            result = runner.run(rsync_argv(batch, suffix, f"root@{node}:/", secret),
+                                timeout=120)
+            if not result.ok:
+                failed.append(f"{node}: {result.summary()}")
+                break
+            added, changed = _changes(result.stdout)
+            new += added
+            replaced += changed
         else:
-            failed.append(f"{node}: {result.summary()}")
+            copied.append(Copied(node, tuple(new), tuple(replaced), suffix))
     return copied, failed

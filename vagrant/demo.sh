@@ -110,7 +110,7 @@ say "SIP-HA parameter file $PARAMS (node1), pushed with sip-ha copy-config"
 node node1 mkdir -p /etc/sip-ha
 sed "s/SERVICE_IP/$SERVICE_IP/g" "$HERE/sip/kamailio-sipha.cfg" \
     | node node1 sh -c 'cat >/etc/sip-ha/kamailio.cfg'
-node node1 sh -c "cat >$PARAMS" <<TOML
+node node1 sh -c "umask 077; cat >$PARAMS" <<TOML   # it holds the fence secret
 [cluster]
 nodes = [${QUOTED%, }]
 gateways = ["$TRUNK_IP"]           # the trunk provider: the active node must reach it

@@ -68,7 +68,7 @@ def install(cluster, text: str) -> None:
     """Write the parameter file on every node and apply it from the first."""
     for node in cluster.nodes:
         cluster.run(node, "mkdir", "-p", os.path.dirname(PARAMS))
-        cluster.run(node, "tee", PARAMS, input=text)
+        cluster.run(node, "sh", "-c", f"umask 077; cat >{PARAMS}", input=text)  # secrets
     cluster.run(cluster.nodes[0], SIP_HA, "cib", "apply", "--params", PARAMS, timeout=180)
 
 

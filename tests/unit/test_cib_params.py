@@ -184,3 +184,58 @@ def test_database_needs_the_servers_config():
     raw["service"][0]["database"] = {"db_user": "sipha"}
     with pytest.raises(params.ParamError, match=r"database: give config, the my.cnf"):
         params.parse(raw)
+
+
+# --------------------------------------------------------------------------
+# Secrets in the parameter file
+
+
+def with_options(path: Path, mode: int, **options: str) -> Path:
+    """The example with OPTIONS added to its first fence device, at MODE."""
+    lines = "".join(f"{name} = {value!r}\n" for name, value in options.items())
+    path.write_text(EXAMPLE.read_text().replace("lanplus = true\n",
+                                                "lanplus = true\n" + lines, 1))
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620], ids=oct)
+def test_a_secret_others_can_read_is_refused_with_the_fix(tmp_path: Path, mode: int):
+    path = with_options(tmp_path / "cluster.toml", mode, password="hunter2-secret")
+    with pytest.raises(params.ParamError) as err:
+        params.load(str(path))
+    message = str(err.value)
+    assert message.startswith(f"{path} holds secrets ([[fencing]] fence-node1 options "
+                               f"password) and its mode {mode:04o} lets group or others")
+    assert f"chmod 600 {path}" in message
+    assert "hunter2" not in message
+    path.chmod(0o600)
+    assert params.load(str(path)).fencing[0].options["password"] == "hunter2-secret"
+
+
+def test_every_secret_option_counts_and_pointers_do_not(tmp_path: Path):
+    text = EXAMPLE.read_text().replace('sip_uris = "sip:127.0.0.1"',
+                                       'sip_uris = "sip:127.0.0.1"\nami_secret = "x"')
+    path = tmp_path / "cluster.toml"
+    path.write_text(text)
+    path.chmod(0o644)
+    with pytest.raises(params.ParamError, match=r"\[\[service\]\] pbx options ami_secret\)"):
+        params.load(str(path))
+    # The example itself points at its secrets: readable as `cib example > FILE` leaves it.
+    assert params.load(str(EXAMPLE)).fencing[0].options["password_script"]
+    pointers = with_options(tmp_path / "pointers.toml", 0o644, passwd_script="/usr/bin/pw",
+                            identity_file="/root/.ssh/id_ed25519", password="lrm://",
+                            snmp_priv_passwd="")
+    assert params.load(str(pointers)).fencing[0].options["password"] == "lrm://"
+
+
+@pytest.mark.parametrize(("name", "secret"), [
+    ("password", True), ("passwd", True), ("ami_secret", True), ("snmp_priv_passwd", True),
+    ("hexadecimal_kg", True), ("api_key", True), ("secret_key", True), ("token", True),
+    ("PASSWORD", True), ("pass", True), ("login-pass", True), ("passphrase", True),
+    ("password_script", False), ("passwd_script", False), ("password_file", False),
+    ("identity_file", False), ("sipha_key_resources", False), ("ipport", False),
+    ("passive", False), ("bypass", False), ("ssl_secure", False), ("username", False),
+])
+def test_secret_names(name: str, secret: bool):
+    assert params.secret_name(name) is secret

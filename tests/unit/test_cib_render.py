@@ -135,8 +135,10 @@ def test_shape_of_the_three_node_cib():
     assert (provisioning.get("class"), provisioning.get("provider"),
             provisioning.get("type")) == ("ocf", "heartbeat", "apache")
     # Characters XML would choke on pass through as values.
-    secret = config.find(".//nvpair[@name='ami_secret']")
-    assert secret.get("value") == "s3cret & <more>"
+    notify = config.find(".//nvpair[@name='resync_notify']")
+    assert notify.get("value") == "sipha-resync & <more>"
+    # Secrets kept by cibsecret stay its marker.
+    assert config.find(".//nvpair[@name='ami_secret']").get("value") == "lrm://"
     stickiness = config.find("rsc_defaults//nvpair[@name='resource-stickiness']")
     assert int(stickiness.get("value")) > int(constraints["pbx-prefers-node1"].get("score"))
 
@@ -145,8 +147,8 @@ def test_pcs_commands_quote_and_order():
     lines = pcs_commands.script(rendered("three-nodes")).splitlines()
     assert lines[0] == "pcs cluster cib sip-ha-cib.xml"
     assert lines[-1] == "pcs cluster cib-push sip-ha-cib.xml --config"
-    assert "'ami_secret=s3cret & <more>'" in next(line for line in lines
-                                                  if "pbx-asterisk " in line)
+    assert "'resync_notify=sipha-resync & <more>'" in next(line for line in lines
+                                                           if "pbx-asterisk " in line)
     creates = [i for i, line in enumerate(lines) if " create " in line]
     constraints = [i for i, line in enumerate(lines) if " constraint " in line]
     assert max(creates) < min(constraints)

@@ -317,6 +317,85 @@ def test_copy_config_runs_in_the_same_second_keep_every_backup(tmp_path: Path):
     assert (kept / "cluster.toml").read_text() == "third\n"
 
 
+def test_copy_config_sends_files_holding_secrets_apart():
+    paths = ["/etc/sip-ha/agents/asterisk.conf", "/etc/sip-ha/cluster.toml"]
+    private = frozenset({paths[1]})
+    suffix = ".sip-ha-x~"
+    itemized = ("<f+++++++++ etc/sip-ha/agents/asterisk.conf\n",
+                "<fcst...... etc/sip-ha/cluster.toml\n")
+    fake = FakeRunner([
+        (copy_config.rsync_argv(paths[:1], suffix, "root@node2:/"), done(itemized[0])),
+        (copy_config.rsync_argv(paths[1:], suffix, "root@node2:/", private=True),
+         done(itemized[1])),
+        (copy_config.rsync_argv(paths[:1], suffix, "root@node3:/"), done()),
+        (copy_config.rsync_argv(paths[1:], suffix, "root@node3:/", private=True),
+         done(returncode=23, stderr="rsync: chmod failed\n"))])
+    copied, failed = copy_config.copy_to(fake, ("node1", "node2", "node3"), paths,
+                                         local="node1", suffix=suffix, private=private)
+    assert copied == [copy_config.Copied("node2", (paths[0],), (paths[1],), suffix)]
+    assert failed == ["node3: rsync: chmod failed"]
+    assert fake.finished()
+
+
+def test_private_files_arrive_root_only_with_real_rsync(tmp_path: Path):
+    """Also over an older 0644 copy; the folders above keep their modes (the
+    chmod is for files: --relative also sends /etc and the rest above)."""
+    source, dest = tmp_path / "src", tmp_path / "dest"
+    kept = dest / str(source)[1:]
+    for folder in (source, kept):
+        folder.mkdir(parents=True)
+    (source / "cluster.toml").write_text("password = 'x'\n")
+    (kept / "cluster.toml").write_text("old\n")
+    for path in (source / "cluster.toml", kept / "cluster.toml"):
+        path.chmod(0o644)
+    source.chmod(0o755)
+    argv = copy_config.rsync_argv([str(source / "cluster.toml")], ".b~", str(dest), True)
+    subprocess.run(argv, capture_output=True, text=True, check=True)
+    assert (kept / "cluster.toml").read_text() == "password = 'x'\n"
+    assert (kept / "cluster.toml").stat().st_mode & 0o777 == 0o600
+    for folder in (source, source.parent, Path("/", source.parts[1])):
+        assert (dest / str(folder)[1:]).stat().st_mode == folder.stat().st_mode
+
+
+def test_copy_config_command_sends_a_parameter_file_with_secrets_apart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    with_secret = tmp_path / "cluster.toml"
+    with_secret.write_text(Path(EXAMPLE).read_text().replace(
+        'lanplus = true\n', 'lanplus = true\npasswd = "x"\n', 1))
+    with_secret.chmod(0o600)
+    files = ["/etc/sip-ha/sync.toml"]
+    monkeypatch.setattr(copy_config, "files", lambda: list(files))
+    monkeypatch.setattr(copy_config, "backup_suffix", lambda: ".b~")
+    monkeypatch.setattr(copy_config.socket, "gethostname", lambda: "admin-laptop")
+    steps = []
+    for node in ("node1", "node2"):
+        steps += [(copy_config.rsync_argv(files, ".b~", f"root@{node}:/"), done()),
+                  (copy_config.rsync_argv([str(with_secret)], ".b~", f"root@{node}:/",
+                                          private=True), done())]
+    fake = FakeRunner(steps)
+    monkeypatch.setattr(tools, "runner", lambda seconds: fake)
+    result = CliRunner().invoke(cli, ["copy-config", "--params", str(with_secret)])
+    assert result.exit_code == 0, result.output
+    assert fake.finished()
+    with_secret.chmod(0o644)
+    result = CliRunner().invoke(cli, ["copy-config", "--params", str(with_secret)])
+    assert result.exit_code == 1
+    assert result.stderr == (f"sip-ha: {with_secret} holds secrets ([[fencing]] fence-node1 "
+                             "options passwd) and its mode 0644 lets group or others at "
+                             f"them: chmod 600 {with_secret} (or point at them: "
+                             "password_script, a *_file option, cibsecret; see README, "
+                             "Security)\n")
+
+
+def test_the_example_as_cib_example_writes_it_loads(tmp_path: Path):
+    """sip-ha cib example > FILE under umask 022: the example holds no secret."""
+    path = tmp_path / "cluster.toml"
+    path.write_text(CliRunner().invoke(cli, ["cib", "example"]).output)
+    path.chmod(0o644)
+    result = CliRunner().invoke(cli, ["cib", "render", "--no-verify", "--params", str(path)])
+    assert result.exit_code == 0, result.output
+
+
 def test_apply_replaces_the_sipha_alert_and_keeps_an_operators_own():
     live = etree.fromstring(LIVE.encode())
     alerts = etree.SubElement(live.find("configuration"), "alerts")
