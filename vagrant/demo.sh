@@ -141,7 +141,7 @@ targets = [${QUOTED%, }]
 [fencing.options]
 ipaddr = "$NET.1"
 ipport = "${SIPHA_FENCE_PORT:-7410}"
-passwd = "${SIPHA_FENCE_PASSWD:-sipha-fence}"
+passwd = "$(cat "$STATE/fence.secret")"
 TOML
 node node1 sh -c "cat >/etc/sip-ha/sync.toml" <<TOML
 # sip-ha-sync: folders the SIP-ACTIVE node copies to the others (rsync over ssh)
@@ -151,7 +151,7 @@ identity_file = "/root/.ssh/id_ed25519"
 $(for n in $NODES; do printf '[[peers]]\nname = "%s"\n' "$n"; done)
 TOML
 for n in $NODES; do node "$n" mkdir -p "$SYNC_DIR"; done
-node node1 cat $PARAMS | sed 's/^/  /'
+node node1 cat $PARAMS | sed -e 's/^passwd = .*/passwd = "(the fence secret)"/' -e 's/^/  /'
 node node1 sip-ha copy-config --params $PARAMS
 # Kamailio on the standby binds the service address before it arrives.
 for n in $NODES; do

@@ -24,7 +24,8 @@ NET6=${SIPHA_NET6:-2001:db8:5164:}
 CACHE=${SIPHA_CACHE:-/var/cache/sip-ha}
 STATE=${SIPHA_STATE:-$CACHE/run/$P}
 FENCE_PORT=${SIPHA_FENCE_PORT:-7410}
-export SIPHA_FENCE_PASSWD=${SIPHA_FENCE_PASSWD:-sipha-fence}
+# The fence daemon's secret: random per cluster, root's alone; clean removes it.
+FENCE_SECRET=$STATE/fence.secret
 BR=$P-br0
 HOSTS="phone:200 trunk:201"
 
@@ -103,9 +104,11 @@ up() {
         start_bg "$name" ip netns exec "$ns" python3 "$HERE/sip/sipsim.py" listen \
             --bind 0.0.0.0 --port 5060 --log "$STATE/$name.log" --sipha-tag="$P-$name"
     done
+    [ -s "$FENCE_SECRET" ] ||
+        (umask 077 && python3 -c 'import secrets; print(secrets.token_hex(16))' >"$FENCE_SECRET")
     start_bg fenced python3 "$HERE/fence/sipha-fenced.py" --listen "$NET.1" \
         --port "$FENCE_PORT" --prefix "$P" --backend lxc --log "$STATE/fenced.log" \
-        --sipha-tag="$P-fenced"
+        --passwd-file "$FENCE_SECRET" --sipha-tag="$P-fenced"
     local i
     for i in $(seq 50); do
         (exec 3<>"/dev/tcp/$NET.1/$FENCE_PORT") 2>/dev/null && break
@@ -137,7 +140,7 @@ clean() {
         lxc-stop -k -n "$c" >/dev/null 2>&1 || true
         lxc-destroy -f -n "$c" >/dev/null 2>&1 || true
     done
-    rm -f "$STATE/root_ed25519" "$STATE/root_ed25519.pub"
+    rm -f "$STATE/root_ed25519" "$STATE/root_ed25519.pub" "$FENCE_SECRET"
     down
 }
 

@@ -50,15 +50,15 @@ def test_fencing_configured(cluster):
         can = cluster.run(node, "stonith_admin", "--list", target, check=False).stdout
         assert any(d in can for d in devices), (target, can)
     assert cluster.run(node, "fence_sipha", "-o", "status", "-n", cluster.nodes[-1],
-                       "-a", HOST_IP, "-p", "sipha-fence", check=False).returncode == 0
+                       "-a", HOST_IP, "-p", cluster.fence_secret(), check=False).returncode == 0
 
 
 def test_fence_agent_metadata_and_list(cluster):
     node = cluster.nodes[0]
     meta = cluster.run(node, "fence_sipha", "-o", "metadata").stdout
     assert '<resource-agent name="fence_sipha"' in meta
-    listed = cluster.run(node, "fence_sipha", input="action=list\nipaddr=%s\npasswd=sipha-fence\n"
-                         % HOST_IP).stdout
+    listed = cluster.run(node, "fence_sipha", input="action=list\nipaddr=%s\npasswd=%s\n"
+                         % (HOST_IP, cluster.fence_secret())).stdout
     assert sorted(line.rstrip(",") for line in listed.split()) == cluster.nodes
     denied = cluster.run(node, "fence_sipha", "-o", "status", "-n", node, "-a", HOST_IP,
                          "-p", "wrong", check=False)

@@ -107,6 +107,11 @@ class Cluster:
         })
         return env
 
+    def fence_secret(self):
+        """The host-side fence daemon's secret (host-side.sh up makes it)."""
+        with open(os.path.join(self.state_dir, "fence.secret")) as fh:
+            return fh.read().strip()
+
     def container(self, node):
         return "%s-%s" % (self.prefix, node)
 

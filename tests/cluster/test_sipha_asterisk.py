@@ -27,6 +27,8 @@ CLONE = "pbx-asterisk-clone"
 # What a fault may cost at most, fencing included (token loss, fence, promote).
 FENCED_LIMIT = 90
 LOCAL_LIMIT = 45
+# Stands for the fence daemon's secret until install() writes the file.
+FENCE_SECRET = "@fence-secret@"
 
 
 def params_toml(nodes: list[str], services: str) -> str:
@@ -44,7 +46,7 @@ targets = [{names}]
 [fencing.options]
 ipaddr = "{HOST_IP}"
 ipport = "{os.environ.get("SIPHA_FENCE_PORT", "7410")}"
-passwd = "{os.environ.get("SIPHA_FENCE_PASSWD", "sipha-fence")}"
+passwd = "{FENCE_SECRET}"
 """
 
 
@@ -66,6 +68,7 @@ control_timeout = "2s"
 
 def install(cluster, text: str) -> None:
     """Write the parameter file on every node and apply it from the first."""
+    text = text.replace(FENCE_SECRET, cluster.fence_secret())
     for node in cluster.nodes:
         cluster.run(node, "mkdir", "-p", os.path.dirname(PARAMS))
         cluster.run(node, "sh", "-c", f"umask 077; cat >{PARAMS}", input=text)  # secrets

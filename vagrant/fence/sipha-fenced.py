@@ -7,10 +7,14 @@ the nodes' fence agent (fence_sipha). One request per connection, one line:
     PASSWD VERB PLUG [SECONDS]   VERB: ping | list | status | on | off | onlater
     -> OK TEXT | ERR TEXT
 
-`onlater PLUG SECONDS` powers the node on SECONDS from now (a reboot's
-second half: like a real server's POST, it lets the cluster record the
-fencing before the node rejoins; a node that boots faster would hear of its
-own fencing and stop for good).
+PASSWD is the secret in --passwd-file (random per test cluster, root's
+alone; an empty one is refused), compared in constant time.
+
+`onlater PLUG SECONDS` powers the node on SECONDS (at most 300) from now (a
+reboot's second half: like a real server's POST, it lets the cluster record
+the fencing before the node rejoins; a node that boots faster would hear of
+its own fencing and stop for good).  One timer per plug (a new onlater
+replaces it), at most MAX_PENDING at once.
 
 PLUG is a cluster node name; it is only ever mapped to the machine named
 PREFIX-PLUG, so nothing but this run's own nodes can be touched.
@@ -22,6 +26,8 @@ Standard library only; runs in the foreground, the harness owns its PID.
 
 import argparse
 import datetime
+import hmac
+import math
 import os
 import re
 import signal
@@ -31,7 +37,20 @@ import sys
 import threading
 import time
 
-PLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$")
+PLUG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,40}")
+MAX_DELAY = 300.0
+MAX_PENDING = 16
+
+
+def read_secret(path):
+    """The first line of PATH, a file no one but its owner may read."""
+    with open(path, encoding="utf-8") as fh:
+        if os.fstat(fh.fileno()).st_mode & 0o077:
+            raise ValueError("%s is open to group or others: chmod 600 %s" % (path, path))
+        secret = fh.readline().strip()
+    if not secret:
+        raise ValueError("%s holds no secret" % path)
+    return secret
 
 
 def run(argv, timeout=30):
@@ -124,11 +143,15 @@ BACKENDS = {"lxc": LxcBackend, "libvirt": LibvirtBackend, "virtualbox": VirtualB
 
 class Fencer:
     def __init__(self, backend, prefix, passwd, log):
+        if not passwd:
+            raise ValueError("an empty secret would let anyone on the bridge fence")
         self.backend = backend
         self.prefix = prefix + "-"
-        self.passwd = passwd
+        self.passwd = passwd.encode()
         self.log_file = log
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()          # one power action at a time
+        self.pending = {}                     # plug -> its onlater timer
+        self.pending_lock = threading.Lock()
 
     def log(self, text):
         stamp = datetime.datetime.now().isoformat(timespec="milliseconds")
@@ -140,8 +163,8 @@ class Fencer:
         if len(parts) not in (3, 4):
             return "ERR malformed request"
         passwd, verb, plug = parts[:3]
-        if self.passwd and passwd != self.passwd:
-            self.log("DENIED %s %s from %s (bad password)" % (verb, plug, peer))
+        if not hmac.compare_digest(passwd.encode(), self.passwd):
+            self.log("DENIED %a %a from %s (bad password)" % (verb, plug, peer))
             return "ERR authentication failed"
         if verb == "ping":
             return "OK pong"
@@ -149,19 +172,42 @@ class Fencer:
             plugs = [m[len(self.prefix):] for m in self.backend.machines()
                      if m.startswith(self.prefix)]
             return "OK " + ",".join(sorted(plugs))
-        if verb not in ("status", "on", "off", "onlater") or not PLUG_RE.match(plug):
+        if verb not in ("status", "on", "off", "onlater") or not PLUG_RE.fullmatch(plug):
             return "ERR bad request"
-        name = self.prefix + plug
         if verb == "onlater":
             try:
-                delay = min(max(float(parts[3]), 0.0), 300.0)
+                delay = float(parts[3])
             except (IndexError, ValueError):
+                delay = math.nan
+            if not math.isfinite(delay):
                 return "ERR onlater needs SECONDS"
-            timer = threading.Timer(delay, self.handle, ("%s on %s" % (passwd, plug), peer))
+            return self.schedule(plug, min(max(delay, 0.0), MAX_DELAY), peer)
+        return self.power(verb, plug, peer)
+
+    def schedule(self, plug, delay, peer):
+        with self.pending_lock:
+            if plug not in self.pending and len(self.pending) >= MAX_PENDING:
+                self.log("REFUSED onlater %s from %s (%d pending)"
+                         % (plug, peer, len(self.pending)))
+                return "ERR too many pending onlater"
+            old = self.pending.pop(plug, None)
+            if old is not None:
+                old.cancel()
+            timer = threading.Timer(delay, self._later, (plug, peer))
             timer.daemon = True
+            self.pending[plug] = timer
             timer.start()
-            self.log("ONLATER %s from %s in %.1f s" % (plug, peer, delay))
-            return "OK scheduled"
+        self.log("ONLATER %s from %s in %.1f s" % (plug, peer, delay))
+        return "OK scheduled"
+
+    def _later(self, plug, peer):
+        with self.pending_lock:
+            if self.pending.get(plug) is threading.current_thread():
+                del self.pending[plug]
+        self.power("on", plug, peer)
+
+    def power(self, verb, plug, peer):
+        name = self.prefix + plug
         with self.lock:
             t0 = time.monotonic()
             try:
@@ -202,11 +248,17 @@ def main():
     ap.add_argument("--port", type=int, default=7410)
     ap.add_argument("--prefix", required=True)
     ap.add_argument("--backend", choices=sorted(BACKENDS), default="lxc")
-    ap.add_argument("--passwd", default=os.environ.get("SIPHA_FENCE_PASSWD", ""))
+    ap.add_argument("--passwd-file", required=True,
+                    help="file whose first line is the shared secret (mode 600)")
     ap.add_argument("--log", required=True)
     ap.add_argument("--sipha-tag", help="marks the process for host-side.sh")
     args = ap.parse_args()
-    fencer = Fencer(BACKENDS[args.backend](), args.prefix, args.passwd, args.log)
+    try:
+        fencer = Fencer(BACKENDS[args.backend](), args.prefix,
+                        read_secret(args.passwd_file), args.log)
+    except (OSError, ValueError) as exc:
+        print("sipha-fenced: %s" % exc, file=sys.stderr)
+        return 2
     server = Server((args.listen, args.port), Handler)
     server.fencer = fencer
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())

@@ -19,8 +19,15 @@ module SipHa
       @net = env.fetch("SIPHA_NET", "198.51.100")
       @net6 = env.fetch("SIPHA_NET6", "2001:db8:5164:")
       @fence_port = env.fetch("SIPHA_FENCE_PORT", "7410")
-      @fence_passwd = env.fetch("SIPHA_FENCE_PASSWD", "sipha-fence")
+      @fence_passwd = fence_secret(env.fetch("SIPHA_CACHE", "/var/cache/sip-ha"))
       @form_cluster = env.fetch("SIPHA_FORM_CLUSTER", "1") != "0"
+    end
+
+    # The host-side fence daemon's secret (host-side.sh up makes it, root only);
+    # empty before that, and provision/cluster.sh refuses an empty one.
+    def fence_secret(cache)
+      path = File.join(cache, "run", @prefix, "fence.secret")
+      File.readable?(path) ? File.read(path).strip : ""
     end
 
     def node_names

@@ -36,6 +36,7 @@ wait_for 120 "quorum" corosync-quorumtool -s
 wait_for 120 "a DC" bash -c "crm_mon -1 --output-as xml | grep -q 'current_dc.*present=\"true\"'"
 
 # Real fencing: one device, the host-side fence daemon, for all nodes.
+: "${SIPHA_FENCE_PASSWD:?no fence secret: run vagrant/host-side.sh up first}"
 pcs property set stonith-enabled=true
 pcs stonith create sipha-fence fence_sipha ipaddr="$SIPHA_HOST_IP" \
     ipport="$SIPHA_FENCE_PORT" passwd="$SIPHA_FENCE_PASSWD" \
