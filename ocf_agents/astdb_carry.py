@@ -16,6 +16,7 @@ import json
 import os
 import time
 
+from ocf_agents import daemon
 from ocf_agents.asterisk_ami import Ami, AmiError
 from ocf_agents.asterisk_cli import parse_database
 from ocf_agents.ocf import Context
@@ -64,7 +65,11 @@ def pull(ctx: Context, families: tuple[str, ...], port: int, user: str, secret: 
                 for family in families}
     path = snapshot_file(ctx)
     tmp = f"{path}.new"
-    with open(tmp, "w", encoding="utf-8") as handle:
+    # Phone contacts and forwarding numbers: root's only, from the first byte
+    # (O_EXCL: a leftover of a crash keeps no wider mode, a link is not followed).
+    daemon.remove(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(fd, "w", encoding="utf-8") as handle:
         json.dump({"node": node, "time": time.time(), "families": data}, handle)
     os.replace(tmp, path)
 

@@ -75,6 +75,8 @@ def test_registered_phone_and_queue_member_survive_failover(pair: tuple[Node, No
 
     # The standby's monitors keep a copy; then the active server dies.
     assert new.agent("monitor", meta={"on_node": "127.0.0.3"})[0] == 0
+    snapshot = box.path("/run/resource-agents/sipha-asterisk-carry-b.astdb.json")
+    assert snapshot.stat().st_mode & 0o777 == 0o600  # phone contacts, DND numbers
     old.box.run(["kill", "-9", str(old.pid())], check=True)
     code, reason, _ = new.agent("promote", meta={"on_node": "127.0.0.3"})
     assert code == 0, reason

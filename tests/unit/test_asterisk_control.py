@@ -4,7 +4,9 @@ servers speaking their protocols (the real ones are in tests/integration)."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import stat
 import threading
 import time
 from pathlib import Path
@@ -255,3 +257,29 @@ def test_import_makes_families_equal_and_readds_queue_members(tmp_path: Path):
     assert ("queue add member PJSIP/102 to support penalty 0 as PJSIP/102 "
             "state_interface PJSIP/102") in manager.commands
     assert astdb_carry.contact_endpoints(ctx) == ["100"]
+
+
+def _pull_from(manager: FakeManager, ctx: Context) -> None:
+    """What a standby's monitor does, with the fake manager as the active node."""
+    with open(ctx.state_file("active-node"), "w", encoding="utf-8") as handle:
+        handle.write("127.0.0.1")
+    astdb_carry.pull(ctx, ("DND",), manager.port, "sipha", "s3cret", 2)
+
+
+def test_the_snapshot_is_root_only_from_its_first_byte(tmp_path: Path):
+    manager = FakeManager()
+    manager.db = {("DND", "101"): "YES"}
+    ctx = _ctx(tmp_path, on_node="node2")
+    leftover = Path(f"{astdb_carry.snapshot_file(ctx)}.new")
+    leftover.write_text("{}")
+    leftover.chmod(0o644)
+    old_umask = os.umask(0)
+    try:
+        _pull_from(manager, ctx)
+    finally:
+        os.umask(old_umask)
+        manager.close()
+    snapshot = Path(astdb_carry.snapshot_file(ctx))
+    assert stat.S_IMODE(snapshot.stat().st_mode) == 0o600
+    assert json.loads(snapshot.read_text())["families"] == {"DND": {"101": "YES"}}
+    assert not leftover.exists()
