@@ -125,21 +125,25 @@ def contact_endpoints(ctx: Context) -> list[str]:
 
 
 def _add_queue_members(ami: Ami, entries: dict[str, str]) -> int:
-    """Re-add dynamic members: app_queue reads its astdb only when it loads."""
+    """Re-add dynamic members: app_queue reads its astdb only when it loads.
+    QueueAdd takes each field as a field: names with spaces or quotes stay
+    whole, and no field can add arguments as it could to a CLI command."""
     added = 0
     for queue, packed in entries.items():
         for member in filter(None, packed.split("|")):
+            # interface;penalty;paused;member name;state interface;pause reason;...
             fields = member.split(";")
             if len(fields) < 5:
                 continue
             interface, penalty, paused, name, state_interface = fields[:5]
-            command = (f"queue add member {interface} to {queue} penalty {penalty or 0} "
-                       f"as {name or interface} state_interface {state_interface or interface}")
-            output = ami.command(command)
-            if "Added interface" in output:
+            request = {"Queue": queue, "Interface": interface, "Penalty": penalty or "0",
+                       "Paused": "true" if paused == "1" else "false",
+                       "MemberName": name or interface,
+                       "StateInterface": state_interface or interface}
+            if paused == "1" and len(fields) > 5 and fields[5]:
+                request["Reason"] = fields[5]
+            if ami.action("QueueAdd", **request).get("Response") == "Success":
                 added += 1
-                if paused == "1":
-                    ami.command(f"queue pause member {interface} queue {queue}")
     return added
 
 

@@ -98,8 +98,9 @@ class AsteriskConfig(SipCheckConfig):
     ami_port: int = param(5038, shortdesc="Manager (AMI) port",
                           longdesc="Port of the Asterisk manager interface on every node.")
     ami_user: str = param("", shortdesc="Manager (AMI) user",
-                          longdesc="Manager user allowed the Command and DBPut actions "
-                                   "(write = system,command); needed for astdb_families.")
+                          longdesc="Manager user allowed the Command, DBPut and QueueAdd "
+                                   "actions (write = system,command,agent); needed for "
+                                   "astdb_families.")
     ami_secret: str = param("", shortdesc="Manager (AMI) secret",
                             longdesc="Secret of ami_user.")
     service_ip: tuple[str, ...] = param(

@@ -46,6 +46,14 @@ def in_box(box: Container, code: str) -> str:
     return result.stdout.strip()
 
 
+def manager(box: Container, node: Node, call: str) -> str:
+    """CALL on an AMI session with NODE's Asterisk, e.g. "action('QueueAdd', ...)"."""
+    params = node.params
+    return in_box(box, "from ocf_agents.asterisk_ami import Ami; "
+                       f"ami = Ami({params['ami_host']!r}, 5038, {params['ami_user']!r}, "
+                       f"{params['ami_secret']!r}, 5); print(ami.{call})")
+
+
 def phone_requests(box: Container, method: str) -> list[dict[str, object]]:
     path = box.path("/tmp/phone.log")
     if not path.exists():
@@ -69,6 +77,10 @@ def test_registered_phone_and_queue_member_survive_failover(pair: tuple[Node, No
                          f"print(register('127.0.0.1:5060', '100', {PHONE!r}))")
     assert status == "200"
     old.rx("queue add member PJSIP/101 to support penalty 2 as Agent101")
+    # Names a CLI command would split or take for its own arguments.
+    for interface, name in (("PJSIP/102", "Mary O'Neil"), ("PJSIP/103", 'Desk "3" penalty 9')):
+        assert manager(box, old, f"action('QueueAdd', Queue='support', Interface={interface!r}, "
+                                 f"MemberName={name!r})['Response']") == "Success"
     old.rx("database put DND 101 YES")
     assert "PJSIP/101" not in new.rx("queue show support")
     assert new.rx("database show registrar").count("contact/") == 0
@@ -95,6 +107,8 @@ def test_registered_phone_and_queue_member_survive_failover(pair: tuple[Node, No
     # The agent is still in the queue, with its penalty and name; DND is kept.
     members = new.rx("queue show support")
     assert "Agent101 (PJSIP/101" in members
+    assert "Mary O'Neil (PJSIP/102" in members
+    assert 'Desk "3" penalty 9 (PJSIP/103' in members
     assert "DND/101" in new.rx("database show DND") or "/DND/101" in new.rx("database show DND")
 
 

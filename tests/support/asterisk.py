@@ -101,8 +101,8 @@ port = {ami_port}
 
 [{ami_user}]
 secret = {ami_secret}
-read = system,call,command
-write = system,call,command
+read = system,call,command,agent
+write = system,call,command,agent
 """
 
 AMI_USER, AMI_SECRET = "sipha", "carry-the-astdb"

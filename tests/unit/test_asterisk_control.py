@@ -134,6 +134,7 @@ class FakeManager:
         self.secret = secret
         self.db: dict[tuple[str, str], str] = {}
         self.commands: list[str] = []
+        self.queue_adds: list[dict[str, str]] = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen()
@@ -173,13 +174,12 @@ class FakeManager:
         if action == "Command":
             command = fields["Command"]
             self.commands.append(command)
-            if command.startswith("queue add member "):
-                lines = ["Output: Added interface to queue"]
-            else:
-                family = command.removeprefix("database show ")
-                lines = [f"Output: /{f}/{key} : {value}"
-                         for (f, key), value in self.db.items() if f == family]
+            family = command.removeprefix("database show ")
+            lines = [f"Output: /{f}/{key} : {value}"
+                     for (f, key), value in self.db.items() if f == family]
             return head + "\r\n".join([*lines, "Output: done"]) + "\r\n\r\n"
+        if action == "QueueAdd":
+            self.queue_adds.append({k: v for k, v in fields.items() if k != "ActionID"})
         if action == "DBPut":
             self.db[fields["Family"], fields["Key"]] = fields["Val"]
         if action == "DBDel":
@@ -240,7 +240,9 @@ def test_import_makes_families_equal_and_readds_queue_members(tmp_path: Path):
         "node": "node1", "time": time.time(),
         "families": {"DND": {"same": "x", "new": "YES"},
                      "Queue/PersistentMembers": {
-                         "support": "PJSIP/101;2;0;Agent101;PJSIP/101;;0|PJSIP/102;0;1;;;;0"},
+                         "support": "PJSIP/101;2;0;Agent101;PJSIP/101;;0|PJSIP/102;0;1;;;;0"
+                                    "|PJSIP/103;1;1;Mary O'Neil \"Desk 3\" penalty 9;"
+                                    "Custom:desk3;lunch;0"},
                      "registrar": {"contact/100;@a": json.dumps({"endpoint": "100"}),
                                    "contact/x;@b": json.dumps({"endpoint": "bad name; rm"})}}}))
     try:
@@ -248,14 +250,20 @@ def test_import_makes_families_equal_and_readds_queue_members(tmp_path: Path):
                                               "s3cret", 2)
     finally:
         manager.close()
-    assert "3 written, 1 removed, 2 queue member(s) added" in summary
+    assert "3 written, 1 removed, 3 queue member(s) added" in summary
     assert manager.db[("DND", "new")] == "YES"
     assert ("DND", "stale") not in manager.db
     assert manager.db[("CF", "200")] == "300"  # a family the snapshot does not carry
-    assert ("queue add member PJSIP/101 to support penalty 2 as Agent101 "
-            "state_interface PJSIP/101") in manager.commands
-    assert ("queue add member PJSIP/102 to support penalty 0 as PJSIP/102 "
-            "state_interface PJSIP/102") in manager.commands
+    # Each field whole (no CLI command to split or extend), paused ones paused.
+    assert manager.queue_adds == [
+        {"Action": "QueueAdd", "Queue": "support", "Interface": "PJSIP/101", "Penalty": "2",
+         "Paused": "false", "MemberName": "Agent101", "StateInterface": "PJSIP/101"},
+        {"Action": "QueueAdd", "Queue": "support", "Interface": "PJSIP/102", "Penalty": "0",
+         "Paused": "true", "MemberName": "PJSIP/102", "StateInterface": "PJSIP/102"},
+        {"Action": "QueueAdd", "Queue": "support", "Interface": "PJSIP/103", "Penalty": "1",
+         "Paused": "true", "MemberName": 'Mary O\'Neil "Desk 3" penalty 9',
+         "StateInterface": "Custom:desk3", "Reason": "lunch"}]
+    assert not any(command.startswith("queue") for command in manager.commands)
     assert astdb_carry.contact_endpoints(ctx) == ["100"]
 
 
