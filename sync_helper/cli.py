@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from sync_helper.config import SyncConfig, load_config
-from sync_helper.errors import RoleError, SyncError
+from sync_helper.errors import ConfigError, RoleError, SyncError
 from sync_helper.report import SyncReport, printable
 from sync_helper.role import ACTIVE, STANDBY, RoleFile
 from sync_helper.syncer import PULL, PUSH, Syncer
@@ -127,6 +127,39 @@ def role(ctx: click.Context, new_role: str | None) -> None:
     if new_role is not None:
         source.set(new_role)
     click.echo(source())
+
+
+@cli.command("authorized-key")
+@click.option("--peer", "receiver", help="The receiving node (default: this one).")
+@click.option("--dir", "root", required=True,
+              help="Its receive root: the one folder rrsync lets the key read and write.")
+@click.option("--from", "sources", multiple=True,
+              help="An address or network the pushes come from (repeatable; "
+                   "default: every other node's host).")
+@click.pass_context
+def authorized_key(ctx: click.Context, receiver: str | None, root: str,
+                   sources: tuple[str, ...]) -> None:
+    """Print the authorized_keys line that confines the sync key on a node
+    to rsync (rrsync) below its receive root, from the other nodes only."""
+    from sync_helper import authorize
+    from sync_helper.config import config_from_mapping, local_node_name, read_config
+
+    data = read_config(ctx.obj)
+    config = config_from_mapping(data, source=ctx.obj)
+    confined = authorize.receive_root(root)
+    allowed = [authorize.source_address(s) for s in sources] or \
+        authorize.senders(data, receiver or local_node_name(), ctx.obj)
+    if not config.ssh.identity_file:
+        raise ConfigError(f"{ctx.obj}: [ssh] identity_file is not set, so there is no sync "
+                          "key to confine")
+    public = f"{config.ssh.identity_file}.pub"
+    try:
+        with open(public, encoding="ascii") as handle:
+            key = handle.read()
+    except (OSError, UnicodeDecodeError):
+        raise ConfigError(f"cannot read {public} (ssh-keygen -y -f "
+                          f"{config.ssh.identity_file} > {public} makes it)") from None
+    click.echo(authorize.authorized_key_line(key, confined, allowed))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -58,7 +58,7 @@ def _one_word(value: str) -> bool:
     return not any(ch.isspace() or not ch.isprintable() for ch in value)
 
 
-def _absolute_dir(value: object, what: str) -> Path:
+def absolute_dir(value: object, what: str) -> Path:
     if not isinstance(value, str) or not value.startswith("/"):
         raise ConfigError(f"{what} must be an absolute path, not {value!r}")
     if not _one_word(value):
@@ -133,6 +133,11 @@ class SyncConfig:
 
 
 def load_config(path: str | Path) -> SyncConfig:
+    return config_from_mapping(read_config(path), source=str(path))
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The file's table, not yet checked (``config_from_mapping`` checks it)."""
     import tomllib
 
     try:
@@ -150,7 +155,7 @@ def load_config(path: str | Path) -> SyncConfig:
         line = exc.object[:exc.start].count(b"\n") + 1
         raise ConfigError(f"configuration {path} is not UTF-8 text "
                           f"(byte 0x{exc.object[exc.start]:02x} on line {line})") from None
-    return config_from_mapping(data, source=str(path))
+    return data
 
 
 def local_node_name() -> str:
@@ -171,7 +176,7 @@ def config_from_mapping(data: dict[str, Any], source: str = "configuration",
     folders = data.get("folders")
     if not isinstance(folders, list) or not folders:
         raise ConfigError(f"{source}: 'folders' must list at least one folder")
-    parsed_folders = tuple(_absolute_dir(f, "watched folder") for f in folders)
+    parsed_folders = tuple(absolute_dir(f, "watched folder") for f in folders)
     for a in parsed_folders:
         for b in parsed_folders:
             if a != b and b.is_relative_to(a):
@@ -192,7 +197,7 @@ def config_from_mapping(data: dict[str, Any], source: str = "configuration",
             values[key] = tuple(patterns)
     for key in ("role_file", "state_dir", "backup_dir"):
         if key in data:
-            values[key] = _absolute_dir(data[key], key)
+            values[key] = absolute_dir(data[key], key)
     for key in ("debounce", "max_delay", "reconcile_interval", "timeout"):
         if key in data:
             value = data[key]
@@ -235,8 +240,8 @@ def _peer(table: dict[str, Any], source: str) -> Peer:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise PeerError(f"peer {name}: port {port!r} is not a TCP port")
     return Peer(name=name, host=check_host(host), user=user, port=port,
-                root=_absolute_dir(table.get("root", "/"), f"peer {name} root"),
-                backup_dir=_absolute_dir(table.get("backup_dir", "/var/backups/sip-ha"),
+                root=absolute_dir(table.get("root", "/"), f"peer {name} root"),
+                backup_dir=absolute_dir(table.get("backup_dir", "/var/backups/sip-ha"),
                                          f"peer {name} backup_dir"))
 
 
@@ -250,7 +255,7 @@ def _ssh_settings(table: object, source: str) -> SshSettings:
     values: dict[str, Any] = {}
     for key in ("ssh", "identity_file", "known_hosts_file"):
         if key in table:
-            values[key] = str(_absolute_dir(table[key], f"ssh {key}"))
+            values[key] = str(absolute_dir(table[key], f"ssh {key}"))
     if "connect_timeout" in table:
         timeout = table["connect_timeout"]
         if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:

@@ -27,7 +27,10 @@ from sync_helper.stage import Stage, Staged
 # 24: some source files vanished before they could be sent; the next event
 # (their removal) is handled on its own
 _RSYNC_OK = (0, 24)
-_MISSING_FOLDER = re.compile(r"change_dir .* failed: No such file or directory")
+# rsync's words for a folder missing on the peer, and rrsync's (a confined
+# key's forced command refuses a path it cannot open before rsync starts)
+_MISSING_FOLDER = re.compile(r"(change_dir .* failed:|rrsync error: post-realpath open failed"
+                             r" .*) No such file or directory")
 PUSH, PULL = "push", "pull"
 _SSH_FAILURES = ("Host key verification failed", "Permission denied", "Connection refused",
                  "No route to host", "timed out", "Could not resolve", "Network is unreachable")

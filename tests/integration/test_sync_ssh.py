@@ -12,10 +12,12 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from sync_helper import rsync_argv
 from sync_helper.cli import main
 from sync_helper.config import SyncConfig, load_config
 from sync_helper.report import SyncReport
@@ -28,19 +30,25 @@ pytestmark = pytest.mark.integration
 
 
 class Node:
-    """This node's folders and the peer's view of them."""
+    """This node's folders and the peer's view of them.
+
+    ``confined``: the peer takes the key only through rrsync confined to
+    ``peer_root`` (see ``authorize``), so the configuration names the peer's
+    paths as the key sees them: root "/", backups in "/backups"."""
 
     def __init__(self, tmp_path: Path, daemon: sshd.PrivateSshd,
-                 known_hosts: Path | None = None) -> None:
+                 known_hosts: Path | None = None, confined: bool = False) -> None:
         self.folder = tmp_path / "etc" / "asterisk"
         self.sounds = tmp_path / "sounds" / "custom"
         self.folder.mkdir(parents=True)
         self.sounds.mkdir(parents=True)
         self.peer_root = tmp_path / "peer"
-        self.peer_backups = tmp_path / "peer-backups"
+        self.peer_backups = self.peer_root / "backups" if confined else tmp_path / "peer-backups"
         self.local_backups = tmp_path / "local-backups"
         self.role_file = tmp_path / "role"
         self.config_file = tmp_path / "sync.toml"
+        self.daemon = daemon
+        root, backups = ("/", "/backups") if confined else (self.peer_root, self.peer_backups)
         options = daemon.ssh_options()
         self.config_file.write_text(f"""
 folders = ["{self.folder}", "{self.sounds}"]
@@ -58,10 +66,22 @@ known_hosts_file = "{known_hosts or options['known_hosts_file']}"
 name = "peer-b"
 host = "{daemon.address}"
 port = {options['port']}
-root = "{self.peer_root}"
-backup_dir = "{self.peer_backups}"
+root = "{root}"
+backup_dir = "{backups}"
 """)
         self.set_role("active")
+
+    def authorize(self, receive_root: Path, *sources: str) -> None:
+        """Install on the peer the line ``sip-ha-sync authorized-key`` prints."""
+        from click.testing import CliRunner
+
+        from sync_helper.cli import cli
+
+        result = CliRunner().invoke(cli, ["-c", str(self.config_file), "authorized-key",
+                                          "--peer", "peer-b", "--dir", str(receive_root),
+                                          *(a for s in sources for a in ("--from", s))])
+        assert result.exit_code == 0, result.output
+        self.daemon.authorize(result.output.strip())
 
     def set_role(self, role: str) -> None:
         self.role_file.write_text(f"{role}\n")
@@ -343,3 +363,94 @@ def test_removing_a_folder_here_leaves_what_only_the_peer_had(
     assert content(peer_only) == "the peer's own\n"
     assert not node.on_peer(retired / "queue.conf").exists()
     assert node.backups_of(retired / "queue.conf") == ["[q]\n"]
+
+
+# -- a key confined by its forced command (rrsync) ------------------------------
+
+
+@pytest.fixture
+def confined(tmp_path: Path, peer_sshd: sshd.PrivateSshd) -> Iterator[Node]:
+    """The peer takes the key only through rrsync confined to its folder, and
+    only from this host's address."""
+    node = Node(tmp_path, peer_sshd, confined=True)
+    node.peer_root.mkdir()
+    node.authorize(node.peer_root, peer_sshd.host_address)
+    try:
+        yield node
+    finally:
+        peer_sshd.authorize()
+
+
+def test_a_confined_key_lists_pushes_keeps_backups_and_pulls(
+        confined: Node, capsys: pytest.CaptureFixture[str]) -> None:
+    node, local = confined, confined.folder / "sip.conf"
+    local.write_text("version 1\n")
+    os.utime(local, (1_700_000_000, 1_700_000_000))
+    assert node.cli("push", str(local)) == 0  # its folder missing there: listed as empty
+    assert content(node.on_peer(local)) == "version 1\n"
+    local.write_text("version 2\n")
+    (node.folder / "old.conf").write_text("retired\n")
+    assert node.cli("push", str(local), str(node.folder / "old.conf")) == 0
+    assert content(node.on_peer(local)) == "version 2\n"
+    assert node.backups_of(local) == ["version 1\n"]
+    (node.folder / "old.conf").unlink()
+    assert node.cli("push", str(node.folder / "old.conf")) == 0
+    assert not node.on_peer(node.folder / "old.conf").exists()
+    assert node.backups_of(node.folder / "old.conf") == ["retired\n"]
+    capsys.readouterr()
+    assert node.cli("resync", "--json") == 0  # the sounds folder is still missing there
+    report = json.loads(capsys.readouterr().out)["peers"][0]
+    assert (report["sent"], report["replaced"], report["removed"], report["errors"]) == \
+        ([], [], [], [])
+
+    node.set_role("standby")
+    node.on_peer(local).write_text("edited on the peer\n")
+    node.on_peer(node.sounds / "moh.wav").parent.mkdir(parents=True)
+    node.on_peer(node.sounds / "moh.wav").write_bytes(b"RIFF")
+    assert node.cli("resync", "--direction", "pull") == 0
+    assert local.read_text() == "edited on the peer\n"
+    assert (node.sounds / "moh.wav").read_bytes() == b"RIFF"
+    kept = [p.read_text() for p in node.local_backups.glob(f"*/{str(local).lstrip('/')}")]
+    assert kept == ["version 2\n"]
+    assert "forced-command (key-option) '/usr/bin/rrsync" in node.daemon.log.read_text()
+
+
+def test_a_confined_key_runs_no_command_and_writes_below_its_folder_only(
+        confined: Node, tmp_path: Path) -> None:
+    config = confined.config()
+    peer = config.peers[0]
+    ssh = rsync_argv.ssh_command(config.ssh, peer)
+    marker = tmp_path / "ran"
+    shell = subprocess.run([*ssh, peer.address(), f"touch {marker}"], capture_output=True,
+                           text=True, timeout=30, check=False)
+    assert shell.returncode != 0 and "does not run rsync" in shell.stderr
+    assert not marker.exists()
+
+    payload = tmp_path / "payload"
+    payload.write_text("written by the key\n")
+    rsync = ["/usr/bin/rsync", "--mkpath", "-e", " ".join(ssh), str(payload)]
+    outside = tmp_path / "outside" / "payload"
+    sent = subprocess.run([*rsync, f"{peer.address()}:{outside}"], capture_output=True,
+                          text=True, timeout=30, check=False)
+    assert sent.returncode == 0, sent.stderr
+    assert not outside.exists()
+    assert content(confined.on_peer(outside)) == "written by the key\n"
+    up = subprocess.run([*rsync, f"{peer.address()}:/../escaped"], capture_output=True,
+                        text=True, timeout=30, check=False)
+    assert up.returncode != 0 and "do not use .." in up.stderr
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_a_confined_key_used_from_another_address_is_refused(
+        tmp_path: Path, peer_sshd: sshd.PrivateSshd,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    node = Node(tmp_path, peer_sshd, confined=True)
+    node.peer_root.mkdir()
+    node.authorize(node.peer_root, "192.0.2.7")
+    try:
+        (node.folder / "sip.conf").write_text("not for them\n")
+        assert node.cli("push", str(node.folder / "sip.conf")) == 1
+        assert "Permission denied" in capsys.readouterr().out
+        assert list(node.peer_root.iterdir()) == []
+    finally:
+        peer_sshd.authorize()

@@ -61,6 +61,7 @@ class PrivateSshd:
         self.client_key = folder / "client_ed25519"
         self.known_hosts = folder / "known_hosts"
         self.log = folder / "sshd.log"
+        self.authorized_keys = folder / "authorized_keys"
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -96,6 +97,16 @@ class PrivateSshd:
         return {"port": str(self.port), "identity_file": str(self.client_key),
                 "known_hosts_file": str(self.known_hosts)}
 
+    def public_key(self) -> str:
+        """The client key's public line, as ``authorized_keys`` wants it."""
+        return Path(f"{self.client_key}.pub").read_text().strip()
+
+    def authorize(self, *lines: str) -> None:
+        """Replace ``authorized_keys`` (read at every login); no line: the
+        client key with no options, what ``up`` installs."""
+        self.authorized_keys.write_text("".join(f"{line}\n" for line in
+                                                lines or (self.public_key(),)))
+
     # -- steps -----------------------------------------------------------------
 
     def _network(self) -> None:
@@ -118,15 +129,14 @@ class PrivateSshd:
         for key in (host_key, self.client_key):
             _run(SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", "sipsync-test",
                  "-f", str(key))
-        (self.folder / "authorized_keys").write_text(
-            Path(f"{self.client_key}.pub").read_text())
+        self.authorize()
         host_public = Path(f"{host_key}.pub").read_text().split()[:2]
         self.known_hosts.write_text(f"[{self.address}]:{self.port} {' '.join(host_public)}\n")
         (self.folder / "sshd_config").write_text(
             f"Port {self.port}\n"
             f"ListenAddress {self.address}\n"
             f"HostKey {host_key}\n"
-            f"AuthorizedKeysFile {self.folder / 'authorized_keys'}\n"
+            f"AuthorizedKeysFile {self.authorized_keys}\n"
             f"PidFile {self.folder / 'sshd.pid'}\n"
             "PermitRootLogin prohibit-password\n"
             "PasswordAuthentication no\n"

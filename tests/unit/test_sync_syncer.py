@@ -172,12 +172,19 @@ def test_pull_copies_from_the_peer_into_a_local_backup(tmp_path: Path) -> None:
     assert runner.calls[1][-2:] == [f"root@198.51.100.12:{folder}/", f"{folder}/"]
 
 
-def test_a_missing_folder_on_the_peer_counts_as_empty(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("returncode", "stderr"), [
+    (23, 'rsync: [sender] change_dir "/x" failed: No such file or directory (2)\n'),
+    # a confined key: rrsync refuses the folder before rsync starts
+    (12, "/usr/bin/rrsync error: post-realpath open failed (race detected): /x/ No such "
+         "file or directory\nrsync: connection unexpectedly closed (0 bytes received so far) "
+         "[Receiver]\n"),
+], ids=["rsync", "rrsync"])
+def test_a_missing_folder_on_the_peer_counts_as_empty(tmp_path: Path, returncode: int,
+                                                      stderr: str) -> None:
     config, folder = setup(tmp_path)
     (folder / "a.conf").write_text("a")
     runner = FakeRunner([
-        (LIST_ALL, done(returncode=23, stderr='rsync: [sender] change_dir "/x" failed: No such '
-                                          'file or directory (2)\n')),
+        (LIST_ALL, done(returncode=returncode, stderr=stderr)),
         (PUSH, answer("<f+++++++++|a.conf\n", ["a.conf"])),
     ])
     report = syncer(config, runner).resync("push")
