@@ -5,9 +5,11 @@ members, DND and call forwards in its internal database, which is live and
 must not be copied as a file under a running server.  So each standby asks
 the active server through its manager interface (``database show FAMILY``)
 every monitor and keeps the answer as a snapshot; on promote the snapshot
-is written into the local astdb (the family made equal to the snapshot)
-and queue members are re-added, so that right after a failover a call
-reaches a phone that registered only with the old active server.
+is written into the local astdb (the family made equal to the snapshot;
+one older than ``astdb_max_age`` only adds missing keys) and queue members
+are re-added, so that right after a failover a call reaches a phone that
+registered only with the old active server.  The snapshot is removed after
+the promote and on stop.
 """
 
 from __future__ import annotations
@@ -26,6 +28,24 @@ QUEUE_MEMBERS = "Queue/PersistentMembers"
 
 def snapshot_file(ctx: Context) -> str:
     return ctx.state_file("astdb.json")
+
+
+def _failures_file(ctx: Context) -> str:
+    return ctx.state_file("astdb-failures")
+
+
+def state_files(ctx: Context) -> tuple[str, ...]:
+    """What a stop removes: a snapshot left for the next start could be days old."""
+    return snapshot_file(ctx), _failures_file(ctx)
+
+
+def failed_pulls(ctx: Context) -> int:
+    """How many pulls in a row have failed."""
+    try:
+        with open(_failures_file(ctx), encoding="ascii") as handle:
+            return int(handle.read().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0
 
 
 def _active_file(ctx: Context) -> str:
@@ -56,13 +76,22 @@ def active_node(ctx: Context) -> str | None:
 
 def pull(ctx: Context, families: tuple[str, ...], port: int, user: str, secret: str,
          timeout: float) -> None:
-    """Save the active server's families; AmiError if it cannot be asked."""
+    """Save the active server's families; AmiError if it cannot be asked
+    (counted, see failed_pulls)."""
     node = active_node(ctx)
     if not families or node is None or node == ctx.node:
+        daemon.remove(_failures_file(ctx))
         return
-    with Ami(node, port, user, secret, timeout) as ami:
-        data = {family: parse_database(ami.command(f"database show {family}"), family)
-                for family in families}
+    try:
+        with Ami(node, port, user, secret, timeout) as ami:
+            data = {family: parse_database(ami.command(f"database show {family}"), family)
+                    for family in families}
+    except AmiError:
+        failures = failed_pulls(ctx) + 1
+        with open(_failures_file(ctx), "w", encoding="ascii") as handle:
+            handle.write(f"{failures}\n")
+        raise
+    daemon.remove(_failures_file(ctx))
     path = snapshot_file(ctx)
     tmp = f"{path}.new"
     # Phone contacts and forwarding numbers: root's only, from the first byte
@@ -75,8 +104,12 @@ def pull(ctx: Context, families: tuple[str, ...], port: int, user: str, secret: 
 
 
 def import_snapshot(ctx: Context, host: str, port: int, user: str, secret: str,
-                    timeout: float) -> str:
-    """Make the local families equal to the snapshot; a summary for the log."""
+                    timeout: float, max_age: float) -> str:
+    """Make the local families equal to the snapshot; a summary for the log.
+
+    A snapshot older than ``max_age`` may miss what changed since on either
+    server, so it only adds the keys missing here: it never changes or
+    removes one (a DND set here after it was taken must survive)."""
     try:
         with open(snapshot_file(ctx), encoding="utf-8") as handle:
             snapshot = json.load(handle)
@@ -85,6 +118,7 @@ def import_snapshot(ctx: Context, host: str, port: int, user: str, secret: str,
     except (OSError, ValueError) as err:
         return f"astdb snapshot unreadable: {err}"
     age = time.time() - float(snapshot.get("time", 0))
+    fresh = 0 <= age <= max_age
     written = removed = members = 0
     with Ami(host, port, user, secret, timeout) as ami:
         for family, entries in snapshot.get("families", {}).items():
@@ -92,14 +126,15 @@ def import_snapshot(ctx: Context, host: str, port: int, user: str, secret: str,
                 members += _add_queue_members(ami, entries)
                 continue
             local = parse_database(ami.command(f"database show {family}"), family)
-            for key in set(local) - set(entries):
+            for key in set(local) - set(entries) if fresh else ():
                 ami.db_del(family, key)
                 removed += 1
             for key, value in entries.items():
-                if local.get(key) != value:
+                if local.get(key) != value and (fresh or key not in local):
                     ami.db_put(family, key, value)
                     written += 1
-    return (f"imported astdb snapshot of {snapshot.get('node')} ({age:.0f}s old): "
+    kind = "" if fresh else f", older than astdb_max_age {max_age:g}s: only missing keys"
+    return (f"imported astdb snapshot of {snapshot.get('node')} ({age:.0f}s old{kind}): "
             f"{written} written, {removed} removed, {members} queue member(s) added")
 
 

@@ -49,6 +49,8 @@ HEALTHY_SCORE = 100
 # A standby that refused configuration the active has: promoted only when no
 # healthy node is left.
 DEGRADED_SCORE = 10
+# Failed astdb pulls in a row that make a standby report degraded.
+PULL_FAILURES = 3
 
 
 class AsteriskConfig(SipCheckConfig):
@@ -85,6 +87,13 @@ class AsteriskConfig(SipCheckConfig):
                  "writes them into its own astdb on promote, so phones stay reachable "
                  "and agents stay logged in after a failover. Needs notify=true on the "
                  "clone and ami_user/ami_secret.")
+    astdb_max_age: Duration = param(
+        Duration(60), shortdesc="Age of an astdb snapshot that promote trusts",
+        longdesc="On promote, a snapshot of the active server's astdb_families at most "
+                 "this old makes the local families equal to it; an older one (the active "
+                 "server did not answer the last monitors) only adds the keys missing here "
+                 "and never changes or removes one, so what changed on this node since "
+                 "(a DND set here) survives.")
     resync_notify: str = param(
         "", shortdesc="Ask phones to re-register after promote",
         longdesc="Name of a pjsip_notify.conf entry (e.g. one sending 'Event: check-sync' "
@@ -285,7 +294,9 @@ def monitor(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
             _check_standby_modules(cfg, ctx)
         problem = configuration_problem(cfg, ctx, paths, asterisk_config.SETTLE)
         set_score(ctx, DEGRADED_SCORE if problem else HEALTHY_SCORE)
-        _pull_astdb(cfg, ctx)
+        stale = _pull_astdb(cfg, ctx)
+        if stale:
+            raise OCFError(stale, OCFCode.DEGRADED)
         return OCFCode.DEGRADED if problem else OCFCode.SUCCESS
     set_score(ctx, HEALTHY_SCORE)
     if ctx.check_level >= 10:
@@ -347,17 +358,22 @@ def _become_standby(cfg: AsteriskConfig, ctx: Context) -> None:
     daemon.remove(_promoted_marker(ctx))
 
 
-def _pull_astdb(cfg: AsteriskConfig, ctx: Context) -> None:
+def _pull_astdb(cfg: AsteriskConfig, ctx: Context) -> str:
+    """Refresh the snapshot; why the standby is degraded, "" while it is not."""
     if not cfg.astdb_families:
-        return
+        return ""
     from ocf_agents import astdb_carry
 
     try:
         astdb_carry.pull(ctx, cfg.astdb_families, cfg.ami_port, cfg.ami_user, cfg.ami_secret,
                          timeout=min(cfg.control_timeout, max(0.5, ctx.remaining() - 1)))
     except astdb_carry.AmiError as err:
-        # The standby stays healthy; it keeps the last snapshot it could get.
+        # Never failed: the standby still serves, it only has an older snapshot.
+        failures = astdb_carry.failed_pulls(ctx)
+        if failures >= PULL_FAILURES:
+            return f"astdb not refreshed from the active server {failures} times in a row: {err}"
         ctx.log.warning(f"astdb not refreshed from the active server: {err}")
+    return ""
 
 
 def _import_astdb(cfg: AsteriskConfig, ctx: Context) -> None:
@@ -368,7 +384,7 @@ def _import_astdb(cfg: AsteriskConfig, ctx: Context) -> None:
     try:
         ctx.log.info(astdb_carry.import_snapshot(
             ctx, cfg.ami_host, cfg.ami_port, cfg.ami_user, cfg.ami_secret,
-            timeout=max(1.0, ctx.remaining() / 2)))
+            timeout=max(1.0, ctx.remaining() / 2), max_age=cfg.astdb_max_age))
     except astdb_carry.AmiError as err:
         ctx.log.error(f"astdb snapshot not imported (promoting anyway): {err}")
 
@@ -435,7 +451,10 @@ def stop(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     daemon.stop_leftovers(ctx, cfg.binary, graceful)
     set_score(ctx, None)
     promotion.publish(ctx, {config_attribute(ctx): None})
-    daemon.forget(ctx, _promoted_marker(ctx), ctx.state_file("config"))
+    from ocf_agents import astdb_carry
+
+    daemon.forget(ctx, _promoted_marker(ctx), ctx.state_file("config"),
+                  *astdb_carry.state_files(ctx))
     return OCFCode.SUCCESS
 
 
@@ -464,6 +483,11 @@ def promote(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
         handle.write(f"{time.time():.0f}\n")
     if not was_promoted:
         _refresh_phones(cfg, ctx)
+        if cfg.astdb_families:
+            from ocf_agents import astdb_carry
+
+            # Imported once; a later promote must not apply it over newer data.
+            daemon.remove(astdb_carry.snapshot_file(ctx))
     return OCFCode.SUCCESS
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,10 @@ from tests.support.container import Container
 
 PHONE = ("127.0.0.4", 5090)
 FAMILIES = "registrar Queue/PersistentMembers DND"
+# The new node (127.0.0.3) learns that the old one (127.0.0.1) is promoted.
+ON_NEW = {"on_node": "127.0.0.3"}
+NOTIFY = {"notify_type": "post", "notify_operation": "promote",
+          "notify_promote_uname": "127.0.0.1", **ON_NEW}
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +60,10 @@ def manager(box: Container, node: Node, call: str) -> str:
                        f"{params['ami_secret']!r}, 5); print(ami.{call})")
 
 
+def snapshot(node: Node) -> Path:
+    return node.box.path(f"/run/resource-agents/sipha-asterisk-{node.instance}.astdb.json")
+
+
 def phone_requests(box: Container, method: str) -> list[dict[str, object]]:
     path = box.path("/tmp/phone.log")
     if not path.exists():
@@ -64,12 +74,10 @@ def phone_requests(box: Container, method: str) -> list[dict[str, object]]:
 def test_registered_phone_and_queue_member_survive_failover(pair: tuple[Node, Node]):
     old, new = pair
     box = old.box
-    notify = {"notify_type": "post", "notify_operation": "promote",
-              "notify_promote_uname": "127.0.0.1", "on_node": "127.0.0.3"}
     for node in (old, new):
         assert node.agent("start")[0] == 0
     assert old.agent("promote")[0] == 0
-    assert new.agent("notify", meta=notify)[0] == 0
+    assert new.agent("notify", meta=NOTIFY)[0] == 0
 
     # Before the failover: the phone registers with the active server only,
     # an agent logs into a queue there, DND is set for extension 101.
@@ -86,12 +94,12 @@ def test_registered_phone_and_queue_member_survive_failover(pair: tuple[Node, No
     assert new.rx("database show registrar").count("contact/") == 0
 
     # The standby's monitors keep a copy; then the active server dies.
-    assert new.agent("monitor", meta={"on_node": "127.0.0.3"})[0] == 0
-    snapshot = box.path("/run/resource-agents/sipha-asterisk-carry-b.astdb.json")
-    assert snapshot.stat().st_mode & 0o777 == 0o600  # phone contacts, DND numbers
+    assert new.agent("monitor", meta=ON_NEW)[0] == 0
+    assert snapshot(new).stat().st_mode & 0o777 == 0o600  # phone contacts, DND numbers
     old.box.run(["kill", "-9", str(old.pid())], check=True)
-    code, reason, _ = new.agent("promote", meta={"on_node": "127.0.0.3"})
+    code, reason, _ = new.agent("promote", meta=ON_NEW)
     assert code == 0, reason
+    assert not snapshot(new).exists()  # imported once, never again over newer data
     # The new active server asks the phone to re-register (NAT bindings, phone display).
     assert wait_for(lambda: any(r["source"] == "127.0.0.3"
                                 for r in phone_requests(box, "NOTIFY")), 5), new.last_stderr
@@ -115,14 +123,42 @@ def test_registered_phone_and_queue_member_survive_failover(pair: tuple[Node, No
 def test_standby_without_snapshot_still_promotes(pair: tuple[Node, Node]):
     _, new = pair
     assert new.agent("start")[0] == 0
-    assert new.agent("promote", meta={"on_node": "127.0.0.3"})[0] == 0
+    assert new.agent("promote", meta=ON_NEW)[0] == 0
     assert new.agent("monitor")[0] == 8
 
 
-def test_unreachable_active_keeps_the_standby_healthy(pair: tuple[Node, Node]):
+def test_unreachable_active_makes_the_standby_degraded_never_failed(pair: tuple[Node, Node]):
     _, new = pair
     assert new.agent("start")[0] == 0
-    notify = {"notify_type": "post", "notify_operation": "promote",
-              "notify_promote_uname": "127.0.0.1", "on_node": "127.0.0.3"}
-    assert new.agent("notify", meta=notify)[0] == 0
-    assert wait_for(lambda: new.agent("monitor", meta={"on_node": "127.0.0.3"})[0] == 0, 5)
+    assert new.agent("notify", meta=NOTIFY)[0] == 0
+    results = [new.agent("monitor", meta=ON_NEW)[:2] for _ in range(4)]
+    assert [code for code, _ in results] == [0, 0, 190, 190]
+    assert results[2][1].startswith("astdb not refreshed from the active server 3 times in a "
+                                    "row: cannot reach the manager on 127.0.0.1:5038")
+
+
+def test_a_stale_snapshot_only_adds_and_none_outlives_promote_or_stop(
+        pair: tuple[Node, Node]):
+    old, new = pair
+    for node in (old, new):
+        assert node.agent("start")[0] == 0
+    assert old.agent("promote")[0] == 0
+    assert new.agent("notify", meta=NOTIFY)[0] == 0
+    old.rx("database put DND 101 YES")
+    assert new.agent("monitor", meta=ON_NEW)[0] == 0
+    assert snapshot(new).exists()
+    assert new.agent("stop")[0] == 0
+    assert not snapshot(new).exists()  # a later start must not find it days old
+
+    assert new.agent("start")[0] == 0
+    assert new.agent("notify", meta=NOTIFY)[0] == 0
+    assert new.agent("monitor", meta=ON_NEW)[0] == 0
+    new.rx("database put DND 102 YES")  # set on this node after the snapshot was taken
+    time.sleep(1.5)
+    code, reason, _ = new.agent("promote", meta=ON_NEW, astdb_max_age="1s")
+    assert code == 0, reason
+    assert "older than astdb_max_age 1s: only missing keys" in new.last_stderr
+    dnd = new.rx("database show DND")
+    assert "/DND/101" in dnd  # added from the snapshot
+    assert "/DND/102" in dnd  # not removed by it
+    assert not snapshot(new).exists()

@@ -232,11 +232,23 @@ def test_active_node_comes_from_notifications(tmp_path: Path):
     assert astdb_carry.active_node(_ctx(tmp_path)) == "node3"
 
 
-def test_import_makes_families_equal_and_readds_queue_members(tmp_path: Path):
+def _import(ctx: Context, local: dict[tuple[str, str], str],
+            snapshot: dict[str, object]) -> tuple[str, FakeManager]:
+    """What promote does with SNAPSHOT on a node whose astdb holds LOCAL."""
     manager = FakeManager()
+    manager.db = dict(local)
+    Path(astdb_carry.snapshot_file(ctx)).write_text(json.dumps(snapshot))
+    try:
+        return astdb_carry.import_snapshot(ctx, "127.0.0.1", manager.port, "sipha", "s3cret",
+                                           2, max_age=60), manager
+    finally:
+        manager.close()
+
+
+def test_import_makes_families_equal_and_readds_queue_members(tmp_path: Path):
     ctx = _ctx(tmp_path)
-    manager.db = {("DND", "stale"): "1", ("DND", "same"): "x", ("CF", "200"): "300"}
-    Path(astdb_carry.snapshot_file(ctx)).write_text(json.dumps({
+    summary, manager = _import(ctx, {("DND", "stale"): "1", ("DND", "same"): "x",
+                                     ("CF", "200"): "300"}, {
         "node": "node1", "time": time.time(),
         "families": {"DND": {"same": "x", "new": "YES"},
                      "Queue/PersistentMembers": {
@@ -244,12 +256,7 @@ def test_import_makes_families_equal_and_readds_queue_members(tmp_path: Path):
                                     "|PJSIP/103;1;1;Mary O'Neil \"Desk 3\" penalty 9;"
                                     "Custom:desk3;lunch;0"},
                      "registrar": {"contact/100;@a": json.dumps({"endpoint": "100"}),
-                                   "contact/x;@b": json.dumps({"endpoint": "bad name; rm"})}}}))
-    try:
-        summary = astdb_carry.import_snapshot(ctx, "127.0.0.1", manager.port, "sipha",
-                                              "s3cret", 2)
-    finally:
-        manager.close()
+                                   "contact/x;@b": json.dumps({"endpoint": "bad name; rm"})}}})
     assert "3 written, 1 removed, 3 queue member(s) added" in summary
     assert manager.db[("DND", "new")] == "YES"
     assert ("DND", "stale") not in manager.db
@@ -291,3 +298,42 @@ def test_the_snapshot_is_root_only_from_its_first_byte(tmp_path: Path):
     assert stat.S_IMODE(snapshot.stat().st_mode) == 0o600
     assert json.loads(snapshot.read_text())["families"] == {"DND": {"101": "YES"}}
     assert not leftover.exists()
+
+
+def test_a_stale_snapshot_only_adds_missing_keys(tmp_path: Path):
+    """Days old: what changed since (a DND set here) must survive the promote."""
+    summary, manager = _import(_ctx(tmp_path), {("DND", "102"): "YES", ("DND", "same"): "newer"}, {
+        "node": "node1", "time": time.time() - 3 * 86400,
+        "families": {"DND": {"same": "older", "101": "YES"},
+                     "Queue/PersistentMembers": {"support": "PJSIP/101;0;0;Agent101;;;0"}}})
+    assert "older than astdb_max_age 60s: only missing keys" in summary
+    assert "1 written, 0 removed, 1 queue member(s) added" in summary
+    assert manager.db == {("DND", "102"): "YES", ("DND", "same"): "newer",
+                          ("DND", "101"): "YES"}
+
+
+def test_repeated_pull_failures_make_the_standby_degraded(tmp_path: Path):
+    from ocf_agents.asterisk import PULL_FAILURES, AsteriskConfig, _pull_astdb
+
+    manager = FakeManager()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    ctx = _ctx(tmp_path, on_node="node2")
+    Path(ctx.state_file("active-node")).write_text("127.0.0.1")
+
+    def config(port: int) -> AsteriskConfig:
+        return AsteriskConfig(sip_uris=("sip:127.0.0.1",), astdb_families=("DND",),
+                              ami_port=port, ami_user="sipha", ami_secret="s3cret")
+
+    try:
+        down = config(closed.getsockname()[1])
+        assert [_pull_astdb(down, ctx) for _ in range(PULL_FAILURES - 1)] == ["", ""]
+        reason = _pull_astdb(down, ctx)
+        assert reason.startswith("astdb not refreshed from the active server 3 times in a row: "
+                                 "cannot reach the manager on 127.0.0.1:")
+        assert _pull_astdb(down, ctx).startswith("astdb not refreshed from the active server 4")
+        assert _pull_astdb(config(manager.port), ctx) == ""  # one answer: healthy again
+        assert _pull_astdb(down, ctx) == ""
+    finally:
+        closed.close()
+        manager.close()
