@@ -84,8 +84,16 @@ class Transfer:
 def push_argv(config: SyncConfig, peer: Peer, transfer: Transfer) -> list[str]:
     if transfer.stage is None:
         raise ValueError("a push sends from its stage, never from the watched folder")
-    return [*_transfer_options(config, peer, transfer), local(transfer.stage),
-            remote(peer, peer.destination(transfer.folder))]
+    return [*_transfer_options(config, peer, transfer), *_as_peer_user(peer),
+            local(transfer.stage), remote(peer, peer.destination(transfer.folder))]
+
+
+def _as_peer_user(peer: Peer) -> list[str]:
+    """A peer user other than root owns all it receives, and cannot change
+    the mode or time of a folder or file another user owns there (a root
+    sync's folder): rsync would try, fail, and fail the whole push.  So the
+    peer keeps the modes it has; a new file takes ours less its umask."""
+    return [] if peer.user == "root" else ["--no-perms", "--omit-dir-times"]
 
 
 def pull_argv(config: SyncConfig, peer: Peer, transfer: Transfer) -> list[str]:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -37,12 +40,13 @@ class Node:
     paths as the key sees them: root "/", backups in "/backups"."""
 
     def __init__(self, tmp_path: Path, daemon: sshd.PrivateSshd,
-                 known_hosts: Path | None = None, confined: bool = False) -> None:
+                 known_hosts: Path | None = None, confined: bool = False,
+                 user: str = "root", peer_root: Path | None = None) -> None:
         self.folder = tmp_path / "etc" / "asterisk"
         self.sounds = tmp_path / "sounds" / "custom"
         self.folder.mkdir(parents=True)
         self.sounds.mkdir(parents=True)
-        self.peer_root = tmp_path / "peer"
+        self.peer_root = peer_root or tmp_path / "peer"
         self.peer_backups = self.peer_root / "backups" if confined else tmp_path / "peer-backups"
         self.local_backups = tmp_path / "local-backups"
         self.role_file = tmp_path / "role"
@@ -64,6 +68,7 @@ identity_file = "{options['identity_file']}"
 known_hosts_file = "{known_hosts or options['known_hosts_file']}"
 [[peers]]
 name = "peer-b"
+user = "{user}"
 host = "{daemon.address}"
 port = {options['port']}
 root = "{root}"
@@ -454,3 +459,87 @@ def test_a_confined_key_used_from_another_address_is_refused(
         assert list(node.peer_root.iterdir()) == []
     finally:
         peer_sshd.authorize()
+
+
+# -- a peer user other than root ------------------------------------------------
+
+
+@pytest.fixture
+def other_user() -> Iterator[tuple[sshd.PrivateSshd, sshd.User]]:
+    """A peer sshd that knows an account other than root, whose home every
+    user can reach (pytest's folders are root's alone): the daemon's files
+    (it reads authorized_keys as that user) and the peer's side go there."""
+    why = sshd.available()
+    if why:
+        pytest.skip(why)
+    uid = next(n for n in range(64100, 65000) if not _uid_taken(n))
+    home = Path(tempfile.mkdtemp(prefix="sipsync-user-"))
+    home.chmod(0o755)
+    daemon = sshd.PrivateSshd(home / "sshd", users=(sshd.User("sipsync", uid, home),))
+    try:
+        daemon.up()
+        yield daemon, daemon.users[0]
+    finally:
+        daemon.down()
+        shutil.rmtree(home)
+    assert daemon.leftovers() == []
+
+
+def _uid_taken(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True
+
+
+def _make_owned(top: Path, path: Path, uid: int) -> None:
+    """The folders from top down to path, made as the sync would have made them."""
+    for folder in (*reversed(path.relative_to(top).parents), path.relative_to(top)):
+        (top / folder).mkdir(exist_ok=True)
+        os.chown(top / folder, uid, uid)
+
+
+def test_a_peer_user_other_than_root_owns_what_arrives_and_keeps_backups(
+        tmp_path: Path, other_user: tuple[sshd.PrivateSshd, sshd.User]) -> None:
+    """What a peer gets when it is reached as the account that owns its
+    folders: every file is that user's, whoever owned it here; a folder a root
+    sync left there (root's, the user's group may write in it) takes files
+    without a failure over its mode or time; replaced and removed files go to
+    the backup folder as with root."""
+    daemon, user = other_user
+    node = Node(tmp_path, daemon, confined=True, user=user.name, peer_root=user.home / "peer")
+    _make_owned(user.home, node.on_peer(node.folder), user.uid)
+    node.authorize(node.peer_root, daemon.host_address)
+    trunk, phones = node.folder / "pjsip.d" / "trunk.conf", node.folder / "phones.conf"
+    trunk.parent.mkdir()
+    trunk.write_text("new trunk\n")
+    trunk.chmod(0o640)
+    os.utime(trunk.parent, (1_650_000_000, 1_650_000_000))
+    phones.write_text("[101]\n")
+    os.chown(phones, 1000, 1000)
+    peer_trunk = node.on_peer(trunk)
+    peer_trunk.parent.mkdir()
+    os.chown(peer_trunk.parent, 0, user.uid)
+    peer_trunk.parent.chmod(0o775)
+    peer_trunk.write_text("old trunk\n")
+    os.utime(peer_trunk, (1_600_000_000, 1_600_000_000))
+
+    assert node.cli("push", str(trunk.parent), str(phones)) == 0
+    assert content(peer_trunk) == "new trunk\n"
+    assert content(node.on_peer(phones)) == "[101]\n"
+    assert {peer_trunk.stat().st_uid, node.on_peer(phones).stat().st_uid} == {user.uid}
+    assert node.backups_of(trunk) == ["old trunk\n"]
+    assert {p.stat().st_uid for p in node.peer_backups.rglob("*") if p.is_dir()} == {user.uid}
+
+    phones.unlink()
+    assert node.cli("push", str(phones)) == 0
+    assert not node.on_peer(phones).exists()
+    assert node.backups_of(phones) == ["[101]\n"]
+
+    node.set_role("standby")
+    peer_trunk.write_text("edited on the peer\n")
+    assert node.cli("resync", "--direction", "pull") == 0
+    assert trunk.read_text() == "edited on the peer\n"
+    assert "Starting session: forced-command (key-option) '/usr/bin/rrsync" in \
+        daemon.log.read_text() and f"for {user.name} from" in daemon.log.read_text()

@@ -6,17 +6,25 @@ address inside a namespace named ``sipsync-<random>``. A veth pair joins that
 namespace to the host with a /31 from 198.51.100.240-249 (documentation
 addresses; one pair per lab, a free one is picked). ``down`` ends the daemon
 by its PID and removes the namespace (which removes the veth pair with it).
+
+Users that exist for the daemon alone: ``ip netns exec`` mounts
+``/etc/netns/<namespace>/passwd`` over ``/etc/passwd`` in the mount namespace
+it gives the daemon, so the host's accounts stay as they are; that folder
+goes with ``down``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 IP = "/usr/sbin/ip"
@@ -46,10 +54,19 @@ def _addresses_in_use() -> set[str]:
     return {a.get("local", "") for link in found for a in link.get("addr_info", [])}
 
 
+@dataclass(frozen=True)
+class User:
+    """An account (its group the same number) with a shell, for the daemon alone."""
+
+    name: str
+    uid: int
+    home: Path
+
+
 class PrivateSshd:
     """Lifecycle: ``up()`` then ``down()``; ``ssh_options`` says how to reach it."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, users: tuple[User, ...] = ()) -> None:
         token = secrets.token_hex(3)
         self.netns = f"sipsync-{token}"
         self.host_link = f"sipsync{token}"  # 13 characters: under IFNAMSIZ
@@ -62,6 +79,9 @@ class PrivateSshd:
         self.known_hosts = folder / "known_hosts"
         self.log = folder / "sshd.log"
         self.authorized_keys = folder / "authorized_keys"
+        self.users = users
+        self.etc = Path("/etc/netns") / self.netns
+        self._made_netns_etc = False
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -69,6 +89,7 @@ class PrivateSshd:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._network()
         self._keys()
+        self._accounts()
         self._start()
 
     def down(self) -> None:
@@ -81,6 +102,10 @@ class PrivateSshd:
                 self.process.wait()
         _run(IP, "link", "del", self.host_link, check=False)
         _run(IP, "netns", "del", self.netns, check=False)
+        shutil.rmtree(self.etc, ignore_errors=True)
+        if self._made_netns_etc:
+            with contextlib.suppress(OSError):
+                self.etc.parent.rmdir()  # only when empty: another lab's may be there
 
     def leftovers(self) -> list[str]:
         names = [line.split()[0] for line in _run(IP, "netns", "list").stdout.splitlines()
@@ -88,7 +113,8 @@ class PrivateSshd:
         links = _run(IP, "-o", "link", "show").stdout
         return [n for n in names if n == self.netns] + (
             [self.host_link] if f" {self.host_link}@" in links
-            or f" {self.host_link}:" in links else [])
+            or f" {self.host_link}:" in links else []) + (
+            [str(self.etc)] if self.etc.exists() else [])
 
     # -- the client's side -----------------------------------------------------
 
@@ -145,6 +171,14 @@ class PrivateSshd:
             "StrictModes no\n"
             "LogLevel VERBOSE\n"
             "Subsystem sftp internal-sftp\n")
+
+    def _accounts(self) -> None:
+        if not self.users:
+            return
+        self._made_netns_etc = not self.etc.parent.exists()
+        self.etc.mkdir(parents=True)
+        lines = [f"{u.name}:x:{u.uid}:{u.uid}::{u.home}:/bin/sh\n" for u in self.users]
+        (self.etc / "passwd").write_text(Path("/etc/passwd").read_text() + "".join(lines))
 
     def _start(self) -> None:
         # sshd insists on its privilege-separation directory (Debian's unit makes it too)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -36,6 +37,18 @@ def test_push_keeps_what_it_replaces_and_never_deletes_outright() -> None:
     argv = rsync_argv.push_argv(CONFIG, PEER, removal)
     assert "--delete-missing-args" in argv and "--backup" in argv
     assert "--delete" not in argv and "--ignore-missing-args" not in argv
+
+
+def test_a_push_as_another_user_than_root_leaves_modes_and_folder_times_alone() -> None:
+    """That user cannot change them on what another user owns there; a pull
+    writes here, as root, and keeps them."""
+    asterisk = dataclasses.replace(PEER, user="asterisk")
+    transfer = rsync_argv.Transfer(Path("/etc/asterisk"), Path("/tmp/l"), Path("/bk"),
+                                   stage=Path("/stage"))
+    assert rsync_argv.push_argv(CONFIG, asterisk, transfer)[-4:] == [
+        "--no-perms", "--omit-dir-times", "/stage/", "asterisk@198.51.100.12:/srv/b/etc/asterisk/"]
+    assert "--no-perms" not in rsync_argv.push_argv(CONFIG, PEER, transfer)
+    assert "--no-perms" not in rsync_argv.pull_argv(CONFIG, asterisk, transfer)
 
 
 def test_a_push_never_reads_the_watched_folder_itself() -> None:
