@@ -325,7 +325,7 @@ def start(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
                 *shlex.split(cfg.start_options)]
         ctx.log.info(f"starting: {' '.join(argv)}")
         daemon.record_group(ctx, None)
-        result = ctx.run.run(argv)
+        result = daemon.launch(ctx, argv)
         if not result.ok:
             daemon.forget(ctx)
             raise GenericError(f"asterisk failed to start: {result.summary()}")

@@ -13,7 +13,34 @@ import signal
 import time
 
 from ocf_agents import processes
-from ocf_agents.ocf import Context, GenericError, NotInstalledError
+from ocf_agents.ocf import Completed, Context, GenericError, NotInstalledError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+# systemd's, where the agent's own environment has none
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The whole environment of a daemon an agent starts: PATH and TZ (CDR
+    and log times are in the server's zone) and LC_ALL=C.  Nothing else of
+    the agent's: OCF_RESKEY_* hold the resource's parameters, a secret among
+    them, and what a daemon inherits its AGI scripts, System() and children
+    can read; HA_*, PCMK_* and the rest are Pacemaker's, not the daemon's."""
+    env = {"PATH": environ.get("PATH") or DEFAULT_PATH, "LC_ALL": "C"}
+    if "TZ" in environ:
+        env["TZ"] = environ["TZ"]
+    return env
+
+
+def launch(ctx: Context, argv: Sequence[str]) -> Completed:
+    """Run the start command of a daemon that puts itself in the background,
+    with only ``environment()``: the Runner adds to the agent's environment,
+    ``env -i`` replaces it."""
+    pairs = [f"{name}={value}" for name, value in environment(ctx.environ).items()]
+    return ctx.run.run(["/usr/bin/env", "-i", "--", *pairs, *argv])
 
 
 def marker(ctx: Context) -> str:

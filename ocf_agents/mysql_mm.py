@@ -380,9 +380,7 @@ def _spawn(cfg: MysqlConfig, ctx: Context):  # -> subprocess.Popen[bytes]
     argv = [cfg.binary, f"--defaults-file={cfg.config}", f"--datadir={cfg.datadir}",
             f"--socket={cfg.socket}", f"--pid-file={cfg.pidfile}", f"--user={cfg.user}",
             "--read-only=ON", *_start_options(cfg)]
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
-    if "TZ" in ctx.environ:  # CDR timestamps are in the server's time zone
-        env["TZ"] = ctx.environ["TZ"]
+    env = daemon.environment(ctx.environ)
     path = _log_path(ctx)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)

@@ -192,7 +192,7 @@ def start(cfg: SipServerConfig, ctx: Context) -> OCFCode:
             os.unlink(plan.pidfile)
         ctx.log.info(f"starting: {' '.join(plan.start)}")
         daemon.record_group(ctx, None)
-        result = ctx.run.run(plan.start)
+        result = daemon.launch(ctx, plan.start)
         if not result.ok:
             daemon.forget(ctx)
             program = os.path.basename(plan.start[0])

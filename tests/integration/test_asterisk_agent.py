@@ -69,6 +69,15 @@ def test_roles_switch_trunk_registration(node: Node):
     assert node.agent("stop")[0] == OCF_SUCCESS
 
 
+def test_asterisk_inherits_nothing_of_the_ocf_call(node: Node):
+    """Its AGI scripts and System() see what it inherits: no parameter, no secret."""
+    assert node.agent("start")[0] == OCF_SUCCESS
+    environ = node.box.run(["cat", f"/proc/{node.pid()}/environ"], check=True).stdout
+    names = sorted(entry.split("=", 1)[0] for entry in environ.split("\0") if entry)
+    assert names == ["LC_ALL", "PATH"]
+    assert node.params["ami_secret"] not in environ
+
+
 def test_unregistered_trunk_is_degraded(node: Node):
     node.params["registrations"] = "trunk-reg"
     assert node.agent("start")[0] == OCF_SUCCESS
