@@ -12,6 +12,8 @@ import time
 
 from ocf_agents.ocf import Completed, OCFError, Runner
 from sip_ha.errors import SipHaError
+from sync_helper.config import SshSettings
+from sync_helper.rsync_argv import ssh_options
 
 CRM_MON = "/usr/sbin/crm_mon"
 CRM_NODE = "/usr/sbin/crm_node"
@@ -22,7 +24,8 @@ PCS = "/usr/sbin/pcs"
 SSH = "/usr/bin/ssh"
 RSYNC = "/usr/bin/rsync"
 JOURNALCTL = "/usr/bin/journalctl"
-SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=5")
+# the file sync's own host-key checks, from the one place that says what they are
+SSH_OPTIONS = tuple(ssh_options(SshSettings(ssh=SSH, connect_timeout=5)))
 
 
 def on_node(node: str, argv: list[str]) -> list[str]:

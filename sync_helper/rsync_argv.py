@@ -25,15 +25,21 @@ CHANGE_FORMAT = "%i|%n"
 _ESCAPE = re.compile(rb"\\#([0-7]{3})")
 
 
-def ssh_command(settings: SshSettings, peer: Peer) -> list[str]:
-    argv = [settings.ssh, "-o", "BatchMode=yes", "-o",
-            f"ConnectTimeout={settings.connect_timeout}", "-o",
-            f"StrictHostKeyChecking={settings.strict_host_key_checking}", "-p", str(peer.port)]
+def ssh_options(settings: SshSettings) -> list[str]:
+    """How every SIP-HA ssh between nodes (the sync, ``sip-ha copy-config``
+    and ``sip-ha logs``) checks: it never asks, and takes only a host key it
+    knows; given on the command line, so no ssh_config can loosen it."""
+    argv = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={settings.connect_timeout}",
+            "-o", f"StrictHostKeyChecking={settings.strict_host_key_checking}"]
     if settings.identity_file:
         argv += ["-o", "IdentitiesOnly=yes", "-i", settings.identity_file]
     if settings.known_hosts_file:
         argv += ["-o", f"UserKnownHostsFile={settings.known_hosts_file}"]
     return argv
+
+
+def ssh_command(settings: SshSettings, peer: Peer) -> list[str]:
+    return [settings.ssh, *ssh_options(settings), "-p", str(peer.port)]
 
 
 def _common(config: SyncConfig, peer: Peer) -> list[str]:

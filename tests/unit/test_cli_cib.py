@@ -251,6 +251,35 @@ def test_remote_commands_are_quoted_for_the_remote_shell():
     assert shlex.split(remote[-1]) == argv
 
 
+STRICT = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=yes"]
+
+
+def test_copy_config_and_logs_check_host_keys_as_the_sync_does():
+    """The same options from the same place: only a known host key, and no
+    prompt (an unknown or changed key is a failure, never a question)."""
+    from sync_helper.config import Peer, SshSettings
+    from sync_helper.rsync_argv import ssh_command
+
+    assert tools.on_node("node2", ["true"]) == [tools.SSH, *STRICT, "root@node2", "true"]
+    argv = copy_config.rsync_argv(["/etc/sip-ha/cluster.toml"], ".b~", "root@node2:/")
+    assert argv[argv.index("-e") + 1] == shlex.join([tools.SSH, *STRICT])
+    sync = ssh_command(SshSettings(connect_timeout=5), Peer("node2", "node2"))
+    assert sync == [tools.SSH, *STRICT, "-p", "22"]
+
+
+def test_no_ssh_config_loosens_the_host_key_check_of_copy_config_or_logs(tmp_path: Path):
+    """Real ssh, asked what it would do (-G: no connection, no name lookup):
+    a configuration saying StrictHostKeyChecking no does not win."""
+    loose = tmp_path / "ssh_config"
+    loose.write_text("Host *\n    StrictHostKeyChecking no\n    BatchMode no\n")
+    logs = tools.on_node("192.0.2.10", ["journalctl"])
+    rsync = copy_config.rsync_argv(["/etc/sip-ha/cluster.toml"], ".b~", "root@192.0.2.10:/")
+    for ssh in (logs[:-1], [*shlex.split(rsync[rsync.index("-e") + 1]), "root@192.0.2.10"]):
+        said = subprocess.run([ssh[0], "-G", "-F", str(loose), *ssh[1:]], capture_output=True,
+                              text=True, check=True, timeout=10).stdout.splitlines()
+        assert {"stricthostkeychecking true", "batchmode yes"} <= set(said)
+
+
 def test_copy_config(tmp_path: Path):
     (tmp_path / "agents").mkdir()
     for name in ("cluster.toml", "agents/asterisk.conf", "cluster.toml.sip-ha-20260101T000000~"):

@@ -18,7 +18,7 @@ CONFIG = config_from_mapping({
                "backup_dir": "/var/backups/sip-ha"}]})
 PEER = CONFIG.peer("b")
 SSH = ("/usr/bin/ssh -o BatchMode=yes -o ConnectTimeout=10 -o StrictHostKeyChecking=yes "
-       "-p 2222 -o IdentitiesOnly=yes -i /etc/sip-ha/key -o UserKnownHostsFile=/etc/sip-ha/known")
+       "-o IdentitiesOnly=yes -i /etc/sip-ha/key -o UserKnownHostsFile=/etc/sip-ha/known -p 2222")
 COMMON = ["/usr/bin/rsync", "--archive", "--relative", "--from0", "--8-bit-output",
           "--timeout=60", "-e", SSH]
 
