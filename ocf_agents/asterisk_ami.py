@@ -2,11 +2,13 @@
 
 Enough for what a standby needs from the active server (``Command``) and
 for writing its own astdb quickly (``DBPut``/``DBDel``): one connection,
+a challenge login (MD5 of challenge and secret, never the secret itself),
 events off, every action matched by its ActionID, one deadline for all.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
@@ -30,13 +32,24 @@ class Ami:
             banner = self._read_line()
             if not banner.startswith("Asterisk Call Manager"):
                 raise AmiError(f"{host}:{port} is not an Asterisk manager: {banner[:60]!r}")
-            answer = self.action("Login", Username=user, Secret=secret, Events="off")
+            answer = self.action("Login", Username=user, AuthType="MD5",
+                                 Key=self._key(host, secret), Events="off")
             if answer.get("Response") != "Success":
                 raise AmiError(f"manager login as {user!r} on {host} refused: "
                                f"{answer.get('Message', '')}")
         except BaseException:
             self.sock.close()
             raise
+
+    def _key(self, host: str, secret: str) -> str:
+        """Answer to a fresh challenge: the secret itself never crosses the network."""
+        answer = self.action("Challenge", AuthType="MD5")
+        challenge = answer.get("Challenge", "")
+        if answer.get("Response") != "Success" or not challenge:
+            raise AmiError(f"the manager on {host} gave no login challenge: "
+                           f"{answer.get('Message', '')}")
+        # MD5 is what AMI's challenge login is defined with.
+        return hashlib.md5((challenge + secret).encode(), usedforsecurity=False).hexdigest()
 
     def __enter__(self) -> Ami:
         return self

@@ -52,12 +52,17 @@ def in_box(box: Container, code: str) -> str:
     return result.stdout.strip()
 
 
-def manager(box: Container, node: Node, call: str) -> str:
-    """CALL on an AMI session with NODE's Asterisk, e.g. "action('QueueAdd', ...)"."""
+def manager(node: Node, call: str, secret: str | None = None) -> str:
+    """CALL on an AMI session with NODE's Asterisk, e.g. "action('QueueAdd', ...)";
+    ``sent`` lists the actions sent so far, as (name, fields)."""
     params = node.params
-    return in_box(box, "from ocf_agents.asterisk_ami import Ami; "
-                       f"ami = Ami({params['ami_host']!r}, 5038, {params['ami_user']!r}, "
-                       f"{params['ami_secret']!r}, 5); print(ami.{call})")
+    secret = params["ami_secret"] if secret is None else secret
+    return in_box(node.box, "import json; from ocf_agents.asterisk_ami import Ami; sent = []; "
+                            "send = Ami._send; "
+                            "Ami._send = lambda self, name, fields: "
+                            "sent.append((name, dict(fields))) or send(self, name, fields); "
+                            f"ami = Ami({params['ami_host']!r}, 5038, {params['ami_user']!r}, "
+                            f"{secret!r}, 5); print(ami.{call})")
 
 
 def snapshot(node: Node) -> Path:
@@ -87,7 +92,7 @@ def test_registered_phone_and_queue_member_survive_failover(pair: tuple[Node, No
     old.rx("queue add member PJSIP/101 to support penalty 2 as Agent101")
     # Names a CLI command would split or take for its own arguments.
     for interface, name in (("PJSIP/102", "Mary O'Neil"), ("PJSIP/103", 'Desk "3" penalty 9')):
-        assert manager(box, old, f"action('QueueAdd', Queue='support', Interface={interface!r}, "
+        assert manager(old, f"action('QueueAdd', Queue='support', Interface={interface!r}, "
                                  f"MemberName={name!r})['Response']") == "Success"
     old.rx("database put DND 101 YES")
     assert "PJSIP/101" not in new.rx("queue show support")
@@ -118,6 +123,21 @@ def test_registered_phone_and_queue_member_survive_failover(pair: tuple[Node, No
     assert "Mary O'Neil (PJSIP/102" in members
     assert 'Desk "3" penalty 9 (PJSIP/103' in members
     assert "DND/101" in new.rx("database show DND") or "/DND/101" in new.rx("database show DND")
+
+
+def test_the_manager_login_is_a_challenge(pair: tuple[Node, Node]):
+    """Real Asterisk takes the MD5 answer to its challenge; the secret is never sent."""
+    old, _ = pair
+    assert old.agent("start")[0] == 0
+    sent = json.loads(manager(old, "command('core show uptime seconds') and json.dumps(sent)"))
+    assert [name for name, _ in sent][:3] == ["Challenge", "Login", "Command"]
+    login = sent[1][1]
+    assert (login["AuthType"], len(login["Key"])) == ("MD5", 32)
+    assert "Secret" not in login
+    assert old.params["ami_secret"] not in json.dumps(sent)
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        manager(old, "command('core show uptime seconds')", secret="wrong")
+    assert "refused: Authentication failed" in refused.value.stderr
 
 
 def test_standby_without_snapshot_still_promotes(pair: tuple[Node, Node]):

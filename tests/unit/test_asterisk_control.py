@@ -3,6 +3,7 @@ servers speaking their protocols (the real ones are in tests/integration)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -128,10 +129,13 @@ def test_configuration_files(tmp_path: Path):
 
 
 class FakeManager:
-    """Speaks AMI: banner, Login, Command (Output: lines), DBPut, DBDel, Logoff."""
+    """Speaks AMI: banner, Challenge, Login (MD5 only), Command (Output: lines),
+    DBPut, DBDel, QueueAdd, Logoff."""
 
     def __init__(self, secret: str = "s3cret") -> None:
         self.secret = secret
+        self.challenge = ""
+        self.received: list[dict[str, str]] = []
         self.db: dict[tuple[str, str], str] = {}
         self.commands: list[str] = []
         self.queue_adds: list[dict[str, str]] = []
@@ -161,13 +165,18 @@ class FakeManager:
             while b"\r\n\r\n" in buffer:
                 raw, buffer = buffer.split(b"\r\n\r\n", 1)
                 fields = dict(line.split(": ", 1) for line in raw.decode().split("\r\n"))
+                self.received.append(fields)
                 conn.sendall(self._answer(fields).encode())
 
     def _answer(self, fields: dict[str, str]) -> str:
         action, action_id = fields["Action"], fields["ActionID"]
         head = f"Response: Success\r\nActionID: {action_id}\r\n"
+        if action == "Challenge":
+            self.challenge = str(time.monotonic_ns())
+            return head + f"Challenge: {self.challenge}\r\n\r\n"
         if action == "Login":
-            if fields["Secret"] != self.secret:
+            key = hashlib.md5((self.challenge + self.secret).encode()).hexdigest()
+            if not self.challenge or fields.get("AuthType") != "MD5" or fields.get("Key") != key:
                 return f"Response: Error\r\nActionID: {action_id}\r\n" \
                        "Message: Authentication failed\r\n\r\n"
             return "Event: FullyBooted\r\nStatus: Fully Booted\r\n\r\n" + head + "\r\n"
@@ -203,6 +212,11 @@ def test_ami_session():
         assert manager.db == {}
         with pytest.raises(AmiError, match="refused"):
             Ami("127.0.0.1", manager.port, "sipha", "wrong", 2)
+        # A challenge login: the secret is never sent, not even as a field.
+        logins = [fields for fields in manager.received if fields["Action"] == "Login"]
+        assert [fields["AuthType"] for fields in logins] == ["MD5", "MD5"]
+        assert not any("Secret" in fields or "s3cret" in str(fields)
+                       for fields in manager.received)
         with pytest.raises(AmiError, match="line breaks"), \
                 Ami("127.0.0.1", manager.port, "sipha", "s3cret", 2) as ami:
             ami.db_put("DND", "101", "YES\r\nAction: Originate")
