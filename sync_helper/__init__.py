@@ -12,6 +12,7 @@ The pieces, each in a module named for what it does:
 - ``planner``: pure decisions (send, move to backup, conflict, leave);
 - ``syncer``: runs the plans against peers (push, pull, full resync);
 - ``service``: the foreground loop that ``watch`` runs;
+- ``prune``: removes this node's expired dated backup folders;
 - ``authorize``: the ``authorized_keys`` line that confines the sync key on a
   receiver (rrsync);
 - ``cli``: the click command line.

@@ -129,6 +129,24 @@ def role(ctx: click.Context, new_role: str | None) -> None:
     click.echo(source())
 
 
+@cli.command("prune")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.pass_context
+def prune_backups(ctx: click.Context, dry_run: bool) -> None:
+    """Remove this node's dated backup folders older than backup_keep_days
+    (what watch does every hour)."""
+    from sync_helper.prune import empty_after, prune
+
+    config = _config(ctx)
+    gone = prune(config.backup_dir, config.backup_keep_days, time.time(),
+                 empty_after(config.timeout), dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for name in gone:
+        click.echo(printable(f"{verb} {config.backup_dir / name}"))
+    if not gone:
+        click.echo("nothing to prune")
+
+
 @cli.command("authorized-key")
 @click.option("--peer", "receiver", help="The receiving node (default: this one).")
 @click.option("--dir", "root", required=True,

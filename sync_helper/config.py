@@ -8,6 +8,7 @@ Example (``/etc/sip-ha/sync.toml``)::
     role_file = "/run/sip-ha/role"          # "active" or "standby"
     state_dir = "/var/lib/sip-ha/sync"
     backup_dir = "/var/backups/sip-ha"      # where pulls keep what they replace
+    backup_keep_days = 30                   # this node prunes older dated folders there
 
     [ssh]
     identity_file = "/etc/sip-ha/sync_ed25519"
@@ -108,6 +109,7 @@ class SyncConfig:
     role_file: Path = Path("/run/sip-ha/sync-role")
     state_dir: Path = Path("/var/lib/sip-ha/sync")
     backup_dir: Path = Path("/var/backups/sip-ha")
+    backup_keep_days: float = 30.0
     debounce: float = 0.5
     max_delay: float = 5.0
     reconcile_interval: float = 60.0
@@ -169,7 +171,8 @@ def config_from_mapping(data: dict[str, Any], source: str = "configuration",
     """The checked configuration.  A peer named like this node (LOCAL, default
     the short host name) is not a peer here, so one file serves every node."""
     known = {"folders", "peers", "include", "exclude", "role_file", "state_dir", "backup_dir",
-             "debounce", "max_delay", "reconcile_interval", "timeout", "bwlimit", "rsync", "ssh"}
+             "backup_keep_days", "debounce", "max_delay", "reconcile_interval", "timeout",
+             "bwlimit", "rsync", "ssh"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}")
@@ -198,12 +201,14 @@ def config_from_mapping(data: dict[str, Any], source: str = "configuration",
     for key in ("role_file", "state_dir", "backup_dir"):
         if key in data:
             values[key] = absolute_dir(data[key], key)
-    for key in ("debounce", "max_delay", "reconcile_interval", "timeout"):
+    for key, unit in (("debounce", "seconds"), ("max_delay", "seconds"),
+                      ("reconcile_interval", "seconds"), ("timeout", "seconds"),
+                      ("backup_keep_days", "days")):
         if key in data:
             value = data[key]
             if isinstance(value, bool) or not isinstance(value, int | float) or \
                     not 0 <= value < math.inf:
-                raise ConfigError(f"{source}: '{key}' must be a number of seconds >= 0")
+                raise ConfigError(f"{source}: '{key}' must be a number of {unit} >= 0")
             values[key] = float(value)
     for key in ("bwlimit", "rsync"):
         if key in data:

@@ -23,6 +23,7 @@ RSYNC_ENV = {"TZ": "UTC"}
 LIST_FORMAT = "%i|%M|%l|%n"
 CHANGE_FORMAT = "%i|%n"
 _ESCAPE = re.compile(rb"\\#([0-7]{3})")
+_STAMP = re.compile(r"([0-9]{8}T[0-9]{6})\.([0-9]{6})Z")
 
 
 def ssh_options(settings: SshSettings) -> list[str]:
@@ -131,6 +132,18 @@ def backup_stamp(now: float | None = None) -> str:
     now = time.time() if now is None else now
     whole = int(now)
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime(whole)) + f".{int((now - whole) * 1e6):06d}Z"
+
+
+def backup_stamp_time(name: str) -> float | None:
+    """The moment a ``backup_stamp`` name stands for; None for any other name."""
+    match = _STAMP.fullmatch(name)
+    if match is None:
+        return None
+    try:
+        whole = calendar.timegm(time.strptime(match.group(1), "%Y%m%dT%H%M%S"))
+    except ValueError:
+        return None
+    return whole + int(match.group(2)) / 1e6
 
 
 def _unescape(name: str) -> str:

@@ -1,5 +1,6 @@
 """The foreground loop behind ``watch``: events in, batches out, a periodic
-full reconcile; supervised by its agent or systemd, never a daemon itself."""
+full reconcile, and on every node, whatever its role, an hourly pruning of
+its old backups; supervised by its agent or systemd, never a daemon itself."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sync_helper.config import SyncConfig
 from sync_helper.debounce import Debouncer
 from sync_helper.errors import SyncError
 from sync_helper.paths import Filters
+from sync_helper.prune import empty_after, prune
 from sync_helper.report import SyncReport
 from sync_helper.role import ACTIVE
 from sync_helper.syncer import PUSH, Log, PrintableLog, Syncer
@@ -18,6 +20,7 @@ from sync_helper.watcher import FolderWatcher
 
 # how often the loop looks at the stop flag and the role while idle
 _TICK = 0.5
+_PRUNE_EVERY = 3600.0
 
 
 class SyncService:
@@ -39,9 +42,12 @@ class SyncService:
         self.watcher.start()
         self.ready.set()
         was_active = False
-        next_reconcile = 0.0
+        next_reconcile = next_prune = 0.0
         try:
             while not stop.is_set():
+                if time.monotonic() >= next_prune:
+                    self._prune()
+                    next_prune = time.monotonic() + _PRUNE_EVERY
                 active = self.syncer.role() == ACTIVE
                 if active and (not was_active or time.monotonic() >= next_reconcile):
                     self._reconcile()
@@ -74,6 +80,18 @@ class SyncService:
             self.log.error(f"reconcile failed: {exc.reason}")
             return
         self._publish(report)
+
+    def _prune(self) -> None:
+        config = self.config
+        try:
+            gone = prune(config.backup_dir, config.backup_keep_days, time.time(),
+                         empty_after(config.timeout))
+        except SyncError as exc:
+            self.log.error(f"pruning backups failed: {exc.reason}")
+            return
+        if gone:
+            self.log.info(f"pruned {len(gone)} dated folder(s) from {config.backup_dir} "
+                          f"(older than {config.backup_keep_days:g} days, or holding no file)")
 
     def _publish(self, report: SyncReport) -> None:
         for peer in report.peers:

@@ -543,3 +543,46 @@ def test_a_peer_user_other_than_root_owns_what_arrives_and_keeps_backups(
     assert trunk.read_text() == "edited on the peer\n"
     assert "Starting session: forced-command (key-option) '/usr/bin/rrsync" in \
         daemon.log.read_text() and f"for {user.name} from" in daemon.log.read_text()
+
+
+# -- pruning old backups ------------------------------------------------------------
+
+
+def test_watch_prunes_this_nodes_old_backups_whatever_its_role(node: Node) -> None:
+    from sync_helper.rsync_argv import backup_stamp
+
+    node.set_role("standby")
+    old, young = (node.local_backups / backup_stamp(time.time() - days * 86400)
+                  for days in (31, 29))
+    for dated in (old, young):
+        (dated / "etc").mkdir(parents=True)
+        (dated / "etc" / "sip.conf").write_text("kept\n")
+    with Running(node):
+        assert eventually(lambda: not old.exists())
+    assert (young / "etc" / "sip.conf").read_text() == "kept\n"
+
+
+def test_the_receiving_node_prunes_what_confined_pushes_left(
+        confined: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rrsync 3.5 makes a push's dated folder before the transfer, so one that
+    replaced nothing leaves an empty one: it goes after an hour; one holding
+    a replaced file stays for backup_keep_days."""
+    node, local = confined, confined.folder / "sip.conf"
+    local.write_text("version 1\n")
+    os.utime(local, (1_700_000_000, 1_700_000_000))
+    assert node.cli("push", str(local)) == 0
+    local.write_text("version 2\n")
+    assert node.cli("push", str(local)) == 0
+    (node.folder / "new.conf").write_text("new\n")
+    assert node.cli("push", str(node.folder / "new.conf")) == 0
+    receiver = tmp_path / "receiver.toml"  # the peer's own sync.toml
+    receiver.write_text(f'folders = ["{node.folder}"]\nbackup_dir = "{node.peer_backups}"\n')
+    now = time.time()
+    monkeypatch.setattr("time.time", lambda: now + 2 * 3600)
+    assert main(["-c", str(receiver), "prune"]) == 0
+    left = list(node.peer_backups.iterdir())
+    assert left and all(any(p.is_file() for p in dated.rglob("*")) for dated in left)
+    assert node.backups_of(local) == ["version 1\n"]
+    monkeypatch.setattr("time.time", lambda: now + 31 * 86400)
+    assert main(["-c", str(receiver), "prune"]) == 0
+    assert list(node.peer_backups.iterdir()) == []
