@@ -3,6 +3,8 @@ address, a trunk registration to a test registrar, phones, a queue."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MODULES = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
@@ -79,7 +81,7 @@ context = phones
 disallow = all
 allow = ulaw
 aors = {ext}
-
+{extra}
 [{ext}]
 type = aor
 max_contacts = 1
@@ -107,6 +109,43 @@ write = system,call,command,agent
 
 AMI_USER, AMI_SECRET = "sipha", "carry-the-astdb"
 
+TLS_TRANSPORT = """
+[transport-tls]
+type = transport
+protocol = tls
+bind = {address}:{port}
+cert_file = {root}/etc/keys/asterisk.pem
+priv_key_file = {root}/etc/keys/asterisk.key
+method = tlsv1_2
+"""
+
+PHONE_AUTH = """[{ext}-auth]
+type = auth
+auth_type = userpass
+username = {ext}
+password = {secret}
+"""
+
+LOAD_ENDPOINT = """[load]
+type = endpoint
+context = phones
+disallow = all
+allow = ulaw
+direct_media = no
+
+[load]
+type = identify
+endpoint = load
+match = {source}
+"""
+
+PHONE_DIALPLAN = """exten => _1XX,1,Dial(PJSIP/${{EXTEN}},20)
+ same => n,Hangup()
+exten => {answer},1,Answer()
+ same => n,Wait({seconds})
+ same => n,Hangup()
+"""
+
 QUEUES_CONF = """[general]
 persistentmembers = yes
 
@@ -115,14 +154,36 @@ strategy = ringall
 """
 
 
+@dataclass(frozen=True)
+class PhoneService:
+    """What real phones and a load generator need, on top of the default setup.
+
+    ``secrets``: extension -> password (digest auth for REGISTER and INVITE).
+    ``endpoint``: extra lines for every phone endpoint (``rewrite_contact =
+    yes``...).  ``tls``: certificate and key (PEM) for a TLS transport on
+    ``tls_port``.  ``load_from``: the address a load generator calls from,
+    identified without auth as endpoint ``load``.  Phones dial ``1XX``;
+    ``answer`` answers, waits ``answer_seconds`` and hangs up."""
+
+    secrets: Mapping[str, str]
+    endpoint: Mapping[str, str] = field(default_factory=dict)
+    tls: tuple[str, str] | None = None
+    tls_port: int = 5061
+    load_from: str | None = None
+    answer: str = "700"
+    answer_seconds: float = 2
+
+
 class AsteriskSetup:
     """Configuration files for one Asterisk in ``root``."""
 
     def __init__(self, root: Path, address: str, registrar: str, *, port: int = 5060,
                  eid: int = 1, phones: tuple[str, ...] = ("100", "101"),
-                 register_at_boot: bool = False, inside: str | None = None) -> None:
+                 register_at_boot: bool = False, inside: str | None = None,
+                 service: PhoneService | None = None) -> None:
         """Files go to ``root``; ``inside`` is that folder as Asterisk sees it
-        (in a container), if different."""
+        (in a container), if different.  Without ``service`` the phones have
+        no auth and only extension 600 answers."""
         self.root = root
         self.inside = inside or str(root)
         self.address, self.port = address, port
@@ -140,8 +201,12 @@ class AsteriskSetup:
         (etc / "pjsip.conf").write_text(PJSIP_CONF.format(
             address=address, port=port, registrar=registrar,
             registrar_host=registrar.split(":", maxsplit=1)[0],
-            phones="\n".join(PHONE.format(ext=ext) for ext in phones)))
-        (etc / "extensions.conf").write_text(EXTENSIONS_CONF)
+            phones="\n".join(PHONE.format(ext=ext, extra=self._endpoint_extra(service, ext))
+                             for ext in phones))
+            + (self._service_pjsip(service) if service else ""))
+        (etc / "extensions.conf").write_text(EXTENSIONS_CONF + (PHONE_DIALPLAN.format(
+            answer=service.answer, seconds=service.answer_seconds) if service else ""))
+        self.tls_port = service.tls_port if service and service.tls else None
         (etc / "queues.conf").write_text(QUEUES_CONF)
         (etc / "pjsip_notify.conf").write_text(
             "[sipha-resync]\nEvent => check-sync;reboot=false\n")
@@ -151,6 +216,29 @@ class AsteriskSetup:
         for empty in ("logger.conf", "cdr.conf", "cel.conf"):
             (etc / empty).write_text("")
         (etc / "logger.conf").write_text("[logfiles]\nmessages => notice,warning,error\n")
+
+    @staticmethod
+    def _endpoint_extra(service: PhoneService | None, ext: str) -> str:
+        if service is None:
+            return ""
+        lines = [f"{key} = {value}" for key, value in service.endpoint.items()]
+        if ext in service.secrets:
+            lines.append(f"auth = {ext}-auth")
+        return "".join(f"{line}\n" for line in lines)
+
+    def _service_pjsip(self, service: PhoneService) -> str:
+        parts = [PHONE_AUTH.format(ext=ext, secret=secret)
+                 for ext, secret in service.secrets.items()]
+        if service.tls:
+            keys = self.root / "etc" / "keys"
+            keys.mkdir(exist_ok=True)
+            (keys / "asterisk.pem").write_text(service.tls[0])
+            (keys / "asterisk.key").write_text(service.tls[1])
+            parts.append(TLS_TRANSPORT.format(address=self.address, port=service.tls_port,
+                                              root=self.inside))
+        if service.load_from:
+            parts.append(LOAD_ENDPOINT.format(source=service.load_from))
+        return "\n".join(parts)
 
     @property
     def uris(self) -> tuple[str, ...]:
