@@ -1,0 +1,352 @@
+"""A real softphone for tests: baresip, driven over its ctrl_tcp module.
+
+The harness runs where pytest runs and baresip where the phone lives (a
+container, a cluster node, a network namespace; see ``client_host``).  The
+control connection is opened from this process inside the phone's network
+namespace, so the phone's host needs nothing but baresip, and the control
+port (on 127.0.0.1) is never on a network.  Commands and events are
+netstring-framed JSON.
+
+Every wait is bounded; a phone that does not answer its control connection
+in time is an error, a call that is not answered is an outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+from tests.support.client_host import ClientHost
+
+BARESIP = "/usr/bin/baresip"
+MODULES = "/usr/lib/baresip/modules"
+
+# Headless: no sound card, no video, no NAT helpers (no STUN traffic), no UI
+# module reading stdin.  ausine only produces 48 kHz, hence ausrc_srate.
+CONFIG = """\
+poll_method\tepoll
+sip_listen\t{listen}
+{tls}call_local_timeout\t{ring_timeout}
+call_max_calls\t4
+audio_player\taufile,/dev/null
+audio_alert\taufile,/dev/null
+audio_source\tausine,440
+ausrc_srate\t48000
+module_path\t{modules}
+module\tg711.so
+module\taufile.so
+module\tausine.so
+module_tmp\tuuid.so
+module_tmp\taccount.so
+module_app\tmenu.so
+module_app\tctrl_tcp.so
+ctrl_tcp_listen\t127.0.0.1:{ctrl_port}
+statmode_default\toff
+ringback_disabled\tyes
+"""
+
+
+class PhoneError(RuntimeError):
+    """The phone could not be started or controlled (not a call outcome)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """One SIP account: ``user`` registers at ``registrar`` (host[:port])
+    over ``transport`` every ``regint`` seconds (Asterisk's default
+    minimum_expiration is 60).  ``params`` are further account parameters
+    (``sipnat=outbound``, ...)."""
+
+    user: str
+    password: str
+    registrar: str
+    transport: str = "udp"
+    regint: int = 60
+    answermode: str = "auto"
+    params: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        uri = f"sip:{self.user}@{self.registrar}"
+        if self.transport != "udp":
+            uri += f";transport={self.transport}"
+        return ";".join([f"<{uri}>", f"auth_pass={self.password}", f"regint={self.regint}",
+                         f"answermode={self.answermode}", *self.params])
+
+
+@dataclass(frozen=True)
+class Event:
+    """One ctrl_tcp event: ``type`` (REGISTER_OK, CALL_RINGING, ...),
+    ``param`` (status line, peer URI, close reason), ``call`` (baresip's call
+    id), ``direction``, ``peer``; ``at`` is this process's monotonic clock."""
+
+    type: str
+    param: str
+    at: float
+    call: str = ""
+    direction: str = ""
+    peer: str = ""
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What became of one dialled call.  ``code`` is the SIP status that
+    ended a failed call (None when answered, or when no final answer came);
+    ``ringing``/``answered_after`` are seconds from the dial."""
+
+    uri: str
+    call: str
+    answered: bool
+    reason: str = ""
+    code: int | None = None
+    ringing: float | None = None
+    answered_after: float | None = None
+
+    def __str__(self) -> str:
+        if self.answered:
+            ring = f"ringing after {self.ringing:.3f} s, " if self.ringing is not None else ""
+            return f"{self.uri}: {ring}answered after {self.answered_after:.3f} s"
+        return f"{self.uri}: failed ({self.reason or 'no answer'})"
+
+
+@dataclass
+class _Control:
+    """The ctrl_tcp connection: netstrings in, commands out."""
+
+    sock: socket.socket
+    buffer: bytes = b""
+    responses: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    def send(self, command: str, params: str, token: str) -> None:
+        # An empty "params" would reach the command as "" (not absent):
+        # "hangup" and "accept" would then look for a call with an empty id.
+        message = {"command": command, "token": token} | ({"params": params} if params else {})
+        body = json.dumps(message).encode()
+        self.sock.sendall(str(len(body)).encode() + b":" + body + b",")
+
+    def receive(self, deadline: float) -> list[dict[str, object]]:
+        """The messages that arrive before ``deadline`` (at least one, or none
+        when the deadline passes)."""
+        while True:
+            messages = self._parse()
+            left = deadline - time.monotonic()
+            if messages or left <= 0:
+                return messages
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                return []
+            if not data:
+                raise PhoneError("baresip closed its control connection")
+            self.buffer += data
+
+    def _parse(self) -> list[dict[str, object]]:
+        messages = []
+        while True:
+            length, colon, rest = self.buffer.partition(b":")
+            if not colon or len(rest) < int(length) + 1:
+                return messages
+            messages.append(json.loads(rest[:int(length)]))
+            self.buffer = rest[int(length) + 1:]
+
+
+class Phone:
+    """One baresip with one account, its files in ``folder`` on ``host``.
+
+    ``address`` (with ``port``) is where it listens for SIP (UDP and TCP on
+    ``port``, TLS on ``port + 1``); ``ctrl_port`` (on 127.0.0.1) must differ
+    between phones in the same network namespace.  ``cafile``: PEM that
+    verifies a TLS registrar's certificate.  ``ring_timeout``: seconds an
+    incoming call may ring unanswered (answermode manual)."""
+
+    def __init__(self, host: ClientHost, folder: str, account: Account, address: str, *,
+                 port: int = 5060, ctrl_port: int = 4444, cafile: str = "",
+                 ring_timeout: int = 30) -> None:
+        self.host, self.folder, self.account = host, folder.rstrip("/"), account
+        self.address, self.port, self.ctrl_port = address, port, ctrl_port
+        self.cafile, self.ring_timeout = cafile, ring_timeout
+        self.events: list[Event] = []  # every event, for reports
+        self._pending: list[Event] = []  # those no wait has returned yet
+        self._control: _Control | None = None
+        self._launcher: subprocess.Popen[bytes] | None = None
+        self._tokens = 0
+        self._dialled: dict[str, tuple[str, float]] = {}
+        self._incoming: set[str] = set()
+
+    # -- life cycle ---------------------------------------------------------
+
+    def config(self) -> str:
+        tls = ""
+        if self.cafile:
+            tls = f"sip_cafile\t{self.folder}/ca.pem\nsip_verify_server\tyes\n"
+        return CONFIG.format(listen=f"{self.address}:{self.port}", tls=tls,
+                             ring_timeout=self.ring_timeout, modules=MODULES,
+                             ctrl_port=self.ctrl_port)
+
+    def start(self, timeout: float = 10) -> None:
+        """Write the files, start baresip in the background, connect, and
+        only then add the account, so no registration event is missed."""
+        self.host.write(f"{self.folder}/config", self.config())
+        self.host.write(f"{self.folder}/accounts", "# added over ctrl_tcp (uanew)\n")
+        if self.cafile:
+            self.host.write(f"{self.folder}/ca.pem", self.cafile)
+        folder = shlex.quote(self.folder)
+        self._launcher = self.host.spawn(f"echo $$ > {folder}/pid && exec {BARESIP} "
+                                         f"-f {folder} > {folder}/baresip.log 2>&1")
+        deadline = time.monotonic() + timeout
+        while self._control is None:
+            try:
+                sock = self.host.connect(("127.0.0.1", self.ctrl_port), timeout=2)
+            except (ConnectionRefusedError, TimeoutError):
+                if time.monotonic() > deadline or self._launcher.poll() is not None:
+                    raise PhoneError(f"baresip in {self.folder} did not start: "
+                                     f"{self.log()[-500:]}") from None
+                time.sleep(0.1)
+                continue
+            self._control = _Control(sock)
+        self.command("uanew", self.account.line())
+
+    def stop(self, timeout: float = 10) -> None:
+        """Quit (which un-registers), then end the process if it lingers."""
+        if self._control is not None:
+            try:
+                self._control.send("quit", "", "quit")
+            except OSError:
+                pass
+            self._control.sock.close()
+            self._control = None
+        self.host.end(f"{self.folder}/pid", timeout)
+        if self._launcher is not None:
+            try:
+                self._launcher.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._launcher.kill()
+                self._launcher.wait()
+
+    def log(self) -> str:
+        return self.host.read(f"{self.folder}/baresip.log")
+
+    # -- commands and events ------------------------------------------------
+
+    def command(self, command: str, params: str = "", timeout: float = 5) -> str:
+        """Run a baresip command; its answer text.  A refused command raises."""
+        control = self._connected()
+        self._tokens += 1
+        token = f"t{self._tokens}"
+        control.send(command, params, token)
+        deadline = time.monotonic() + timeout
+        while token not in control.responses:
+            if time.monotonic() > deadline:
+                raise PhoneError(f"no answer to {command!r} within {timeout} s")
+            self._pump(deadline)
+        response = control.responses.pop(token)
+        if not response.get("ok"):
+            raise PhoneError(f"{command} {params}: {response.get('data')}")
+        return str(response.get("data", ""))
+
+    def wait_event(self, types: tuple[str, ...], timeout: float, *, call: str = "",
+                   direction: str = "") -> Event | None:
+        """The first event not yet consumed of one of ``types`` (for ``call``
+        and ``direction`` if given), waiting up to ``timeout``; None if none.
+        Events of other calls or types stay for later waits."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self._pending:
+                if (event.type in types and (not call or event.call == call)
+                        and (not direction or event.direction == direction)):
+                    self._pending.remove(event)
+                    return event
+            if time.monotonic() >= deadline:
+                return None
+            self._pump(deadline)
+
+    def _pump(self, deadline: float) -> None:
+        control = self._connected()
+        for message in control.receive(deadline):
+            if message.get("response"):
+                control.responses[str(message.get("token"))] = message
+            elif message.get("event") and message.get("type") != "CALL_RTCP":
+                event = Event(
+                    type=str(message.get("type", "")), param=str(message.get("param", "")),
+                    at=time.monotonic(), call=str(message.get("id", "")),
+                    direction=str(message.get("direction", "")),
+                    peer=str(message.get("peeruri", "")))
+                self.events.append(event)
+                self._pending.append(event)
+
+    def _connected(self) -> _Control:
+        if self._control is None:
+            raise PhoneError("phone not started")
+        return self._control
+
+    # -- what a test asks ---------------------------------------------------
+
+    def registered(self, timeout: float = 10) -> Event | None:
+        """The next REGISTER_OK; None if a REGISTER_FAIL or nothing came."""
+        event = self.wait_event(("REGISTER_OK", "REGISTER_FAIL"), timeout)
+        return event if event is not None and event.type == "REGISTER_OK" else None
+
+    def dial(self, uri: str) -> str:
+        """Start a call to ``uri``; its call id (for ``outcome``, ``hangup``)."""
+        started = time.monotonic()
+        call = self.command("dial", uri).rsplit("call id:", 1)[-1].strip()
+        self._dialled[call] = (uri, started)
+        return call
+
+    def outcome(self, call: str, timeout: float = 15) -> CallOutcome:
+        """Wait until the dialled ``call`` is answered or ends; hang it up if
+        neither happens within ``timeout``.  An answered call stays up."""
+        uri, started = self._dialled[call]
+        deadline = time.monotonic() + timeout
+        ringing = None
+        while True:
+            event = self.wait_event(("CALL_RINGING", "CALL_PROGRESS", "CALL_ESTABLISHED",
+                                     "CALL_CLOSED"), deadline - time.monotonic(), call=call)
+            if event is None:
+                self.hangup(call)
+                return CallOutcome(uri, call, answered=False, reason="timeout",
+                                   ringing=ringing)
+            if event.type in ("CALL_RINGING", "CALL_PROGRESS"):
+                ringing = event.at - started if ringing is None else ringing
+            elif event.type == "CALL_ESTABLISHED":
+                return CallOutcome(uri, call, answered=True, ringing=ringing,
+                                   answered_after=event.at - started)
+            else:
+                code = event.param.split(" ", 1)[0]
+                return CallOutcome(uri, call, answered=False, reason=event.param,
+                                   code=int(code) if code.isdigit() else None,
+                                   ringing=ringing)
+
+    def call(self, uri: str, timeout: float = 15) -> CallOutcome:
+        return self.outcome(self.dial(uri), timeout)
+
+    def wait_incoming(self, timeout: float = 15) -> Event | None:
+        """The next new incoming call: CALL_INCOMING (answermode manual),
+        or CALL_ESTABLISHED (auto, which announces nothing before); None if
+        none came."""
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.wait_event(("CALL_INCOMING", "CALL_ESTABLISHED"),
+                                    deadline - time.monotonic(), direction="incoming")
+            if event is None or event.call not in self._incoming:
+                if event is not None:
+                    self._incoming.add(event.call)
+                return event
+
+    def answer(self, call: str = "") -> None:
+        self.command("accept", call)
+
+    def hangup(self, call: str = "", timeout: float = 5) -> Event | None:
+        """Hang up ``call`` (the current one if empty); its CALL_CLOSED."""
+        try:
+            self.command("hangup", call)
+        except PhoneError:
+            return None  # already gone
+        return self.wait_closed(call, timeout) if call else None
+
+    def wait_closed(self, call: str, timeout: float = 15) -> Event | None:
+        return self.wait_event(("CALL_CLOSED",), timeout, call=call)
