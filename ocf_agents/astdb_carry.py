@@ -39,13 +39,20 @@ def state_files(ctx: Context) -> tuple[str, ...]:
     return snapshot_file(ctx), _failures_file(ctx)
 
 
-def failed_pulls(ctx: Context) -> int:
-    """How many pulls in a row have failed."""
-    try:
-        with open(_failures_file(ctx), encoding="ascii") as handle:
-            return int(handle.read().strip() or 0)
-    except (FileNotFoundError, ValueError):
+def count_pulls(ctx: Context, failed: bool) -> int:
+    """Record one pull's outcome; how many pulls in a row have failed."""
+    path = _failures_file(ctx)
+    if not failed:
+        daemon.remove(path)
         return 0
+    try:
+        with open(path, encoding="ascii") as handle:
+            failures = int(handle.read().strip() or 0) + 1
+    except (FileNotFoundError, ValueError):
+        failures = 1
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write(f"{failures}\n")
+    return failures
 
 
 def _active_file(ctx: Context) -> str:
@@ -76,22 +83,13 @@ def active_node(ctx: Context) -> str | None:
 
 def pull(ctx: Context, families: tuple[str, ...], port: int, user: str, secret: str,
          timeout: float) -> None:
-    """Save the active server's families; AmiError if it cannot be asked
-    (counted, see failed_pulls)."""
+    """Save the active server's families; AmiError if it cannot be asked."""
     node = active_node(ctx)
     if not families or node is None or node == ctx.node:
-        daemon.remove(_failures_file(ctx))
         return
-    try:
-        with Ami(node, port, user, secret, timeout) as ami:
-            data = {family: parse_database(ami.command(f"database show {family}"), family)
-                    for family in families}
-    except AmiError:
-        failures = failed_pulls(ctx) + 1
-        with open(_failures_file(ctx), "w", encoding="ascii") as handle:
-            handle.write(f"{failures}\n")
-        raise
-    daemon.remove(_failures_file(ctx))
+    with Ami(node, port, user, secret, timeout) as ami:
+        data = {family: parse_database(ami.command(f"database show {family}"), family)
+                for family in families}
     path = snapshot_file(ctx)
     tmp = f"{path}.new"
     # Phone contacts and forwarding numbers: root's only, from the first byte

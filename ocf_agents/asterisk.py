@@ -41,6 +41,7 @@ from ocf_agents.ocf import (
     OCFCode,
     OCFError,
     Operation,
+    PermError,
     param,
 )
 from ocf_agents.sip_check import SipCheckConfig, check_sip, validate_sip
@@ -86,7 +87,7 @@ class AsteriskConfig(SipCheckConfig):
                  "them from the active server's manager interface every monitor and "
                  "writes them into its own astdb on promote, so phones stay reachable "
                  "and agents stay logged in after a failover. Needs notify=true on the "
-                 "clone and ami_user/ami_secret.")
+                 "clone and ami_user/ami_secret_file.")
     astdb_max_age: Duration = param(
         Duration(60), shortdesc="Age of an astdb snapshot that promote trusts",
         longdesc="On promote, a snapshot of the active server's astdb_families at most "
@@ -110,8 +111,17 @@ class AsteriskConfig(SipCheckConfig):
                           longdesc="Manager user allowed the Command, DBPut and QueueAdd "
                                    "actions (write = system,command,agent); needed for "
                                    "astdb_families.")
-    ami_secret: str = param("", shortdesc="Manager (AMI) secret",
-                            longdesc="Secret of ami_user.")
+    ami_secret_file: str = param(
+        "", shortdesc="File holding ami_user's secret",
+        longdesc="Absolute path of a file owned by root with mode 600 whose first line is "
+                 "ami_user's secret (the same on every node). The secret never goes into "
+                 "the CIB or the logs, and it is not sent to the manager: the login answers "
+                 "a challenge.")
+    ami_secret: str = param(
+        "", shortdesc="Manager (AMI) secret (deprecated)",
+        longdesc="Deprecated, use ami_secret_file: a value here is in the CIB (unless kept "
+                 "with cibsecret), where every reader of the CIB sees it. Still used when "
+                 "ami_secret_file is empty, with a warning.")
     service_ip: tuple[str, ...] = param(
         (), shortdesc="Service addresses",
         longdesc="The addresses phones reach the PBX at (service-ip's, without prefix; "
@@ -160,14 +170,24 @@ def is_promoted(ctx: Context) -> bool:
 
 def validate(cfg: AsteriskConfig, ctx: Context) -> None:
     validate_sip(cfg)
-    if cfg.astdb_families and not (cfg.ami_user and cfg.ami_secret):
-        raise NotConfiguredError("astdb_families needs ami_user and ami_secret")
+    if cfg.ami_secret_file and cfg.ami_secret:
+        raise NotConfiguredError("set ami_secret_file or the deprecated ami_secret, not both")
+    if cfg.astdb_families and not (cfg.ami_user and (cfg.ami_secret_file or cfg.ami_secret)):
+        raise NotConfiguredError("astdb_families needs ami_user and ami_secret_file")
+    if cfg.ami_secret_file and not os.path.isabs(cfg.ami_secret_file):
+        raise NotConfiguredError(f"ami_secret_file {cfg.ami_secret_file!r} must be an "
+                                 "absolute path")
     if not os.path.isabs(cfg.binary):
         raise NotConfiguredError(f"binary {cfg.binary!r} must be an absolute path")
     if not os.access(cfg.binary, os.X_OK):
         raise NotInstalledError(f"{cfg.binary} is not installed on this node")
     paths = Paths(cfg)
     daemon.require_account(cfg.user, cfg.group)
+    if cfg.ami_secret_file:
+        _check_secret_file(cfg.ami_secret_file)
+    elif cfg.ami_secret:
+        ctx.log.warning("ami_secret is deprecated: its value is in the CIB; put it in a "
+                        "root-only file named by ami_secret_file")
     if cfg.active_modules:
         missing = set(cfg.active_modules) - noload_modules(paths.modules_conf)
         if missing:
@@ -189,6 +209,32 @@ def validate(cfg: AsteriskConfig, ctx: Context) -> None:
             shlex.split(cfg.start_options)
         except ValueError as err:
             raise NotConfiguredError(f"start_options cannot be split: {err}") from None
+
+
+def _check_secret_file(path: str) -> None:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise NotInstalledError(f"ami_secret_file {path} not found on this node") from None
+    if info.st_mode & 0o077:
+        raise PermError(f"ami_secret_file {path} is accessible by group or others "
+                        "(chmod 600 it)")
+    if info.st_uid not in (0, os.geteuid()):
+        raise PermError(f"ami_secret_file {path} is not owned by root")
+
+
+def manager_secret(cfg: AsteriskConfig) -> str:
+    """ami_user's secret; AmiError when ami_secret_file cannot be read."""
+    if not cfg.ami_secret_file:
+        return cfg.ami_secret
+    from ocf_agents.asterisk_ami import AmiError
+
+    try:
+        with open(cfg.ami_secret_file, encoding="utf-8") as handle:
+            return handle.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as err:
+        raise AmiError(f"ami_secret_file {cfg.ami_secret_file}: "
+                       f"{getattr(err, 'strerror', None) or err}") from None
 
 
 # --------------------------------------------------------------------------
@@ -365,14 +411,16 @@ def _pull_astdb(cfg: AsteriskConfig, ctx: Context) -> str:
     from ocf_agents import astdb_carry
 
     try:
-        astdb_carry.pull(ctx, cfg.astdb_families, cfg.ami_port, cfg.ami_user, cfg.ami_secret,
+        astdb_carry.pull(ctx, cfg.astdb_families, cfg.ami_port, cfg.ami_user, manager_secret(cfg),
                          timeout=min(cfg.control_timeout, max(0.5, ctx.remaining() - 1)))
     except astdb_carry.AmiError as err:
         # Never failed: the standby still serves, it only has an older snapshot.
-        failures = astdb_carry.failed_pulls(ctx)
+        failures = astdb_carry.count_pulls(ctx, failed=True)
         if failures >= PULL_FAILURES:
             return f"astdb not refreshed from the active server {failures} times in a row: {err}"
         ctx.log.warning(f"astdb not refreshed from the active server: {err}")
+        return ""
+    astdb_carry.count_pulls(ctx, failed=False)
     return ""
 
 
@@ -383,7 +431,7 @@ def _import_astdb(cfg: AsteriskConfig, ctx: Context) -> None:
 
     try:
         ctx.log.info(astdb_carry.import_snapshot(
-            ctx, cfg.ami_host, cfg.ami_port, cfg.ami_user, cfg.ami_secret,
+            ctx, cfg.ami_host, cfg.ami_port, cfg.ami_user, manager_secret(cfg),
             timeout=max(1.0, ctx.remaining() / 2), max_age=cfg.astdb_max_age))
     except astdb_carry.AmiError as err:
         ctx.log.error(f"astdb snapshot not imported (promoting anyway): {err}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.asterisk import AsteriskSetup
+from tests.support.asterisk import AMI_SECRET, AsteriskSetup
 from tests.support.container import Container
 
 AGENT = "/usr/lib/ocf/resource.d/sipha/asterisk"
@@ -27,7 +27,14 @@ class Node:
         self.setup = AsteriskSetup(box.path(f"/tmp/{name}"), address, REGISTRAR,
                                    inside=f"/tmp/{name}", eid=eid)
         box.run(["chown", "-R", "asterisk:asterisk", f"/tmp/{name}"], check=True)
-        self.params = self.setup.params(**extra)
+        # The manager secret as a deployment keeps it: a root-only file, not a parameter.
+        self.secret_file = f"/tmp/{name}/ami.secret"
+        secret = box.path(self.secret_file)
+        secret.unlink(missing_ok=True)  # an earlier test's, chowned to asterisk just now
+        secret.write_text(f"{AMI_SECRET}\n")
+        secret.chmod(0o600)
+        self.params = {k: v for k, v in self.setup.params(**extra).items() if k != "ami_secret"}
+        self.params.setdefault("ami_secret_file", self.secret_file)
         self.instance = name
 
     def env(self, **extra: str) -> dict[str, str]:

@@ -19,10 +19,11 @@ from tests.integration.asterisk_nodes import (
     start_box,
     wait_for,
 )
+from tests.support.asterisk import AMI_SECRET
 from tests.support.container import Container
 from tests.support.freeze import frozen
 
-OCF_SUCCESS, OCF_ERR_GENERIC, OCF_ERR_ARGS, OCF_ERR_INSTALLED = 0, 1, 2, 5
+OCF_SUCCESS, OCF_ERR_GENERIC, OCF_ERR_ARGS, OCF_ERR_PERM, OCF_ERR_INSTALLED = 0, 1, 2, 4, 5
 OCF_NOT_RUNNING, OCF_RUNNING_PROMOTED, OCF_FAILED_PROMOTED = 7, 8, 9
 OCF_DEGRADED, OCF_DEGRADED_PROMOTED = 190, 191
 
@@ -75,7 +76,7 @@ def test_asterisk_inherits_nothing_of_the_ocf_call(node: Node):
     environ = node.box.run(["cat", f"/proc/{node.pid()}/environ"], check=True).stdout
     names = sorted(entry.split("=", 1)[0] for entry in environ.split("\0") if entry)
     assert names == ["LC_ALL", "PATH"]
-    assert node.params["ami_secret"] not in environ
+    assert AMI_SECRET not in environ
 
 
 def test_unregistered_trunk_is_degraded(node: Node):
@@ -151,12 +152,25 @@ def test_planned_demote_drains_calls(node: Node):
     ({"active_modules": "res_pjsip_outbound_registration.so app_queue.so"}, OCF_ERR_ARGS,
      "noload => app_queue.so"),
     ({"sip_uris": "sip:127.0.0.1;transport=carrier-pigeon"}, 6, "sip_uris"),
+    ({"ami_secret_file": "/nonexistent/ami.secret"}, OCF_ERR_INSTALLED, "not found"),
+    ({"ami_secret": AMI_SECRET}, 6, "ami_secret_file or the deprecated ami_secret, not both"),
 ])
 def test_bad_configuration(node: Node, params: dict[str, str], code: int, words: str):
     result, reason, _ = node.agent("start", **params)
     assert result == code
     assert words in reason
     assert node.agent("monitor")[0] == OCF_NOT_RUNNING
+
+
+def test_the_ami_secret_is_in_a_root_only_file(node: Node):
+    """Checked like mysql-mm's password_file; the old parameter works, with a warning."""
+    node.box.path(node.secret_file).chmod(0o644)
+    code, reason, _ = node.agent("start")
+    assert code == OCF_ERR_PERM
+    assert reason.endswith("ami.secret is accessible by group or others (chmod 600 it)")
+    code, reason, _ = node.agent("start", ami_secret_file="", ami_secret=AMI_SECRET)
+    assert code == OCF_SUCCESS, reason
+    assert "ami_secret is deprecated" in node.last_stderr
 
 
 def test_ocf_tester(node: Node):

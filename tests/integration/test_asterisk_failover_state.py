@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.asterisk_nodes import Node, start_box, wait_for
+from tests.support.asterisk import AMI_SECRET
 from tests.support.container import Container
 
 PHONE = ("127.0.0.4", 5090)
@@ -56,7 +57,7 @@ def manager(node: Node, call: str, secret: str | None = None) -> str:
     """CALL on an AMI session with NODE's Asterisk, e.g. "action('QueueAdd', ...)";
     ``sent`` lists the actions sent so far, as (name, fields)."""
     params = node.params
-    secret = params["ami_secret"] if secret is None else secret
+    secret = AMI_SECRET if secret is None else secret
     return in_box(node.box, "import json; from ocf_agents.asterisk_ami import Ami; sent = []; "
                             "send = Ami._send; "
                             "Ami._send = lambda self, name, fields: "
@@ -134,7 +135,7 @@ def test_the_manager_login_is_a_challenge(pair: tuple[Node, Node]):
     login = sent[1][1]
     assert (login["AuthType"], len(login["Key"])) == ("MD5", 32)
     assert "Secret" not in login
-    assert old.params["ami_secret"] not in json.dumps(sent)
+    assert AMI_SECRET not in json.dumps(sent)
     with pytest.raises(subprocess.CalledProcessError) as refused:
         manager(old, "command('core show uptime seconds')", secret="wrong")
     assert "refused: Authentication failed" in refused.value.stderr

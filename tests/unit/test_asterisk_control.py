@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ocf_agents import astdb_carry
+from ocf_agents import astdb_carry, asterisk
 from ocf_agents.asterisk_ami import Ami, AmiError
 from ocf_agents.asterisk_cli import (
     AsteriskCli,
@@ -24,7 +24,7 @@ from ocf_agents.asterisk_cli import (
     parse_database,
     read_directories,
 )
-from ocf_agents.ocf import Context, Logger
+from ocf_agents.ocf import Context, Logger, OCFCode
 
 REGISTRATIONS = """
  <Registration/ServerURI..............................>  <Auth....................>  <Status.......>
@@ -351,3 +351,71 @@ def test_repeated_pull_failures_make_the_standby_degraded(tmp_path: Path):
     finally:
         closed.close()
         manager.close()
+
+
+@pytest.fixture
+def installed(tmp_path: Path) -> dict[str, str]:
+    """An Asterisk as validate sees it, with astdb_families and a root-only secret file."""
+    (tmp_path / "asterisk.conf").write_text(
+        f"[directories]\nastrundir => {tmp_path}\nastetcdir => {tmp_path}\n")
+    (tmp_path / "modules.conf").write_text("noload => res_pjsip_outbound_registration.so\n")
+    binary = tmp_path / "asterisk"
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    secret = tmp_path / "ami.secret"
+    secret.write_text("s3cret\nsecond line\n")
+    secret.chmod(0o600)
+    return {"HA_RSCTMP": str(tmp_path / "rsc"), "OCF_RESOURCE_INSTANCE": "pbx",
+            "OCF_RESKEY_binary": str(binary), "OCF_RESKEY_config": str(tmp_path / "asterisk.conf"),
+            "OCF_RESKEY_user": "root", "OCF_RESKEY_group": "root",
+            "OCF_RESKEY_astdb_families": "DND", "OCF_RESKEY_ami_user": "sipha",
+            "OCF_RESKEY_ami_secret_file": str(secret)}
+
+
+@pytest.mark.parametrize(("change", "mode", "code", "reason"), [
+    ({}, 0o600, OCFCode.SUCCESS, ""),
+    ({}, 0o640, OCFCode.ERR_PERM, "ami.secret is accessible by group or others (chmod 600 it)"),
+    ({"OCF_RESKEY_ami_secret_file": "/nonexistent/ami.secret"}, 0o600, OCFCode.ERR_INSTALLED,
+     "ami_secret_file /nonexistent/ami.secret not found on this node"),
+    ({"OCF_RESKEY_ami_secret_file": "ami.secret"}, 0o600, OCFCode.ERR_CONFIGURED,
+     "ami_secret_file 'ami.secret' must be an absolute path"),
+    ({"OCF_RESKEY_ami_secret": "s3cret"}, 0o600, OCFCode.ERR_CONFIGURED,
+     "set ami_secret_file or the deprecated ami_secret, not both"),
+    ({"OCF_RESKEY_ami_secret_file": ""}, 0o600, OCFCode.ERR_CONFIGURED,
+     "astdb_families needs ami_user and ami_secret_file"),
+])
+def test_the_ami_secret_file_is_checked_like_a_password_file(
+        installed: dict[str, str], change: dict[str, str], mode: int, code: OCFCode,
+        reason: str, capsys: pytest.CaptureFixture[str]):
+    Path(installed["OCF_RESKEY_ami_secret_file"]).chmod(mode)
+    assert asterisk.AGENT.dispatch("validate-all", {**installed, **change}) == code
+    assert reason in capsys.readouterr().err
+
+
+def test_the_deprecated_ami_secret_still_works_with_a_warning(
+        installed: dict[str, str], capsys: pytest.CaptureFixture[str]):
+    env = {**installed, "OCF_RESKEY_ami_secret_file": "", "OCF_RESKEY_ami_secret": "s3cret"}
+    assert asterisk.AGENT.dispatch("validate-all", env) == OCFCode.SUCCESS
+    assert "WARNING: ami_secret is deprecated" in capsys.readouterr().err
+
+
+def test_the_manager_login_uses_the_first_line_of_the_secret_file(
+        installed: dict[str, str], tmp_path: Path):
+    manager = FakeManager(secret="s3cret")
+    manager.db = {("DND", "101"): "YES"}
+    env = {**installed, "OCF_RESKEY_ami_port": str(manager.port),
+           "OCF_RESKEY_CRM_meta_on_node": "node2"}
+    cfg = asterisk.AsteriskConfig.from_env(env)
+    ctx = Context(asterisk.AGENT, "monitor", env, Logger("asterisk", "pbx", {}), 10)
+    os.makedirs(ctx.state_dir)
+    Path(ctx.state_file("active-node")).write_text("127.0.0.1")
+    try:
+        assert asterisk._pull_astdb(cfg, ctx) == ""
+    finally:
+        manager.close()
+    assert json.loads(Path(astdb_carry.snapshot_file(ctx)).read_text())["families"] == {
+        "DND": {"101": "YES"}}
+    Path(env["OCF_RESKEY_ami_secret_file"]).unlink()  # now every pull fails, and counts
+    assert [asterisk._pull_astdb(cfg, ctx) for _ in range(3)][2].endswith(
+        "3 times in a row: ami_secret_file " + env["OCF_RESKEY_ami_secret_file"]
+        + ": No such file or directory")
