@@ -17,13 +17,17 @@ import json
 import shlex
 import socket
 import subprocess
+import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
 from tests.support.client_host import ClientHost
 
 BARESIP = "/usr/bin/baresip"
 MODULES = "/usr/lib/baresip/modules"
+T = TypeVar("T")
 
 # Headless: no sound card, no video, no NAT helpers (no STUN traffic), no UI
 # module reading stdin.  ausine only produces 48 kHz, hence ausrc_srate.
@@ -112,13 +116,21 @@ class CallOutcome:
         return f"{self.uri}: failed ({self.reason or 'no answer'})"
 
 
-@dataclass
 class _Control:
-    """The ctrl_tcp connection: netstrings in, commands out."""
+    """The ctrl_tcp connection.  A reader thread takes every message as it
+    arrives and stamps events then, so a test busy elsewhere (a sleep, a
+    fault injection) does not shift the times it measures."""
 
-    sock: socket.socket
-    buffer: bytes = b""
-    responses: dict[str, dict[str, object]] = field(default_factory=dict)
+    def __init__(self, sock: socket.socket, events: list[Event]) -> None:
+        self.sock = sock
+        self.changed = threading.Condition()
+        self.events = events  # every event, for reports
+        self.pending: list[Event] = []  # those no wait has returned yet
+        self.responses: dict[str, dict[str, object]] = {}
+        self.closed = False
+        sock.settimeout(None)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def send(self, command: str, params: str, token: str) -> None:
         # An empty "params" would reach the command as "" (not absent):
@@ -127,31 +139,59 @@ class _Control:
         body = json.dumps(message).encode()
         self.sock.sendall(str(len(body)).encode() + b":" + body + b",")
 
-    def receive(self, deadline: float) -> list[dict[str, object]]:
-        """The messages that arrive before ``deadline`` (at least one, or none
-        when the deadline passes)."""
+    def wait(self, found: Callable[[], T | None], deadline: float) -> T | None:
+        """``found()`` (called under the lock) once it is not None, or None
+        when the deadline passes or baresip closed the connection."""
+        with self.changed:
+            while True:
+                value = found()
+                left = deadline - time.monotonic()
+                if value is not None or self.closed or left <= 0:
+                    return value
+                self.changed.wait(left)
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self._reader.join(5)
+
+    def _read(self) -> None:
+        buffer = b""
         while True:
-            messages = self._parse()
-            left = deadline - time.monotonic()
-            if messages or left <= 0:
-                return messages
-            self.sock.settimeout(left)
             try:
                 data = self.sock.recv(65536)
-            except TimeoutError:
-                return []
+            except OSError:
+                data = b""
+            arrived = time.monotonic()
+            buffer += data
+            messages = []
+            while True:
+                length, colon, rest = buffer.partition(b":")
+                if not colon or len(rest) < int(length) + 1:
+                    break
+                messages.append(json.loads(rest[:int(length)]))
+                buffer = rest[int(length) + 1:]
+            with self.changed:
+                for message in messages:
+                    self._take(message, arrived)
+                self.closed = not data
+                self.changed.notify_all()
             if not data:
-                raise PhoneError("baresip closed its control connection")
-            self.buffer += data
+                return
 
-    def _parse(self) -> list[dict[str, object]]:
-        messages = []
-        while True:
-            length, colon, rest = self.buffer.partition(b":")
-            if not colon or len(rest) < int(length) + 1:
-                return messages
-            messages.append(json.loads(rest[:int(length)]))
-            self.buffer = rest[int(length) + 1:]
+    def _take(self, message: dict[str, object], arrived: float) -> None:
+        if message.get("response"):
+            self.responses[str(message.get("token"))] = message
+        elif message.get("event") and message.get("type") != "CALL_RTCP":
+            event = Event(type=str(message.get("type", "")), param=str(message.get("param", "")),
+                          at=arrived, call=str(message.get("id", "")),
+                          direction=str(message.get("direction", "")),
+                          peer=str(message.get("peeruri", "")))
+            self.events.append(event)
+            self.pending.append(event)
 
 
 class Phone:
@@ -170,7 +210,6 @@ class Phone:
         self.address, self.port, self.ctrl_port = address, port, ctrl_port
         self.cafile, self.ring_timeout = cafile, ring_timeout
         self.events: list[Event] = []  # every event, for reports
-        self._pending: list[Event] = []  # those no wait has returned yet
         self._control: _Control | None = None
         self._launcher: subprocess.Popen[bytes] | None = None
         self._tokens = 0
@@ -207,7 +246,7 @@ class Phone:
                                      f"{self.log()[-500:]}") from None
                 time.sleep(0.1)
                 continue
-            self._control = _Control(sock)
+            self._control = _Control(sock, self.events)
         self.command("uanew", self.account.line())
 
     def stop(self, timeout: float = 10) -> None:
@@ -217,7 +256,7 @@ class Phone:
                 self._control.send("quit", "", "quit")
             except OSError:
                 pass
-            self._control.sock.close()
+            self._control.close()
             self._control = None
         self.host.end(f"{self.folder}/pid", timeout)
         if self._launcher is not None:
@@ -238,45 +277,33 @@ class Phone:
         self._tokens += 1
         token = f"t{self._tokens}"
         control.send(command, params, token)
-        deadline = time.monotonic() + timeout
-        while token not in control.responses:
-            if time.monotonic() > deadline:
-                raise PhoneError(f"no answer to {command!r} within {timeout} s")
-            self._pump(deadline)
-        response = control.responses.pop(token)
+        response = control.wait(lambda: control.responses.pop(token, None),
+                                time.monotonic() + timeout)
+        if response is None:
+            why = "baresip closed its control connection" if control.closed else \
+                f"no answer within {timeout} s"
+            raise PhoneError(f"{command}: {why}")
         if not response.get("ok"):
             raise PhoneError(f"{command} {params}: {response.get('data')}")
         return str(response.get("data", ""))
 
     def wait_event(self, types: tuple[str, ...], timeout: float, *, call: str = "",
-                   direction: str = "") -> Event | None:
+                   direction: str = "", after: float = 0.0) -> Event | None:
         """The first event not yet consumed of one of ``types`` (for ``call``
-        and ``direction`` if given), waiting up to ``timeout``; None if none.
-        Events of other calls or types stay for later waits."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for event in self._pending:
-                if (event.type in types and (not call or event.call == call)
-                        and (not direction or event.direction == direction)):
-                    self._pending.remove(event)
-                    return event
-            if time.monotonic() >= deadline:
-                return None
-            self._pump(deadline)
-
-    def _pump(self, deadline: float) -> None:
+        and ``direction`` if given, arrived at ``after`` or later), waiting up
+        to ``timeout``; None if none.  Other events stay for later waits."""
         control = self._connected()
-        for message in control.receive(deadline):
-            if message.get("response"):
-                control.responses[str(message.get("token"))] = message
-            elif message.get("event") and message.get("type") != "CALL_RTCP":
-                event = Event(
-                    type=str(message.get("type", "")), param=str(message.get("param", "")),
-                    at=time.monotonic(), call=str(message.get("id", "")),
-                    direction=str(message.get("direction", "")),
-                    peer=str(message.get("peeruri", "")))
-                self.events.append(event)
-                self._pending.append(event)
+
+        def first() -> Event | None:
+            for event in control.pending:
+                if (event.type in types and (not call or event.call == call)
+                        and (not direction or event.direction == direction)
+                        and event.at >= after):
+                    control.pending.remove(event)
+                    return event
+            return None
+
+        return control.wait(first, time.monotonic() + timeout)
 
     def _connected(self) -> _Control:
         if self._control is None:
