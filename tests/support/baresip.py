@@ -13,6 +13,7 @@ in time is an error, a call that is not answered is an outcome.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import socket
@@ -151,10 +152,8 @@ class _Control:
                 self.changed.wait(left)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # shutdown wakes the reader's recv
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.sock.close()
         self._reader.join(5)
 
@@ -252,10 +251,8 @@ class Phone:
     def stop(self, timeout: float = 10) -> None:
         """Quit (which un-registers), then end the process if it lingers."""
         if self._control is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._control.send("quit", "", "quit")
-            except OSError:
-                pass
             self._control.close()
             self._control = None
         self.host.end(f"{self.folder}/pid", timeout)
