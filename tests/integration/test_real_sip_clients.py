@@ -9,14 +9,15 @@ and TCP, 5061 TLS), phones 100 (UDP) 127.0.0.10, 101 (TCP) 127.0.0.11, 102
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.asterisk_nodes import REGISTRAR, start_box, wait_for
+from tests.integration.asterisk_nodes import REGISTRAR, Node, start_box, wait_for
 from tests.support.asterisk import AsteriskSetup, PhoneService
 from tests.support.baresip import Account, Event, Phone
 from tests.support.client_host import ClientHost
@@ -35,10 +36,12 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     yield from start_box(tmp_path_factory)
 
 
-def self_signed(folder: Path, address: str) -> tuple[str, str]:
-    """A certificate for ``address`` (as CN and IP subjectAltName) and its key."""
+def self_signed(folder: Path, *addresses: str) -> tuple[str, str]:
+    """A certificate for ``addresses`` (the first as CN, all as IP
+    subjectAltNames) and its key."""
+    names = ",".join(f"IP:{address}" for address in addresses)
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", f"/CN={address}", "-addext", f"subjectAltName=IP:{address}",
+                    "-subj", f"/CN={addresses[0]}", "-addext", f"subjectAltName={names}",
                     "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")],
                    check=True, capture_output=True, timeout=60)
     return (folder / "cert.pem").read_text(), (folder / "key.pem").read_text()
@@ -191,13 +194,87 @@ def test_sipp_counts_refused_calls(box, pbx):
     assert figures.exit_code != 0
 
 
-def reachable(box: Container, setup: AsteriskSetup, phone: Phone) -> bool:
-    """Does a call from Asterisk itself reach the phone (auto-answered)?"""
-    rx(box, setup, f"channel originate PJSIP/{phone.account.user} application Wait 1")
+def reachable(cli: Callable[[str], str], phone: Phone) -> bool:
+    """Does a call from Asterisk itself (``cli`` runs a CLI command there)
+    reach the phone (auto-answered)?"""
+    cli(f"channel originate PJSIP/{phone.account.user} application Wait 1")
     incoming = phone.wait_incoming(4)
     if incoming is not None:
         phone.wait_closed(incoming.call, 5)
     return incoming is not None
+
+
+# -- a failover to a hot standby (the agent carries the astdb) --------------
+
+OLD, NEW = "127.0.0.20", "127.0.0.21"
+FAILOVER_PHONES = {"100": "127.0.0.30", "101": "127.0.0.31", "102": "127.0.0.32"}
+
+
+def node_for_phones(box: Container, name: str, address: str, eid: int,
+                    service: PhoneService, **params: str) -> Node:
+    """An agent-run Asterisk whose configuration also serves the phones."""
+    node = Node(box, name, address, eid=eid, **params)
+    AsteriskSetup(node.setup.root, address, REGISTRAR, inside=node.setup.inside, eid=eid,
+                  phones=tuple(PHONES), service=service)
+    box.run(["chown", "-R", "asterisk:asterisk", f"{node.setup.inside}/etc"], check=True)
+    return node
+
+
+@pytest.mark.parametrize(("rewrite_contact", "expected"), [
+    ("no", {"100": True, "101": True, "102": False}),
+    ("yes", {"100": True, "101": False, "102": False}),
+])
+def test_which_phones_the_new_active_reaches_after_a_failover(
+        box, tmp_path: Path, rewrite_contact: str, expected: dict[str, bool]):
+    """Phones registered with the old active; it dies; the standby, which
+    copied the registrations (astdb_families=registrar), is promoted and calls
+    each phone before any registered again.  UDP: the contact is where the
+    phone listens.  TCP without rewrite_contact: the same, and the new server
+    connects to it.  TLS: baresip has no certificate to accept a connection.
+    With rewrite_contact, TCP and TLS contacts are the old connections'."""
+    cert, key = self_signed(tmp_path, OLD, NEW)
+    service = PhoneService(secrets={ext: f"secret-{ext}" for ext in PHONES},
+                           endpoint={"rewrite_contact": rewrite_contact}, tls=(cert, key))
+    old = node_for_phones(box, f"fo-old-{rewrite_contact}", OLD, 1, service,
+                          astdb_families="registrar")
+    new = node_for_phones(box, f"fo-new-{rewrite_contact}", NEW, 2, service,
+                          astdb_families="registrar")
+    on_new = {"on_node": NEW}
+    host = ClientHost.of_process(box.pid)
+    started: list[Phone] = []
+    try:
+        for node in (old, new):
+            assert node.agent("start")[0] == 0, node.last_stderr
+        assert old.agent("promote")[0] == 0
+        assert new.agent("notify", meta={"notify_type": "post", "notify_operation": "promote",
+                                         "notify_promote_uname": OLD, **on_new})[0] == 0
+        for number, (ext, address) in enumerate(FAILOVER_PHONES.items()):
+            transport = PHONES[ext][0]
+            registrar = f"{OLD}:5061" if transport == "tls" else OLD
+            phone = Phone(host, f"/tmp/fo-phone-{ext}",
+                          Account(ext, f"secret-{ext}", registrar, transport), address,
+                          ctrl_port=4420 + number, cafile=cert if transport == "tls" else "")
+            phone.start()
+            started.append(phone)
+        assert all(phone.registered(10) for phone in started)
+        assert new.agent("monitor", meta=on_new)[0] == 0  # the standby's copy
+        box.run(["kill", "-9", str(old.pid())], check=True)
+        died = time.monotonic()
+        code, reason, _ = new.agent("promote", meta=on_new)
+        assert code == 0, reason
+        found = {}
+        for phone in started:
+            found[phone.account.user] = reachable(new.rx, phone)
+            print(f"rewrite_contact={rewrite_contact}: {phone.account.user} "
+                  f"({phone.account.transport}) "
+                  f"{'reached' if found[phone.account.user] else 'not reached'} by the new "
+                  f"active {time.monotonic() - died:.1f} s after the old one died")
+        assert found == expected
+    finally:
+        for phone in started:
+            phone.stop(timeout=3)
+        for node in (old, new):
+            node.agent("stop")
 
 
 def test_restart_keeps_udp_contacts_tcp_and_tls_phones_wait_for_their_refresh(
@@ -215,9 +292,10 @@ def test_restart_keeps_udp_contacts_tcp_and_tls_phones_wait_for_their_refresh(
     box.run(["sh", "-c", f"kill -9 $(cat {ROOT}/run/asterisk.pid)"], check=True)
     boot(box, setup)
     restarted = time.monotonic()
-    assert reachable(box, setup, started["100"])
+    cli = functools.partial(rx, box, setup)
+    assert reachable(cli, started["100"])
     for ext in ("101", "102"):
-        assert not reachable(box, setup, started[ext]), f"{ext} reachable before registering"
+        assert not reachable(cli, started[ext]), f"{ext} reachable before registering"
     for ext in ("101", "102"):
         phone = started[ext]
         refresh = last[ext] + 0.9 * phone.account.regint
@@ -228,4 +306,4 @@ def test_restart_keeps_udp_contacts_tcp_and_tls_phones_wait_for_their_refresh(
               f"again {event.at - restarted:.1f} s later, {event.at - last[ext]:.1f} s "
               f"after its previous registration")
         assert event.at >= refresh - 2  # its refresh, not the closed connection
-        assert reachable(box, setup, phone)
+        assert reachable(cli, phone)
