@@ -40,6 +40,7 @@ def self_signed(folder: Path, *addresses: str) -> tuple[str, str]:
     """A certificate for ``addresses`` (the first as CN, all as IP
     subjectAltNames) and its key."""
     names = ",".join(f"IP:{address}" for address in addresses)
+    folder.mkdir(exist_ok=True)
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                     "-subj", f"/CN={addresses[0]}", "-addext", f"subjectAltName={names}",
                     "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")],
@@ -207,7 +208,9 @@ def reachable(cli: Callable[[str], str], phone: Phone) -> bool:
 # -- a failover to a hot standby (the agent carries the astdb) --------------
 
 OLD, NEW = "127.0.0.20", "127.0.0.21"
-FAILOVER_PHONES = {"100": "127.0.0.30", "101": "127.0.0.31", "102": "127.0.0.32"}
+# extension: transport, address, whether the phone has a certificate of its own
+FAILOVER_PHONES = {"100": ("udp", "127.0.0.30", False), "101": ("tcp", "127.0.0.31", False),
+                   "102": ("tls", "127.0.0.32", False), "103": ("tls", "127.0.0.33", True)}
 
 
 def node_for_phones(box: Container, name: str, address: str, eid: int,
@@ -215,14 +218,14 @@ def node_for_phones(box: Container, name: str, address: str, eid: int,
     """An agent-run Asterisk whose configuration also serves the phones."""
     node = Node(box, name, address, eid=eid, **params)
     AsteriskSetup(node.setup.root, address, REGISTRAR, inside=node.setup.inside, eid=eid,
-                  phones=tuple(PHONES), service=service)
+                  phones=tuple(FAILOVER_PHONES), service=service)
     box.run(["chown", "-R", "asterisk:asterisk", f"{node.setup.inside}/etc"], check=True)
     return node
 
 
 @pytest.mark.parametrize(("rewrite_contact", "expected"), [
-    ("no", {"100": True, "101": True, "102": False}),
-    ("yes", {"100": True, "101": False, "102": False}),
+    ("no", {"100": True, "101": True, "102": False, "103": True}),
+    ("yes", {"100": True, "101": False, "102": False, "103": False}),
 ])
 def test_which_phones_the_new_active_reaches_after_a_failover(
         box, tmp_path: Path, rewrite_contact: str, expected: dict[str, bool]):
@@ -230,10 +233,12 @@ def test_which_phones_the_new_active_reaches_after_a_failover(
     copied the registrations (astdb_families=registrar), is promoted and calls
     each phone before any registered again.  UDP: the contact is where the
     phone listens.  TCP without rewrite_contact: the same, and the new server
-    connects to it.  TLS: baresip has no certificate to accept a connection.
-    With rewrite_contact, TCP and TLS contacts are the old connections'."""
+    connects to it; TLS too, if the phone has a certificate to accept the
+    connection with.  With rewrite_contact, TCP and TLS contacts are the old
+    connections'."""
     cert, key = self_signed(tmp_path, OLD, NEW)
-    service = PhoneService(secrets={ext: f"secret-{ext}" for ext in PHONES},
+    own_cert, own_key = self_signed(tmp_path / "phone", FAILOVER_PHONES["103"][1])
+    service = PhoneService(secrets={ext: f"secret-{ext}" for ext in FAILOVER_PHONES},
                            endpoint={"rewrite_contact": rewrite_contact}, tls=(cert, key))
     old = node_for_phones(box, f"fo-old-{rewrite_contact}", OLD, 1, service,
                           astdb_families="registrar")
@@ -248,27 +253,25 @@ def test_which_phones_the_new_active_reaches_after_a_failover(
         assert old.agent("promote")[0] == 0
         assert new.agent("notify", meta={"notify_type": "post", "notify_operation": "promote",
                                          "notify_promote_uname": OLD, **on_new})[0] == 0
-        for number, (ext, address) in enumerate(FAILOVER_PHONES.items()):
-            transport = PHONES[ext][0]
+        for number, (ext, (transport, address, own)) in enumerate(FAILOVER_PHONES.items()):
             registrar = f"{OLD}:5061" if transport == "tls" else OLD
             phone = Phone(host, f"/tmp/fo-phone-{ext}",
                           Account(ext, f"secret-{ext}", registrar, transport), address,
-                          ctrl_port=4420 + number, cafile=cert if transport == "tls" else "")
+                          ctrl_port=4420 + number, cafile=cert if transport == "tls" else "",
+                          certificate=own_cert + own_key if own else "")
             phone.start()
             started.append(phone)
         assert all(phone.registered(10) for phone in started)
         assert new.agent("monitor", meta=on_new)[0] == 0  # the standby's copy
         box.run(["kill", "-9", str(old.pid())], check=True)
-        died = time.monotonic()
-        code, reason, _ = new.agent("promote", meta=on_new)
+        code, reason, took = new.agent("promote", meta=on_new)
         assert code == 0, reason
-        found = {}
-        for phone in started:
-            found[phone.account.user] = reachable(new.rx, phone)
-            print(f"rewrite_contact={rewrite_contact}: {phone.account.user} "
-                  f"({phone.account.transport}) "
-                  f"{'reached' if found[phone.account.user] else 'not reached'} by the new "
-                  f"active {time.monotonic() - died:.1f} s after the old one died")
+        found = {phone.account.user: reachable(new.rx, phone) for phone in started}
+        print(f"rewrite_contact={rewrite_contact}, promoted in {took:.1f} s: " + ", ".join(
+            f"{phone.account.user} ({phone.account.transport}"
+            f"{' with a certificate' if phone.certificate else ''}) "
+            f"{'reached' if found[phone.account.user] else 'not reached'}"
+            for phone in started))
         assert found == expected
     finally:
         for phone in started:

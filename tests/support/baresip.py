@@ -199,15 +199,18 @@ class Phone:
     ``address`` (with ``port``) is where it listens for SIP (UDP and TCP on
     ``port``, TLS on ``port + 1``); ``ctrl_port`` (on 127.0.0.1) must differ
     between phones in the same network namespace.  ``cafile``: PEM that
-    verifies a TLS registrar's certificate.  ``ring_timeout``: seconds an
-    incoming call may ring unanswered (answermode manual)."""
+    verifies a TLS registrar's certificate.  ``certificate``: the phone's own
+    certificate and key (one PEM), without which it cannot accept a TLS
+    connection (a server can then reach it only over the phone's own).
+    ``ring_timeout``: seconds an incoming call may ring unanswered
+    (answermode manual)."""
 
     def __init__(self, host: ClientHost, folder: str, account: Account, address: str, *,
                  port: int = 5060, ctrl_port: int = 4444, cafile: str = "",
-                 ring_timeout: int = 30) -> None:
+                 certificate: str = "", ring_timeout: int = 30) -> None:
         self.host, self.folder, self.account = host, folder.rstrip("/"), account
         self.address, self.port, self.ctrl_port = address, port, ctrl_port
-        self.cafile, self.ring_timeout = cafile, ring_timeout
+        self.cafile, self.certificate, self.ring_timeout = cafile, certificate, ring_timeout
         self.events: list[Event] = []  # every event, for reports
         self._control: _Control | None = None
         self._launcher: subprocess.Popen[bytes] | None = None
@@ -220,7 +223,9 @@ class Phone:
     def config(self) -> str:
         tls = ""
         if self.cafile:
-            tls = f"sip_cafile\t{self.folder}/ca.pem\nsip_verify_server\tyes\n"
+            tls += f"sip_cafile\t{self.folder}/ca.pem\nsip_verify_server\tyes\n"
+        if self.certificate:
+            tls += f"sip_certificate\t{self.folder}/own.pem\n"
         return CONFIG.format(listen=f"{self.address}:{self.port}", tls=tls,
                              ring_timeout=self.ring_timeout, modules=MODULES,
                              ctrl_port=self.ctrl_port)
@@ -232,6 +237,8 @@ class Phone:
         self.host.write(f"{self.folder}/accounts", "# added over ctrl_tcp (uanew)\n")
         if self.cafile:
             self.host.write(f"{self.folder}/ca.pem", self.cafile)
+        if self.certificate:
+            self.host.write(f"{self.folder}/own.pem", self.certificate, mode="600")
         folder = shlex.quote(self.folder)
         self._launcher = self.host.spawn(f"echo $$ > {folder}/pid && exec {BARESIP} "
                                          f"-f {folder} > {folder}/baresip.log 2>&1")
