@@ -264,6 +264,12 @@ class Cluster:
         for node in self.running_nodes():
             res = self.run(node, "crm_mon", "-1", "--include=all", check=False, timeout=30)
             out.append("crm_mon on %s:\n%s%s" % (node, res.stdout, res.stderr))
+            # What the scheduler still wants to do, and why it may not.
+            res = self.run(node, "sh", "-c", "crm_simulate --live-check --simulate 2>&1 | "
+                           "sed -n '/Transition Summary/,/Executing/p'; journalctl "
+                           "--no-pager -n 40 -u pacemaker -g 'error|warning|Result of|"
+                           "Initiating|blocked|unrunnable'", check=False, timeout=30)
+            out.append("scheduler and log on %s:\n%s" % (node, res.stdout))
         out.append("fence log:\n" + "\n".join(self.fence_log()[-8:]))
         return "\n".join(out)
 

@@ -15,8 +15,10 @@ import subprocess
 import time
 from contextlib import contextmanager
 
+import pbx_parts
 import pytest
 from asterisk_checks import ROOT, asterisk_files  # noqa: F401  (module fixture)
+from pbx_parts import asterisk, cdr_rows, sql, web
 from sipha_cluster import HOST_IP, SERVICE_IP, TRUNK_IP, VAGRANT_DIR, wait_until
 
 CLUSTER_DIST = "sid"
@@ -309,3 +311,83 @@ def test_failback_refused_until_the_old_master_is_ready_then_accepted(pbx):
     history = pbx.run(new, SIP_HA, "logs", "--params", PARAMS, "--since", "-1h",
                       check=False).stdout
     assert "SIP-HA: failback pbx" in history
+
+
+@pytest.fixture
+def whole_pbx(cluster, asterisk_files):  # noqa: F811
+    """Asterisk with its CDR database, file sync and web GUI, as one service."""
+    pbx_parts.prepare_nodes(cluster, ROOT)
+    install(cluster, params_toml(cluster.nodes, PBX + pbx_parts.services()))
+    first = settled(cluster)
+    try:
+        for node in cluster.nodes:
+            wait_until(lambda node=node: sql(cluster, node, "SELECT 1", check=False).stdout
+                       == "1\n", 120, what=f"MariaDB on {node}")
+    except Exception:
+        for node in cluster.nodes:
+            res = sql(cluster, node, "SELECT 1", check=False)
+            print(node, res.returncode, res.stdout, res.stderr)
+            print(cluster.run(node, "sh", "-c", "ps -eo pid,user,args | grep [m]ariadbd; "
+                              "ls -l /run/mysqld /var/lib/mysql | head -20",
+                              check=False).stdout)
+        raise
+    pbx_parts.replicate(cluster)
+    wait_until(lambda: service(cluster)["database_node"] == first, 120,
+               what=f"the database writable on {first}")
+    sql(cluster, first, pbx_parts.CDR_TABLE)
+    for node in cluster.nodes:
+        wait_until(lambda node=node: sql(cluster, node, "SELECT COUNT(*) FROM "
+                                         "asteriskcdrdb.cdr", check=False).returncode == 0,
+                   60, what=f"the CDR table on {node}")
+        # Asterisk started before the table existed: load the CDR backend again.
+        asterisk(cluster, node, ROOT, "module reload res_odbc.so cdr_adaptive_odbc.so")
+    yield cluster
+    cluster.wait_all_online(timeout=240)   # a fenced node reboots first
+    pbx_parts.cleanup(cluster, ROOT)
+    for node in cluster.nodes:
+        cluster.run(node, "tee", f"{ROOT}/etc/extensions.conf",
+                    input=asterisk_files["etc/extensions.conf"], check=False)
+
+
+def test_the_whole_pbx_survives_a_power_cut(whole_pbx):
+    """A dialplan edit on the active is live on the new active after a power
+    cut; the CDR of the call before the cut is there and the new active
+    writes its own; the web GUI's session is still logged in."""
+    pbx = whole_pbx
+    old = active(pbx)
+    new = other(pbx, old)
+    body, cookie = web(pbx, "?login=operator")
+    assert body == f"logged in as operator ({old})", body
+    asterisk(pbx, old, ROOT, "channel originate Local/600@phones application Hangup")
+    wait_until(lambda: any(row.startswith("600 ") for row in cdr_rows(pbx, new)), 60,
+               what="the CDR of the call on the active, replicated to the standby")
+    before = cdr_rows(pbx, old)
+
+    pbx.run(old, "sh", "-c", f"printf 'exten => 700,1,Answer()\\n same => n,Hangup()\\n' "
+                             f">>{ROOT}/etc/extensions.conf")
+    asterisk(pbx, old, ROOT, "dialplan reload")   # the administrator, on the active
+    started = time.monotonic()
+    wait_until(lambda: "'700'" in asterisk(pbx, new, ROOT, "dialplan show 700@phones"), 60,
+               what="the edited dialplan loaded on the standby")
+    print(f"dialplan edit on {old} loaded on {new} after {time.monotonic() - started:.1f} s")
+    session = cookie.split("=", 1)[1]
+    wait_until(lambda: pbx.run(new, "test", "-s", f"{pbx_parts.SESSIONS}/sess_{session}",
+                               check=False).returncode == 0, 30,
+               what="the web session on the standby")
+
+    with phone(pbx, FENCED_LIMIT) as seen:
+        fenced_failover(pbx, pbx.kill_node, old, new)
+    print(f"power cut of {old}: SIP outage {seen['outage']} s")
+
+    assert "'700'" in asterisk(pbx, new, ROOT, "dialplan show 700@phones")
+    wait_until(lambda: service(pbx, node=new)["database_node"] == new, 90,
+               what=f"the database writable on {new}")
+    asterisk(pbx, new, ROOT, "channel originate Local/700@phones application Hangup")
+    wait_until(lambda: any(row.startswith("700 ") for row in cdr_rows(pbx, new)), 60,
+               what="the new active's CDR")
+    after = cdr_rows(pbx, new)
+    assert after[:len(before)] == before, (before, after)
+    print(f"CDRs on {new}: {after}")
+    body = wait_until(lambda: web(pbx, cookie=cookie)[0] or None, 60,
+                      what="the web GUI on the new active")
+    assert body == f"logged in as operator ({new})", body

@@ -9,6 +9,7 @@ import re
 import time
 
 import pytest
+from pbx_parts import DB_CNF, db_cnf, replicate, sql
 from sipha_cluster import TRUNK_IP, wait_until
 from test_sipha_3nodes import KAMAILIO, KAMAILIO_CFG, PROXY, PROXY_IP, PROXY_PORT
 from test_sipha_asterisk import (
@@ -244,31 +245,6 @@ def test_a_failure_is_mailed_logged_and_trapped_by_the_node_it_happened_on(clust
     assert not [m for m in smtp.messages() if " start on " in m["Subject"]]
 
 
-DB_CNF = "/etc/mysql/sipha-cdr.cnf"
-
-
-def db_cnf(number: int) -> str:
-    """Master/master as an administrator sets it up: ids and offsets apart."""
-    return f"""[mysqld]
-user = mysql
-datadir = /var/lib/mysql
-socket = /run/mysqld/mysqld.sock
-pid-file = /run/mysqld/mysqld.pid
-bind-address = 0.0.0.0
-skip-name-resolve
-server_id = {number}
-log_bin = mysql-bin
-log_slave_updates = 1
-auto_increment_increment = 2
-auto_increment_offset = {number}
-"""
-
-
-def sql(cluster, node: str, statement: str, user: str = "root", check: bool = True):
-    return cluster.run(node, "mariadb", "--user", user, "--batch", "--skip-column-names",
-                       "--execute", statement, check=check)
-
-
 def replication(cluster, node: str) -> str:
     """What mysql-mm published about NODE's replica (ok, broken, ...)."""
     res = cluster.run(node, "attrd_updater", "--query", "--name",
@@ -305,13 +281,7 @@ def cdr(cluster):
     for node in cluster.nodes:
         wait_until(lambda node=node: sql(cluster, node, "SELECT 1", check=False).stdout
                    == "1\n", 120, what=f"MariaDB on {node}")
-        sql(cluster, node, "SET sql_log_bin = 0; "
-                           "CREATE USER 'repl'@'%' IDENTIFIED BY 'repl-secret'; "
-                           "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%'")
-    for node, peer in zip(cluster.nodes, reversed(cluster.nodes), strict=True):
-        sql(cluster, node, f"CHANGE MASTER TO MASTER_HOST = '{cluster.ip(peer)}', "
-                           "MASTER_USER = 'repl', MASTER_PASSWORD = 'repl-secret', "
-                           "MASTER_USE_GTID = slave_pos; START SLAVE")
+    replicate(cluster)
     yield cluster
     for node in cluster.nodes:
         cluster.run(node, "rm", "-f", DB_CNF, check=False)

@@ -1,0 +1,169 @@
+"""What a PBX needs beside Asterisk, set up on the sid test nodes as an
+administrator would: CDRs written by Asterisk through ODBC into MariaDB
+(master/master under ocf:sipha:mysql-mm), a PHP web page with a login
+session standing in for the FreePBX GUI or a wallboard, and the file sync of
+Asterisk's configuration and of PHP's session folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from sipha_cluster import SERVICE_IP
+
+DB_CNF = "/etc/mysql/sipha-cdr.cnf"
+CLIENT_CNF = "/etc/mysql/mariadb.conf.d/99-sipha-client.cnf"
+SESSIONS = "/var/lib/php/sessions"   # Debian's PHP default, as FreePBX uses it
+SYNC_TOML = "/etc/sip-ha/sync.toml"
+WEB_PAGE = "/var/www/html/login.php"
+
+ODBC_INI = """[asteriskcdrdb]
+Driver = MariaDB Unicode
+Server = localhost
+Socket = /run/mysqld/mysqld.sock
+Database = asteriskcdrdb
+"""
+
+# Asterisk logs in as its own system user over the socket (unix_socket):
+# no password anywhere.
+RES_ODBC = """[asteriskcdrdb]
+enabled => yes
+dsn => asteriskcdrdb
+username => asterisk
+pre-connect => yes
+"""
+
+CDR_ODBC = """[cdr]
+connection = asteriskcdrdb
+table = cdr
+alias start => calldate
+"""
+
+CDR_TABLE = """CREATE DATABASE asteriskcdrdb;
+CREATE TABLE asteriskcdrdb.cdr (
+  id INT AUTO_INCREMENT PRIMARY KEY, calldate DATETIME, clid VARCHAR(80),
+  src VARCHAR(80), dst VARCHAR(80), dcontext VARCHAR(80), channel VARCHAR(80),
+  dstchannel VARCHAR(80), lastapp VARCHAR(80), lastdata VARCHAR(80),
+  duration INT, billsec INT, disposition VARCHAR(45), uniqueid VARCHAR(150));
+CREATE USER 'asterisk'@'localhost' IDENTIFIED VIA unix_socket;
+GRANT INSERT, SELECT ON asteriskcdrdb.* TO 'asterisk'@'localhost';
+"""
+
+LOGIN_PHP = """<?php
+session_start();
+if (isset($_GET['login'])) {
+    $_SESSION['user'] = $_GET['login'];
+}
+header('Content-Type: text/plain');
+echo isset($_SESSION['user']) ? 'logged in as ' . $_SESSION['user'] : 'not logged in';
+echo ' (' . gethostname() . ")\\n";
+"""
+
+
+def db_cnf(number: int) -> str:
+    """Master/master as an administrator sets it up: ids and offsets apart."""
+    return f"""[mysqld]
+user = mysql
+datadir = /var/lib/mysql
+socket = /run/mysqld/mysqld.sock
+pid-file = /run/mysqld/mysqld.pid
+bind-address = 0.0.0.0
+skip-name-resolve
+server_id = {number}
+log_bin = mysql-bin
+log_slave_updates = 1
+auto_increment_increment = 2
+auto_increment_offset = {number}
+"""
+
+
+def sync_toml(folders: list[str], nodes: list[str]) -> str:
+    quoted = ", ".join(f'"{f}"' for f in folders)
+    peers = "".join(f'[[peers]]\nname = "{n}"\n' for n in nodes)
+    return (f"folders = [{quoted}]\ndebounce = 0.3\n[ssh]\n"
+            f'identity_file = "/root/.ssh/id_ed25519"\n{peers}')
+
+
+def services() -> str:
+    """The parameter file's additions: sync, database and the web extra."""
+    return (f'[service.sync]\nconfig = "{SYNC_TOML}"\n'
+            f'[service.database]\nconfig = "{DB_CNF}"\n'
+            '[[service.extra]]\nid = "pbx-web"\nagent = "systemd:apache2"\n')
+
+
+def prepare_nodes(cluster, root: str) -> None:
+    """Files on every node before the parameter file is applied."""
+    for number, node in enumerate(cluster.nodes, start=1):
+        cluster.run(node, "mkdir", "-p", "/etc/sip-ha", SESSIONS)
+        cluster.run(node, "tee", "/etc/odbc.ini", input=ODBC_INI)
+        cluster.run(node, "tee", f"{root}/etc/res_odbc.conf", input=RES_ODBC)
+        cluster.run(node, "tee", f"{root}/etc/cdr_adaptive_odbc.conf", input=CDR_ODBC)
+        cluster.run(node, "chown", "asterisk:asterisk", f"{root}/etc/res_odbc.conf",
+                    f"{root}/etc/cdr_adaptive_odbc.conf")
+        cluster.run(node, "tee", DB_CNF, input=db_cnf(number))
+        # sid's clients look for /run/mariadbd/: point them at this server.
+        cluster.run(node, "tee", CLIENT_CNF, input="[client]\nsocket = /run/mysqld/mysqld.sock\n")
+        cluster.run(node, "tee", WEB_PAGE, input=LOGIN_PHP)
+        cluster.run(node, "tee", SYNC_TOML,
+                    input=sync_toml([f"{root}/etc", SESSIONS], cluster.nodes))
+        # Pacemaker starts these from now on, not systemd: Debian's
+        # mariadb.socket would start a default server on the agent's probe.
+        cluster.run(node, "systemctl", "disable", "--now", "mariadb.socket",
+                    "mariadb.service", "apache2.service", check=False)
+        # sid's package leaves the data folder to the first start of its unit.
+        cluster.run(node, "sh", "-c", "test -d /var/lib/mysql/mysql || mariadb-install-db "
+                    "--user=mysql --datadir=/var/lib/mysql --skip-test-db >/dev/null")
+
+
+def sql(cluster, node: str, statement: str, user: str = "root", check: bool = True):
+    return cluster.run(node, "mariadb", "--user", user, "--batch", "--skip-column-names",
+                       "--execute", statement, check=check)
+
+
+def replicate(cluster) -> None:
+    """Each node a replica of the other (GTID), as the README shows."""
+    for node in cluster.nodes:
+        sql(cluster, node, "SET sql_log_bin = 0; "
+                           "CREATE USER 'repl'@'%' IDENTIFIED BY 'repl-secret'; "
+                           "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%'")
+    for node, peer in zip(cluster.nodes, reversed(cluster.nodes), strict=True):
+        sql(cluster, node, f"CHANGE MASTER TO MASTER_HOST = '{cluster.ip(peer)}', "
+                           "MASTER_USER = 'repl', MASTER_PASSWORD = 'repl-secret', "
+                           "MASTER_USE_GTID = slave_pos; START SLAVE")
+
+
+def cdr_rows(cluster, node: str) -> list[str]:
+    """dst and disposition of every CDR in NODE's database, oldest first."""
+    res = sql(cluster, node, "SELECT CONCAT(dst, ' ', disposition) FROM asteriskcdrdb.cdr "
+                             "ORDER BY id", check=False)
+    return res.stdout.splitlines() if res.returncode == 0 else []
+
+
+def web(cluster, query: str = "", cookie: str = "") -> tuple[str, str]:
+    """GET the login page on the service address from the phone host: the
+    body and the session cookie the server set (or COOKIE, kept)."""
+    script = (
+        "import json, sys, urllib.request\n"
+        f"req = urllib.request.Request('http://{SERVICE_IP}/login.php{query}')\n"
+        "if sys.argv[1]:\n    req.add_header('Cookie', sys.argv[1])\n"
+        "with urllib.request.urlopen(req, timeout=5) as r:\n"
+        "    print(json.dumps([r.read().decode(), r.headers.get('Set-Cookie') or '']))\n")
+    res = subprocess.run(["ip", "netns", "exec", f"{cluster.prefix}-phone", "python3", "-c",
+                          script, cookie], capture_output=True, text=True, timeout=30,
+                         check=False)
+    if res.returncode != 0:
+        return "", cookie
+    body, set_cookie = json.loads(res.stdout)
+    return body.strip(), set_cookie.split(";", 1)[0] or cookie
+
+
+def asterisk(cluster, node: str, root: str, command: str) -> str:
+    return cluster.run(node, "asterisk", "-C", f"{root}/asterisk.conf", "-rx", command,
+                       check=False).stdout
+
+
+def cleanup(cluster, root: str) -> None:
+    for node in cluster.nodes:
+        cluster.run(node, "rm", "-f", DB_CNF, CLIENT_CNF, SYNC_TOML, WEB_PAGE, "/etc/odbc.ini",
+                    f"{root}/etc/res_odbc.conf", f"{root}/etc/cdr_adaptive_odbc.conf",
+                    check=False)
