@@ -8,13 +8,28 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
 
-from sipha_cluster import SERVICE_IP
+from sipha_cluster import NET, SERVICE_IP, TRUNK_IP
+
+from tests.support.asterisk import AMI_SECRET, AsteriskSetup, PhoneService
+from tests.support.baresip import Account, Phone
+from tests.support.client_host import ClientHost
+from tests.support.sipp_load import SippLoad
 
 DB_CNF = "/etc/mysql/sipha-cdr.cnf"
 CLIENT_CNF = "/etc/mysql/mariadb.conf.d/99-sipha-client.cnf"
 SESSIONS = "/var/lib/php/sessions"   # Debian's PHP default, as FreePBX uses it
 SYNC_TOML = "/etc/sip-ha/sync.toml"
+AMI_SECRET_FILE = "/etc/sip-ha/secrets/ami"
+# Real phones on the phone host, each on an address of its own there (the
+# host's stand-in listens on its main address), and SIPp beside them.
+PHONES = {"100": ("udp", NET + ".210"), "101": ("tcp", NET + ".211")}
+SIPP_IP = NET + ".212"
+ANSWER = "700"      # answered by the PBX, hung up after 2 s (SIPp's calls)
+CLIENT_PORT = 5070  # the host's stand-in holds 5060 on every address there
 WEB_PAGE = "/var/www/html/login.php"
 
 ODBC_INI = """[asteriskcdrdb]
@@ -84,6 +99,66 @@ def sync_toml(folders: list[str], nodes: list[str]) -> str:
             f'identity_file = "/root/.ssh/id_ed25519"\n{peers}')
 
 
+def asterisk_options() -> str:
+    """What the README recommends for phones that survive a failover: their
+    registrations carried to the standbys through the manager interface."""
+    return ('astdb_families = ["registrar"]\nami_user = "sipha"\n'
+            f'ami_secret_file = "{AMI_SECRET_FILE}"\n')
+
+
+def phone_files(root: str) -> dict[str, str]:
+    """Asterisk's files with authenticated phones, SIPp's endpoint and the
+    extension SIPp calls (tests/support/asterisk.py's PhoneService)."""
+    service = PhoneService(secrets={ext: f"secret-{ext}" for ext in PHONES},
+                           load_from=SIPP_IP, answer=ANSWER, answer_seconds=2)
+    with tempfile.TemporaryDirectory() as tmp:
+        AsteriskSetup(Path(tmp), "0.0.0.0", f"{TRUNK_IP}:5060", inside=root,
+                      phones=tuple(PHONES), service=service)
+        return {str(p.relative_to(tmp)): p.read_text()
+                for p in Path(tmp).rglob("*.conf") if p.parent.name == "etc"}
+
+
+def phone_host(cluster) -> ClientHost:
+    return ClientHost(("ip", "netns", "exec", f"{cluster.prefix}-phone"),
+                      f"/run/netns/{cluster.prefix}-phone")
+
+
+def start_phones(cluster, stack: ExitStack) -> dict[str, Phone]:
+    """The phones registered to the service address; stopped with STACK."""
+    host = phone_host(cluster)
+    phones = {}
+    for number, (ext, (transport, address)) in enumerate(PHONES.items()):
+        cluster_ns_address(cluster, address, stack)
+        phone = Phone(host, f"{cluster.state_dir}/phone-{ext}",
+                      Account(ext, f"secret-{ext}", SERVICE_IP, transport), address,
+                      port=CLIENT_PORT, ctrl_port=4410 + number)
+        phone.start()
+        stack.callback(phone.stop)
+        phones[ext] = phone
+    for ext, phone in phones.items():
+        if phone.registered(timeout=30) is None:
+            raise AssertionError(f"phone {ext} did not register: {phone.log()[-800:]}")
+    return phones
+
+
+def cluster_ns_address(cluster, address: str, stack: ExitStack) -> None:
+    """An extra address on the phone host, removed with STACK."""
+    ns = f"{cluster.prefix}-phone"
+    subprocess.run(["ip", "-n", ns, "addr", "replace", f"{address}/32", "dev", "eth0"],
+                   check=True)
+    stack.callback(subprocess.run, ["ip", "-n", ns, "addr", "del", f"{address}/32", "dev",
+                                    "eth0"], check=False)
+
+
+def sipp(cluster, stack: ExitStack, rate: float, calls: int) -> SippLoad:
+    """SIPp calling the service address from the phone host (not started)."""
+    cluster_ns_address(cluster, SIPP_IP, stack)
+    return SippLoad(phone_host(cluster), f"{cluster.state_dir}/sipp", f"{SERVICE_IP}:5060",
+                    service=ANSWER, local_ip=SIPP_IP, local_port=CLIENT_PORT, rate=rate,
+                    calls=calls,
+                    recv_timeout=5)
+
+
 def services() -> str:
     """The parameter file's additions: sync, database and the web extra."""
     return (f'[service.sync]\nconfig = "{SYNC_TOML}"\n'
@@ -95,6 +170,11 @@ def prepare_nodes(cluster, root: str) -> None:
     """Files on every node before the parameter file is applied."""
     for number, node in enumerate(cluster.nodes, start=1):
         cluster.run(node, "mkdir", "-p", "/etc/sip-ha", SESSIONS)
+        cluster.run(node, "install", "-d", "-m", "700", "/etc/sip-ha/secrets")
+        cluster.run(node, "sh", "-c", f"umask 077; cat >{AMI_SECRET_FILE}",
+                    input=AMI_SECRET + "\n")
+        for name, text in phone_files(root).items():
+            cluster.run(node, "tee", f"{root}/{name}", input=text)
         cluster.run(node, "tee", "/etc/odbc.ini", input=ODBC_INI)
         cluster.run(node, "tee", f"{root}/etc/res_odbc.conf", input=RES_ODBC)
         cluster.run(node, "tee", f"{root}/etc/cdr_adaptive_odbc.conf", input=CDR_ODBC)
@@ -165,5 +245,6 @@ def asterisk(cluster, node: str, root: str, command: str) -> str:
 def cleanup(cluster, root: str) -> None:
     for node in cluster.nodes:
         cluster.run(node, "rm", "-f", DB_CNF, CLIENT_CNF, SYNC_TOML, WEB_PAGE, "/etc/odbc.ini",
+                    AMI_SECRET_FILE,
                     f"{root}/etc/res_odbc.conf", f"{root}/etc/cdr_adaptive_odbc.conf",
                     check=False)

@@ -267,8 +267,9 @@ class Cluster:
             # What the scheduler still wants to do, and why it may not.
             res = self.run(node, "sh", "-c", "crm_simulate --live-check --simulate 2>&1 | "
                            "sed -n '/Transition Summary/,/Executing/p'; journalctl "
-                           "--no-pager -n 40 -u pacemaker -g 'error|warning|Result of|"
-                           "Initiating|blocked|unrunnable'", check=False, timeout=30)
+                           "--no-pager -n 60 -g 'error|Result of|Initiating|blocked|"
+                           "unrunnable|Timed out|timeout|sipha|mysql-mm|asterisk\\('",
+                           check=False, timeout=30)
             out.append("scheduler and log on %s:\n%s" % (node, res.stdout))
         out.append("fence log:\n" + "\n".join(self.fence_log()[-8:]))
         return "\n".join(out)

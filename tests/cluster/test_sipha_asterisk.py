@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import pbx_parts
 import pytest
@@ -317,7 +317,8 @@ def test_failback_refused_until_the_old_master_is_ready_then_accepted(pbx):
 def whole_pbx(cluster, asterisk_files):  # noqa: F811
     """Asterisk with its CDR database, file sync and web GUI, as one service."""
     pbx_parts.prepare_nodes(cluster, ROOT)
-    install(cluster, params_toml(cluster.nodes, PBX + pbx_parts.services()))
+    install(cluster, params_toml(cluster.nodes, PBX + pbx_parts.asterisk_options()
+                                 + pbx_parts.services()))
     first = settled(cluster)
     try:
         for node in cluster.nodes:
@@ -345,49 +346,94 @@ def whole_pbx(cluster, asterisk_files):  # noqa: F811
     cluster.wait_all_online(timeout=240)   # a fenced node reboots first
     pbx_parts.cleanup(cluster, ROOT)
     for node in cluster.nodes:
-        cluster.run(node, "tee", f"{ROOT}/etc/extensions.conf",
-                    input=asterisk_files["etc/extensions.conf"], check=False)
+        for name, text in asterisk_files.items():
+            if name.startswith("etc/"):
+                cluster.run(node, "tee", f"{ROOT}/{name}", input=text, check=False)
+
+
+def call_until_answered(cluster, phones: dict, caller: str, callee: str,
+                        limit: float) -> tuple[float, str]:
+    """Seconds until a call from CALLER to extension CALLEE is answered (the
+    callee answers by itself), and the outcome; calls again until LIMIT."""
+    started = time.monotonic()
+    while True:
+        outcome = phones[caller].call(f"sip:{callee}@{SERVICE_IP}", timeout=10)
+        if outcome.answered:
+            phones[caller].hangup(outcome.call)
+            return time.monotonic() - started, str(outcome)
+        if time.monotonic() - started > limit:
+            node = active(cluster)
+            report = asterisk(cluster, node, ROOT, "pjsip show contacts") if node else ""
+            report += cluster.run(node or cluster.nodes[0], "tail", "-30",
+                                  f"{ROOT}/log/messages", check=False).stdout
+            raise AssertionError(
+                f"no call from {caller} to {callee} answered within {limit} s: {outcome}\n"
+                f"{report}\n{caller}: {phones[caller].log()[-1500:]}\n"
+                f"{callee}: {phones[callee].log()[-1500:]}")
+        time.sleep(0.5)
 
 
 def test_the_whole_pbx_survives_a_power_cut(whole_pbx):
     """A dialplan edit on the active is live on the new active after a power
-    cut; the CDR of the call before the cut is there and the new active
-    writes its own; the web GUI's session is still logged in."""
+    cut; the phones, never restarted, call each other; the CDR of the call
+    before the cut is there and the new active writes its own; the web
+    GUI's session is still logged in.  SIPp calls throughout."""
     pbx = whole_pbx
     old = active(pbx)
     new = other(pbx, old)
-    body, cookie = web(pbx, "?login=operator")
-    assert body == f"logged in as operator ({old})", body
-    asterisk(pbx, old, ROOT, "channel originate Local/600@phones application Hangup")
-    wait_until(lambda: any(row.startswith("600 ") for row in cdr_rows(pbx, new)), 60,
-               what="the CDR of the call on the active, replicated to the standby")
-    before = cdr_rows(pbx, old)
+    stack = ExitStack()
+    with stack:
+        phones = pbx_parts.start_phones(pbx, stack)
+        for caller, callee in (("100", "101"), ("101", "100")):
+            took, outcome = call_until_answered(pbx, phones, caller, callee, 10)
+            print(f"before: {caller} -> {callee}: {outcome} ({took:.1f} s of calling)")
+        body, cookie = web(pbx, "?login=operator")
+        assert body == f"logged in as operator ({old})", body
+        asterisk(pbx, old, ROOT, "channel originate Local/600@phones application Hangup")
+        wait_until(lambda: any(row.startswith("600 ") for row in cdr_rows(pbx, new)), 60,
+                   what="the CDR of the call on the active, replicated to the standby")
+        before = cdr_rows(pbx, old)
 
-    pbx.run(old, "sh", "-c", f"printf 'exten => 700,1,Answer()\\n same => n,Hangup()\\n' "
-                             f">>{ROOT}/etc/extensions.conf")
-    asterisk(pbx, old, ROOT, "dialplan reload")   # the administrator, on the active
-    started = time.monotonic()
-    wait_until(lambda: "'700'" in asterisk(pbx, new, ROOT, "dialplan show 700@phones"), 60,
-               what="the edited dialplan loaded on the standby")
-    print(f"dialplan edit on {old} loaded on {new} after {time.monotonic() - started:.1f} s")
-    session = cookie.split("=", 1)[1]
-    wait_until(lambda: pbx.run(new, "test", "-s", f"{pbx_parts.SESSIONS}/sess_{session}",
-                               check=False).returncode == 0, 30,
-               what="the web session on the standby")
+        pbx.run(old, "sh", "-c", "printf 'exten => 750,1,Answer()\\n same => n,Hangup()\\n' "
+                                 f">>{ROOT}/etc/extensions.conf")
+        asterisk(pbx, old, ROOT, "dialplan reload")   # the administrator, on the active
+        started = time.monotonic()
+        wait_until(lambda: "'750'" in asterisk(pbx, new, ROOT, "dialplan show 750@phones"),
+                   60, what="the edited dialplan loaded on the standby")
+        print(f"dialplan edit on {old} loaded on {new} after "
+              f"{time.monotonic() - started:.1f} s")
+        session = cookie.split("=", 1)[1]
+        wait_until(lambda: pbx.run(new, "test", "-s", f"{pbx_parts.SESSIONS}/sess_{session}",
+                                   check=False).returncode == 0, 30,
+                   what="the web session on the standby")
 
-    with phone(pbx, FENCED_LIMIT) as seen:
-        fenced_failover(pbx, pbx.kill_node, old, new)
-    print(f"power cut of {old}: SIP outage {seen['outage']} s")
+        load = pbx_parts.sipp(pbx, stack, rate=2, calls=120)
+        load.start()
+        with phone(pbx, FENCED_LIMIT) as seen:
+            fenced_failover(pbx, pbx.kill_node, old, new)
+        back = time.monotonic()
+        print(f"power cut of {old}: SIP outage {seen['outage']} s")
+        for caller, callee in (("100", "101"), ("101", "100")):
+            took, outcome = call_until_answered(pbx, phones, caller, callee, 60)
+            print(f"after: {caller} ({pbx_parts.PHONES[caller][0]}) -> {callee} "
+                  f"({pbx_parts.PHONES[callee][0]}) answered "
+                  f"{time.monotonic() - back:.1f} s after the service answered again, "
+                  f"{took:.1f} s of calling ({outcome})")
+        figures = load.wait()
+        print(f"SIPp through the power cut ({' '.join(load.argv()[1:2])}, 2 calls/s): "
+              f"{figures}")
+        assert figures.created > 0 and figures.successful > 0, load.errors()
 
-    assert "'700'" in asterisk(pbx, new, ROOT, "dialplan show 700@phones")
-    wait_until(lambda: service(pbx, node=new)["database_node"] == new, 90,
+    assert "'750'" in asterisk(pbx, new, ROOT, "dialplan show 750@phones")
+    # The replica's in-flight monitor can hold its promote back (README).
+    wait_until(lambda: service(pbx, node=new)["database_node"] == new, 180,
                what=f"the database writable on {new}")
-    asterisk(pbx, new, ROOT, "channel originate Local/700@phones application Hangup")
-    wait_until(lambda: any(row.startswith("700 ") for row in cdr_rows(pbx, new)), 60,
+    asterisk(pbx, new, ROOT, "channel originate Local/750@phones application Hangup")
+    wait_until(lambda: any(row.startswith("750 ") for row in cdr_rows(pbx, new)), 60,
                what="the new active's CDR")
     after = cdr_rows(pbx, new)
     assert after[:len(before)] == before, (before, after)
-    print(f"CDRs on {new}: {after}")
+    print(f"CDRs on {new}: {len(before)} before the cut, {len(after)} now")
     body = wait_until(lambda: web(pbx, cookie=cookie)[0] or None, 60,
                       what="the web GUI on the new active")
     assert body == f"logged in as operator ({new})", body

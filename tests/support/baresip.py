@@ -31,7 +31,7 @@ MODULES = "/usr/lib/baresip/modules"
 T = TypeVar("T")
 
 # Headless: no sound card, no video, no NAT helpers (no STUN traffic), no UI
-# module reading stdin.  ausine only produces 48 kHz, hence ausrc_srate.
+# module reading stdin.  ausine produces 48 kHz only, and in 1.0.0 (Debian 12) stereo only.
 CONFIG = """\
 poll_method\tepoll
 sip_listen\t{listen}
@@ -41,6 +41,7 @@ audio_player\taufile,/dev/null
 audio_alert\taufile,/dev/null
 audio_source\tausine,440
 ausrc_srate\t48000
+ausrc_channels\t2
 module_path\t{modules}
 module\tg711.so
 module\taufile.so
@@ -335,8 +336,11 @@ class Phone:
         deadline = time.monotonic() + timeout
         ringing = None
         while True:
+            # Only what came after the dial: baresip 1.0.0 reuses call ids, and
+            # an earlier call's events must not count for this one.
             event = self.wait_event(("CALL_RINGING", "CALL_PROGRESS", "CALL_ESTABLISHED",
-                                     "CALL_CLOSED"), deadline - time.monotonic(), call=call)
+                                     "CALL_CLOSED"), deadline - time.monotonic(), call=call,
+                                    after=started)
             if event is None:
                 self.hangup(call)
                 return CallOutcome(uri, call, answered=False, reason="timeout",
