@@ -89,6 +89,9 @@ log_bin = mysql-bin
 log_slave_updates = 1
 auto_increment_increment = 2
 auto_increment_offset = {number}
+# A master that vanished without a word (power cut) is noticed in seconds,
+# not after the default minute.
+slave_net_timeout = 5
 """
 
 
