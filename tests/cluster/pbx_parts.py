@@ -7,6 +7,7 @@ Asterisk's configuration and of PHP's session folder."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import tempfile
 from contextlib import ExitStack
@@ -213,6 +214,14 @@ def replicate(cluster) -> None:
         sql(cluster, node, f"CHANGE MASTER TO MASTER_HOST = '{cluster.ip(peer)}', "
                            "MASTER_USER = 'repl', MASTER_PASSWORD = 'repl-secret', "
                            "MASTER_USE_GTID = slave_pos; START SLAVE")
+
+
+def replication(cluster, node: str, service: str = "pbx") -> str:
+    """What mysql-mm published about NODE's replica (ok, broken, ...)."""
+    res = cluster.run(node, "attrd_updater", "--query", "--name",
+                      f"sipha-mysql-{service}-db-replication", check=False)
+    found = re.search(r'value="([^"]*)"', res.stdout)
+    return found.group(1) if found else ""
 
 
 def cdr_rows(cluster, node: str) -> list[str]:

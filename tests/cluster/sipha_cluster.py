@@ -342,6 +342,10 @@ class Cluster:
         first = self.nodes[0]
         self.run(first, "cibadmin", "--replace", "--scope", "configuration",
                  "--xml-pipe", input=self.baseline_config)
+        # The resources a test added are orphans now: let Pacemaker stop them
+        # before the cleanup, which would erase the history it stops them by
+        # (a service address was left on a node that way).
+        self.wait_idle(first)
         self.run(first, "crm_resource", "--cleanup", check=False)
         self.run(first, "stonith_admin", "--cleanup", "--history", "*", check=False)
         self.wait_idle(first)

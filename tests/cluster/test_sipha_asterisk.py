@@ -335,6 +335,10 @@ def whole_pbx(cluster, asterisk_files):  # noqa: F811
     pbx_parts.replicate(cluster)
     wait_until(lambda: service(cluster)["database_node"] == first, 120,
                what=f"the database writable on {first}")
+    # Until a monitor has seen it, each replica's last result is "unconfigured"
+    # (190, degraded), which changes how Pacemaker cancels that monitor.
+    wait_until(lambda: all(pbx_parts.replication(cluster, n) == "ok" for n in cluster.nodes),
+               120, what="replication ok on both nodes")
     sql(cluster, first, pbx_parts.CDR_TABLE)
     for node in cluster.nodes:
         wait_until(lambda node=node: sql(cluster, node, "SELECT COUNT(*) FROM "

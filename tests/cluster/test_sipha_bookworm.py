@@ -5,11 +5,10 @@ with the phone's outage measured, and does not fail back."""
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
-from pbx_parts import DB_CNF, db_cnf, replicate, sql
+from pbx_parts import DB_CNF, db_cnf, replicate, replication, sql
 from sipha_cluster import TRUNK_IP, wait_until
 from test_sipha_3nodes import KAMAILIO, KAMAILIO_CFG, PROXY, PROXY_IP, PROXY_PORT
 from test_sipha_asterisk import (
@@ -245,14 +244,6 @@ def test_a_failure_is_mailed_logged_and_trapped_by_the_node_it_happened_on(clust
     assert not [m for m in smtp.messages() if " start on " in m["Subject"]]
 
 
-def replication(cluster, node: str) -> str:
-    """What mysql-mm published about NODE's replica (ok, broken, ...)."""
-    res = cluster.run(node, "attrd_updater", "--query", "--name",
-                      "sipha-mysql-proxy-db-replication", check=False)
-    found = re.search(r'value="([^"]*)"', res.stdout)
-    return found.group(1) if found else ""
-
-
 def replica_status(cluster) -> str:
     return "\n".join(
         f"{node}: " + sql(cluster, node, "SELECT @@server_id, @@log_bin, "
@@ -290,7 +281,7 @@ def cdr(cluster):
 def test_cdr_rows_replicate_and_the_writable_database_follows_the_service(cdr):
     assert active(cdr, "proxy") == "node1"
     try:
-        wait_until(lambda: all(replication(cdr, n) == "ok" for n in cdr.nodes), 120,
+        wait_until(lambda: all(replication(cdr, n, "proxy") == "ok" for n in cdr.nodes), 120,
                    what="replication ok on both nodes")
     except Exception:
         print(replica_status(cdr))
