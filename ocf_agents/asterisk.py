@@ -294,6 +294,24 @@ def config_attribute(ctx: Context) -> str:
     return f"sipha-{ctx.attrs.resource}-config"
 
 
+def degraded_attribute(ctx: Context) -> str:
+    """Node attribute, set only while this node serves but needs attention
+    (a stale astdb snapshot on a standby, trunks not registered on the
+    active): why."""
+    return f"sipha-{ctx.attrs.resource}-degraded"
+
+
+def report_degraded(ctx: Context, problems: list[str]) -> None:
+    """Publish PROBLEMS (empty ones ignored); log them when they change."""
+    text = "; ".join(p for p in problems if p) or None
+    name = degraded_attribute(ctx)
+    before = promotion.publish(ctx, {name: text})
+    if text and before.get(name) != text:
+        ctx.log.warning(f"degraded: {text}")
+    elif before.get(name) and not text:
+        ctx.log.info("no longer degraded")
+
+
 def configuration_problem(cfg: AsteriskConfig, ctx: Context, paths: Paths,
                           settle: float) -> str:
     """Load configuration files changed on disk (see asterisk_config); what
@@ -335,24 +353,23 @@ def monitor(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     except OCFError as err:
         set_score(ctx, None)
         raise GenericError(err.reason, failed) from None
+    # Trouble that is no failure is published, never returned as 190/191:
+    # Pacemaker records a degraded result as a failed operation, and then
+    # waits action timeout + cluster-delay (90 s) for the cancellation of
+    # that monitor before it promotes or demotes this node (README).
     if not promoted:
         if ctx.check_level >= 10:
             _check_standby_modules(cfg, ctx)
         problem = configuration_problem(cfg, ctx, paths, asterisk_config.SETTLE)
         set_score(ctx, DEGRADED_SCORE if problem else HEALTHY_SCORE)
-        stale = _pull_astdb(cfg, ctx)
-        if stale:
-            raise OCFError(stale, OCFCode.DEGRADED)
-        return OCFCode.DEGRADED if problem else OCFCode.SUCCESS
+        report_degraded(ctx, [_pull_astdb(cfg, ctx)])
+        return OCFCode.SUCCESS
     set_score(ctx, HEALTHY_SCORE)
     if ctx.check_level >= 10:
         try:
-            problems = active_role_problems(cfg, ctx)
+            report_degraded(ctx, active_role_problems(cfg, ctx))
         except AsteriskError as err:
             raise GenericError(str(err), failed) from None
-        if problems:
-            ctx.log.warning("; ".join(problems))
-            return OCFCode.DEGRADED_PROMOTED
     return OCFCode.RUNNING_PROMOTED
 
 
@@ -498,7 +515,7 @@ def stop(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
             daemon.kill(ctx, pid, cfg.binary)
     daemon.stop_leftovers(ctx, cfg.binary, graceful)
     set_score(ctx, None)
-    promotion.publish(ctx, {config_attribute(ctx): None})
+    promotion.publish(ctx, {config_attribute(ctx): None, degraded_attribute(ctx): None})
     from ocf_agents import astdb_carry
 
     daemon.forget(ctx, _promoted_marker(ctx), ctx.state_file("config"),

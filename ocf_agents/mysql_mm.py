@@ -25,8 +25,10 @@ when unknown), and the promotion score: a caught-up replica gets the most, a
 lagging one less, a broken one (SQL thread stopped by an error) very little.
 Replication trouble is never a failure of this node, so it never moves the
 SIP service: a broken, stopped, unconfigured or lagging replica (and a
-server without log_bin or with auto_increment_increment=1) is reported
-degraded (190, promoted 191); an unreachable peer is only reported.
+server without log_bin or with auto_increment_increment=1) is logged and
+published, and the monitor still returns 0 (8 promoted): Pacemaker records
+190/191 as a failed operation and would then wait 90 s for the cancellation
+of that monitor before promoting or demoting the node.
 
 Promote first lets the SQL thread apply what the IO thread already received
 from the peer (starting it if it was stopped without an error, for at most
@@ -92,7 +94,6 @@ if TYPE_CHECKING:
 # Promotion scores by replication state: always positive, so that no state
 # of CDR replication can keep the database (and with it SIP) from a node.
 SCORES = {OK: 10, PEER_UNREACHABLE: 8, LAGGING: 5, STOPPED: 3, UNCONFIGURED: 2, BROKEN: 1}
-DEGRADED = frozenset({LAGGING, STOPPED, BROKEN, UNCONFIGURED})
 LOG_LIMIT = 1 << 20
 # What config holds when stop runs without it (never read by stop).
 NO_CONFIG = "(not set)"
@@ -327,10 +328,10 @@ def monitor(cfg: MysqlConfig, ctx: Context) -> OCFCode:
         # The cluster sees a promoted instance it did not ask for and demotes it.
         ctx.log.warning("read_only is OFF although the cluster did not promote this "
                         "server: reporting it as promoted")
-    degraded = (repl.state in DEGRADED or problems) and not ctx.is_probe
-    if writable:
-        return OCFCode.DEGRADED_PROMOTED if degraded else OCFCode.RUNNING_PROMOTED
-    return OCFCode.DEGRADED if degraded else OCFCode.SUCCESS
+    # Degraded replication is published (report), never returned as 190/191:
+    # Pacemaker records those as failed operations and then waits 90 s for
+    # the cancellation of this monitor before a promote or demote.
+    return OCFCode.RUNNING_PROMOTED if writable else OCFCode.SUCCESS
 
 
 def start(cfg: MysqlConfig, ctx: Context) -> OCFCode:
