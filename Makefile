@@ -44,7 +44,7 @@ test: venv lint boxes
 bench: venv boxes
 	$(PY) bench/run.py
 
-demo:
+demo: venv
 	./vagrant/demo.sh
 
 clean:

@@ -12,7 +12,7 @@ export VAGRANT_CHECKPOINT_DISABLE=1
 
 # lxc-attach of Debian 12 (LXC 5.0.2) first re-executes itself from a sealed
 # memfd. Under load sealing can fail with EBUSY, and that failure path then
-# aborts on an invalid free (lxc/lxc#4412). Nothing ran in the container at
+# aborts on an invalid free (lxc/lxc#4412), or crashes. Nothing ran in the container at
 # that point, so running it again is safe.
 sipha_attach() {
     local err rc try
@@ -20,7 +20,7 @@ sipha_attach() {
     for try in 1 2 3 4 5; do
         rc=0
         lxc-attach "$@" 2>"$err" || rc=$?
-        if [ "$rc" -eq 134 ] && grep -q 'Failed to rexec as memfd' "$err"; then
+        if { [ "$rc" -eq 134 ] || [ "$rc" -eq 139 ]; } && grep -q 'Failed to rexec as memfd' "$err"; then
             sleep "0.$try"
             continue
         fi

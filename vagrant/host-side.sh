@@ -140,7 +140,7 @@ clean() {
         lxc-stop -k -n "$c" >/dev/null 2>&1 || true
         lxc-destroy -f -n "$c" >/dev/null 2>&1 || true
     done
-    rm -f "$STATE/root_ed25519" "$STATE/root_ed25519.pub" "$FENCE_SECRET"
+    rm -f "$STATE/root_ed25519" "$STATE/root_ed25519.pub" "$FENCE_SECRET" "$STATE/demo"
     down
 }
 

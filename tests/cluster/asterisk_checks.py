@@ -21,20 +21,25 @@ RESOURCE = "pbx"
 CLONE = "pbx-clone"
 
 
-@pytest.fixture(scope="module")
-def asterisk_files(cluster_module):
-    """The same Asterisk configuration on every node (as the file sync keeps it)."""
+def install_asterisk_files(cluster) -> dict[str, str]:
+    """The same Asterisk configuration on every node (as the file sync keeps
+    it), under ROOT; returns it (path below ROOT -> text)."""
     with tempfile.TemporaryDirectory() as tmp:
         AsteriskSetup(Path(tmp), "0.0.0.0", f"{TRUNK_IP}:5060", inside=ROOT)
         files = {str(p.relative_to(tmp)): p.read_text()
                  for p in Path(tmp).rglob("*") if p.is_file()}
-    for node in cluster_module.nodes:
+    for node in cluster.nodes:
         for sub in ("etc", "lib", "spool", "run", "log"):
-            cluster_module.run(node, "mkdir", "-p", f"{ROOT}/{sub}")
+            cluster.run(node, "mkdir", "-p", f"{ROOT}/{sub}")
         for name, text in files.items():
-            cluster_module.run(node, "tee", f"{ROOT}/{name}", input=text)
-        cluster_module.run(node, "chown", "-R", "asterisk:asterisk", ROOT)
+            cluster.run(node, "tee", f"{ROOT}/{name}", input=text)
+        cluster.run(node, "chown", "-R", "asterisk:asterisk", ROOT)
     return files
+
+
+@pytest.fixture(scope="module")
+def asterisk_files(cluster_module):
+    return install_asterisk_files(cluster_module)
 
 
 @pytest.fixture

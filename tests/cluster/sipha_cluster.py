@@ -9,6 +9,7 @@ Names and addresses follow vagrant/lib/settings.rb.
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -58,9 +59,11 @@ def _attach_aborted(res) -> bool:
     """lxc-attach died before running anything (see sipha_attach in vagrant/env.sh).
 
     LXC 5.0.2 re-executes lxc-attach from a sealed memfd first; under load the
-    sealing can fail with EBUSY and the error path aborts (lxc/lxc#4412).
+    sealing can fail with EBUSY and the error path aborts (lxc/lxc#4412), or
+    crashes (SIGSEGV, seen once).
     """
-    return res.returncode == -signal.SIGABRT and "Failed to rexec as memfd" in res.stderr
+    return (res.returncode in (-signal.SIGABRT, -signal.SIGSEGV)
+            and "Failed to rexec as memfd" in res.stderr)
 
 
 def wait_until(predicate, timeout, interval=0.5, what="condition"):
@@ -157,9 +160,8 @@ class Cluster:
         t0 = time.monotonic()
         # Another cluster (another prefix) may hold the test network for a
         # while: wait for it rather than fail.
-        wait_until(lambda: self.script("host-side.sh", "up", check=False).returncode != 2,
-                   float(os.environ.get("SIPHA_NET_WAIT", "900")), interval=10,
-                   what="the test network to be free")
+        wait_until(self._network_free, float(os.environ.get("SIPHA_NET_WAIT", "900")),
+                   interval=10, what="the test network to be free")
         self.script("host-side.sh", "up")
         self.vagrant("up", "--provider=lxc", timeout=1200)
         self.script("host-side.sh", "root-ssh")
@@ -169,6 +171,23 @@ class Cluster:
         self.timings["up_to_quorate"] = time.monotonic() - t0
         self.baseline_config = self.run(self.nodes[0], "cibadmin", "--query",
                                         "--scope", "configuration").stdout
+
+    def _network_free(self):
+        """True once this cluster may take the test network. `make demo`'s
+        cluster (marked by vagrant/demo_pbx.py) is torn down at once, saying so:
+        `make test` right after `make demo` must not wait for it."""
+        res = self.script("host-side.sh", "up", check=False)
+        if res.returncode != 2:
+            return True
+        for holder in set(re.findall(r"\b([a-z0-9]{1,8})-br0\b", res.stderr)):
+            if holder != self.prefix and os.path.exists(
+                    os.path.join(CACHE, "run", holder, "demo")):
+                print("tearing down the demo cluster '%s': it holds the test network" % holder)
+                env = dict(self.env(), SIPHA_PREFIX=holder,
+                           VAGRANT_DOTFILE_PATH=os.path.join(CACHE, "run", holder, "vagrant"))
+                _run([os.path.join(VAGRANT_DIR, "teardown.sh")], env=env, timeout=600)
+                return False
+        return False
 
     def destroy(self):
         """Tear down; return the leftovers found afterwards (should be [])."""

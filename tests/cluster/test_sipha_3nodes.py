@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from asterisk_checks import asterisk_files  # noqa: F401  (module fixture)
 from sipha_cluster import NET
-from test_sipha_asterisk import (
+from sipha_service import (
     FENCED_LIMIT,
     PBX,
     active,

@@ -10,14 +10,12 @@ import time
 import pytest
 from pbx_parts import DB_CNF, db_cnf, replicate, replication, sql
 from sipha_cluster import TRUNK_IP, wait_until
-from test_sipha_3nodes import KAMAILIO, KAMAILIO_CFG, PROXY, PROXY_IP, PROXY_PORT
-from test_sipha_asterisk import (
+from sipha_service import (
     FENCED_LIMIT,
     PARAMS,
     SIP_HA,
     active,
     answers,
-    assert_crm_verify_clean,
     fenced_failover,
     install,
     params_toml,
@@ -25,6 +23,8 @@ from test_sipha_asterisk import (
     settled,
     standby_ready,
 )
+from test_sipha_3nodes import KAMAILIO, KAMAILIO_CFG, PROXY, PROXY_IP, PROXY_PORT
+from test_sipha_asterisk import assert_crm_verify_clean
 
 from sip_ha.alert import snmp
 from tests.support.alertlab import AlertNetns
