@@ -12,7 +12,10 @@ The monitor checks that the watcher process is alive, not stopped, and still
 has an inotify watch on every configured folder (a folder removed or replaced
 under it is no longer watched: a failure, a restart places the watches
 again).  It reports 8 while the role file says "active" and publishes a
-promotion score while healthy, withdrawn on any failure.
+promotion score while healthy, withdrawn on any failure.  On the active node
+it also publishes how the pushes to each peer are going (sync_helper.health)
+as node attributes; a failing or conflicting sync is never a failed or
+degraded monitor result, only those attributes (and the alerts they carry).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import signal
 import sys
 import time
 
-from ocf_agents import daemon, processes, promotion
+from ocf_agents import daemon, processes, promotion, reminder
 from ocf_agents.ocf import (
     Agent,
     Config,
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from sync_helper.config import SyncConfig
+    from sync_helper.health import PeerHealth
 
 # Equal on every healthy node: the colocation with the service address decides where.
 HEALTHY_SCORE = 10
@@ -76,6 +80,13 @@ class FileSyncConfig(Config):
                  "to the peers (one full resync) for at most this long; a peer that "
                  "cannot be reached is logged as a warning and does not fail the "
                  "demote. 0: no final push. Keep it below the demote timeout.")
+    reminder_interval: Duration = param(
+        Duration(3600), shortdesc="Reminder while a sync fails",
+        longdesc="While the pushes to a peer fail, conflict or lag behind, the active "
+                 "node's monitor updates the node attribute "
+                 "sipha-RESOURCE-PEER-reminder once per this interval, so the SIP-HA "
+                 "alert sends a reminder (the change of state itself alerts at once). "
+                 "0: no reminders.")
 
 
 # --------------------------------------------------------------------------
@@ -99,26 +110,30 @@ def _start_time(pid: int) -> int | None:
 class Watcher:
     """What start recorded in the marker, one item per line: the pid, its
     start time and the tag of its processes, the program, the role file and
-    the watched folders.  The marker exists from start to stop: with it, a
-    missing watcher is a crash.  Only root reads it (the tag is in it)."""
+    the watched folders (the first line also names the sync's health record).
+    The marker exists from start to stop: with it, a missing watcher is a
+    crash.  Only root reads it (the tag is in it)."""
 
     def __init__(self, pid: int, started: int, exe: str, role_file: str,
-                 folders: tuple[str, ...], tag: str = "") -> None:
+                 folders: tuple[str, ...], tag: str = "", health: str = "") -> None:
         self.pid = pid
         self.started = started
         self.exe = exe
         self.role_file = role_file
         self.folders = folders
         self.tag = tag
+        self.health = health
 
     @classmethod
     def load(cls, ctx: Context) -> Watcher | None:
         try:
             with open(marker(ctx), encoding="utf-8") as handle:
                 lines = handle.read().splitlines()
-            pid, started, *tag = lines[0].split()
-            return cls(int(pid), int(started), lines[1], lines[2], tuple(lines[3:]),
-                       tag[0] if tag else "")
+            pid, started, *rest = lines[0].split()
+            tag, health = [*rest, "", ""][:2]
+            tag = "" if tag == "-" else tag
+            return cls(int(pid), int(started), lines[1], lines[2], tuple(lines[3:]), tag,
+                       health)
         except (FileNotFoundError, ValueError, IndexError):
             return None
 
@@ -128,7 +143,8 @@ class Watcher:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         os.fchmod(fd, 0o600)  # a marker an older version wrote was readable by all
         with open(fd, "w", encoding="utf-8") as handle:
-            handle.write("\n".join([f"{self.pid} {self.started} {self.tag}", self.exe,
+            first = f"{self.pid} {self.started} {self.tag or '-'} {self.health}".rstrip()
+            handle.write("\n".join([first, self.exe,
                                     self.role_file, *self.folders]) + "\n")
 
     def alive(self) -> bool:
@@ -265,6 +281,12 @@ def load_sync_config(cfg: FileSyncConfig) -> SyncConfig:
         raise NotConfiguredError(err.reason) from None
 
 
+def health_file(config: SyncConfig) -> str:
+    from sync_helper.health import HealthFile
+
+    return str(HealthFile.of(config.state_dir).path)
+
+
 def _require_program(path: str, what: str) -> None:
     if not os.path.isabs(path):
         raise NotConfiguredError(f"{what} {path!r} must be an absolute path")
@@ -296,6 +318,81 @@ def validate(cfg: FileSyncConfig, ctx: Context) -> None:
 
 def set_score(ctx: Context, score: int | None) -> None:
     promotion.set_score(ctx, score)
+
+
+# --------------------------------------------------------------------------
+# Sync health as node attributes (on the node that pushes, one set per peer)
+
+# The attribute names' last words, after sipha-RESOURCE-PEER-.
+HEALTH_WORDS = ("sync", "pushed", "reconciled", "pending", "conflicts", "error", "reminder")
+
+
+def health_attribute(resource: str, peer: str, word: str) -> str:
+    """E.g. sipha-pbx-filesync-node2-sync: the state of the pushes to node2."""
+    return f"sipha-{resource}-{peer}-{word}"
+
+
+def health_values(resource: str, peers: Mapping[str, PeerHealth],
+                  reminders: Mapping[str, reminder.Reminder]) -> dict[str, str | None]:
+    values: dict[str, str | None] = {}
+    for peer, health in peers.items():
+        def name(word: str, peer: str = peer) -> str:
+            return health_attribute(resource, peer, word)
+        found = reminders.get(peer)
+        values.update({
+            name("sync"): health.state,
+            name("pushed"): None if health.last_ok is None else reminder.utc(health.last_ok),
+            name("reconciled"): (None if health.reconciled is None
+                                 else reminder.utc(health.reconciled)),
+            name("pending"): str(len(health.pending)),
+            name("conflicts"): str(len(health.conflicts)),
+            name("error"): health.error[:200] or None,
+            name("reminder"): found.value() if found else None})
+    return values
+
+
+def read_health(watcher: Watcher) -> dict[str, PeerHealth]:
+    from sync_helper.health import read
+
+    return read(watcher.health) if watcher.health else {}
+
+
+def publish_health(cfg: FileSyncConfig, ctx: Context, peers: Mapping[str, PeerHealth]) -> None:
+    """PEERS' health (from the active node's record; none elsewhere, as this
+    node pushes to nobody) as attributes, with a log line per change and the
+    reminders; attributes of peers not in PEERS are removed."""
+    resource = ctx.attrs.resource
+    prefix = f"sipha-{resource}-"
+    published = promotion.publish(ctx, {})
+    reminders_path = ctx.state_file("reminders")
+    before = reminder.load(reminders_path)
+    now = time.time()
+    reminders = {}
+    for peer, health in peers.items():
+        found = reminder.advance(before.get(peer), health.state, health.healthy, now,
+                                 cfg.reminder_interval)
+        if found is not None:
+            reminders[peer] = found
+    if reminders != before:
+        reminder.save(reminders_path, reminders)
+    values: dict[str, str | None] = {
+        name: None for name in published
+        if name.startswith(prefix) and name.endswith(tuple(f"-{w}" for w in HEALTH_WORDS))}
+    values.update(health_values(resource, peers, reminders))
+    promotion.publish(ctx, values)
+    for peer, health in peers.items():
+        state = health.state
+        if published.get(health_attribute(resource, peer, "sync")) == state:
+            continue
+        text = f"sync to {peer}: {state}"
+        if health.healthy:
+            ctx.log.info(text)
+        else:
+            detail = health.error or (f"{len(health.conflicts)} conflict(s), e.g. "
+                                      f"{health.conflicts[0]}" if health.conflicts else
+                                      f"{len(health.pending)} change(s) not delivered, "
+                                      "no full comparison since")
+            ctx.log.warning(f"{text}: {detail}")
 
 
 # --------------------------------------------------------------------------
@@ -413,6 +510,11 @@ def monitor(cfg: FileSyncConfig, ctx: Context) -> OCFCode:
                            OCFCode.FAILED_PROMOTED if active else OCFCode.ERR_GENERIC) from None
     _trim_log(ctx)
     set_score(ctx, HEALTHY_SCORE)
+    # Never 190/191 for a degraded sync: Pacemaker records those as failed
+    # operations and, cancelling such a monitor for a promote or demote, waits
+    # the operation timeout plus cluster-delay for a confirmation that does
+    # not come (seen stalling failovers for 90 s).  The attributes say it.
+    publish_health(cfg, ctx, read_health(watcher) if active else {})
     return OCFCode.RUNNING_PROMOTED if active else OCFCode.SUCCESS
 
 
@@ -431,7 +533,8 @@ def start(cfg: FileSyncConfig, ctx: Context) -> OCFCode:
     tag = new_tag()
     proc = _spawn(argv, ctx, {**ctx.environ, "LC_ALL": "C", TAG_VARIABLE: tag})
     watcher = Watcher(proc.pid, _start_time(proc.pid) or 0, _exe(proc.pid), role_file,
-                      tuple(str(folder) for folder in config.folders), tag)
+                      tuple(str(folder) for folder in config.folders), tag,
+                      str(health_file(config)))
     watcher.save(ctx)
     missing = list(watcher.folders)
     while ctx.remaining() > 0:
@@ -495,6 +598,7 @@ def stop(cfg: FileSyncConfig, ctx: Context) -> OCFCode:
         except OCFError as err:
             ctx.log.warning(err.reason)
     set_score(ctx, None)
+    publish_health(cfg, ctx, {})
     graceful = daemon.graceful_deadline(ctx)
     if watcher is not None and watcher.alive():
         ctx.log.info(f"stopping pid {watcher.pid}")
@@ -511,6 +615,10 @@ def promote(cfg: FileSyncConfig, ctx: Context) -> OCFCode:
     if watcher is None or not watcher.alive():
         raise GenericError("cannot promote: sip-ha-sync watch is not running")
     if read_role(watcher.role_file) != ACTIVE:
+        if watcher.health:
+            # what it says is from an earlier spell as the active node; the
+            # watcher starts a new record when it sees the role
+            daemon.remove(watcher.health)
         write_role(watcher.role_file, ACTIVE)
         ctx.log.info("role active: the watcher reconciles, then pushes every change")
     return OCFCode.SUCCESS

@@ -9,6 +9,8 @@ The pieces, each in a module named for what it does:
 - ``watcher``: inotify through ``watchdog``, feeding the debouncer;
 - ``rsync_argv``: argument lists for rsync over ssh and their output parsers;
 - ``ledger``: the version of each file this node and a peer last agreed on;
+- ``health``: how the pushes to each peer are going (what the filesync agent
+  publishes as node attributes); ``filelock``: the short lock both records take;
 - ``planner``: pure decisions (send, move to backup, conflict, leave);
 - ``syncer``: runs the plans against peers (push, pull, full resync);
 - ``service``: the foreground loop that ``watch`` runs;

@@ -20,6 +20,7 @@ import click
 
 from sync_helper.config import SyncConfig, load_config
 from sync_helper.errors import ConfigError, RoleError, SyncError
+from sync_helper.health import HealthFile, record
 from sync_helper.report import SyncReport, printable
 from sync_helper.role import ACTIVE, STANDBY, RoleFile
 from sync_helper.syncer import PULL, PUSH, Syncer
@@ -94,8 +95,10 @@ def push(ctx: click.Context, paths: tuple[str, ...], peers: tuple[str, ...], for
     syncer = _syncer(config)
     if syncer.role() != ACTIVE:
         raise RoleError("this node is not the active one; only the active pushes")
-    _finish(syncer.push_paths([os.path.abspath(p) for p in paths], peers=peers, force=force),
-            as_json)
+    wanted = [os.path.abspath(p) for p in paths]
+    report = syncer.push_paths(wanted, peers=peers, force=force)
+    record(HealthFile.of(config.state_dir), report, set(wanted))
+    _finish(report, as_json)
 
 
 @cli.command()
@@ -114,8 +117,9 @@ def resync(ctx: click.Context, direction: str, peers: tuple[str, ...], force: bo
     config = _config(ctx)
     if direction == PUSH:
         config.check_folders()
-    _finish(_syncer(config).resync(direction, peers=peers, force=force, dry_run=dry_run),
-            as_json)
+    report = _syncer(config).resync(direction, peers=peers, force=force, dry_run=dry_run)
+    record(HealthFile.of(config.state_dir), report)
+    _finish(report, as_json)
 
 
 @cli.command()

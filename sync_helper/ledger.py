@@ -7,25 +7,17 @@ sent" (safe to replace, with a backup all the same).
 
 A watcher and an operator's push may sync with the same peer at once. Each
 update re-reads the record under a lock and changes only the names its sync
-decided, so neither loses what the other recorded. The lock covers only
-that read-modify-write, never a transfer: a stuck holder (a SIGSTOPped
-watcher) delays an update by at most LOCK_WAIT, after which it goes ahead
-without the lock, no worse than having no lock at all.
+decided, so neither loses what the other recorded (sync_helper.filelock).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
+from sync_helper.filelock import locked
 from sync_helper.paths import Entry
-
-LOCK_WAIT = 5.0
 
 
 class Ledger:
@@ -55,28 +47,13 @@ class Ledger:
         return dict(self._records.get(str(folder), {}))
 
     def update(self, folder: Path, agreed: dict[str, Entry], forgotten: set[str]) -> None:
-        with self._locked():
+        with locked(self.lock_path):
             self._load()  # what another sync recorded since we read it
             records = self._records.setdefault(str(folder), {})
             records.update(agreed)
             for name in forgotten:
                 records.pop(name, None)
             self._save()
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a") as handle:
-            deadline = time.monotonic() + LOCK_WAIT
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        break  # see the module docstring
-                    time.sleep(0.02)
-            yield  # closing the file releases the lock
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from sync_helper.config import SyncConfig
 from sync_helper.debounce import Debouncer
 from sync_helper.errors import SyncError
+from sync_helper.health import HealthFile, record, record_failure
 from sync_helper.paths import Filters
 from sync_helper.prune import empty_after, prune
 from sync_helper.report import SyncReport
@@ -34,6 +35,7 @@ class SyncService:
         self.watcher = FolderWatcher(config.folders, Filters(config.include, config.exclude),
                                      self.debouncer)
         self.ready = threading.Event()
+        self.health = HealthFile.of(config.state_dir)
 
     def run(self, stop: threading.Event) -> None:
         """Until ``stop`` is set. A node that becomes active reconciles first,
@@ -49,6 +51,8 @@ class SyncService:
                     self._prune()
                     next_prune = time.monotonic() + _PRUNE_EVERY
                 active = self.syncer.role() == ACTIVE
+                if active and not was_active:
+                    self.health.reset(peer.name for peer in self.config.peers)
                 if active and (not was_active or time.monotonic() >= next_reconcile):
                     self._reconcile()
                     next_reconcile = time.monotonic() + (self.config.reconcile_interval or
@@ -70,7 +74,9 @@ class SyncService:
             report = self.syncer.push_paths(sorted(batch), strict=False)
         except SyncError as exc:
             self.log.error(f"push failed: {exc.reason}")
+            record_failure(self.health, self.config, exc.reason, batch)
             return
+        record(self.health, report, batch)
         self._publish(report)
 
     def _reconcile(self) -> None:
@@ -78,7 +84,9 @@ class SyncService:
             report = self.syncer.resync(PUSH)
         except SyncError as exc:
             self.log.error(f"reconcile failed: {exc.reason}")
+            record_failure(self.health, self.config, exc.reason)
             return
+        record(self.health, report)
         self._publish(report)
 
     def _prune(self) -> None:
@@ -99,3 +107,4 @@ class SyncService:
                 self.log.error(f"{peer.peer}: {error}")
         if self.on_report is not None:
             self.on_report(report)
+

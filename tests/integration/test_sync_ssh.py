@@ -240,21 +240,63 @@ def test_pull_copies_the_outage_changes_back_first(
     assert kept == ["before the outage\n"]
 
 
-def test_an_untrusted_peer_key_is_an_error_and_nothing_changes(
-        tmp_path: Path, peer_sshd: sshd.PrivateSshd,
-        capsys: pytest.CaptureFixture[str]) -> None:
+def wrong_known_hosts(tmp_path: Path, peer_sshd: sshd.PrivateSshd) -> Path:
+    """A known_hosts file naming another key for the peer."""
     other = tmp_path / "other_key"
     subprocess.run(["/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)],
                    check=True)
     wrong = tmp_path / "wrong_known_hosts"
     wrong.write_text(f"[{peer_sshd.address}]:{peer_sshd.port} "
                      f"{' '.join(Path(f'{other}.pub').read_text().split()[:2])}\n")
+    return wrong
+
+
+def test_an_untrusted_peer_key_is_an_error_and_nothing_changes(
+        tmp_path: Path, peer_sshd: sshd.PrivateSshd,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    wrong = wrong_known_hosts(tmp_path, peer_sshd)
     node = Node(tmp_path, peer_sshd, known_hosts=wrong)
     (node.folder / "sip.conf").write_text("keep me\n")
     assert node.cli("push", str(node.folder / "sip.conf")) == 1
     assert "Host key verification failed" in capsys.readouterr().out
     assert (node.folder / "sip.conf").read_text() == "keep me\n"
     assert not node.peer_root.exists()
+
+
+def test_the_health_record_says_failing_until_the_host_key_is_fixed(
+        tmp_path: Path, peer_sshd: sshd.PrivateSshd) -> None:
+    """What the filesync agent publishes comes from this record: a broken host
+    key makes every push fail and holds what was not delivered; once fixed,
+    the next full reconcile delivers it and the peer is ok again."""
+    from sync_helper.health import FAILING, OK, read
+
+    wrong = wrong_known_hosts(tmp_path, peer_sshd)
+    node = Node(tmp_path, peer_sshd, known_hosts=wrong)
+    node.config_file.write_text(node.config_file.read_text().replace(
+        "timeout = 60\n", "timeout = 60\nreconcile_interval = 2\n"))
+    record = tmp_path / "state" / "health.json"
+    written = node.folder / "sip.conf"
+
+    def peer() -> object:
+        return read(record).get("peer-b")
+
+    node.set_role("standby")
+    with Running(node):
+        time.sleep(1)
+        assert peer() is None                     # a standby pushes to nobody
+        node.set_role("active")
+        assert eventually(lambda: getattr(peer(), "state", None) == FAILING)
+        written.write_text("[general]\n")
+        assert eventually(lambda: str(written) in getattr(peer(), "pending", []))
+        health = read(record)["peer-b"]
+        assert health.state == FAILING and health.reconciled is None
+        assert "Host key verification failed" in health.error, health.error
+        wrong.write_text(peer_sshd.known_hosts.read_text())
+        assert eventually(lambda: getattr(peer(), "state", None) == OK, within=20)
+        health = read(record)["peer-b"]
+        assert (health.pending, health.error, health.conflicts) == ([], "", [])
+        assert health.reconciled is not None and health.last_ok == health.reconciled
+        assert content(node.on_peer(written)) == "[general]\n"
 
 
 def test_the_watch_command_pushes_and_stops_on_sigterm(node: Node) -> None:

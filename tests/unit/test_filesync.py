@@ -394,8 +394,11 @@ PROBE = """
 import os, sys
 from ocf_agents.filesync import AGENT
 code = AGENT.run([sys.argv[1]], dict(os.environ))
+# the active node reads its sync health record: that small module, nothing else
+light = {"sync_helper", "sync_helper.health", "sync_helper.filelock"}
 heavy = sorted(m for m in ("lxml", "click", "pymysql", "watchdog", "pexpect", "ssl",
-                           "tomllib", "sync_helper") if m in sys.modules)
+                           "tomllib") if m in sys.modules)
+heavy += sorted(m for m in sys.modules if m.startswith("sync_helper") and m not in light)
 print(code, ",".join(heavy) or "-", file=sys.stderr)
 """
 
@@ -423,3 +426,109 @@ def test_the_module_fallback_runs_the_same_watcher(node: Node,
     assert node.agent("monitor", program=program).rc == OCFCode.SUCCESS
     assert node.agent("stop", program=program).rc == OCFCode.SUCCESS
     assert node.leftovers() == []
+
+
+class Attributes:
+    """What the agent set (value) and deleted (None), in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str | None]] = []
+
+    def now(self) -> dict[str, str]:
+        values: dict[str, str | None] = {}
+        for name, value in self.calls:
+            values[name] = value
+        return {name: value for name, value in values.items() if value is not None}
+
+
+@pytest.fixture
+def attributes(monkeypatch: pytest.MonkeyPatch, scores: Scores) -> Attributes:
+    seen = Attributes()
+    monkeypatch.setattr(NodeAttributes, "set",
+                        lambda self, name, value, delay=None: seen.calls.append((name, value)))
+    monkeypatch.setattr(NodeAttributes, "delete",
+                        lambda self, name: seen.calls.append((name, None)))
+    return seen
+
+
+def become_active(node: Node) -> None:
+    """Role active, once the watcher has started its new (here empty) record,
+    which the tests then replace."""
+    node.role_file.write_text("active")
+    health = Path(node.watcher().health)
+    deadline = time.monotonic() + 10
+    while not health.exists():
+        assert time.monotonic() < deadline, "the watcher did not start a health record"
+        time.sleep(0.05)
+
+
+def write_health(node: Node, peers: dict[str, dict[str, object]]) -> None:
+    import json
+
+    Path(node.watcher().health).write_text(json.dumps({"peers": peers}))
+
+
+def test_the_active_node_publishes_sync_health_and_the_monitor_stays_ok(
+        node: Node, attributes: Attributes) -> None:
+    assert node.agent("start").rc == OCFCode.SUCCESS
+    assert node.watcher().health == str(node.root / "state" / "health.json")
+    become_active(node)
+    write_health(node, {"node2": {"last_ok": 1700000000, "reconciled": None,
+                                  "pending": ["/etc/asterisk/a.conf"], "conflicts": [],
+                                  "error": "cannot list node2: Host key verification failed"}})
+    # failing: still 8, never 191 (see the monitor)
+    assert filesync.AGENT.dispatch("monitor", node.env) == OCFCode.RUNNING_PROMOTED
+    prefix = "sipha-filesync-node2-"
+    assert attributes.now() == {
+        f"{prefix}sync": "failing", f"{prefix}pushed": "2023-11-14T22:13:20Z",
+        f"{prefix}pending": "1", f"{prefix}conflicts": "0",
+        f"{prefix}error": "cannot list node2: Host key verification failed"}
+    calls = len(attributes.calls)
+    assert filesync.AGENT.dispatch("monitor", node.env) == OCFCode.RUNNING_PROMOTED
+    assert len(attributes.calls) == calls          # unchanged: nothing sent again
+    write_health(node, {"node2": {"last_ok": 1700000100, "reconciled": 1700000100,
+                                  "pending": [], "conflicts": [], "error": ""}})
+    assert filesync.AGENT.dispatch("monitor", node.env) == OCFCode.RUNNING_PROMOTED
+    assert attributes.now() == {
+        f"{prefix}sync": "ok", f"{prefix}pushed": "2023-11-14T22:15:00Z",
+        f"{prefix}reconciled": "2023-11-14T22:15:00Z", f"{prefix}pending": "0",
+        f"{prefix}conflicts": "0"}
+    # a standby pushes to nobody: everything goes
+    node.role_file.write_text("standby")
+    assert filesync.AGENT.dispatch("monitor", node.env) == OCFCode.SUCCESS
+    assert attributes.now() == {}
+
+
+def test_a_lasting_failure_changes_the_reminder_once_per_interval(
+        node: Node, attributes: Attributes) -> None:
+    assert node.agent("start").rc == OCFCode.SUCCESS
+    become_active(node)
+    write_health(node, {"node2": {"error": "cannot list node2: Connection refused"}})
+    env = {**node.env, "OCF_RESKEY_reminder_interval": "1"}
+    reminder = "sipha-filesync-node2-reminder"
+    assert filesync.AGENT.dispatch("monitor", env) == OCFCode.RUNNING_PROMOTED
+    assert reminder not in attributes.now()
+    time.sleep(1.1)
+    filesync.AGENT.dispatch("monitor", env)
+    filesync.AGENT.dispatch("monitor", env)
+    first = attributes.now()[reminder]
+    assert first.startswith("failing since ") and first.endswith(", reminder 1")
+    assert [name for name, _ in attributes.calls].count(reminder) == 1
+    time.sleep(1.1)
+    filesync.AGENT.dispatch("monitor", env)
+    assert attributes.now()[reminder].endswith(", reminder 2")
+    write_health(node, {"node2": {"reconciled": 1, "last_ok": 1}})
+    filesync.AGENT.dispatch("monitor", env)
+    assert reminder not in attributes.now()
+    assert attributes.now()["sipha-filesync-node2-sync"] == "ok"
+
+
+def test_promote_forgets_the_record_of_an_earlier_active_spell(node: Node) -> None:
+    assert node.agent("start").rc == OCFCode.SUCCESS
+    Path(node.watcher().health).parent.mkdir(parents=True, exist_ok=True)
+    write_health(node, {"node2": {"reconciled": 1, "last_ok": 1}})
+    assert node.agent("promote").rc == OCFCode.SUCCESS
+    from sync_helper.health import read
+
+    # gone, or already the watcher's fresh record (this node has no peers)
+    assert read(node.watcher().health) == {}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sync_helper import ledger
+from sync_helper import filelock
 from sync_helper.ledger import Ledger
 from sync_helper.paths import Entry
 
@@ -46,7 +46,7 @@ def test_a_held_lock_delays_the_update_until_released(tmp_path: Path):
 
 def test_a_stuck_holder_does_not_block_the_update(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(ledger, "LOCK_WAIT", 0.2)
+    monkeypatch.setattr(filelock, "WAIT", 0.2)
     record = Ledger(tmp_path, "node2")
     with open(record.lock_path, "a") as holder:
         fcntl.flock(holder, fcntl.LOCK_EX)   # never released during the update
