@@ -44,6 +44,19 @@ def config_attribute(service: Service) -> str:
     return f"sipha-{service.name}-asterisk-config"
 
 
+def sync_attribute(service: Service, peer: str, word: str) -> str:
+    """Set by ocf:sipha:filesync on the node that pushes, about its pushes to
+    PEER (word: sync, pushed, reconciled, pending, conflicts, error, reminder;
+    see ocf_agents.filesync.HEALTH_WORDS)."""
+    return f"sipha-{service.name}-filesync-{peer}-{word}"
+
+
+def replication_attributes(service: Service) -> tuple[str, str]:
+    """Set by ocf:sipha:mysql-mm on each node: its replica's state and lag."""
+    return (f"sipha-mysql-{service.name}-db-replication",
+            f"sipha-mysql-{service.name}-db-lag")
+
+
 def gateway_score(params: ClusterParams) -> int:
     """Above stickiness plus preference, so the active role leaves a node
     that lost a gateway for one that has them all; equal on all nodes when

@@ -103,6 +103,11 @@ def _status_text(state: Any, notes: list[str]) -> str:
                         f"  gateways {node.gateways if node.gateways is not None else '?'}"
                         f"/{service.gateway_count}")
             lines.append(f"  {node.node:<12} {node.role:<11} {health}{gateways}")
+            if node.sync is not None:
+                lines.append(f"      file sync from {service.sync_node}: "
+                             f"{node.sync.describe()}")
+            if node.replication is not None:
+                lines.append(f"      database: {node.replication.describe()}")
     online = [n.name for n in state.nodes if n.online]
     lines.append(f"cluster: {len(online)}/{len(state.nodes)} nodes online, "
                  f"quorum {'yes' if state.quorum else 'NO'}, "
@@ -163,19 +168,44 @@ def failover(params_path: str, service: str | None, to: str | None, force: bool,
     _report(outcome, "failover")
 
 
+WAIT_READY = 600
+
+
 @cli.command()
-@_move_options
+@click.option("--service", help="Which service (needed when there are several).")
+@click.option("--to", "to", metavar="NODE", help="Target node (default: the preferred node).")
+@click.option("--force", is_flag=True,
+              help="Move even if the target is not ready or lacks data (with a warning, "
+                   "logged and alerted).")
+@click.option("--wait", type=click.IntRange(min=0), is_flag=False, flag_value=WAIT_READY,
+              default=None, metavar="[SECONDS]",
+              help=f"Wait until the target is ready (default {WAIT_READY} s), showing what "
+                   "it still waits for, then move; also the time allowed for the move "
+                   "(120 s without --wait).")
+@click.option("--no-probe", is_flag=True, help="Do not measure the outage with SIP OPTIONS.")
+@_params_option
 @_errors
-def failback(params_path: str, service: str | None, to: str | None, force: bool, wait: int,
-             no_probe: bool) -> None:
-    """Approve the failback to the preferred node (refused unless it is ready)."""
+def failback(params_path: str, service: str | None, to: str | None, force: bool,
+             wait: int | None, no_probe: bool) -> None:
+    """Approve the failback to the preferred node: refused, naming what it waits
+    for, until that node is a healthy standby that holds the data (the file
+    sync's full comparison since it rejoined, nothing pending, no conflicts;
+    its database replica running and caught up)."""
     from sip_ha import failover as moves
     from sip_ha import tools
 
     if force:
-        click.echo("warning: --force skips the checks that the target is healthy", err=True)
-    outcome = moves.failback(tools.runner(wait + 120), _load(params_path), service, to,
-                             force, wait, None if no_probe else moves.sip_answers)
+        click.echo("warning: --force skips the checks that the target is healthy and "
+                   "holds the data", err=True)
+
+    def progress(problems: list[str], waited: float) -> None:
+        click.echo(f"waiting ({waited:.0f}s): " + "; ".join(problems), err=True)
+
+    move_wait = 120 if wait is None else wait
+    outcome = moves.failback(tools.runner((wait or 0) + move_wait + 120), _load(params_path),
+                             service, to, force, move_wait,
+                             None if no_probe else moves.sip_answers, wait_ready=wait or 0,
+                             progress=progress)
     _report(outcome, "failback")
 
 

@@ -14,6 +14,8 @@ from cib_templates.render import (
     active_resource,
     config_attribute,
     ip_resource,
+    replication_attributes,
+    sync_attribute,
 )
 from sip_ha import tools
 from sip_ha.errors import SipHaError
@@ -39,6 +41,44 @@ class NodeState:
 
 
 @dataclass(frozen=True)
+class SyncHealth:
+    """How the file sync's pushes from the SIP-ACTIVE node to one node go
+    (ocf:sipha:filesync's attributes on the pushing node)."""
+
+    state: str                 # ok, behind, failing, conflicts
+    pushed: str | None         # last successful push (UTC)
+    reconciled: str | None     # last full reconcile since the last failure (UTC)
+    pending: int | None        # changes not delivered
+    conflicts: int | None      # files edited there since the last sync
+    error: str | None
+
+    def describe(self) -> str:
+        if self.state == "ok":
+            return f"in sync (compared whole at {self.reconciled})"
+        if self.state == "failing":
+            return f"FAILING: {self.error or '?'} ({self.pending or 0} change(s) not delivered)"
+        if self.state == "conflicts":
+            return (f"{self.conflicts} CONFLICT(S): files edited there since the last sync "
+                    "are left alone")
+        return (f"behind: {self.pending or 0} change(s) not delivered, "
+                + ("compared whole since the last failure" if self.reconciled else
+                   "no full comparison yet since the last failure or the last failover"))
+
+
+@dataclass(frozen=True)
+class Replication:
+    """A node's database replica (ocf:sipha:mysql-mm's attributes)."""
+
+    state: str                 # ok, lagging, peer-unreachable, stopped, broken, unconfigured
+    lag: int | None            # seconds behind its master
+
+    def describe(self) -> str:
+        if self.lag is None or self.state not in ("ok", "lagging"):
+            return f"replica {self.state}"
+        return f"replica {self.state}, " + (f"{self.lag}s behind" if self.lag else "caught up")
+
+
+@dataclass(frozen=True)
 class NodeHealth:
     """One node's view of one service."""
 
@@ -49,6 +89,10 @@ class NodeHealth:
     gateways: int | None  # gateways reached (None: not measured)
     # What this node's Asterisk refused of its configuration files (None: nothing).
     config_refused: str | None = None
+    # With [service.sync], on nodes the sync pushes to (None: not published).
+    sync: SyncHealth | None = None
+    # With [service.database] (None: not published, the server is not running).
+    replication: Replication | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +209,7 @@ def _service(root: ET.Element, params: ClusterParams, service: Service,
     address = _instances(root, ip_resource(service))
     score_attr = f"master-{service.name}-asterisk"
     ping_attr = PING_ATTRIBUTE.format(svc=service.name)
+    sync_node = _promoted(root, f"{service.name}-filesync-clone") if service.sync else None
     health = []
     for name in service.nodes:
         role, failed = server.get(name, ("Stopped", False))
@@ -175,8 +220,10 @@ def _service(root: ET.Element, params: ClusterParams, service: Service,
             healthy = not failed and role == "Started"
         reached = attrs.get(ping_attr)
         health.append(NodeHealth(name, role, failed, healthy,
-                                 int(reached) if reached and reached.isdigit() else None,
-                                 attrs.get(config_attribute(service)) or None))
+                                 _number(reached),
+                                 attrs.get(config_attribute(service)) or None,
+                                 _sync(service, attributes.get(sync_node or "", {}), name),
+                                 _replication(service, attrs)))
     ip_nodes = [n for n, (role, failed) in address.items() if role == "Started" and not failed]
     if service.promotable:
         active = [n for n, (role, _) in server.items() if role == "Promoted"]
@@ -184,13 +231,11 @@ def _service(root: ET.Element, params: ClusterParams, service: Service,
         active = ip_nodes
     active_node = active[0] if len(active) == 1 and active[0] in ip_nodes else None
     attention = _attention(service, health, active_node, ip_nodes, nodes, failures)
-    sync_node = database_node = None
-    if service.sync is not None:
-        sync_node = _promoted(root, f"{service.name}-filesync-clone")
-        if active_node and sync_node != active_node:
-            attention += (f"file sync of {service.name} is not pushing from {active_node}: "
-                          "changes made there are not copied to the standbys; see "
-                          f"'pcs resource status {service.name}-filesync-clone'",)
+    database_node = None
+    if service.sync is not None and active_node and sync_node != active_node:
+        attention += (f"file sync of {service.name} is not pushing from {active_node}: "
+                      "changes made there are not copied to the standbys; see "
+                      f"'pcs resource status {service.name}-filesync-clone'",)
     if service.database is not None:
         database_node = _promoted(root, f"{service.name}-db-clone")
         if active_node and database_node != active_node:
@@ -202,6 +247,30 @@ def _service(root: ET.Element, params: ClusterParams, service: Service,
         since=_since(root, active_node, ip_resource(service)) if active_node else None,
         address=service.ip, nodes=tuple(health), gateway_count=len(service.gateways),
         attention=attention, sync_node=sync_node, database_node=database_node)
+
+
+def _number(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _sync(service: Service, attrs: dict[str, str], node: str) -> SyncHealth | None:
+    """The pushing node's view of NODE (ATTRS: the pushing node's attributes)."""
+    def get(word: str) -> str | None:
+        return attrs.get(sync_attribute(service, node, word)) or None
+
+    state = get("sync")
+    if state is None:
+        return None
+    return SyncHealth(state, get("pushed"), get("reconciled"), _number(get("pending")),
+                      _number(get("conflicts")), get("error"))
+
+
+def _replication(service: Service, attrs: dict[str, str]) -> Replication | None:
+    if service.database is None:
+        return None
+    state_name, lag_name = replication_attributes(service)
+    state = attrs.get(state_name)
+    return Replication(state, _number(attrs.get(lag_name))) if state else None
 
 
 def _promoted(root: ET.Element, clone: str) -> str | None:
@@ -240,6 +309,14 @@ def _attention(service: Service, health: list[NodeHealth], active: str | None,
             notes.append(f"Asterisk on {item.node} refused configuration it was given "
                          f"({item.config_refused}) and runs the previous one: fix the file "
                          "on the SIP-ACTIVE node; the sync brings the fix")
+        if item.sync is not None and item.sync.state in ("failing", "conflicts"):
+            notes.append(f"file sync to {item.node}: {item.sync.describe()}"
+                         + (": see 'sip-ha-sync resync --dry-run' on the SIP-ACTIVE node, "
+                            "then 'sip-ha-sync push --force PATH' for each file to "
+                            "replace there" if item.sync.state == "conflicts" else ""))
+        if item.replication is not None and item.replication.state != "ok":
+            notes.append(f"the database on {item.node}: {item.replication.describe()}: "
+                         f"see 'SHOW SLAVE STATUS' there")
         if (service.gateways and item.node in online
                 and (item.gateways or 0) < len(service.gateways)):
             notes.append(f"{item.node} reaches {item.gateways or 0} of "

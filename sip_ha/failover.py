@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from ocf_agents.ocf import Runner
 
 
+# how often a waiting failback reads the cluster again
+POLL = 2.0
+
+
 @dataclass(frozen=True)
 class Outcome:
     service: str
@@ -72,6 +76,48 @@ def readiness_problems(state: cluster.ClusterState, service: Service, target: st
     return problems
 
 
+def data_problems(state: cluster.ClusterState, service: Service, target: str) -> list[str]:
+    """What TARGET still lacks of the data the SIP-ACTIVE node holds (empty:
+    nothing): the failback gate.  It has received everything changed since it
+    rejoined (a full comparison completed since the pushes to it last failed,
+    nothing pending, no conflict), and its database replica runs and has
+    caught up."""
+    current = state.service(service.name)
+    health = current.on(target)
+    problems = []
+    if service.sync is not None:
+        sync = health.sync if health else None
+        pusher = current.sync_node or "the SIP-ACTIVE node"
+        if current.sync_node is None or current.sync_node != current.active_node:
+            problems.append(f"file sync is not pushing from the SIP-ACTIVE node: see 'pcs "
+                            f"resource status {service.name}-filesync-clone'")
+        elif sync is None:
+            problems.append(f"file sync from {pusher} has not reported on {target} yet")
+        elif sync.state == "failing":
+            problems.append(f"file sync from {pusher} to {target} fails: {sync.error or '?'}"
+                            f" ({sync.pending or 0} change(s) not delivered)")
+        elif sync.state == "conflicts":
+            problems.append(
+                f"{sync.conflicts} file(s) on {target} were edited since the last sync "
+                f"(conflicts): list them with 'sip-ha-sync resync --dry-run' on {pusher}; "
+                f"'sip-ha-sync push --force PATH' there sends its version (the one on "
+                f"{target} kept in its backup folder)")
+        elif sync.state != "ok" or sync.pending:
+            problems.append(f"file sync from {pusher} to {target} is not complete: "
+                            f"{sync.pending or 0} change(s) not delivered"
+                            + ("" if sync.reconciled else
+                               ", waiting for a full comparison (at most a minute)"))
+    if service.database is not None:
+        replica = health.replication if health else None
+        if replica is None:
+            problems.append(f"the database replica on {target} does not report: is "
+                            f"{service.name}-db running there?")
+        elif replica.state != "ok" or replica.lag:
+            problems.append(f"the database replica on {target} has not caught up "
+                            f"({replica.describe()})")
+    return problems
+
+
 def _find(params: ClusterParams, name: str | None) -> Service:
     if name is None:
         if len(params.services) == 1:
@@ -105,12 +151,34 @@ def failover(runner: Runner, params: ClusterParams, service_name: str | None = N
 
 def failback(runner: Runner, params: ClusterParams, service_name: str | None = None,
              to: str | None = None, force: bool = False, wait: float = 120,
-             probe: Callable[[str], bool] | None = None) -> Outcome:
-    """The operator's approval: move the service back to its preferred node."""
+             probe: Callable[[str], bool] | None = None, wait_ready: float = 0,
+             progress: Callable[[list[str], float], None] | None = None) -> Outcome:
+    """The operator's approval: move the service back to its preferred node,
+    once it is ready and holds the data (failback_problems).  WAIT_READY:
+    seconds to wait for that, PROGRESS told what is still missing whenever it
+    changes (and how long it has waited)."""
     service = _find(params, service_name)
+    target = to or service.preferred_node
     state = cluster.read(runner, params)
-    return _move(runner, params, service, state, to or service.preferred_node, force, wait,
-                 probe)
+    started, last = time.monotonic(), None
+    while not force and time.monotonic() - started < wait_ready:
+        problems = failback_problems(state, service, target)
+        if not problems or state.service(service.name).active_node == target:
+            break
+        if progress is not None and problems != last:
+            progress(problems, time.monotonic() - started)
+            last = problems
+        time.sleep(POLL)
+        state = cluster.read(runner, params)
+    return _move(runner, params, service, state, target, force, wait, probe,
+                 failback_problems)
+
+
+def failback_problems(state: cluster.ClusterState, service: Service, target: str) -> list[str]:
+    problems = readiness_problems(state, service, target)
+    if state.node(target) is not None and state.node(target).online:
+        problems += data_problems(state, service, target)
+    return problems
 
 
 def _by_preference(service: Service) -> list[str]:
@@ -119,17 +187,20 @@ def _by_preference(service: Service) -> list[str]:
 
 def _move(runner: Runner, params: ClusterParams, service: Service,
           state: cluster.ClusterState, target: str, force: bool, wait: float,
-          probe: Callable[[str], bool] | None) -> Outcome:
+          probe: Callable[[str], bool] | None,
+          gate: Callable[[cluster.ClusterState, Service, str], list[str]] | None = None
+          ) -> Outcome:
     current = state.service(service.name).active_node
     if current == target:
         raise Refused(f"{service.name} is already SIP-ACTIVE on {target}; nothing to do")
-    problems = readiness_problems(state, service, target)
+    problems = (gate or readiness_problems)(state, service, target)
     warnings: list[str] = []
     if problems and not force:
         raise Refused(f"not moving {service.name} to {target}: " + "; ".join(problems)
                       + " (--force moves it anyway)")
     if problems:
         warnings.append("forced although " + "; ".join(problems))
+        _announce_forced(runner, service, target, problems, warnings)
     rsc = active_resource(service) if service.promotable else ip_resource(service)
     watcher = _OutageWatch(service, probe) if probe else None
     started = time.monotonic()
@@ -159,6 +230,27 @@ def _move(runner: Runner, params: ClusterParams, service: Service,
                             f"run 'pcs resource clear {rsc}'")
     return Outcome(service.name, current, target, took, outage, watcher is not None,
                    tuple(warnings))
+
+
+def forced_attribute(service: Service) -> str:
+    """Set on the node that ran a forced move: the SIP-HA alert selects it."""
+    return f"sipha-{service.name}-forced-move"
+
+
+def _announce_forced(runner: Runner, service: Service, target: str, problems: list[str],
+                     warnings: list[str]) -> None:
+    """A forced move goes into the log and, through a node attribute the
+    alert selects, to the alert recipients (the value changes every time)."""
+    from sip_ha import history
+
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    text = f"{service.name} to {target} at {stamp} although " + "; ".join(problems)
+    history.record(f"FORCED move of {text}")
+    result = runner.run([tools.ATTRD_UPDATER, "-n", forced_attribute(service), "-U",
+                         text[:900]], timeout=10)
+    if not result.ok:
+        warnings.append(f"the alert about this forced move was not sent: "
+                        f"{result.summary()}")
 
 
 def sip_uri(address: str) -> str:

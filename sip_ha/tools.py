@@ -15,6 +15,7 @@ from sip_ha.errors import SipHaError
 from sync_helper.config import SshSettings
 from sync_helper.rsync_argv import ssh_options
 
+ATTRD_UPDATER = "/usr/sbin/attrd_updater"
 CRM_MON = "/usr/sbin/crm_mon"
 CRM_NODE = "/usr/sbin/crm_node"
 CRM_RESOURCE = "/usr/sbin/crm_resource"

@@ -18,7 +18,7 @@ from cib_templates import params, render
 from sip_ha import cluster, failover, tools
 from sip_ha.cli import cli
 from sip_ha.errors import Refused
-from tests.support.fake_runner import FakeRunner, done
+from tests.support.fake_runner import ANY, FakeRunner, done
 from tests.support.fake_sip import FakeSip, reply
 from tests.support.scheduler import CRM_SIMULATE, Simulation
 
@@ -33,8 +33,22 @@ pytestmark = pytest.mark.skipif(not shutil.which(CRM_SIMULATE),
 
 
 def healthy(sim: Simulation, node: str) -> None:
+    """NODE healthy, its replica caught up, and the pushes to it (from the
+    other node, whichever pushes) complete."""
     sim.set_attrs(node, master_pbx_asterisk="100", sipha_gw_pbx="1", master_pbx_filesync="1",
-                  master_pbx_db="10")
+                  master_pbx_db="10", sipha_mysql_pbx_db_replication="ok",
+                  sipha_mysql_pbx_db_lag="0")
+    synced(sim, "node2" if node == "node1" else "node1", node)
+
+
+def synced(sim: Simulation, pusher: str, node: str, state: str = "ok", pending: str = "0",
+           conflicts: str = "0", error: str | None = None,
+           reconciled: str | None = "2026-11-30T09:00:00Z") -> None:
+    """What PUSHER's filesync publishes about its pushes to NODE."""
+    values = {"sync": state, "pushed": "2026-11-30T09:00:00Z", "pending": pending,
+              "conflicts": conflicts, "reconciled": reconciled or "", "error": error or ""}
+    sim.set_attrs(pusher, **{f"sipha_pbx_filesync_{node}_{word}": value
+                             for word, value in values.items()})
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +104,12 @@ def test_status_at_a_glance(states, use):
     assert lines[2] == "  file sync pushing from node1"
     assert lines[3] == "  database writable on node1"
     assert lines[4].split() == ["node1", "Promoted", "healthy", "gateways", "1/1"]
-    assert lines[5].split() == ["node2", "Unpromoted", "healthy", "gateways", "1/1"]
-    assert "fencing on" in lines[6]
+    assert lines[5] == "      database: replica ok, caught up"
+    assert lines[6].split() == ["node2", "Unpromoted", "healthy", "gateways", "1/1"]
+    assert lines[7] == ("      file sync from node1: in sync (compared whole at "
+                        "2026-11-30T09:00:00Z)")
+    assert lines[8] == "      database: replica ok, caught up"
+    assert "fencing on" in lines[9]
 
 
 def test_status_says_when_the_database_is_not_writable_on_the_active_node(tmp_path, use):
@@ -109,8 +127,8 @@ def test_status_says_when_the_database_is_not_writable_on_the_active_node(tmp_pa
             in result.output)
 
 
-def test_a_standby_that_refused_its_configuration_is_shown_and_not_failed_back_to(
-        tmp_path, use):
+def failed_over(tmp_path: Path) -> Simulation:
+    """Both nodes healthy, pbx moved to node2 (the move constraint cleared)."""
     sim = Simulation(render.render(params.load(EXAMPLE)).getroot(), tmp_path)
     healthy(sim, "node1")
     healthy(sim, "node2")
@@ -118,6 +136,12 @@ def test_a_standby_that_refused_its_configuration_is_shown_and_not_failed_back_t
     sim.move("pbx-asterisk-clone", "node2", "Promoted")
     sim.settle()
     sim.move("pbx-asterisk-clone", None)
+    return sim
+
+
+def test_a_standby_that_refused_its_configuration_is_shown_and_not_failed_back_to(
+        tmp_path, use):
+    sim = failed_over(tmp_path)
     sim.set_attrs("node1", master_pbx_asterisk="10",
                   sipha_pbx_asterisk_config="pbx_config.so refused extensions.conf")
     sim.settle()
@@ -179,17 +203,141 @@ def test_failback_accepted_moves_and_clears(states, use):
     assert fake.finished()
 
 
-def test_failback_force_warns_and_moves(states, use):
+FORCED = [tools.ATTRD_UPDATER, "-n", "sipha-pbx-forced-move", "-U", ANY]
+
+
+def test_failback_force_warns_logs_alerts_and_moves(states, use, monkeypatch):
+    logged: list[str] = []
     fake = use(FakeRunner([(CRM_MON, done(states["node1-back-unhealthy"])),
+                           (FORCED, done()),
                            (MOVE, done()),
                            (CRM_MON, done(states["failed-back"])),
                            (CLEAR, done())]))
+    monkeypatch.setattr("sip_ha.history.record", logged.append)
     result = CliRunner().invoke(
         cli, ["failback", "--force", "--no-probe", "--params", EXAMPLE])
     assert result.exit_code == 0, result.output
     assert "warning: --force skips the checks" in result.stderr
     assert "warning: forced although asterisk on node1 is not a healthy" in result.stderr
     assert fake.finished()
+    (value,) = [call[-1] for call in fake.calls if call[0] == tools.ATTRD_UPDATER]
+    assert value.startswith("pbx to node1 at ")
+    assert "although asterisk on node1 is not a healthy hot standby" in value
+    assert logged[0] == f"FORCED move of {value}"
+    assert logged[1].startswith("failback pbx: node2 -> node1")
+
+
+def gate_state(tmp_path: Path, **change: str) -> str:
+    """crm_mon XML: pbx active on node2, node1 back and healthy, and the file
+    sync's view of node1 or node1's replica changed as given."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    sim = failed_over(tmp_path)
+    sim.settle()
+    replica = {k: v for k, v in change.items() if k.startswith("sipha_mysql")}
+    if replica:
+        sim.set_attrs("node1", **replica)
+    sync = {k: v for k, v in change.items() if not k.startswith("sipha_mysql")}
+    if sync:
+        synced(sim, "node2", "node1", **sync)
+    sim.settle()
+    return sim.crm_mon()
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"state": "failing", "pending": "3", "reconciled": None,
+      "error": "cannot list node1: Host key verification failed"},
+     "file sync from node2 to node1 fails: cannot list node1: Host key verification failed "
+     "(3 change(s) not delivered)"),
+    ({"state": "behind", "pending": "0", "reconciled": None},
+     "file sync from node2 to node1 is not complete: 0 change(s) not delivered, waiting for "
+     "a full comparison (at most a minute)"),
+    ({"state": "conflicts", "conflicts": "2"},
+     "2 file(s) on node1 were edited since the last sync (conflicts): list them with "
+     "'sip-ha-sync resync --dry-run' on node2; 'sip-ha-sync push --force PATH' there"),
+    ({"sipha_mysql_pbx_db_replication": "lagging", "sipha_mysql_pbx_db_lag": "12"},
+     "the database replica on node1 has not caught up (replica lagging, 12s behind)"),
+    ({"sipha_mysql_pbx_db_replication": "ok", "sipha_mysql_pbx_db_lag": "1"},
+     "the database replica on node1 has not caught up (replica ok, 1s behind)"),
+    ({"sipha_mysql_pbx_db_replication": "broken"},
+     "the database replica on node1 has not caught up (replica broken)"),
+])
+def test_failback_waits_for_the_reverse_sync_and_the_replica(tmp_path, use, change, reason):
+    fake = use(FakeRunner([(CRM_MON, done(gate_state(tmp_path, **change)))]))
+    result = invoke("failback", "--no-probe")
+    assert result.exit_code == 3, result.output
+    assert "not moving pbx to node1: " in result.output
+    assert reason in result.output
+    assert fake.finished()
+
+
+def test_status_shows_sync_and_replication_per_node(tmp_path, use):
+    use(FakeRunner([(CRM_MON, done(gate_state(
+        tmp_path, state="failing", pending="3", reconciled=None,
+        error="cannot list node1: Host key verification failed",
+        sipha_mysql_pbx_db_replication="lagging", sipha_mysql_pbx_db_lag="12")))]))
+    result = invoke("status")
+    assert result.exit_code == 5
+    lines = result.output.splitlines()
+    at = lines.index(next(line for line in lines if line.split()[:2] == ["node1", "Unpromoted"]))
+    assert lines[at + 1] == ("      file sync from node2: FAILING: cannot list node1: Host key "
+                             "verification failed (3 change(s) not delivered)")
+    assert lines[at + 2] == "      database: replica lagging, 12s behind"
+    assert ("file sync to node1: FAILING: cannot list node1: Host key verification failed"
+            in result.output)
+    assert "the database on node1: replica lagging, 12s behind" in result.output
+    data = json.loads(invoke_json(use, tmp_path).output)
+    (node1,) = [n for n in data["services"][0]["nodes"] if n["node"] == "node1"]
+    assert node1["sync"] == {"state": "ok", "pushed": "2026-11-30T09:00:00Z",
+                             "reconciled": "2026-11-30T09:00:00Z", "pending": 0,
+                             "conflicts": 0, "error": None}
+    assert node1["replication"] == {"state": "ok", "lag": 0}
+    (node2,) = [n for n in data["services"][0]["nodes"] if n["node"] == "node2"]
+    assert node2["sync"] is None           # nobody pushes to the active node
+
+
+def invoke_json(use, tmp_path: Path):
+    use(FakeRunner([(CRM_MON, done(gate_state(tmp_path / "json")))]))
+    return invoke("status", "--json")
+
+
+def test_failback_wait_shows_what_it_waits_for_then_moves(tmp_path, use, monkeypatch):
+    monkeypatch.setattr(failover, "POLL", 0.0)
+    behind = gate_state(tmp_path / "a", state="failing", pending="1", reconciled=None,
+                        error="cannot list node1: Connection refused")
+    catching_up = gate_state(tmp_path / "b", state="behind", pending="0", reconciled=None)
+    ready = gate_state(tmp_path / "c")
+    fake = use(FakeRunner([(CRM_MON, done(behind)), (CRM_MON, done(behind)),
+                           (CRM_MON, done(catching_up)), (CRM_MON, done(ready)),
+                           ([*MOVE[:-1], "--wait=600"], done()),
+                           (CRM_MON, done(states_failed_back(tmp_path))),
+                           (CLEAR, done())]))
+    result = CliRunner().invoke(cli, ["failback", "--no-probe", "--wait", "--params", EXAMPLE])
+    assert result.exit_code == 0, result.output
+    waits = [line for line in result.stderr.splitlines() if line.startswith("waiting (")]
+    assert len(waits) == 2                 # one line per change, not per poll
+    assert "file sync from node2 to node1 fails: cannot list node1" in waits[0]
+    assert "waiting for a full comparison" in waits[1]
+    assert result.stdout.startswith("failback pbx: node2 -> node1")
+    assert fake.finished()
+
+
+def test_failback_wait_gives_up_refused(tmp_path, use, monkeypatch):
+    monkeypatch.setattr(failover, "POLL", 0.3)
+    behind = gate_state(tmp_path, state="behind", pending="2", reconciled=None)
+    use(FakeRunner([(CRM_MON, done(behind))] * 10))
+    result = CliRunner().invoke(cli, ["failback", "--no-probe", "--wait", "1",
+                                      "--params", EXAMPLE])
+    assert result.exit_code == 3
+    assert "file sync from node2 to node1 is not complete: 2 change(s)" in result.stderr
+
+
+def states_failed_back(tmp_path: Path) -> str:
+    (tmp_path / "back").mkdir()
+    sim = Simulation(render.render(params.load(EXAMPLE)).getroot(), tmp_path / "back")
+    healthy(sim, "node1")
+    healthy(sim, "node2")
+    sim.settle()
+    return sim.crm_mon()
 
 
 def slow(seconds: float):
