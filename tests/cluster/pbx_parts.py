@@ -170,15 +170,22 @@ def services() -> str:
             '[[service.extra]]\nid = "pbx-web"\nagent = "systemd:apache2"\n')
 
 
-def prepare_nodes(cluster, root: str) -> None:
-    """Files on every node before the parameter file is applied."""
-    for number, node in enumerate(cluster.nodes, start=1):
-        cluster.run(node, "mkdir", "-p", "/etc/sip-ha", SESSIONS)
+def prepare_phones(cluster, root: str) -> None:
+    """Asterisk's phone configuration and the manager secret on every node."""
+    files = phone_files(root)
+    for node in cluster.nodes:
         cluster.run(node, "install", "-d", "-m", "700", "/etc/sip-ha/secrets")
         cluster.run(node, "sh", "-c", f"umask 077; cat >{AMI_SECRET_FILE}",
                     input=AMI_SECRET + "\n")
-        for name, text in phone_files(root).items():
+        for name, text in files.items():
             cluster.run(node, "tee", f"{root}/{name}", input=text)
+
+
+def prepare_nodes(cluster, root: str) -> None:
+    """Files on every node before the parameter file is applied."""
+    prepare_phones(cluster, root)
+    for number, node in enumerate(cluster.nodes, start=1):
+        cluster.run(node, "mkdir", "-p", "/etc/sip-ha", SESSIONS)
         cluster.run(node, "tee", "/etc/odbc.ini", input=ODBC_INI)
         cluster.run(node, "tee", f"{root}/etc/res_odbc.conf", input=RES_ODBC)
         cluster.run(node, "tee", f"{root}/etc/cdr_adaptive_odbc.conf", input=CDR_ODBC)

@@ -234,3 +234,33 @@ def install_whole_pbx(cluster, extra: str = "") -> str:
         # Asterisk started before the table existed: load the CDR backend again.
         pbx_parts.asterisk(cluster, node, ROOT, "module reload res_odbc.so cdr_adaptive_odbc.so")
     return first
+
+
+# SIPp's calls per fault: 2 calls/s for 20 s, longer than any fault's outage.
+SIPP_RATE = 2
+SIPP_CALLS = 40
+
+
+@contextmanager
+def clients_through(cluster, phones: dict, stack, fault: str, limit: float):
+    """Real clients through the fault in the block: SIPp calls the PBX at
+    SIPP_RATE while a phone host polls OPTIONS (phone()); afterwards each
+    softphone, never restarted, calls the other.  Prints every figure and
+    asserts the bounds; yields phone()'s result dict."""
+    load = pbx_parts.sipp(cluster, stack, rate=SIPP_RATE, calls=SIPP_CALLS)
+    load.start()
+    with phone(cluster, limit) as seen:
+        yield seen
+    back = time.monotonic()
+    for caller, callee in (("100", "101"), ("101", "100")):
+        took, _ = call_until_answered(cluster, phones, caller, callee, limit)
+        kinds = f"{pbx_parts.PHONES[caller][0]} -> {pbx_parts.PHONES[callee][0]}"
+        print(f"{fault}: phone {caller} calls {callee} ({kinds}): answered "
+              f"{time.monotonic() - back:.1f} s after the service answered again "
+              f"({took:.1f} s of calling)")
+    figures = load.wait()
+    print(f"{fault}: SIP outage {seen['outage']} s; {figures}")
+    # Calls up when the fault hit, and those placed while nothing answered
+    # (each waits pbx_parts' 5 s receive timeout), may fail; no more.
+    bound = int(SIPP_RATE * (seen["outage"] + 5 + 2)) + 2
+    assert figures.successful > 0 and figures.failed <= bound, (bound, load.errors())

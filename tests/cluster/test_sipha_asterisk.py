@@ -25,6 +25,7 @@ from sipha_service import (
     active,
     answers,
     call_until_answered,
+    clients_through,
     fenced_failover,
     install,
     install_whole_pbx,
@@ -45,9 +46,18 @@ LOCAL_LIMIT = 45
 
 @pytest.fixture
 def pbx(cluster, asterisk_files):  # noqa: F811
-    install(cluster, params_toml(cluster.nodes, PBX))
+    pbx_parts.prepare_phones(cluster, ROOT)
+    install(cluster, params_toml(cluster.nodes, PBX + pbx_parts.asterisk_options()))
     settled(cluster)
     return cluster
+
+
+@pytest.fixture
+def phones(pbx):
+    """The two softphones (UDP, TCP) registered to the service address, and
+    the ExitStack that stops them (and SIPp) after the test."""
+    with ExitStack() as stack:
+        yield pbx_parts.start_phones(pbx, stack), stack
 
 
 def assert_crm_verify_clean(cluster, node: str) -> None:
@@ -73,12 +83,11 @@ def test_rendered_cib_installs_and_crm_verify_is_clean(pbx):
     assert answers(pbx)
 
 
-def test_hard_loss_of_the_active_node_is_fenced_and_never_failed_back(pbx):
+def test_hard_loss_of_the_active_node_is_fenced_and_never_failed_back(pbx, phones):
     old = active(pbx)
     new = other(pbx, old)
-    with phone(pbx, FENCED_LIMIT) as seen:
+    with clients_through(pbx, *phones, f"power cut of {old}", FENCED_LIMIT):
         fenced_failover(pbx, pbx.kill_node, old, new)
-    print(f"hard loss of {old}: outage {seen['outage']} s")
     # The old master reboots (fence action reboot) and comes back as a healthy
     # standby; the service stays where it is.
     pbx.wait_all_online(timeout=180)
@@ -87,31 +96,28 @@ def test_hard_loss_of_the_active_node_is_fenced_and_never_failed_back(pbx):
     assert active(pbx) == new
 
 
-def test_asterisk_crash_fails_over(pbx):
+def test_asterisk_crash_fails_over(pbx, phones):
     old = active(pbx)
-    with phone(pbx, LOCAL_LIMIT) as seen:
+    with clients_through(pbx, *phones, f"Asterisk SIGKILL on {old}", LOCAL_LIMIT):
         pbx.kill_process(old, "asterisk")
         wait_until(lambda: active(pbx) == other(pbx, old), LOCAL_LIMIT, what="failover")
-    print(f"asterisk crash on {old}: outage {seen['outage']} s")
 
 
-def test_asterisk_hang_fails_over(pbx):
+def test_asterisk_hang_fails_over(pbx, phones):
     old = active(pbx)
-    with phone(pbx, LOCAL_LIMIT) as seen:
+    with clients_through(pbx, *phones, f"Asterisk SIGSTOP on {old}", LOCAL_LIMIT):
         pbx.kill_process(old, "asterisk", sig=19)  # SIGSTOP: alive, answering nothing
         wait_until(lambda: active(pbx) == other(pbx, old), LOCAL_LIMIT, what="failover")
-    print(f"asterisk hang on {old}: outage {seen['outage']} s")
 
 
-def test_gateway_lost_from_the_active_node_moves_the_service(pbx):
+def test_gateway_lost_from_the_active_node_moves_the_service(pbx, phones):
     old = active(pbx)
     block = ["ip", "rule", "add", "prohibit", "to", TRUNK_IP, "priority", "90"]
     try:
-        with phone(pbx, LOCAL_LIMIT) as seen:
+        with clients_through(pbx, *phones, f"gateway lost on {old}", LOCAL_LIMIT):
             pbx.run(old, *block)
             wait_until(lambda: active(pbx) == other(pbx, old), LOCAL_LIMIT,
                        what="failover after the gateway loss")
-        print(f"gateway lost on {old}: outage {seen['outage']} s")
         # Asterisk keeps running there as a standby.
         assert {n["node"]: n["role"] for n in service(pbx)["nodes"]}[old] == "Unpromoted"
         state = status(pbx)
@@ -120,17 +126,16 @@ def test_gateway_lost_from_the_active_node_moves_the_service(pbx):
         pbx.run(old, "ip", "rule", "del", *block[3:], check=False)
 
 
-def test_network_partition_of_the_active_node(pbx):
+def test_network_partition_of_the_active_node(pbx, phones):
     old = active(pbx)
     new = other(pbx, old)
-    with phone(pbx, FENCED_LIMIT) as seen:
+    with clients_through(pbx, *phones, f"partition of {old}", FENCED_LIMIT):
         fenced_failover(pbx, pbx.partition, old, new)
-    print(f"partition of {old}: outage {seen['outage']} s")
 
 
-def test_manual_failover_with_sip_ha(pbx):
+def test_manual_failover_with_sip_ha(pbx, phones):
     old = active(pbx)
-    with phone(pbx, LOCAL_LIMIT) as seen:
+    with clients_through(pbx, *phones, "sip-ha failover", LOCAL_LIMIT) as seen:
         res = pbx.run(old, SIP_HA, "failover", "--params", PARAMS, timeout=300)
     new = other(pbx, old)
     assert res.stdout.startswith(f"failover pbx: {old} -> {new}, SIP-ACTIVE after "), res.stdout
@@ -141,14 +146,13 @@ def test_manual_failover_with_sip_ha(pbx):
     assert active(pbx) == new       # stickiness holds without a constraint
 
 
-def test_manual_failover_with_pcs_resource_move(pbx):
+def test_manual_failover_with_pcs_resource_move(pbx, phones):
     old = active(pbx)
     new = other(pbx, old)
-    with phone(pbx, LOCAL_LIMIT) as seen:
+    with clients_through(pbx, *phones, "pcs resource move", LOCAL_LIMIT):
         pbx.run(old, "pcs", "resource", "move", CLONE, new, "--promoted", timeout=180)
         wait_until(lambda: active(pbx) == new, LOCAL_LIMIT, what="the move")
     pbx.run(old, "pcs", "resource", "clear", CLONE, check=False)
-    print(f"pcs resource move: outage {seen['outage']} s")
     time.sleep(10)
     assert active(pbx) == new
 
