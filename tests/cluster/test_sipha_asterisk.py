@@ -182,6 +182,34 @@ def test_failback_refused_until_the_old_master_is_ready_then_accepted(pbx):
     assert "SIP-HA: failback pbx" in history
 
 
+def test_a_standby_refusing_its_dialplan_stays_a_standby_and_is_not_chosen(pbx):
+    """A dialplan that does not parse reaches the standby: its Asterisk keeps
+    the previous one, the standby stays up (no failure, no 190), the refusal
+    is shown, and a planned failover does not pick that node."""
+    old = active(pbx)
+    standby = other(pbx, old)
+    ext = f"{ROOT}/etc/extensions.conf"
+    original = pbx.run(standby, "cat", ext).stdout
+
+    def refused() -> str | None:
+        return {n["node"]: n for n in service(pbx)["nodes"]}[standby]["config_refused"]
+    try:
+        pbx.run(standby, "sh", "-c", f"printf '[broken\\n' >>{ext}")
+        reason = wait_until(refused, 60, what="the refusal reported")
+        print(f"standby {standby}: {reason}")
+        assert "extensions.conf" in reason
+        health = {n["node"]: n for n in service(pbx)["nodes"]}[standby]
+        assert (health["role"], health["failed"]) == ("Unpromoted", False), health
+        assert any("refused configuration" in note for note in status(pbx)["needs_attention"])
+        res = pbx.run(old, SIP_HA, "failover", "--params", PARAMS, check=False, timeout=120)
+        assert res.returncode == 3, res.stdout + res.stderr
+        assert "refused configuration" in res.stderr, res.stderr
+        assert active(pbx) == old
+    finally:
+        pbx.run(standby, "tee", ext, input=original)
+    wait_until(lambda: refused() is None, 60, what="the refusal cleared by the fixed file")
+
+
 @pytest.fixture
 def whole_pbx(cluster, asterisk_files):  # noqa: F811
     """Asterisk with its CDR database, file sync and web GUI, as one service."""
