@@ -6,9 +6,11 @@ of their own name. The recipient says the channel:
 
 - ``ops@example.org`` or ``mailto:a@example.org,b@example.org``: e-mail
   through ``sipha_smtp_server`` (default ``localhost:25``);
-- ``syslog:local`` (this node's /dev/log), ``syslog:unix:/path``,
+- ``syslog:local`` (this node's /dev/log) or ``syslog:unix:/path``: the
+  line syslog(3) writes there (``<PRI>Mmm dd hh:mm:ss sip-ha-alert[PID]: MSG``);
   ``syslog:udp://host[:port]``, ``syslog:tcp://host[:port]``: an RFC 5424
-  message, facility ``sipha_syslog_facility`` (default daemon);
+  message with the event's fields as structured data; facility
+  ``sipha_syslog_facility`` (default daemon);
 - ``snmp://host[:port]``: an SNMPv2c trap of the PACEMAKER-MIB, community
   ``sipha_snmp_community`` (default public).
 
@@ -94,9 +96,13 @@ def deliver(event: Event, settings: Settings, hostname: str) -> str:
         from sip_ha.alert import syslog
 
         try:
-            payload = syslog.format_rfc5424(settings.syslog_facility, event.severity,
-                                            hostname, APP, event.kind, event.summary(),
-                                            event.details())
+            if syslog.parse_target(target).transport == "unix":
+                payload = syslog.format_local(settings.syslog_facility, event.severity, APP,
+                                              event.summary())
+            else:
+                payload = syslog.format_rfc5424(settings.syslog_facility, event.severity,
+                                                hostname, APP, event.kind, event.summary(),
+                                                event.details())
         except ValueError as err:
             raise AlertError(f"sipha_syslog_facility: {err}") from err
         syslog.send_syslog(target, payload, timeout=SEND_TIMEOUT)

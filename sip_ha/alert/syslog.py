@@ -1,5 +1,8 @@
-"""Syslog notifications: one RFC 5424 message per alert, sent over UDP, over
-TCP (RFC 6587 octet counting) or to a local socket such as /dev/log.
+"""Syslog notifications: one message per alert. Over UDP and TCP (RFC 6587
+octet counting) an RFC 5424 message; to a local socket such as /dev/log the
+form syslog(3) writes there, ``<PRI>Mmm dd hh:mm:ss TAG[PID]: MSG``, the only
+one journald and rsyslog's imuxsock parse (they take RFC 5424's version
+digit for the tag).
 
 Standard library only; nothing happens at import.
 """
@@ -7,6 +10,7 @@ Standard library only; nothing happens at import.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import threading
 import time
@@ -63,6 +67,31 @@ def format_rfc5424(facility: str, severity: str, hostname: str, app: str, msgid:
     if message:
         out += b" " + BOM + message.encode("utf-8", errors="replace")
     return out
+
+
+# RFC 3164's month names, whatever the locale.
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# What journald and imuxsock take as a tag: up to 32 characters, none of ":[ ".
+TAG_MAX = 32
+
+
+def format_local(facility: str, severity: str, tag: str, message: str,
+                 when: datetime | None = None, pid: int | None = None) -> bytes:
+    """``<PRI>Mmm dd hh:mm:ss TAG[PID]: MSG`` as syslog(3) sends it to /dev/log.
+
+    The time is local (``when`` converted to it, now by default), the tag
+    reduced to printable US-ASCII other than ``:[]`` and cut to 32 characters,
+    PID this process's unless given; control characters in MSG become spaces
+    (a line break would start another entry). MSG is UTF-8 without a BOM.
+    Bad facility or severity names raise ValueError.
+    """
+    pri = _code(FACILITIES, facility, "facility") * 8 + _code(SEVERITIES, severity, "severity")
+    stamp = (datetime.now() if when is None else when).astimezone()
+    clock = f"{MONTHS[stamp.month - 1]} {stamp.day:2d} {stamp:%H:%M:%S}"
+    name = "".join(c if _printable(c) and c not in ":[]" else "_" for c in tag)[:TAG_MAX]
+    text = "".join(" " if not c.isprintable() else c for c in message)
+    head = f"<{pri}>{clock} {name or NILVALUE}[{os.getpid() if pid is None else pid}]: "
+    return (head + text).encode("utf-8", errors="replace")
 
 
 def _code(table: Mapping[str, int], name: str, what: str) -> int:
@@ -145,7 +174,8 @@ def parse_target(target: str) -> SyslogTarget:
 
 
 def send_syslog(target: str, payload: bytes, timeout: float = 5.0) -> None:
-    """Send one message (as from format_rfc5424) to TARGET within TIMEOUT seconds.
+    """Send one message (format_rfc5424's for udp/tcp, format_local's for
+    unix) to TARGET within TIMEOUT seconds.
 
     UDP: one datagram. TCP: ``LEN SP MSG`` (RFC 6587 octet counting). unix: one
     datagram, or for a stream socket the message and a NUL, as syslog(3) does.

@@ -87,6 +87,7 @@ def test_rsyslog_parses_what_was_sent(syslog_lab, target: str, inputname: str, p
     assert got == {
         "timereported": WHEN, "pri": "132", "facility": "local0", "severity": "warning",
         "version": "1", "hostname": "pbx1.example.org", "app-name": "sip-ha-alert",
+        "syslogtag": f"sip-ha-alert[{procid}]", "programname": "sip-ha-alert",
         "procid": procid, "msgid": "node",
         "structured-data": '[sipha@32473 kind="node" node="pbx1" '
                            'desc="lost \\"quorum\\" [partition\\] C:\\\\ha"]',
@@ -150,5 +151,20 @@ def test_receiver_files_stay_in_its_folder(syslog_lab):
     folder: Path = receiver.folder
     assert receiver.pidfile.read_text().strip() == str(receiver.proc.pid)
     assert {p.name for p in folder.iterdir()} >= {"rsyslog.conf", "messages.jsonl", "work"}
-    assert "imuxsock" not in receiver.conf.read_text()
+    conf = receiver.conf.read_text()
+    # imuxsock reads its own socket in the folder, never the system one (/dev/log)
+    assert 'module(load="imuxsock" SysSock.Use="off")' in conf
+    assert f'input(type="imuxsock" socket="{folder}/log.sock"' in conf
+    assert receiver.socket.is_socket()
     assert "imklog" not in receiver.conf.read_text()
+
+
+def test_imuxsock_misreads_rfc5424(syslog_lab):
+    """Why a local socket gets syslog(3)'s form: imuxsock, as it reads /dev/log,
+    takes RFC 5424's version digit for the tag and the rest for the message."""
+    netns, receiver = syslog_lab
+    before = len(receiver.messages())
+    send(netns, f"unix:{receiver.socket}", procid="5424")
+    got = receiver.wait_for(before + 1)[before]
+    assert (got["inputname"], got["syslogtag"], got["procid"]) == ("imuxsock", "1", "-")
+    assert got["msg"].startswith(f" {WHEN} pbx1.example.org sip-ha-alert 5424 node [sipha@")

@@ -1,12 +1,15 @@
 """A real rsyslogd inside an AlertNetns: "the syslog server that got the alert".
 
 It runs in the foreground (``-n``) with its own config file, pid file and
-work directory in a folder of the test's; it loads only imudp and imtcp,
-listening on 127.0.0.1 and ::1 of the namespace (never imuxsock, so /dev/log
-is not touched, never imklog), and writes each message it receives as one
-JSON object a line. Its own status messages stay in the folder too
-(``processInternalMessages``: by default rsyslog sends them through
-syslog(3), i.e. to this host's /dev/log). The host's rsyslog service, if
+work directory in a folder of the test's; it loads imudp and imtcp,
+listening on 127.0.0.1 and ::1 of the namespace, and imuxsock with the
+system socket off (``SysSock.Use="off"``: /dev/log is neither opened nor
+replaced) and one socket of its own, ``log.sock`` in the folder, read with
+imuxsock's defaults otherwise, as a node's rsyslog reads /dev/log (never
+imklog); it writes each message it receives as one JSON object a line.
+Its own status messages stay in the folder too (``processInternalMessages``:
+by default rsyslog sends them through syslog(3), i.e. to this host's
+/dev/log). The host's rsyslog service, if
 any, is neither started nor stopped.
 """
 
@@ -24,6 +27,7 @@ from tests.support.alertlab import LOOPBACKS, AlertNetns, listening
 RSYSLOGD = "/usr/sbin/rsyslogd"
 PORT = 5514
 MAX_MESSAGE_SIZE = 8192
+SOCKET = "log.sock"  # imuxsock's socket, in the receiver's folder
 # (output name, rsyslog property, more property options) for every message received.
 FIELDS = (
     ("timereported", "timereported", ' dateFormat="rfc3339"'),
@@ -33,6 +37,8 @@ FIELDS = (
     ("version", "protocol-version", ""),
     ("hostname", "hostname", ""),
     ("app-name", "app-name", ""),
+    ("syslogtag", "syslogtag", ""),
+    ("programname", "programname", ""),
     ("procid", "procid", ""),
     ("msgid", "msgid", ""),
     ("structured-data", "structured-data", ""),
@@ -61,11 +67,13 @@ def config(folder: Path, port: int = PORT, addresses: Sequence[str] = LOOPBACKS)
     inputs = "\n".join(
         f'input(type="{kind}" address="{address}" port="{port}" ruleset="received")'
         for kind in ("imudp", "imtcp") for address in addresses)
+    inputs += f'\ninput(type="imuxsock" socket="{folder}/{SOCKET}" ruleset="received")'
     return f"""\
 # written by tests/support/rsyslog.py
 global(processInternalMessages="on" maxMessageSize="{MAX_MESSAGE_SIZE}"
        workDirectory="{folder}/work" net.enableDNS="off")
 $RepeatedMsgReduction off
+module(load="imuxsock" SysSock.Use="off")
 module(load="imudp")
 module(load="imtcp")
 template(name="json_line" type="list") {{
@@ -95,6 +103,7 @@ class SyslogReceiver:
         self.pidfile = folder / "rsyslogd.pid"
         self.output = folder / "messages.jsonl"
         self.log = folder / "rsyslogd.out"
+        self.socket = folder / SOCKET
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self, within: float = 20.0) -> None:
@@ -122,8 +131,8 @@ class SyslogReceiver:
         """Whether rsyslogd has UDP and TCP sockets on each of its addresses."""
         if self.proc is None or self.proc.poll() is not None:
             return False
-        return all(listening(self.proc.pid, proto, self.addresses, self.port)
-                   for proto in ("tcp", "udp"))
+        return self.socket.is_socket() and all(
+            listening(self.proc.pid, proto, self.addresses, self.port) for proto in ("tcp", "udp"))
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -14,7 +14,13 @@ import pytest
 
 from sip_ha.alert import syslog
 from sip_ha.alert.errors import AlertError
-from sip_ha.alert.syslog import SyslogTarget, format_rfc5424, parse_target, send_syslog
+from sip_ha.alert.syslog import (
+    SyslogTarget,
+    format_local,
+    format_rfc5424,
+    parse_target,
+    send_syslog,
+)
 
 BOM = b"\xef\xbb\xbf"
 WHEN = datetime(2024, 5, 1, 12, 30, 45, 123, tzinfo=timezone(timedelta(hours=2)))
@@ -31,6 +37,32 @@ def fmt(facility: str = "daemon", severity: str = "info", hostname: str = "pbx1"
 def header(payload: bytes) -> list[str]:
     """PRI+VERSION, TIMESTAMP, HOSTNAME, APP-NAME, PROCID, MSGID."""
     return payload.decode("ascii", errors="replace").split(" ", 6)[:6]
+
+
+def test_local_form_is_what_syslog3_writes(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        payload = format_local("local0", "warning", "sip-ha-alert",
+                               "Knoten verloren \u2013 \u00fc", when=WHEN, pid=4242)
+        assert payload == ("<132>May  1 10:30:45 sip-ha-alert[4242]: Knoten verloren "
+                           "\u2013 \u00fc").encode()
+        december = datetime(2024, 12, 24, 9, 5, 0, tzinfo=UTC)
+        assert format_local("daemon", "err", "t", "m", when=december, pid=1) == (
+            b"<27>Dec 24 09:05:00 t[1]: m")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_local_form_keeps_one_line_and_a_clean_tag():
+    payload = format_local("daemon", "info", "sip ha:alert[x]", "a\nb\r\x1b[0m\u2028c", pid=7)
+    assert re.fullmatch(rb"<30>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d sip_ha_alert_x_\[7\]: "
+                        rb"a b  \[0m c", payload), payload
+    assert format_local("daemon", "info", "", "m", pid=7).split(b" ")[-2] == b"-[7]:"
+    assert re.search(rb" t\[\d+\]: m$", format_local("daemon", "info", "t", "m"))
+    with pytest.raises(ValueError, match="facility"):
+        format_local("local8", "info", "t", "m")
 
 
 def test_whole_message():
