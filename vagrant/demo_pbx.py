@@ -41,12 +41,7 @@ from tests.support.alertlab import AlertNetns  # noqa: E402
 from tests.support.mail_receiver import MailReceiver  # noqa: E402
 
 PREFIX = os.environ.get("SIPHA_PREFIX", "sipha")
-ALERTS = f"""
-[alerts]
-recipients = ["voip-admins@example.org"]
-smtp_server = "{TRUNK_IP}:2525"
-cluster_name = "demo"
-"""
+ALERTS = svc.TEST_ALERTS
 T0 = time.monotonic()
 FIGURES: list[str] = []
 
@@ -93,7 +88,8 @@ def main() -> int:
     say(f"the PBX's files on both nodes: Asterisk under {ROOT}, MariaDB, apache2 + PHP")
     install_asterisk_files(cluster)
     params = svc.whole_pbx_params(cluster.nodes, ALERTS)
-    print(f"   {svc.PARAMS} (the fence secret is shown masked):")
+    print(f"   {svc.PARAMS}: cib_templates/example.toml with this cluster's nodes, addresses,"
+          " fence device and mail server (the fence secret is shown masked):")
     for line in params.splitlines():
         print("   | " + ("passwd = (the fence secret)" if line.startswith("passwd") else line))
 

@@ -10,7 +10,9 @@ import json
 import os
 import subprocess
 import time
+import tomllib
 from contextlib import contextmanager
+from pathlib import Path
 
 import pbx_parts
 from asterisk_checks import ROOT
@@ -42,6 +44,11 @@ passwd = "{FENCE_SECRET}"
 """
 
 
+# The example's [alerts] as a test cluster has them: mail to the SMTP server
+# on the trunk provider's host (tests.support.mail_receiver), cluster "demo".
+TEST_ALERTS = {"recipients": ["voip-admins@example.org"], "smtp_server": f"{TRUNK_IP}:2525",
+               "cluster_name": "demo"}
+EXAMPLE = Path(__file__).resolve().parents[2] / "cib_templates" / "example.toml"
 PBX = f"""
 [[service]]
 name = "pbx"
@@ -193,19 +200,67 @@ def call_until_answered(cluster, phones: dict, caller: str, callee: str,
         time.sleep(0.5)
 
 
-def whole_pbx_params(nodes: list[str], extra: str = "") -> str:
-    """The parameter file of the whole PBX (the example's shape), EXTRA added."""
-    return params_toml(nodes, PBX + pbx_parts.asterisk_options() + pbx_parts.services()
-                       + extra)
+def whole_pbx_params(nodes: list[str], alerts: dict | None = None) -> str:
+    """The documented example parameter file (cib_templates/example.toml),
+    so that what users copy is what the cluster tests run, with only what a
+    test cluster must change: its nodes and addresses, the Asterisk under
+    ROOT, the database's option file, its fence device, the alert
+    recipients (ALERTS: [alerts] keys replacing the example's; none: no
+    alerts), and the extras the box does not have."""
+    with open(EXAMPLE, "rb") as fh:
+        params = tomllib.load(fh)
+    params["cluster"].update(nodes=nodes, gateways=[TRUNK_IP])
+    (pbx,) = params["service"]
+    pbx.update(ip=[f"{SERVICE_IP}/24"], trunk_networks=[TRUNK_IP])
+    pbx["options"].update(config=f"{ROOT}/asterisk.conf", sip_timeout="1s",
+                          control_timeout="2s",
+                          sip_uris=["sip:127.0.0.1", "sip:127.0.0.1;transport=tcp"])
+    assert pbx["options"]["ami_secret_file"] == pbx_parts.AMI_SECRET_FILE
+    assert pbx["sync"]["config"] == pbx_parts.SYNC_TOML
+    pbx["database"]["config"] = pbx_parts.DB_CNF
+    pbx["extra"] = [x for x in pbx["extra"] if x["agent"] != "systemd:tftpd-hpa"]  # not boxed
+    params["fencing"] = [{"id": "sipha-fence", "agent": "fence_sipha", "targets": nodes,
+                          "options": {"ipaddr": HOST_IP,
+                                      "ipport": os.environ.get("SIPHA_FENCE_PORT", "7410"),
+                                      "passwd": FENCE_SECRET}}]
+    if alerts is None:
+        del params["alerts"]
+    else:
+        params["alerts"].update(alerts)
+    return toml_text(params)
 
 
-def install_whole_pbx(cluster, extra: str = "") -> str:
-    """Asterisk with its CDR database, file sync and web GUI, as one service,
-    on nodes that have the Asterisk files (asterisk_checks.
-    install_asterisk_files); EXTRA goes into the parameter file.  Returns the
-    SIP-ACTIVE node."""
+def toml_text(data: dict, prefix: str = "") -> str:
+    """DATA as TOML (the parameter file's types: strings, numbers, booleans,
+    lists of those, tables and arrays of tables)."""
+    def value(item) -> str:
+        if isinstance(item, bool):
+            return "true" if item else "false"
+        if isinstance(item, (int, float)):
+            return str(item)
+        if isinstance(item, str):
+            return json.dumps(item)
+        return "[" + ", ".join(value(i) for i in item) + "]"
+
+    def is_tables(item) -> bool:
+        return isinstance(item, list) and bool(item) and all(isinstance(i, dict) for i in item)
+    lines = [f"{key} = {value(item)}" for key, item in data.items()
+             if not isinstance(item, dict) and not is_tables(item)]
+    for key, item in data.items():
+        if isinstance(item, dict):
+            lines += [f"[{prefix}{key}]", toml_text(item, f"{prefix}{key}.")]
+        elif is_tables(item):
+            for table in item:
+                lines += [f"[[{prefix}{key}]]", toml_text(table, f"{prefix}{key}.")]
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+def install_whole_pbx(cluster, alerts: dict | None = None) -> str:
+    """The example's PBX (whole_pbx_params): Asterisk with its CDR database,
+    file sync and web GUI, on nodes that have the Asterisk files
+    (asterisk_checks.install_asterisk_files).  Returns the SIP-ACTIVE node."""
     pbx_parts.prepare_nodes(cluster, ROOT)
-    install(cluster, whole_pbx_params(cluster.nodes, extra))
+    install(cluster, whole_pbx_params(cluster.nodes, alerts))
     first = settled(cluster)
     try:
         for node in cluster.nodes:

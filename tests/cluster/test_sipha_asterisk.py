@@ -22,6 +22,7 @@ from sipha_service import (
     PARAMS,
     PBX,
     SIP_HA,
+    TEST_ALERTS,
     active,
     answers,
     call_until_answered,
@@ -37,6 +38,9 @@ from sipha_service import (
     standby_ready,
     status,
 )
+
+from tests.support.alertlab import AlertNetns
+from tests.support.mail_receiver import MailReceiver
 
 CLUSTER_DIST = "sid"
 CLUSTER_NODES = 2
@@ -211,10 +215,18 @@ def test_a_standby_refusing_its_dialplan_stays_a_standby_and_is_not_chosen(pbx):
 
 
 @pytest.fixture
-def whole_pbx(cluster, asterisk_files):  # noqa: F811
-    """Asterisk with its CDR database, file sync and web GUI, as one service."""
-    install_whole_pbx(cluster)
-    yield cluster
+def whole_pbx(cluster, asterisk_files, tmp_path):  # noqa: F811
+    """The example parameter file's PBX: Asterisk with its CDR database, file
+    sync, web GUI and alerts (mailed to a real SMTP server on the trunk
+    provider's host), as one service."""
+    trunk = AlertNetns(existing=f"{cluster.prefix}-trunk")
+    cluster.mail = MailReceiver(trunk, tmp_path, host=TRUNK_IP)
+    cluster.mail.start()
+    try:
+        install_whole_pbx(cluster, TEST_ALERTS)
+        yield cluster
+    finally:
+        trunk.down()
     cluster.wait_all_online(timeout=240)   # a fenced node reboots first
     pbx_parts.cleanup(cluster, ROOT)
     for node in cluster.nodes:
@@ -286,3 +298,7 @@ def test_the_whole_pbx_survives_a_power_cut(whole_pbx):
     body = wait_until(lambda: web(pbx, cookie=cookie)[0] or None, 60,
                       what="the web GUI on the new active")
     assert body == f"logged in as operator ({new})", body
+    mails = wait_until(lambda: [str(m["Subject"]) for m in pbx.mail.messages()
+                                if f"node {old} was fenced" in str(m["Subject"])], 60,
+                       what="the operator's mail about the fencing")
+    print(f"mailed: {mails}")
