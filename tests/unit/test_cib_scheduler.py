@@ -139,6 +139,16 @@ def test_the_writable_database_follows_the_sip_active_node_and_never_moves_it(
     assert two.promoted("pbx-db-clone") == []
 
 
+def test_the_database_is_writable_before_the_address_comes_up(two: Simulation):
+    """No CDR of a call taken by the new active fails for a read-only database."""
+    two.set_attrs("node1", master_pbx_asterisk="-INFINITY")  # Asterisk sick on node1
+    graph = two.graph()
+    assert "pbx-db_promote_0 node2" in graph["pbx-ip_start_0 node2"]
+    two.settle()
+    assert placement(two)[0] == ["node2"]
+    assert two.promoted("pbx-db-clone") == ["node2"]
+
+
 def test_unhealthy_standby_is_not_promoted(two: Simulation):
     """The agent withdraws its promotion score when Asterisk is unhealthy."""
     two.set_attrs("node2", master_pbx_asterisk="-INFINITY")
