@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -204,6 +205,17 @@ def prepare_nodes(cluster, root: str) -> None:
         # sid's package leaves the data folder to the first start of its unit.
         cluster.run(node, "sh", "-c", "test -d /var/lib/mysql/mysql || mariadb-install-db "
                     "--user=mysql --datadir=/var/lib/mysql --skip-test-db >/dev/null")
+    same_times(cluster, f"{root}/etc")
+
+
+def same_times(cluster, folder: str) -> None:
+    """FOLDER's files get one modification time on every node, as an
+    administrator's copy with times kept (rsync -a, scp -p) leaves them: the
+    same file written separately on each node is otherwise newer on the later
+    one, and the file sync's first comparison rightly calls it a conflict."""
+    stamp = f"@{int(time.time())}"
+    for node in cluster.nodes:
+        cluster.run(node, "find", folder, "-type", "f", "-exec", "touch", "-d", stamp, "{}", "+")
 
 
 def sql(cluster, node: str, statement: str, user: str = "root", check: bool = True):
