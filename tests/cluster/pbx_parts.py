@@ -152,7 +152,7 @@ def cluster_ns_address(cluster, address: str, stack: ExitStack) -> None:
     subprocess.run(["ip", "-n", ns, "addr", "replace", f"{address}/32", "dev", "eth0"],
                    check=True)
     stack.callback(subprocess.run, ["ip", "-n", ns, "addr", "del", f"{address}/32", "dev",
-                                    "eth0"], check=False)
+                                    "eth0"], check=False, stderr=subprocess.DEVNULL)
 
 
 def sipp(cluster, stack: ExitStack, rate: float, calls: int) -> SippLoad:
