@@ -166,19 +166,8 @@ def state_before(cluster: Cluster, first: str, new: str) -> tuple[str, list[str]
     print(f"   CDRs in MariaDB on {first}: {len(before)}, replicated to {new}")
 
     say(f"the administrator adds extension 750 to the dialplan on {first} (SIP-ACTIVE)")
-    cluster.run(first, "sh", "-c", "printf 'exten => 750,1,Answer()\\n same => n,Hangup()\\n' "
-                                   f">>{ROOT}/etc/extensions.conf")
-    pbx_parts.asterisk(cluster, first, ROOT, "dialplan reload")
-    started = time.monotonic()
-    wait_until(lambda: "'750'" in pbx_parts.asterisk(cluster, new, ROOT,
-                                                     "dialplan show 750@phones"),
-               60, what="the edit loaded on the standby")
-    figure(f"dialplan edit synced and loaded by {new}'s Asterisk after "
-           f"{time.monotonic() - started:.1f} s")
-    session = cookie.split("=", 1)[1]
-    wait_until(lambda: cluster.run(new, "test", "-s", f"{pbx_parts.SESSIONS}/sess_{session}",
-                                   check=False).returncode == 0, 30,
-               what="the web session on the standby")
+    took = svc.edit_on_the_active(cluster, first, new, cookie)
+    figure(f"dialplan edit synced and loaded by {new}'s Asterisk after {took:.1f} s")
     return cookie, before
 
 

@@ -319,3 +319,22 @@ def clients_through(cluster, phones: dict, stack, fault: str, limit: float):
     # (each waits pbx_parts' 5 s receive timeout), may fail; no more.
     bound = int(SIPP_RATE * (seen["outage"] + 5 + 2)) + 2
     assert figures.successful > 0 and figures.failed <= bound, (bound, load.errors())
+
+
+def edit_on_the_active(cluster, active_node: str, standby: str, cookie: str) -> float:
+    """The administrator adds extension 750 on ACTIVE_NODE and reloads the
+    dialplan there; wait until STANDBY's Asterisk has it loaded and the web
+    session of COOKIE is on STANDBY too.  Returns the seconds until loaded."""
+    cluster.run(active_node, "sh", "-c", "printf 'exten => 750,1,Answer()\\n"
+                " same => n,Hangup()\\n' " f">>{ROOT}/etc/extensions.conf")
+    pbx_parts.asterisk(cluster, active_node, ROOT, "dialplan reload")
+    started = time.monotonic()
+    wait_until(lambda: "'750'" in pbx_parts.asterisk(cluster, standby, ROOT,
+                                                     "dialplan show 750@phones"),
+               60, what="the edited dialplan loaded on the standby")
+    took = time.monotonic() - started
+    session = cookie.split("=", 1)[1]
+    wait_until(lambda: cluster.run(standby, "test", "-s", f"{pbx_parts.SESSIONS}/sess_{session}",
+                                   check=False).returncode == 0, 30,
+               what="the web session on the standby")
+    return took

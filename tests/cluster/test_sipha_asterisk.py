@@ -27,6 +27,7 @@ from sipha_service import (
     answers,
     call_until_answered,
     clients_through,
+    edit_on_the_active,
     fenced_failover,
     install,
     install_whole_pbx,
@@ -256,18 +257,8 @@ def test_the_whole_pbx_survives_a_power_cut(whole_pbx):
                    what="the CDR of the call on the active, replicated to the standby")
         before = cdr_rows(pbx, old)
 
-        pbx.run(old, "sh", "-c", "printf 'exten => 750,1,Answer()\\n same => n,Hangup()\\n' "
-                                 f">>{ROOT}/etc/extensions.conf")
-        asterisk(pbx, old, ROOT, "dialplan reload")   # the administrator, on the active
-        started = time.monotonic()
-        wait_until(lambda: "'750'" in asterisk(pbx, new, ROOT, "dialplan show 750@phones"),
-                   60, what="the edited dialplan loaded on the standby")
-        print(f"dialplan edit on {old} loaded on {new} after "
-              f"{time.monotonic() - started:.1f} s")
-        session = cookie.split("=", 1)[1]
-        wait_until(lambda: pbx.run(new, "test", "-s", f"{pbx_parts.SESSIONS}/sess_{session}",
-                                   check=False).returncode == 0, 30,
-                   what="the web session on the standby")
+        took = edit_on_the_active(pbx, old, new, cookie)
+        print(f"dialplan edit on {old} loaded on {new} after {took:.1f} s")
 
         load = pbx_parts.sipp(pbx, stack, rate=2, calls=120)
         load.start()
