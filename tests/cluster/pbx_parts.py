@@ -237,7 +237,9 @@ def replicate(cluster) -> None:
 
 def replication(cluster, node: str, service: str = "pbx") -> str:
     """What mysql-mm published about NODE's replica (ok, broken, ...)."""
-    res = cluster.run(node, "attrd_updater", "--query", "--name",
+    # --node: without it Pacemaker 2.1's attrd_updater answered node1's value
+    # on node2.
+    res = cluster.run(node, "attrd_updater", "--query", "--node", node, "--name",
                       f"sipha-mysql-{service}-db-replication", check=False)
     found = re.search(r'value="([^"]*)"', res.stdout)
     return found.group(1) if found else ""
