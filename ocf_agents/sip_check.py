@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ocf_agents.ocf import Config, Context, Duration, GenericError, NotConfiguredError, param
+
+if TYPE_CHECKING:
+    from ocf_agents.sip_options import Answer
 
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx")
 
@@ -49,10 +54,12 @@ def validate_sip(cfg: SipCheckConfig) -> None:
             raise NotConfiguredError(f"sip_uris: {err}") from None
 
 
-def check_sip(cfg: SipCheckConfig, ctx: Context) -> None:
-    """Every URI answers OPTIONS in time with an accepted status, or GenericError."""
+def check_sip(cfg: SipCheckConfig, ctx: Context) -> list[Answer]:
+    """Every URI answers OPTIONS in time with an accepted status (their
+    answers), or GenericError."""
     from ocf_agents.sip_options import SipError, probe
 
+    answers = []
     for uri in cfg.sip_uris:
         limit = min(cfg.sip_timeout, ctx.remaining())
         try:
@@ -61,3 +68,5 @@ def check_sip(cfg: SipCheckConfig, ctx: Context) -> None:
             raise GenericError(f"SIP OPTIONS {uri}: {err}") from None
         if not accepts(cfg.sip_accept, answer.status):
             raise GenericError(f"SIP OPTIONS {uri} answered {answer.status} {answer.reason}")
+        answers.append(answer)
+    return answers

@@ -6,6 +6,11 @@ request (RFC 3261 headers, a fresh branch, tag and Call-ID), waits at most
 status code and the round-trip time.  Over UDP the request is retransmitted
 with timer T1 doubling, as a SIP client would, so one lost datagram is not
 an outage.  Anything else (no answer, refused, garbage) raises ``SipError``.
+
+Every request carries ``CHECK_HEADER``, by which a server can tell the check
+from strangers: Asterisk identifies it with an ``identify`` on
+``match_header`` and then neither challenges nor logs it (README, "The local
+SIP check").
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import socket
 import time
 
 T1 = 0.5
+CHECK_HEADER = "X-SIP-HA-Check: monitor"
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
 
 
@@ -97,6 +103,7 @@ def build_request(target: Target, local: tuple[str, int], branch: str, tag: str,
         f"Contact: <sip:sip-ha@{_hostport(*local[:2])};transport={target.transport}>",
         "Accept: application/sdp",
         "User-Agent: sip-ha probe",
+        CHECK_HEADER,
         "Content-Length: 0",
     )
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
