@@ -3,14 +3,16 @@ phones registered over UDP, TCP and TLS call each other, and SIPp places a
 bounded load of calls the PBX answers.  The drivers are the cluster tests'.
 
 Addresses (all on the container's loopback): Asterisk 127.0.0.1 (5060 UDP
-and TCP, 5061 TLS), phones 100 (UDP) 127.0.0.10, 101 (TCP) 127.0.0.11, 102
-(TLS) 127.0.0.12, SIPp 127.0.0.5, the trunk registrar of start_box
-127.0.0.2:5070."""
+and TCP, 5061 TLS with a certificate from a CA made for the run), phones 100
+(UDP) 127.0.0.10, 101 (TCP) 127.0.0.11, 102 (TLS, verifying the server)
+127.0.0.12, a TLS phone trusting another CA 127.0.0.13, SIPp 127.0.0.5, the
+trunk registrar of start_box 127.0.0.2:5070."""
 
 from __future__ import annotations
 
 import functools
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.asterisk_nodes import REGISTRAR, Node, start_box, wait_for
-from tests.support.asterisk import AsteriskSetup, PhoneService
+from tests.support.asterisk import AsteriskSetup, PhoneService, make_certificates
 from tests.support.baresip import Account, Event, Phone
 from tests.support.client_host import ClientHost
 from tests.support.container import Container
@@ -36,44 +38,39 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     yield from start_box(tmp_path_factory)
 
 
-def self_signed(folder: Path, *addresses: str) -> tuple[str, str]:
-    """A certificate for ``addresses`` (the first as CN, all as IP
-    subjectAltNames) and its key."""
-    names = ",".join(f"IP:{address}" for address in addresses)
-    folder.mkdir(exist_ok=True)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", f"/CN={addresses[0]}", "-addext", f"subjectAltName={names}",
-                    "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")],
-                   check=True, capture_output=True, timeout=60)
-    return (folder / "cert.pem").read_text(), (folder / "key.pem").read_text()
+def own_keys(box: Container, setup: AsteriskSetup, folder: str = "") -> None:
+    """Everything in ``folder`` (default: all of Asterisk's) Asterisk's, but
+    its TLS key readable by its group only."""
+    box.run(["chown", "-R", "asterisk:asterisk", folder or setup.inside], check=True)
+    box.run(["chown", "-R", "root:asterisk", setup.keys], check=True)
 
 
 @pytest.fixture(scope="module")
 def pbx(box: Container, tmp_path_factory: pytest.TempPathFactory,
         ) -> Iterator[tuple[AsteriskSetup, str]]:
     """Asterisk with authenticated phones, TLS, extension 700 for SIPp; the
-    certificate (what the TLS phone trusts) with it."""
-    cert, key = self_signed(tmp_path_factory.mktemp("tls"), PBX)
+    CA that signed its certificate (what the TLS phone trusts) with it."""
+    certs = make_certificates(tmp_path_factory.mktemp("tls"), PBX)
     # rewrite_contact: calls to TCP and TLS phones go down the phone's own
     # connection (baresip has no certificate to accept one from Asterisk).
     service = PhoneService(secrets={ext: f"secret-{ext}" for ext in PHONES},
-                           endpoint={"rewrite_contact": "yes"}, tls=(cert, key),
+                           endpoint={"rewrite_contact": "yes"}, tls=(certs.cert, certs.key),
                            load_from=SIPP_FROM, answer="700", answer_seconds=2)
     setup = AsteriskSetup(box.path(ROOT), PBX, REGISTRAR, inside=ROOT, phones=tuple(PHONES),
                           service=service)
-    box.run(["chown", "-R", "asterisk:asterisk", ROOT], check=True)
+    own_keys(box, setup)
     try:
         boot(box, setup)
-        yield setup, cert
+        yield setup, certs.ca
     finally:
         box.run(["asterisk", "-C", setup.config, "-rx", "core stop now"], timeout=30)
         box.run(["sh", "-c", f"kill -9 $(cat {ROOT}/run/asterisk.pid) 2>/dev/null"])
 
 
 def boot(box: Container, setup: AsteriskSetup) -> None:
-    box.run(["rm", "-f", f"{ROOT}/run/asterisk.ctl"])
+    box.run(["rm", "-f", f"{setup.inside}/run/asterisk.ctl"])
     box.run(["asterisk", "-C", setup.config, "-U", "asterisk", "-G", "asterisk"], check=True)
-    assert wait_for(box.path(f"{ROOT}/run/asterisk.ctl").exists, 30)
+    assert wait_for(box.path(f"{setup.inside}/run/asterisk.ctl").exists, 30)
     booted = box.run(["asterisk", "-C", setup.config, "-rx", "core waitfullybooted"], timeout=60)
     assert "fully booted" in booted.stdout, booted.stdout + booted.stderr
 
@@ -86,7 +83,7 @@ def rx(box: Container, setup: AsteriskSetup, command: str) -> str:
 def phones(box: Container, pbx: tuple[AsteriskSetup, str],
            ) -> Iterator[tuple[dict[str, Phone], dict[str, Event | None]]]:
     """The three phones, started, and the REGISTER_OK each got (or None)."""
-    setup, cert = pbx
+    setup, ca = pbx
     host = ClientHost.of_process(box.pid)
     started: dict[str, Phone] = {}
     try:
@@ -94,7 +91,7 @@ def phones(box: Container, pbx: tuple[AsteriskSetup, str],
             registrar = f"{PBX}:{setup.tls_port}" if transport == "tls" else PBX
             phone = Phone(host, f"/tmp/phone-{ext}",
                           Account(ext, f"secret-{ext}", registrar, transport), address,
-                          ctrl_port=4410 + number, cafile=cert if transport == "tls" else "")
+                          ctrl_port=4410 + number, cafile=ca if transport == "tls" else "")
             phone.start()
             started[ext] = phone
         yield started, {ext: phone.registered(10) for ext, phone in started.items()}
@@ -117,8 +114,32 @@ def test_phones_register_over_udp_tcp_and_tls(box, pbx, phones):
         assert (f"@{address}:5060" in line) == (transport == "udp"), line
 
 
+def test_the_tls_key_is_for_asterisk_alone(box, pbx):
+    setup, _ = pbx
+    listing = box.run(["stat", "-c", "%U:%G %a", setup.keys, f"{setup.keys}/asterisk.key"],
+                      check=True).stdout.split("\n")
+    assert listing[:2] == ["root:asterisk 750", "root:asterisk 640"]
+
+
+def test_a_tls_phone_refuses_a_server_its_ca_did_not_sign(box, pbx, tmp_path: Path):
+    """The TLS phone verifies: trusting another CA, it does not register."""
+    setup, _ = pbx
+    other = make_certificates(tmp_path, PBX)
+    phone = Phone(ClientHost.of_process(box.pid), "/tmp/phone-other-ca",
+                  Account("102", "secret-102", f"{PBX}:{setup.tls_port}", "tls"), "127.0.0.13",
+                  ctrl_port=4419, cafile=other.ca)
+    phone.start()
+    try:
+        event = phone.wait_event(("REGISTER_OK", "REGISTER_FAIL"), 10)
+        print(f"102 trusting another CA: {event and event.type} {event and event.param}")
+        assert event is not None and event.type == "REGISTER_FAIL", phone.log()[-1500:]
+    finally:
+        phone.stop()
+
+
 @pytest.mark.parametrize(("caller", "callee"), [("100", "101"), ("101", "100"),
-                                                ("100", "102"), ("102", "101")])
+                                                ("100", "102"), ("102", "100"),
+                                                ("102", "101")])
 def test_phone_calls_phone(box, pbx, phones, caller: str, callee: str):
     setup, _ = pbx
     started, registered = phones
@@ -217,9 +238,9 @@ def node_for_phones(box: Container, name: str, address: str, eid: int,
                     service: PhoneService, **params: str) -> Node:
     """An agent-run Asterisk whose configuration also serves the phones."""
     node = Node(box, name, address, eid=eid, **params)
-    AsteriskSetup(node.setup.root, address, REGISTRAR, inside=node.setup.inside, eid=eid,
-                  phones=tuple(FAILOVER_PHONES), service=service)
-    box.run(["chown", "-R", "asterisk:asterisk", f"{node.setup.inside}/etc"], check=True)
+    setup = AsteriskSetup(node.setup.root, address, REGISTRAR, inside=node.setup.inside,
+                          eid=eid, phones=tuple(FAILOVER_PHONES), service=service)
+    own_keys(box, setup, f"{setup.inside}/etc")  # not the root-only AMI secret beside it
     return node
 
 
@@ -236,10 +257,11 @@ def test_which_phones_the_new_active_reaches_after_a_failover(
     connects to it; TLS too, if the phone has a certificate to accept the
     connection with.  With rewrite_contact, TCP and TLS contacts are the old
     connections'."""
-    cert, key = self_signed(tmp_path, OLD, NEW)
-    own_cert, own_key = self_signed(tmp_path / "phone", FAILOVER_PHONES["103"][1])
+    certs = make_certificates(tmp_path, OLD, NEW)
+    own = make_certificates(tmp_path / "phone", FAILOVER_PHONES["103"][1])
     service = PhoneService(secrets={ext: f"secret-{ext}" for ext in FAILOVER_PHONES},
-                           endpoint={"rewrite_contact": rewrite_contact}, tls=(cert, key))
+                           endpoint={"rewrite_contact": rewrite_contact},
+                           tls=(certs.cert, certs.key))
     old = node_for_phones(box, f"fo-old-{rewrite_contact}", OLD, 1, service,
                           astdb_families="registrar")
     new = node_for_phones(box, f"fo-new-{rewrite_contact}", NEW, 2, service,
@@ -253,12 +275,12 @@ def test_which_phones_the_new_active_reaches_after_a_failover(
         assert old.agent("promote")[0] == 0
         assert new.agent("notify", meta={"notify_type": "post", "notify_operation": "promote",
                                          "notify_promote_uname": OLD, **on_new})[0] == 0
-        for number, (ext, (transport, address, own)) in enumerate(FAILOVER_PHONES.items()):
+        for number, (ext, (transport, address, has_own)) in enumerate(FAILOVER_PHONES.items()):
             registrar = f"{OLD}:5061" if transport == "tls" else OLD
             phone = Phone(host, f"/tmp/fo-phone-{ext}",
                           Account(ext, f"secret-{ext}", registrar, transport), address,
-                          ctrl_port=4420 + number, cafile=cert if transport == "tls" else "",
-                          certificate=own_cert + own_key if own else "")
+                          ctrl_port=4420 + number, cafile=certs.ca if transport == "tls" else "",
+                          certificate=own.cert + own.key if has_own else "")
             phone.start()
             started.append(phone)
         assert all(phone.registered(10) for phone in started)
@@ -278,6 +300,115 @@ def test_which_phones_the_new_active_reaches_after_a_failover(
             phone.stop(timeout=3)
         for node in (old, new):
             node.agent("stop")
+
+
+# -- a silent failover: the server vanishes without a word, another takes its address
+
+SILENT = "127.0.0.50"
+SILENT_ROOT = "/tmp/pbx-silent"
+SILENT_PHONES = {"110": ("udp", "127.0.0.60"), "111": ("tcp", "127.0.0.61"),
+                 "112": ("tls", "127.0.0.62")}
+# The README's phone settings for TCP and TLS: a refresh every 12 s (10 % of
+# 120 s) finds a dead connection soon; one lost in it (baresip waits 32 s for
+# its answer, then 30-60 s before the next try) still ends well before the
+# 120 s the registration lasts.
+REGINT, RWAIT = 120, 10
+
+
+def established(box: Container, peer: str) -> set[tuple[str, str]]:
+    """The container's established TCP connections (local, peer) to host ``peer``."""
+    lines = box.run(["ss", "-Htn", "state", "established"]).stdout.splitlines()
+    pairs = [tuple(line.split()[-2:]) for line in lines if line.strip()]
+    return {(local, remote) for local, remote in pairs if remote.rsplit(":", 1)[0] == peer}
+
+
+def die_silently(box: Container, setup: AsteriskSetup, address: str) -> None:
+    """Kill Asterisk as a power cut would: nothing it or its kernel sends
+    afterwards (FIN, RST) reaches the phones, and its closing sockets are
+    ended before its address answers again."""
+    netns = ["nsenter", "-t", str(box.pid), "-n"]
+    drop = ["OUTPUT", "-s", address, "-p", "tcp", "-j", "DROP"]
+    subprocess.run([*netns, "sysctl", "-qw", "net.ipv4.tcp_orphan_retries=1"], check=True)
+    subprocess.run([*netns, "iptables", "-I", *drop], check=True)
+    try:
+        box.run(["kill", "-9", box.path(f"{setup.inside}/run/asterisk.pid").read_text().strip()],
+                check=True)
+
+        def ended() -> bool:
+            subprocess.run([*netns, "ss", "-K", "-tn", "src", address], capture_output=True,
+                           check=False)
+            left = subprocess.run([*netns, "ss", "-Htn", "src", address], capture_output=True,
+                                  text=True, check=False).stdout
+            return not left.strip()
+
+        assert wait_for(ended, 10), "the dead server's sockets linger"
+    finally:
+        subprocess.run([*netns, "iptables", "-D", *drop], check=True)
+
+
+def test_tcp_and_tls_phones_after_a_silent_failover(box, tmp_path: Path):
+    """The server dies without closing its connections (a power cut) and a
+    new one answers on the same address with the registrations: with
+    rewrite_contact = no a contact is where the phone listens, and survives
+    in the astdb.  Calls to every phone work at once (the TLS phone has a
+    certificate of its own, so the new server can connect to it).  A TCP or
+    TLS phone learns that its connection is dead only when it sends on it and
+    the new server's kernel resets it; with the README's regint and rwait its
+    next refresh does that within 12 s, and from then on it calls out at once.
+    A call placed before that would be lost in the dead connection (baresip
+    waits 32 s, Timer B, for an answer that cannot come)."""
+    certs = make_certificates(tmp_path, SILENT)
+    own = make_certificates(tmp_path / "phones", SILENT_PHONES["112"][1])
+    service = PhoneService(secrets={ext: f"secret-{ext}" for ext in SILENT_PHONES},
+                           endpoint={"rewrite_contact": "no"}, tls=(certs.cert, certs.key),
+                           answer="700", answer_seconds=2)
+    setup = AsteriskSetup(box.path(SILENT_ROOT), SILENT, REGISTRAR, inside=SILENT_ROOT, eid=5,
+                          phones=tuple(SILENT_PHONES), service=service)
+    own_keys(box, setup)
+    cli = functools.partial(rx, box, setup)
+    host = ClientHost.of_process(box.pid)
+    phones: dict[str, Phone] = {}
+    try:
+        boot(box, setup)
+        for number, (ext, (transport, address)) in enumerate(SILENT_PHONES.items()):
+            tls = transport == "tls"
+            phones[ext] = Phone(host, f"/tmp/silent-{ext}",
+                                Account(ext, f"secret-{ext}", f"{SILENT}:5061" if tls else SILENT,
+                                        transport, regint=REGINT, params=(f"rwait={RWAIT}",)),
+                                address, ctrl_port=4430 + number, cafile=certs.ca if tls else "",
+                                certificate=own.cert + own.key if tls else "")
+            phones[ext].start()
+        assert all(phone.registered(10) for phone in phones.values())
+        time.sleep(2)  # the astdb reaches the disk a moment after the registrations
+        before = established(box, SILENT)
+        assert len(before) == 2, before  # the TCP and the TLS phone's connections
+        die_silently(box, setup, SILENT)
+        assert established(box, SILENT) == before  # the phones noticed nothing
+        boot(box, setup)
+        back = time.monotonic()
+        for ext, phone in phones.items():
+            assert reachable(cli, phone), f"{ext} not reachable from the new server"
+        print(f"every phone reached by the new server {time.monotonic() - back:.1f} s after it "
+              "answered (three calls in a row)")
+        assert wait_for(lambda: not established(box, SILENT) & before, RWAIT * REGINT / 100 + 3)
+        reset = time.monotonic() - back
+        print(f"the TCP and TLS phones' dead connections reset {reset:.1f} s after the new "
+              f"server answered (their refresh every {REGINT * RWAIT // 100} s)")
+        outcomes: dict[str, object] = {}
+        calls = [threading.Thread(target=lambda e=ext, p=phone: outcomes.__setitem__(
+            e, p.call(f"sip:700@{SILENT}", timeout=10))) for ext, phone in phones.items()]
+        for call in calls:
+            call.start()
+        for call in calls:
+            call.join()
+        for ext, outcome in outcomes.items():
+            print(f"{ext} ({SILENT_PHONES[ext][0]}) calls out: {outcome}")
+            assert outcome.answered and outcome.answered_after < 1, outcome
+    finally:
+        for phone in phones.values():
+            phone.stop(timeout=3)
+        cli("core stop now")
+        box.run(["sh", "-c", f"kill -9 $(cat {SILENT_ROOT}/run/asterisk.pid) 2>/dev/null"])
 
 
 def test_restart_keeps_udp_contacts_tcp_and_tls_phones_wait_for_their_refresh(

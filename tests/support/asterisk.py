@@ -3,6 +3,7 @@ address, a trunk registration to a test registrar, phones, a queue."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,42 @@ strategy = ringall
 
 
 @dataclass(frozen=True)
+class Certificates:
+    """PEM texts: a test CA, and a server certificate it signed with its key."""
+
+    ca: str
+    cert: str
+    key: str
+
+
+def make_certificates(folder: Path, *addresses: str) -> Certificates:
+    """A CA made for this test run and a server certificate it signed for
+    ``addresses`` (IP subjectAltNames; the first is also the CN), valid two
+    days.  Phones trust the CA (what they verify the service against); the CA's
+    own key stays in ``folder``, mode 600 as openssl writes it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = ",".join(f"IP:{address}" for address in addresses)
+    (folder / "server.ext").write_text(
+        f"subjectAltName = {names}\nextendedKeyUsage = serverAuth\n"
+        "basicConstraints = critical, CA:FALSE\n")
+    steps = [
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=sip-ha test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+         "-keyout", "ca.key", "-out", "ca.pem"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={addresses[0]}",
+         "-keyout", "server.key", "-out", "server.csr"],
+        ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-set_serial", "1", "-days", "2", "-extfile", "server.ext", "-out", "server.pem"],
+    ]
+    for step in steps:
+        subprocess.run(["openssl", *step], cwd=folder, check=True, capture_output=True,
+                       timeout=60)
+    return Certificates(*((folder / name).read_text()
+                          for name in ("ca.pem", "server.pem", "server.key")))
+
+
+@dataclass(frozen=True)
 class PhoneService:
     """What real phones and a load generator need, on top of the default setup.
 
@@ -231,14 +268,25 @@ class AsteriskSetup:
                  for ext, secret in service.secrets.items()]
         if service.tls:
             keys = self.root / "etc" / "keys"
-            keys.mkdir(exist_ok=True)
+            keys.mkdir(mode=0o750, exist_ok=True)
             (keys / "asterisk.pem").write_text(service.tls[0])
-            (keys / "asterisk.key").write_text(service.tls[1])
+            key = keys / "asterisk.key"
+            key.touch(mode=0o640)
+            key.chmod(0o640)  # before the secret goes in
+            key.write_text(service.tls[1])
             parts.append(TLS_TRANSPORT.format(address=self.address, port=service.tls_port,
                                               root=self.inside))
         if service.load_from:
             parts.append(LOAD_ENDPOINT.format(source=service.load_from))
         return "\n".join(parts)
+
+    @property
+    def keys(self) -> str:
+        """The TLS key folder as Asterisk sees it.  Give it (and its files) to
+        root:asterisk after any ``chown -R asterisk``: Asterisk drops to its
+        user before it loads PJSIP, so the key must be readable by that group,
+        and by nobody else."""
+        return f"{self.inside}/etc/keys"
 
     @property
     def uris(self) -> tuple[str, ...]:
