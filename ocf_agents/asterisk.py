@@ -255,7 +255,27 @@ def check_health(cfg: AsteriskConfig, ctx: Context, pid: int, paths: Paths) -> N
     if answered_by and answered_by[0].isdigit() and int(answered_by[0]) != pid:
         raise GenericError(f"the control socket is answered by pid {answered_by[0]}, "
                            f"not by asterisk pid {pid} (a second Asterisk?)")
-    check_sip(cfg, ctx)
+    answers = check_sip(cfg, ctx)
+    _say_if_check_unknown(ctx, any(answer.status == 401 for answer in answers))
+
+
+# Asterisk answers 401 to an OPTIONS from no endpoint of its own, and logs
+# each one; the endpoint the README gives makes the check known.
+CHECK_UNKNOWN = ("Asterisk does not know the SIP check (it answered 401) and logs 'No "
+                 "matching endpoint found' for every check: add the endpoint and identify "
+                 "'sipha-check' (match_header = X-SIP-HA-Check: monitor) to pjsip.conf, see "
+                 "the README's 'The local SIP check'")
+
+
+def _say_if_check_unknown(ctx: Context, unknown: bool) -> None:
+    """Warn once (until Asterisk knows the check) rather than every monitor."""
+    said = ctx.state_file("sip-check-unknown")
+    if unknown and not os.path.exists(said):
+        ctx.log.warning(CHECK_UNKNOWN)
+        with open(said, "w", encoding="utf-8"):
+            pass
+    elif not unknown and os.path.exists(said):
+        os.unlink(said)
 
 
 def active_role_problems(cfg: AsteriskConfig, ctx: Context) -> list[str]:

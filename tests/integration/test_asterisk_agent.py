@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -20,7 +21,7 @@ from tests.integration.asterisk_nodes import (
     start_box,
     wait_for,
 )
-from tests.support.asterisk import AMI_SECRET
+from tests.support.asterisk import AMI_SECRET, CHECK_ENDPOINT
 from tests.support.container import Container
 from tests.support.freeze import frozen
 
@@ -269,3 +270,46 @@ def test_phones_are_qualified_once_the_service_address_is_up(node: Node):
     finally:
         node.box.run(["ip", "addr", "del", f"{service_ip}/32", "dev", "lo"])
 
+
+def test_the_local_sip_check_is_silent_in_asterisks_log(node: Node):
+    """The check is an OPTIONS round trip (UDP and TCP here).  Without the
+    README's endpoint Asterisk logs each one as a request from nobody it
+    knows, and the agent says once what is missing; with it, monitors add no
+    line to Asterisk's log; and a PJSIP that does not answer still fails."""
+    log = node.box.path(f"{node.setup.inside}/log/messages")
+
+    def unknown() -> int:
+        time.sleep(0.5)  # Asterisk's logger thread writes a moment later
+        return log.read_text().count("No matching endpoint found") if log.exists() else 0
+
+    code, reason, _ = node.agent("start")
+    assert code == OCF_SUCCESS, reason
+    assert "Asterisk does not know the SIP check (it answered 401)" in node.last_stderr
+    assert node.agent("monitor")[0] == OCF_SUCCESS
+    assert "does not know the SIP check" not in node.last_stderr  # said once
+    assert unknown() >= 4  # start's and the monitor's checks, UDP and TCP
+
+    pjsip = node.box.path(f"{node.setup.inside}/etc/pjsip.conf")
+    _write(pjsip, pjsip.read_text() + CHECK_ENDPOINT)
+    assert node.agent("monitor")[0] == OCF_SUCCESS  # the standby loads pjsip.conf
+    assert "reloaded 1 changed file(s): pjsip.conf" in node.last_stderr
+    before = unknown()
+    monitors = 10
+    for _ in range(monitors):
+        code, reason, _ = node.agent("monitor")
+        assert code == OCF_SUCCESS, reason
+    assert unknown() == before, f"{monitors} monitors logged 'No matching endpoint found'"
+    print(f"{monitors} monitors, {2 * monitors} OPTIONS: no line in Asterisk's log")
+
+    drop = [["-p", proto, "--dport", "5060", "-j", "DROP"] for proto in ("udp", "tcp")]
+    iptables = ["nsenter", "-t", str(node.box.pid), "-n", "iptables"]
+    try:
+        for rule in drop:
+            subprocess.run([*iptables, "-I", "INPUT", *rule], check=True)
+        code, reason, _ = node.agent("monitor")
+        assert code == OCF_ERR_GENERIC
+        assert "SIP OPTIONS sip:127.0.0.1" in reason and "no answer" in reason
+    finally:
+        for rule in drop:
+            subprocess.run([*iptables, "-D", "INPUT", *rule], check=False)
+    assert node.agent("monitor")[0] == OCF_SUCCESS

@@ -147,6 +147,21 @@ exten => {answer},1,Answer()
  same => n,Hangup()
 """
 
+# The README's "The local SIP check": the endpoint that makes the agent's
+# check known to Asterisk, which then answers it 200 and logs nothing.
+CHECK_ENDPOINT = """
+[sipha-check]
+type = endpoint
+context = sipha-check-nowhere
+allow = !all
+allow_subscribe = no
+
+[sipha-check]
+type = identify
+endpoint = sipha-check
+match_header = X-SIP-HA-Check: monitor
+"""
+
 QUEUES_CONF = """[general]
 persistentmembers = yes
 
@@ -200,7 +215,8 @@ class PhoneService:
     yes``...).  ``tls``: certificate and key (PEM) for a TLS transport on
     ``tls_port``.  ``load_from``: the address a load generator calls from,
     identified without auth as endpoint ``load``.  Phones dial ``1XX``;
-    ``answer`` answers, waits ``answer_seconds`` and hangs up."""
+    ``answer`` answers, waits ``answer_seconds`` and hangs up.
+    ``check_endpoint``: add ``CHECK_ENDPOINT``."""
 
     secrets: Mapping[str, str]
     endpoint: Mapping[str, str] = field(default_factory=dict)
@@ -209,6 +225,7 @@ class PhoneService:
     load_from: str | None = None
     answer: str = "700"
     answer_seconds: float = 2
+    check_endpoint: bool = False
 
 
 class AsteriskSetup:
@@ -278,6 +295,8 @@ class AsteriskSetup:
                                               root=self.inside))
         if service.load_from:
             parts.append(LOAD_ENDPOINT.format(source=service.load_from))
+        if service.check_endpoint:
+            parts.append(CHECK_ENDPOINT)
         return "\n".join(parts)
 
     @property
