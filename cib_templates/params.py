@@ -121,6 +121,9 @@ class Alerts:
     timeout: str
     # sip-ha-alert's settings, as the sipha_* instance attributes it reads.
     options: Mapping[str, str]
+    # How often a lasting sync problem is reminded of (the filesync agent's
+    # reminder_interval; the change of state itself alerts at once).
+    reminder_interval: str = "1h"
 
 
 @dataclass(frozen=True)
@@ -331,7 +334,7 @@ def _alerts(raw: Any, where: str) -> Alerts:
 
     if not isinstance(raw, dict):
         raise ParamError(f"{where}: must be a table")
-    _known(raw, {"recipients", "path", "timeout", *_ALERT_SETTINGS}, where)
+    _known(raw, {"recipients", "path", "timeout", "reminder_interval", *_ALERT_SETTINGS}, where)
     recipients = _strings(raw, "recipients", where)
     if not recipients:
         raise ParamError(f"{where} recipients: list where notifications go, e.g. "
@@ -358,10 +361,15 @@ def _alerts(raw: Any, where: str) -> Alerts:
     timeout = str(raw.get("timeout", "30s"))
     if not _DURATION.fullmatch(timeout):
         raise ParamError(f"{where} timeout: {timeout!r} is not a duration such as 30s")
+    reminder = str(raw.get("reminder_interval", "1h"))
+    if not _DURATION.fullmatch(reminder):
+        raise ParamError(f"{where} reminder_interval: {reminder!r} is not a duration such as "
+                         "1h (0: no reminders)")
     if "cluster_name" in settings:
         settings["cluster"] = settings.pop("cluster_name")
     return Alerts(recipients=recipients, path=path, timeout=timeout,
-                  options={f"sipha_{key}": value for key, value in settings.items()})
+                  options={f"sipha_{key}": value for key, value in settings.items()},
+                  reminder_interval=reminder)
 
 
 def _timings(raw: Mapping[str, Any], where: str) -> Timings:

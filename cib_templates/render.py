@@ -51,6 +51,11 @@ def sync_attribute(service: Service, peer: str, word: str) -> str:
     return f"sipha-{service.name}-filesync-{peer}-{word}"
 
 
+def forced_attribute(service: Service) -> str:
+    """Set by sip-ha on the node where an operator forced a move of SERVICE."""
+    return f"sipha-{service.name}-forced-move"
+
+
 def replication_attributes(service: Service) -> tuple[str, str]:
     """Set by ocf:sipha:mysql-mm on each node: its replica's state and lag."""
     return (f"sipha-mysql-{service.name}-db-replication",
@@ -123,7 +128,8 @@ def render(params: ClusterParams, schema: str = DEFAULT_SCHEMA) -> etree._Elemen
         _add_fencing(cib, device)
     if params.alerts:
         keys = " ".join(ip_resource(service) for service in params.services)
-        cib.find("configuration").append(alerts_element(params.alerts, keys))
+        cib.find("configuration").append(alerts_element(params.alerts, keys,
+                                                        alerted_attributes(params)))
     return etree.ElementTree(cib)
 
 
@@ -176,10 +182,13 @@ def _add_service(cib: etree._Element, params: ClusterParams, service: Service,
 
     followers = (("filesync", "filesync", service.sync),
                  ("database", "db", service.database))
-    for template, kind, options in followers:
-        if options is None:
+    for template, kind, given in followers:
+        if given is None:
             continue
         fragment = _fill(_template(template), values)
+        options = dict(given)
+        if kind == "filesync" and params.alerts:
+            options.setdefault("reminder_interval", params.alerts.reminder_interval)
         _nvpairs(fragment.find(".//instance_attributes"), options)
         _merge(cib, fragment)
         for node in params.nodes:
@@ -219,12 +228,32 @@ def _add_fencing(cib: etree._Element, device: Fencing) -> None:
     _merge(cib, fragment)
 
 
-def alerts_element(alerts: Alerts, key_resources: str) -> etree._Element:
+def alerted_attributes(params: ClusterParams) -> list[str]:
+    """The node attributes whose changes the alert reports (sip_ha.alert.attributes):
+    each service's file sync to each of its nodes and its reminder, each
+    database replica, a forced move."""
+    names = []
+    for service in params.services:
+        if service.sync is not None:
+            names += [sync_attribute(service, node, word)
+                      for node in service.nodes for word in ("sync", "reminder")]
+        if service.database is not None:
+            names.append(replication_attributes(service)[0])
+        names.append(forced_attribute(service))
+    return names
+
+
+def alerts_element(alerts: Alerts, key_resources: str,
+                   attributes: list[str] | tuple[str, ...] = ()) -> etree._Element:
     """The <alerts> section holding the one SIP-HA alert; KEY_RESOURCES (the
-    service addresses) make their start and stop a notice: the service moved."""
+    service addresses) make their start and stop a notice: the service moved;
+    ATTRIBUTES are the node attributes whose changes it reports."""
     section = _fill(_template("alerts"), {"alert_path": alerts.path,
                                           "alert_timeout": alerts.timeout}).find("alerts")
     alert = section.find("alert")
+    select = alert.find("select/select_attributes")
+    for name in attributes:
+        etree.SubElement(select, "attribute", id=f"{ALERT_ID}-attr-{name}", name=name)
     _nvpairs(alert.find("instance_attributes"),
              {**alerts.options, "sipha_key_resources": key_resources})
     for number, value in enumerate(alerts.recipients, start=1):

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from cib_templates.params import ClusterParams, Service
-from cib_templates.render import active_resource, ip_resource
+from cib_templates.render import active_resource, forced_attribute, ip_resource
 from sip_ha import cluster, tools
 from sip_ha.errors import Refused, SipHaError, TimedOut
 
@@ -230,11 +230,6 @@ def _move(runner: Runner, params: ClusterParams, service: Service,
                             f"run 'pcs resource clear {rsc}'")
     return Outcome(service.name, current, target, took, outage, watcher is not None,
                    tuple(warnings))
-
-
-def forced_attribute(service: Service) -> str:
-    """Set on the node that ran a forced move: the SIP-HA alert selects it."""
-    return f"sipha-{service.name}-forced-move"
 
 
 def _announce_forced(runner: Runner, service: Service, target: str, problems: list[str],

@@ -12,6 +12,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from sip_ha.alert.attributes import Said
+
 # Syslog's names, most severe first; the agent's threshold uses the same names.
 SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 
@@ -123,7 +125,8 @@ class Event:
         if self.kind == "fencing":
             return "crit" if self.failed else "warning"
         if self.kind == "attribute":
-            return "info"
+            said = self.attribute_said()
+            return said.severity if said else "info"
         if self.failed:
             return "err"
         if self.status in NOT_RESULTS:
@@ -133,6 +136,12 @@ class Event:
         if self.is_probe or self.task in ("notify", "meta-data", "validate-all"):
             return "debug"
         return "info"
+
+    def attribute_said(self) -> Said | None:
+        """For the attributes the alert selects: a sync, a replica, a forced move."""
+        from sip_ha.alert.attributes import describe
+
+        return describe(self.attribute_name, self.attribute_value, self.node)
 
     def wanted(self, threshold: str) -> bool:
         """Severe enough for a recipient whose threshold is THRESHOLD (a test
@@ -168,6 +177,9 @@ class Event:
                 return f"fencing of {self.node} FAILED: {desc}"
             return f"node {self.node} was fenced: {desc}"
         if self.kind == "attribute":
+            said = self.attribute_said()
+            if said:
+                return said.summary
             return (f"node attribute {self.attribute_name} on {self.node} is now "
                     f"{self.attribute_value or '(removed)'}")
         op = self.task + (f" (every {self.interval_ms // 1000}s)" if self.interval_ms else "")

@@ -155,6 +155,8 @@ def test_alerts_become_the_agents_settings():
     assert alerts.path == "/usr/share/pacemaker/alerts/sip-ha-alert"
     assert alerts.options["sipha_cluster"] == "pbx-cluster"
     assert alerts.options["sipha_min_severity"] == "notice"
+    assert alerts.reminder_interval == "1h"
+    assert "sipha_reminder_interval" not in alerts.options   # the filesync agent's
     assert params.load(str(THREE)).alerts is None
 
 
@@ -169,6 +171,7 @@ def test_alerts_become_the_agents_settings():
     ({"smtp_server": "mx:port"}, "SMTP server 'mx:port'"),
     ({"path": "sip-ha-alert"}, "path: 'sip-ha-alert' must be absolute"),
     ({"timeout": "soon"}, "timeout: 'soon' is not a duration"),
+    ({"reminder_interval": "daily"}, "reminder_interval: 'daily' is not a duration"),
     ({"pager": "yes"}, "unknown key(s) pager"),
 ])
 def test_alert_mistakes_are_named(change, message):
