@@ -172,6 +172,48 @@ def test_files_follow_the_sip_active_role(synced):
                       check=False).returncode == 1
 
 
+KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
+
+
+def test_failback_waits_for_the_reverse_sync_after_a_power_cut(synced):
+    """Issue #11: a file written on the survivor during the outage must be on
+    the returning node before `sip-ha failback` moves the service back.  With
+    the survivor unable to check node1's host key, its pushes fail: status
+    says why, failback is refused naming it; once fixed, `failback --wait`
+    proceeds after the reverse sync, and node1 pushes to node2 again."""
+    fenced_failover(synced, synced.kill_node, "node1", "node2", "proxy")
+    outage = f"{SYNC_DIR}/outage.conf"
+    synced.run("node2", "tee", outage, input="written during the outage\n")
+    synced.run("node2", "mv", KNOWN_HOSTS, f"{KNOWN_HOSTS}.away")
+    try:
+        synced.wait_all_online(timeout=180)
+        wait_until(lambda: standby_ready(synced, "node1", "proxy"), 120, what="node1 standby")
+
+        def failing() -> bool:
+            status = synced.run("node2", SIP_HA, "status", "--params", PARAMS,
+                                check=False).stdout
+            return "file sync from node2: FAILING: " in status and \
+                "Host key verification failed" in status
+        wait_until(failing, 90, what="the failing sync in sip-ha status")
+        refused = synced.run("node2", SIP_HA, "failback", "--service", "proxy",
+                             "--params", PARAMS, check=False)
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        assert "file sync from node2 to node1 fails: " in refused.stderr
+        assert "Host key verification failed" in refused.stderr
+        assert active(synced, "proxy") == "node2"
+    finally:
+        synced.run("node2", "mv", f"{KNOWN_HOSTS}.away", KNOWN_HOSTS, check=False)
+    res = synced.run("node2", SIP_HA, "failback", "--service", "proxy", "--wait", "180",
+                     "--params", PARAMS, timeout=400)
+    assert res.stdout.startswith("failback proxy: node2 -> node1"), res.stdout + res.stderr
+    print(f"failback after the reverse sync: {res.stdout.strip()}; waited: {res.stderr}")
+    assert _has(synced, "node1", outage, "written during the outage\n")
+    # the normal direction again
+    synced.run("node1", "tee", f"{SYNC_DIR}/after.conf", input="back on node1\n")
+    wait_until(lambda: _has(synced, "node2", f"{SYNC_DIR}/after.conf", "back on node1\n"),
+               30, what="node1's file on node2")
+
+
 ALERTS = f"""
 [alerts]
 recipients = ["voip-admins@example.org", "syslog:udp://{TRUNK_IP}:5514",
