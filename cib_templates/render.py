@@ -142,7 +142,11 @@ def _add_service(cib: etree._Element, params: ClusterParams, service: Service,
               "gateway_count": len(service.gateways),
               "gateway_score": gateway_score(params),
               "config_attr": config_attribute(service),
-              "config_penalty": params.stickiness + params.preferred_score}
+              "config_penalty": params.stickiness + params.preferred_score,
+              # what makes a node SIP-ACTIVE: the old active's final push comes first
+              "takeover_rsc": active_resource(service) if service.promotable
+              else ip_resource(service),
+              "takeover_action": "promote" if service.promotable else "start"}
     server = _fill(_template(service.server), values)
     options = dict(service.options)
     if service.promotable:

@@ -659,17 +659,25 @@ def flush(cfg: FileSyncConfig, ctx: Context, until: float) -> None:
         syncer = Syncer(config, lambda: Runner(until, ctx.log), log, lambda: ACTIVE)
         report = syncer.resync(PUSH)
     except (OCFError, SyncError) as err:
-        log.warning(f"final push not completed: {err.reason}")
+        log.warning(f"final push not completed: {err.reason}{_ran_out(cfg, until)}")
         return
     for peer in report.peers:
         for error in peer.errors:
-            log.warning(f"final push to {peer.peer}: {error}")
+            log.warning(f"final push to {peer.peer}: {error}{_ran_out(cfg, until)}")
     for peer, conflict in report.conflicts:
         log.warning(f"final push to {peer}: {conflict.path} left alone: {conflict.reason}")
     changed = sum(len(p.sent) + len(p.replaced) + len(p.removed) for p in report.peers)
     reached = sum(1 for p in report.peers if not p.errors)
     log.info(f"final push: {changed} change(s) to {reached} of {len(report.peers)} "
              f"peer(s) in {time.monotonic() - started:.1f}s")
+
+
+def _ran_out(cfg: FileSyncConfig, until: float) -> str:
+    """Said when the final push was cut short by its bound (the next active
+    may then lack what had not been sent; its comparison reports it)."""
+    if time.monotonic() < until:
+        return ""
+    return f" (flush_timeout {cfg.flush_timeout:g}s ran out: not everything was handed over)"
 
 
 AGENT = Agent(

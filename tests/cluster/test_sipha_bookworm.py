@@ -172,6 +172,17 @@ def test_files_follow_the_sip_active_role(synced):
                       check=False).returncode == 1
 
 
+def test_a_file_written_in_the_last_second_of_a_planned_move_is_on_the_new_active(synced):
+    """Issue #11: the old active's final push (its file sync's demote) comes
+    before the new active takes the address, so a file written just before
+    `sip-ha failover` is there when the move returns, without waiting."""
+    path = f"{SYNC_DIR}/last-second.conf"
+    synced.run("node1", "sh", "-c", f"echo 'written last' > {path} && "
+               f"{SIP_HA} failover --service proxy --params {PARAMS}", timeout=300)
+    assert active(synced, "proxy") == "node2"
+    assert _has(synced, "node2", path, "written last\n")
+
+
 KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
 
 

@@ -75,6 +75,19 @@ def test_a_planned_move_drains_with_the_address_up(two: Simulation):
     assert placement(two) == (["node2"], {"node2": "Started"}, {"node2": "Started"})
 
 
+def test_a_planned_move_hands_over_the_last_files_before_the_promote(two: Simulation):
+    """The old active's final push (its file sync's demote) comes before the
+    new active's Asterisk promote, which loads what arrived; the address
+    leaving does not wait for it (a lost node's demote is no wait:
+    test_lost_node_is_fenced_and_the_standby_takes_over_without_failback)."""
+    move_constraint(two, "node2", present=True)
+    before = two.graph()
+    assert "pbx-filesync_demote_0 node1" in before["pbx-asterisk_promote_0 node2"]
+    assert "pbx-filesync_demote_0 node1" not in before["pbx-ip_stop_0 node1"]
+    two.settle()
+    assert two.roles("pbx-filesync-clone") == {"node1": "Unpromoted", "node2": "Promoted"}
+
+
 def test_move_then_clear_keeps_the_service_where_it_was_moved(two: Simulation):
     move_constraint(two, "node2", present=True)
     two.settle()

@@ -289,6 +289,7 @@ def test_demote_push_is_bounded_by_flush_timeout(tmp_path: Path) -> None:
         assert demoted.rc == OCFCode.SUCCESS, demoted.stderr
         assert demoted.elapsed < 8
         assert "final push" in demoted.stderr and "WARNING" in demoted.stderr
+        assert "flush_timeout 2s ran out: not everything was handed over" in demoted.stderr
         assert node.role() == "standby"
         stopped = node.agent("stop")
         assert stopped.rc == OCFCode.SUCCESS
