@@ -324,7 +324,10 @@ def _fencing(raw: Any, nodes: tuple[str, ...], where: str) -> Fencing:
 
 ALERT_PATH = "/usr/share/pacemaker/alerts/sip-ha-alert"
 _ALERT_SETTINGS = ("min_severity", "smtp_server", "smtp_tls", "mail_from",
-                   "syslog_facility", "snmp_community", "cluster_name")
+                   "syslog_facility", "snmp_community", "cluster_name",
+                   "smtp_auth_file", "snmp_user_file")
+# Paths of files holding credentials on every node: only the path goes into the CIB.
+_ALERT_FILES = ("smtp_auth_file", "snmp_user_file")
 
 
 def _alerts(raw: Any, where: str) -> Alerts:
@@ -346,7 +349,9 @@ def _alerts(raw: Any, where: str) -> Alerts:
         for value in recipients:
             recipient.channel(value)
         if "smtp_server" in settings:
-            mail.parse_server(settings["smtp_server"])
+            mail.parse_server(settings["smtp_server"], settings.get("smtp_tls", "none"))
+        if settings.get("smtp_tls", "none") in mail.TLS_MODES:
+            mail.check_tls(settings.get("smtp_tls", "none"), settings.get("smtp_auth_file", ""))
     except AlertError as err:
         raise ParamError(f"{where} {err}") from None
     checks = {"min_severity": SEVERITIES, "smtp_tls": mail.TLS_MODES,
@@ -355,6 +360,14 @@ def _alerts(raw: Any, where: str) -> Alerts:
         if key in settings and settings[key] not in allowed:
             raise ParamError(f"{where} {key}: {settings[key]!r} is not one of "
                              f"{', '.join(allowed)}")
+    for key in _ALERT_FILES:
+        if key in settings and (not settings[key].startswith("/")
+                                or _CONTROL.search(settings[key])):
+            raise ParamError(f"{where} {key}: {settings[key]!r} must be the absolute path of a "
+                             "file on every node (the file holds the secrets, the CIB its path)")
+    if "snmp_user_file" in settings and "snmp_community" in settings:
+        raise ParamError(f"{where} snmp_community is SNMPv2c's: with snmp_user_file the traps "
+                         "are SNMPv3; remove one of them")
     path = _str(raw, "path", ALERT_PATH, where)
     if not path.startswith("/"):
         raise ParamError(f"{where} path: {path!r} must be absolute (Pacemaker runs it)")

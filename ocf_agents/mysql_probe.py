@@ -148,13 +148,15 @@ def read_password(path: str) -> str:
         return handle.readline().rstrip("\r\n")
 
 
-def password_file_problem(path: str) -> str | None:
-    """Why PATH must not hold a password (group/other access, not root's), or None."""
+def password_file_problem(path: str, option: str = "password_file") -> str | None:
+    """Why PATH, named by OPTION, must not hold a password (group/other access,
+    owned by neither root nor this process's user), or None; OSError if PATH
+    cannot be examined."""
     info = os.stat(path)
     if info.st_mode & 0o077:
-        return f"password_file {path} is accessible by group or others (chmod 600 it)"
+        return f"{option} {path} is accessible by group or others (chmod 600 it)"
     if info.st_uid not in (0, os.geteuid()):
-        return f"password_file {path} is not owned by root"
+        return f"{option} {path} is not owned by root"
     return None
 
 

@@ -5,14 +5,18 @@ in ``CRM_alert_*`` variables and the alert's instance attributes as variables
 of their own name. The recipient says the channel:
 
 - ``ops@example.org`` or ``mailto:a@example.org,b@example.org``: e-mail
-  through ``sipha_smtp_server`` (default ``localhost:25``);
+  through ``sipha_smtp_server`` (default ``localhost:25``), ``sipha_smtp_tls``
+  none, starttls or smtps, logged in with the user and password of
+  ``sipha_smtp_auth_file`` (over TLS only);
 - ``syslog:local`` (this node's /dev/log) or ``syslog:unix:/path``: the
   line syslog(3) writes there (``<PRI>Mmm dd hh:mm:ss sip-ha-alert[PID]: MSG``);
   ``syslog:udp://host[:port]``, ``syslog:tcp://host[:port]``: an RFC 5424
   message with the event's fields as structured data; facility
   ``sipha_syslog_facility`` (default daemon);
 - ``snmp://host[:port]``: an SNMPv2c trap of the PACEMAKER-MIB, community
-  ``sipha_snmp_community`` (default public).
+  ``sipha_snmp_community`` (default public), or with ``sipha_snmp_user_file``
+  an SNMPv3 authPriv (SHA, AES) trap of that file's user, sent by net-snmp's
+  snmptrap.
 
 Events below ``sipha_min_severity`` (default notice: node, fencing, failed
 operations, promote and demote, and the start and stop of the resources in
@@ -49,6 +53,9 @@ class Settings:
     min_severity: str = "notice"
     smtp_server: str = "localhost:25"
     smtp_tls: str = "none"
+    # Root-only files (their paths are in the CIB, never their contents).
+    smtp_auth_file: str = ""
+    snmp_user_file: str = ""
     mail_from: str = ""
     syslog_facility: str = "daemon"
     snmp_community: str = "public"
@@ -113,8 +120,14 @@ def deliver(event: Event, settings: Settings, hostname: str) -> str:
             event.kind, event.node, event.node_id, event.rsc, event.task,
             event.desc or event.summary(), event.status, event.rc, event.target_rc,
             event.attribute_name, event.attribute_value)
-        snmp.send_trap(target, settings.snmp_community, snmp.PACEMAKER_TRAP_OID, varbinds,
-                       timeout=SEND_TIMEOUT)
+        if settings.snmp_user_file:
+            from sip_ha.alert import snmpv3
+
+            snmpv3.send_trap(target, settings.snmp_user_file, snmp.PACEMAKER_TRAP_OID, varbinds,
+                             timeout=SEND_TIMEOUT)
+        else:
+            snmp.send_trap(target, settings.snmp_community, snmp.PACEMAKER_TRAP_OID, varbinds,
+                           timeout=SEND_TIMEOUT)
     else:
         sender = settings.mail_from or f"sip-ha@{socket.gethostname()}"
         if has_control(sender):
@@ -124,7 +137,8 @@ def deliver(event: Event, settings: Settings, hostname: str) -> str:
                                subject(event, settings), body(event, settings, hostname),
                                {"X-SIP-HA-Event": event.kind,
                                 "X-SIP-HA-Severity": event.severity})
-        mail.send(message, settings.smtp_server, settings.smtp_tls, timeout=SEND_TIMEOUT)
+        mail.send(message, settings.smtp_server, settings.smtp_tls, timeout=SEND_TIMEOUT,
+                  auth_file=settings.smtp_auth_file)
     return kind
 
 

@@ -1,5 +1,6 @@
 """E-mail notifications: one plain-text message per alert, through an SMTP
-relay (the node's own MTA by default)."""
+relay (the node's own MTA by default), in clear, over STARTTLS or SMTPS, with
+SMTP AUTH over TLS only."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
+from sip_ha.alert import credentials
 from sip_ha.alert.errors import AlertError
 from sip_ha.alert.hostport import split_host_port
 
@@ -16,7 +18,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-TLS_MODES = ("none", "starttls")
+# none: plain SMTP; starttls: STARTTLS required (port 25); smtps: TLS from
+# the first byte (RFC 8314 implicit TLS, port 465).
+TLS_MODES = ("none", "starttls", "smtps")
+# What an SMTP AUTH file (sipha_smtp_auth_file) holds.
+AUTH_KEYS = ("user", "password")
 
 
 def parse_addresses(value: str) -> list[str]:
@@ -34,10 +40,11 @@ def parse_addresses(value: str) -> list[str]:
     return addresses
 
 
-def parse_server(value: str) -> tuple[str, int]:
-    """``host``, ``host:port`` or ``[v6]:port`` (see split_host_port); port 25 unless given."""
+def parse_server(value: str, tls: str = "none") -> tuple[str, int]:
+    """``host``, ``host:port`` or ``[v6]:port`` (see split_host_port); port 25
+    unless given (465 for smtps)."""
     try:
-        return split_host_port(value, 25)
+        return split_host_port(value, 465 if tls == "smtps" else 25)
     except ValueError as err:
         raise AlertError(f"SMTP server {value!r}: {err}") from None
 
@@ -57,17 +64,38 @@ def compose(sender: str, to: Sequence[str], subject: str, body: str,
     return message
 
 
-def send(message: EmailMessage, server: str, tls: str = "none", timeout: float = 10.0) -> None:
-    host, port = parse_server(server)
+def check_tls(tls: str, auth_file: str = "") -> None:
+    """AlertError unless TLS is a mode of TLS_MODES that may carry AUTH_FILE's
+    password: never AUTH over an unencrypted connection."""
     if tls not in TLS_MODES:
         raise AlertError(f"SMTP TLS mode {tls!r}: expected one of {', '.join(TLS_MODES)}")
+    if auth_file and tls == "none":
+        raise AlertError("smtp_auth_file needs smtp_tls = starttls or smtps: SMTP AUTH "
+                         "over an unencrypted connection would send the password in clear")
+
+
+def send(message: EmailMessage, server: str, tls: str = "none", timeout: float = 10.0,
+         auth_file: str = "") -> None:
+    """MESSAGE through SERVER; with AUTH_FILE, logged in as its user (only
+    over TLS: see check_tls). AlertError naming the recipients and server."""
+    check_tls(tls, auth_file)
+    host, port = parse_server(server, tls)
+    login = credentials.read(auth_file, "smtp_auth_file", AUTH_KEYS) if auth_file else None
     try:
         # gethostname, not smtplib's getfqdn: no DNS lookup that can hang
         # on a node cut off from its resolver, the moment alerts matter.
-        with smtplib.SMTP(host, port, timeout=timeout,
-                          local_hostname=socket.gethostname()) as smtp:
+        smtp: smtplib.SMTP
+        if tls == "smtps":
+            smtp = smtplib.SMTP_SSL(host, port, timeout=timeout,
+                                    local_hostname=socket.gethostname(),
+                                    context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(host, port, timeout=timeout, local_hostname=socket.gethostname())
+        with smtp:
             if tls == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
+            if login:
+                smtp.login(login["user"], login["password"])
             refused = smtp.send_message(message)
     except (smtplib.SMTPException, OSError) as err:
         raise AlertError(f"mail to {message['To']} through {server}: {err}") from err

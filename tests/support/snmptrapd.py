@@ -80,13 +80,35 @@ def parse_log(text: str) -> list[Trap]:
     return traps
 
 
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(frozen=True)
+class V3User:
+    """An SNMPv3 user whose authPriv (SHA, AES) traps from ENGINE_ID (hex) are
+    logged; traps with any other user, engine ID, key or level are not."""
+
+    engine_id: str
+    name: str
+    auth_passphrase: str
+    priv_passphrase: str
+
+    def config(self) -> str:
+        return (f"createUser -e 0x{self.engine_id} {self.name} SHA "
+                f"{_quoted(self.auth_passphrase)} AES {_quoted(self.priv_passphrase)}\n"
+                f"authUser log,execute,net {self.name} priv\n")
+
+
 class TrapReceiver:
     """``start()`` (returns once both sockets listen), ``traps()``,
     ``wait_for_traps()``, ``stop()``; the namespace is the caller's."""
 
     def __init__(self, netns: AlertNetns, folder: Path, port: int = PORT,
-                 community: str = COMMUNITY, addresses: Sequence[str] = LOOPBACKS) -> None:
+                 community: str = COMMUNITY, addresses: Sequence[str] = LOOPBACKS,
+                 users: Sequence[V3User] = ()) -> None:
         self.netns = netns
+        self.users = tuple(users)
         self.addresses = tuple(addresses)
         self.folder = folder
         self.port = port
@@ -123,7 +145,9 @@ class TrapReceiver:
         # this community (and only those) for logging.
         self.config.write_text(
             f"authCommunity log,execute,net {self.community}\n"
-            f"[snmp] persistentDir {self.persistent}\n")
+            + "".join(user.config() for user in self.users)
+            + f"[snmp] persistentDir {self.persistent}\n")
+        self.config.chmod(0o600)
         with self.output.open("w") as output:
             self.process = self.netns.start(self.argv(), env=self.environ(),
                                             stdin=subprocess.DEVNULL, stdout=output,

@@ -83,6 +83,35 @@ def test_smtp_server(value, expected):
     assert mail.parse_server(value) == expected
 
 
+def test_smtps_defaults_to_port_465():
+    assert mail.parse_server("mx", "smtps") == ("mx", 465)
+    assert mail.parse_server("mx:2465", "smtps") == ("mx", 2465)
+    assert mail.parse_server("mx", "starttls") == ("mx", 25)
+
+
+@pytest.mark.parametrize(("tls", "auth_file", "error"), [
+    ("none", "", None), ("starttls", "/etc/sip-ha/smtp.auth", None),
+    ("smtps", "/etc/sip-ha/smtp.auth", None),
+    ("none", "/etc/sip-ha/smtp.auth", "smtp_auth_file needs smtp_tls = starttls or smtps"),
+    ("tls", "", "SMTP TLS mode 'tls': expected one of none, starttls, smtps"),
+])
+def test_auth_only_over_tls(tls, auth_file, error):
+    if error is None:
+        mail.check_tls(tls, auth_file)
+    else:
+        with pytest.raises(AlertError, match=re.escape(error)):
+            mail.check_tls(tls, auth_file)
+
+
+def test_auth_in_clear_is_refused_before_the_file_is_read(capsys, tmp_path):
+    env = {**LOST, "CRM_alert_recipient": "ops@example.org", "sipha_smtp_server": "mx",
+           "sipha_smtp_auth_file": str(tmp_path / "missing")}
+    assert agent.run(env) == 1
+    assert capsys.readouterr().err == (
+        "sip-ha-alert: smtp_auth_file needs smtp_tls = starttls or smtps: SMTP AUTH over an "
+        "unencrypted connection would send the password in clear\n")
+
+
 @pytest.mark.parametrize("value", ["", "mx:", "mx:0", "mx:99999", "[::1", "[::1]x"])
 def test_bad_smtp_server(value):
     with pytest.raises(AlertError):

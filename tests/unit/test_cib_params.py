@@ -173,12 +173,38 @@ def test_alerts_become_the_agents_settings():
     ({"timeout": "soon"}, "timeout: 'soon' is not a duration"),
     ({"reminder_interval": "daily"}, "reminder_interval: 'daily' is not a duration"),
     ({"pager": "yes"}, "unknown key(s) pager"),
+    ({"smtp_auth_file": "/etc/sip-ha/smtp.auth"},
+     "[alerts] smtp_auth_file needs smtp_tls = starttls or smtps: SMTP AUTH over an "
+     "unencrypted connection would send the password in clear"),
+    ({"smtp_auth_file": "smtp.auth", "smtp_tls": "smtps"},
+     "smtp_auth_file: 'smtp.auth' must be the absolute path of a file on every node"),
+    ({"snmp_user_file": "/etc/sip-ha/snmp\n.user"}, "snmp_user_file: '/etc/sip-ha/snmp\\n"),
+    ({"snmp_user_file": "/etc/sip-ha/snmpv3.user"},
+     "snmp_community is SNMPv2c's: with snmp_user_file the traps are SNMPv3"),
 ])
 def test_alert_mistakes_are_named(change, message):
     raw = data()
     raw["alerts"].update(change)
     with pytest.raises(params.ParamError, match=re.escape(message)):
         params.parse(raw)
+
+
+def test_alert_credentials_are_files_whose_paths_alone_reach_the_cib():
+    from cib_templates.render import alerts_element
+
+    raw = data()
+    del raw["alerts"]["snmp_community"]
+    raw["alerts"].update({"smtp_tls": "smtps", "smtp_server": "mx.example.org",
+                          "smtp_auth_file": "/etc/sip-ha/smtp.auth",
+                          "snmp_user_file": "/etc/sip-ha/snmpv3.user"})
+    parsed = params.parse(raw)
+    assert parsed.alerts is not None
+    assert params.inline_secrets(parsed) == []
+    nvpairs = {pair.get("name"): pair.get("value")
+               for pair in alerts_element(parsed.alerts, "").iter("nvpair")}
+    assert nvpairs["sipha_smtp_auth_file"] == "/etc/sip-ha/smtp.auth"
+    assert nvpairs["sipha_snmp_user_file"] == "/etc/sip-ha/snmpv3.user"
+    assert nvpairs["sipha_smtp_tls"] == "smtps" and "sipha_snmp_community" not in nvpairs
 
 
 def test_database_needs_the_servers_config():
