@@ -148,15 +148,24 @@ def read_password(path: str) -> str:
         return handle.readline().rstrip("\r\n")
 
 
-def password_file_problem(path: str, option: str = "password_file") -> str | None:
+def password_file_problem(path: str, option: str = "password_file",
+                          owners: tuple[str, ...] = ()) -> str | None:
     """Why PATH, named by OPTION, must not hold a password (group/other access,
-    owned by neither root nor this process's user), or None; OSError if PATH
-    cannot be examined."""
+    owned by neither root, this process's user nor one of the accounts
+    OWNERS), or None; OSError if PATH cannot be examined."""
+    import pwd
+
     info = os.stat(path)
     if info.st_mode & 0o077:
         return f"{option} {path} is accessible by group or others (chmod 600 it)"
-    if info.st_uid not in (0, os.geteuid()):
-        return f"{option} {path} is not owned by root"
+    trusted = {0, os.geteuid()}
+    for name in owners:
+        try:
+            trusted.add(pwd.getpwnam(name).pw_uid)
+        except KeyError:
+            pass
+    if info.st_uid not in trusted:
+        return f"{option} {path} is not owned by {' or '.join(('root', *owners))}"
     return None
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from sip_ha.alert.errors import AlertError
 
+ALERT_USER = "hacluster"
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -21,13 +23,14 @@ def read(path: str, setting: str, keys: Sequence[str]) -> dict[str, str]:
 
     AlertError, naming SETTING, PATH and the line but never a value, when the
     file is missing or unreadable, when group or others may read it or
-    neither root nor this process's user owns it, or when a line is not one
-    of KEYS."""
+    neither root, hacluster nor this process's user owns it, or when a line
+    is not one of KEYS."""
     from ocf_agents.mysql_probe import password_file_problem
 
     where = f"{setting} {path}"
     try:
-        problem = password_file_problem(path, setting)
+        # hacluster's, as Pacemaker runs the agent; root's `sip-ha test-alerts` reads it too.
+        problem = password_file_problem(path, setting, owners=(ALERT_USER,))
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except UnicodeDecodeError:

@@ -81,6 +81,9 @@ def send(message: EmailMessage, server: str, tls: str = "none", timeout: float =
     check_tls(tls, auth_file)
     host, port = parse_server(server, tls)
     login = credentials.read(auth_file, "smtp_auth_file", AUTH_KEYS) if auth_file else None
+    if login and not (login["user"] + login["password"]).isascii():
+        # smtplib encodes AUTH's user and password as ASCII
+        raise AlertError(f"smtp_auth_file {auth_file}: user and password must be ASCII")
     try:
         # gethostname, not smtplib's getfqdn: no DNS lookup that can hang
         # on a node cut off from its resolver, the moment alerts matter.

@@ -112,6 +112,17 @@ def test_auth_in_clear_is_refused_before_the_file_is_read(capsys, tmp_path):
         "unencrypted connection would send the password in clear\n")
 
 
+def test_a_password_smtplib_cannot_send_is_one_line(capsys, tmp_path):
+    path = tmp_path / "smtp.auth"
+    path.write_text("user = ops\npassword = gr\u00fc\u00dfe-aus-z\u00fcrich\n")
+    path.chmod(0o600)
+    env = {**LOST, "CRM_alert_recipient": "ops@example.org", "sipha_smtp_server": "mx",
+           "sipha_smtp_tls": "starttls", "sipha_smtp_auth_file": str(path)}
+    assert agent.run(env) == 1  # before any connection
+    assert capsys.readouterr().err == (f"sip-ha-alert: smtp_auth_file {path}: user and password "
+                                       "must be ASCII\n")
+
+
 @pytest.mark.parametrize("value", ["", "mx:", "mx:0", "mx:99999", "[::1", "[::1]x"])
 def test_bad_smtp_server(value):
     with pytest.raises(AlertError):
