@@ -5,8 +5,9 @@ ocf:sipha:asterisk with its service address, the file sync of Asterisk's
 configuration and of the web GUI's PHP sessions, the CDR database (MariaDB
 master/master under ocf:sipha:mysql-mm, written by Asterisk through ODBC),
 apache2 with a PHP login page standing in for FreePBX or a wallboard, and
-the alert that mails the operator.  Two real softphones (baresip, one on UDP
-and one on TCP) and SIPp stand on a phone host beside the cluster.
+the alert that mails the operator.  Three real softphones (baresip: UDP,
+TCP and TLS, set up as the README's "Phones" says) and SIPp stand on a phone
+host beside the cluster.
 
 It shows, in order: the phones registered; a call between them and a trunk
 call; a dialplan edit on the active node; a silent power cut of that node;
@@ -128,7 +129,8 @@ def scenario(cluster: Cluster, mail: MailReceiver, stack: ExitStack) -> int:
     with svc.phone(cluster, svc.FENCED_LIMIT) as seen:
         failback(cluster, new, first)
     figure(f"failback: SIP outage {seen['outage']} s")
-    call(cluster, phones, "100", "101", "after the failback")
+    for caller, callee in pbx_parts.CALLS:
+        call(cluster, phones, caller, callee, "after the failback")
 
     say(f"done in {time.monotonic() - T0:.0f} s; every figure:")
     for text in FIGURES:
@@ -140,12 +142,13 @@ def scenario(cluster: Cluster, mail: MailReceiver, stack: ExitStack) -> int:
 
 
 def calls_before(cluster: Cluster, stack: ExitStack, first: str) -> dict:
-    say(f"two softphones (baresip) register to {SERVICE_IP}: 100 over UDP, 101 over TCP")
+    say(f"three softphones (baresip) register to {SERVICE_IP}: 100 over UDP, 101 over TCP, "
+        "102 over TLS")
     phones = pbx_parts.start_phones(cluster, stack)
     admin(cluster, first, "asterisk", "-C", f"{ROOT}/asterisk.conf", "-rx",
           "pjsip show contacts")
-    call(cluster, phones, "100", "101", "before the cut")
-    call(cluster, phones, "101", "100", "before the cut")
+    for caller, callee in pbx_parts.CALLS:
+        call(cluster, phones, caller, callee, "before the cut")
     say(f"a trunk call: SIPp, standing in for the provider, calls {pbx_parts.ANSWER}")
     trunk_call = pbx_parts.sipp(cluster, stack, rate=1, calls=1)
     trunk_call.start()
@@ -185,7 +188,7 @@ def power_cut(cluster: Cluster, stack: ExitStack, phones: dict, first: str, new:
     print(f"   the edit, live on {new}: " + " | ".join(shown.splitlines()[:3]))
 
     say("the phones, never restarted, call each other through the new active")
-    for caller, callee in (("100", "101"), ("101", "100")):
+    for caller, callee in pbx_parts.CALLS:
         call(cluster, phones, caller, callee, "after the cut")
         figure(f"  ... {time.monotonic() - back:.1f} s after the service answered again")
     figure(f"SIPp through the power cut: {load.wait()}")

@@ -16,7 +16,13 @@ from pathlib import Path
 
 from sipha_cluster import NET, SERVICE_IP, TRUNK_IP
 
-from tests.support.asterisk import AMI_SECRET, AsteriskSetup, PhoneService
+from tests.support.asterisk import (
+    AMI_SECRET,
+    AsteriskSetup,
+    Certificates,
+    PhoneService,
+    make_certificates,
+)
 from tests.support.baresip import Account, Phone
 from tests.support.client_host import ClientHost
 from tests.support.sipp_load import SippLoad
@@ -28,7 +34,15 @@ SYNC_TOML = "/etc/sip-ha/sync.toml"
 AMI_SECRET_FILE = "/etc/sip-ha/secrets/ami"
 # Real phones on the phone host, each on an address of its own there (the
 # host's stand-in listens on its main address), and SIPp beside them.
-PHONES = {"100": ("udp", NET + ".210"), "101": ("tcp", NET + ".211")}
+PHONES = {"100": ("udp", NET + ".210"), "101": ("tcp", NET + ".211"),
+          "102": ("tls", NET + ".213")}
+# Each phone calls the next one (and so is called by the one before).
+CALLS = tuple(zip(PHONES, [*list(PHONES)[1:], next(iter(PHONES))], strict=True))
+# The README's settings for phones that survive a failover: the contact is
+# where the phone listens (Asterisk), a registration renewed every 30 s
+# (baresip: its refresh finds a dead TCP or TLS connection).
+ENDPOINT = {"rewrite_contact": "no"}
+ACCOUNT = {"regint": 300, "params": ("rwait=10",)}
 SIPP_IP = NET + ".212"
 ANSWER = "700"      # answered by the PBX, hung up after 2 s (SIPp's calls)
 CLIENT_PORT = 5070  # the host's stand-in holds 5060 on every address there
@@ -111,16 +125,33 @@ def asterisk_options() -> str:
             f'ami_secret_file = "{AMI_SECRET_FILE}"\n')
 
 
-def phone_files(root: str) -> dict[str, str]:
-    """Asterisk's files with authenticated phones, SIPp's endpoint and the
-    extension SIPp calls (tests/support/asterisk.py's PhoneService)."""
+def certificates(cluster) -> tuple[Certificates, Certificates]:
+    """The service's TLS certificate (with the test CA that signed it) and
+    the TLS phone's own, made once per cluster."""
+    if not hasattr(cluster, "tls"):
+        folder = Path(cluster.state_dir, "tls")
+        tls_phone = next(address for transport, address in PHONES.values()
+                         if transport == "tls")
+        cluster.tls = (make_certificates(folder / "service", SERVICE_IP),
+                       make_certificates(folder / "phone", tls_phone))
+    return cluster.tls
+
+
+def phone_files(cluster, root: str) -> dict[str, str]:
+    """Asterisk's files with authenticated phones (UDP, TCP, TLS), SIPp's
+    endpoint and the extension SIPp calls, the endpoint that makes the
+    agent's SIP check known (tests/support/asterisk.py's PhoneService)."""
+    service_tls, _ = certificates(cluster)
     service = PhoneService(secrets={ext: f"secret-{ext}" for ext in PHONES},
-                           load_from=SIPP_IP, answer=ANSWER, answer_seconds=2)
+                           endpoint=ENDPOINT, tls=(service_tls.cert, service_tls.key),
+                           load_from=SIPP_IP, answer=ANSWER, answer_seconds=2,
+                           check_endpoint=True)
     with tempfile.TemporaryDirectory() as tmp:
         AsteriskSetup(Path(tmp), "0.0.0.0", f"{TRUNK_IP}:5060", inside=root,
                       phones=tuple(PHONES), service=service)
-        return {str(p.relative_to(tmp)): p.read_text()
-                for p in Path(tmp).rglob("*.conf") if p.parent.name == "etc"}
+        return {str(p.relative_to(tmp)): p.read_text() for p in Path(tmp).rglob("*")
+                if p.is_file() and p.parent.name in ("etc", "keys")
+                and (p.suffix == ".conf" or p.parent.name == "keys")}
 
 
 def phone_host(cluster) -> ClientHost:
@@ -132,11 +163,16 @@ def start_phones(cluster, stack: ExitStack) -> dict[str, Phone]:
     """The phones registered to the service address; stopped with STACK."""
     host = phone_host(cluster)
     phones = {}
+    service_tls, own = certificates(cluster)
     for number, (ext, (transport, address)) in enumerate(PHONES.items()):
         cluster_ns_address(cluster, address, stack)
+        tls = transport == "tls"
+        registrar = f"{SERVICE_IP}:5061" if tls else SERVICE_IP
         phone = Phone(host, f"{cluster.state_dir}/phone-{ext}",
-                      Account(ext, f"secret-{ext}", SERVICE_IP, transport), address,
-                      port=CLIENT_PORT, ctrl_port=4410 + number)
+                      Account(ext, f"secret-{ext}", registrar, transport, **ACCOUNT),
+                      address, port=CLIENT_PORT, ctrl_port=4410 + number,
+                      cafile=service_tls.ca if tls else "",
+                      certificate=own.cert + own.key if tls else "")
         phone.start()
         stack.callback(phone.stop)
         phones[ext] = phone
@@ -173,13 +209,20 @@ def services() -> str:
 
 def prepare_phones(cluster, root: str) -> None:
     """Asterisk's phone configuration and the manager secret on every node."""
-    files = phone_files(root)
+    files = phone_files(cluster, root)
     for node in cluster.nodes:
         cluster.run(node, "install", "-d", "-m", "700", "/etc/sip-ha/secrets")
         cluster.run(node, "sh", "-c", f"umask 077; cat >{AMI_SECRET_FILE}",
                     input=AMI_SECRET + "\n")
+        cluster.run(node, "install", "-d", "-m", "750", "-o", "root", "-g", "asterisk",
+                    f"{root}/etc/keys")
         for name, text in files.items():
-            cluster.run(node, "tee", f"{root}/{name}", input=text)
+            if name.startswith("etc/keys/"):
+                # Asterisk reads its key after dropping root: its group's.
+                cluster.run(node, "sh", "-c", f"umask 027; cat >{root}/{name}; "
+                            f"chown root:asterisk {root}/{name}", input=text)
+            else:
+                cluster.run(node, "tee", f"{root}/{name}", input=text)
 
 
 def prepare_nodes(cluster, root: str) -> None:

@@ -307,7 +307,7 @@ def clients_through(cluster, phones: dict, stack, fault: str, limit: float):
     with phone(cluster, limit) as seen:
         yield seen
     back = time.monotonic()
-    for caller, callee in (("100", "101"), ("101", "100")):
+    for caller, callee in pbx_parts.CALLS:
         took, _ = call_until_answered(cluster, phones, caller, callee, limit)
         kinds = f"{pbx_parts.PHONES[caller][0]} -> {pbx_parts.PHONES[callee][0]}"
         print(f"{fault}: phone {caller} calls {callee} ({kinds}): answered "

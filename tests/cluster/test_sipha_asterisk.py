@@ -247,7 +247,7 @@ def test_the_whole_pbx_survives_a_power_cut(whole_pbx):
     stack = ExitStack()
     with stack:
         phones = pbx_parts.start_phones(pbx, stack)
-        for caller, callee in (("100", "101"), ("101", "100")):
+        for caller, callee in pbx_parts.CALLS:
             took, outcome = call_until_answered(pbx, phones, caller, callee, 10)
             print(f"before: {caller} -> {callee}: {outcome} ({took:.1f} s of calling)")
         body, cookie = web(pbx, "?login=operator")
@@ -266,7 +266,7 @@ def test_the_whole_pbx_survives_a_power_cut(whole_pbx):
             fenced_failover(pbx, pbx.kill_node, old, new)
         back = time.monotonic()
         print(f"power cut of {old}: SIP outage {seen['outage']} s")
-        for caller, callee in (("100", "101"), ("101", "100")):
+        for caller, callee in pbx_parts.CALLS:
             took, outcome = call_until_answered(pbx, phones, caller, callee, 60)
             print(f"after: {caller} ({pbx_parts.PHONES[caller][0]}) -> {callee} "
                   f"({pbx_parts.PHONES[callee][0]}) answered "
