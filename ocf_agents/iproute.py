@@ -1,4 +1,5 @@
-"""Addresses and routes through iproute2's ``ip -j`` (argument lists, JSON).
+"""Addresses and routes through iproute2's ``ip -j`` (argument lists, JSON),
+and the TCP connections on an address through its ``ss``.
 
 ``ip`` rather than a netlink library: pyroute2's import alone takes longer
 (~200-280 ms here) than a whole monitor with ``ip`` (two or three ~3 ms
@@ -78,6 +79,51 @@ class Ip:
 
     def del_route(self, family: int, route: dict[str, Any]) -> None:
         self._run(f"-{family}", "route", "del", *route_argv(route))
+
+    def block_tcp_in(self, address: str) -> None:
+        """Drop every TCP segment that arrives for ``address`` (a new
+        connection's SYN too) while the address stays usable as a source.
+        An IPsec policy that blocks: ``ip`` alone, no firewall tool."""
+        self._run("xfrm", "policy", "add", *_tcp_to(address), "dir", "in", "action", "block")
+
+    def unblock_tcp_in(self, address: str) -> None:
+        self._run("xfrm", "policy", "delete", *_tcp_to(address), "dir", "in")
+
+
+def _tcp_to(address: str) -> list[str]:
+    anywhere, bits = ("::/0", 128) if ":" in address else ("0.0.0.0/0", 32)
+    return ["src", anywhere, "dst", f"{address}/{bits}", "proto", "tcp"]
+
+
+class TcpSockets:
+    """This node's TCP connections whose local address is one of ``addresses``
+    (listeners and TIME-WAIT left out), read or aborted with ``ss``."""
+
+    def __init__(self, runner: Runner, binary: str | None = None) -> None:
+        self.runner = runner
+        self.binary = binary or _tool("ss")
+
+    def _ss(self, addresses: list[str], *options: str) -> list[str]:
+        sources: list[str] = []
+        for address in addresses:
+            sources += [*(["or"] if sources else []), "src",
+                        f"[{address}]" if ":" in address else address]
+        result = self.runner.run([self.binary, *options, "-H", "-n", "-t", "state", "connected",
+                                  "exclude", "time-wait", "(", *sources, ")"],
+                                 timeout=CALL_TIMEOUT)
+        if not result.ok:
+            raise IpCommandError(f"ss {' '.join(options)}: {result.summary()}")
+        return [line for line in result.stdout.splitlines() if line.strip()]
+
+    def connected(self, addresses: list[str]) -> list[str]:
+        """One ``ss`` line per connection."""
+        return self._ss(addresses)
+
+    def reset(self, addresses: list[str]) -> list[str]:
+        """Abort them (SOCK_DESTROY): the kernel sends each peer an RST.  The
+        lines of those aborted; a kernel without CONFIG_INET_DIAG_DESTROY
+        aborts none and says nothing (``connected`` shows them still)."""
+        return self._ss(addresses, "-K")
 
 
 # Attributes of `ip -j route` output and the `ip route` words that set them.

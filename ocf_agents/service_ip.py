@@ -7,7 +7,8 @@ networks, so providers that whitelist by address see the same one after a
 failover.  Every change is written to a state file before it is made; stop
 undoes exactly what that file lists, so an address or route this resource
 did not add is never removed, and two instances never touch each other's
-routes.
+routes.  Before an address goes, stop resets every TCP connection on it
+(see _reset_connections).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import signal
 import socket
 import time
 
-from ocf_agents.iproute import ROUTE_PROTO, Ip, IpCommandError, unrestorable
+from ocf_agents.iproute import ROUTE_PROTO, Ip, IpCommandError, TcpSockets, unrestorable
 from ocf_agents.ocf import (
     Agent,
     ArgsError,
@@ -28,6 +29,7 @@ from ocf_agents.ocf import (
     GenericError,
     NotConfiguredError,
     OCFCode,
+    OCFError,
     Operation,
     param,
 )
@@ -270,6 +272,7 @@ class State:
         self.addresses: list[dict[str, Any]] = []
         self.routes: list[dict[str, Any]] = []
         self.sender: list[int] | None = None
+        self.guards: list[str] = []  # addresses whose inbound TCP stop blocks
 
     @classmethod
     def load(cls, path: str) -> State | None:
@@ -284,6 +287,7 @@ class State:
         state.addresses = data.get("addresses", [])
         state.routes = data.get("routes", [])
         state.sender = data.get("sender")
+        state.guards = data.get("guards", [])
         return state
 
     def save(self) -> None:
@@ -291,7 +295,7 @@ class State:
         tmp = f"{self.path}.new"
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump({"addresses": self.addresses, "routes": self.routes,
-                       "sender": self.sender}, handle)
+                       "sender": self.sender, "guards": self.guards}, handle)
         os.replace(tmp, self.path)
 
     def remove(self) -> None:
@@ -435,6 +439,71 @@ def _release_route(ip: Ip, ctx: Context, entry: dict[str, Any],
 
 
 # --------------------------------------------------------------------------
+# TCP connections on a leaving address
+
+
+def _reset_connections(ip: Ip, ctx: Context, state: State, addresses: list[str]) -> None:
+    """Abort every TCP connection on ``addresses`` while they are still here,
+    so each peer (a TCP or TLS phone, a trunk, a web client) gets an RST now,
+    and its next request opens a new connection to the next holder of the
+    address instead of going into one that nobody answers any more (a phone
+    waits 32 s for such a request, README "Phones").  Once an address is
+    deleted the RST cannot be sent: there is no source address left for it.
+
+    Here and not in a SIP server's demote: only this agent knows that the
+    address leaves (a demote may keep it through a drain; a restart of this
+    resource on the same node drops it too), and it covers every server
+    and every other TCP service on the address.
+
+    Inbound TCP to the addresses is dropped from before the reset until
+    they are gone: a peer that reconnects the moment it is reset would
+    otherwise be accepted here again, in the few milliseconds before the
+    delete, and be left with a dead connection.  Its SYN, dropped, is
+    retried (Linux: after 1 s) and reaches the next holder."""
+    for address in addresses:
+        if address in state.guards:
+            continue  # an earlier stop that did not finish
+        state.guards.append(address)
+        state.save()
+        try:
+            ip.block_tcp_in(address)
+        except OCFError as err:  # none of this may fail the stop
+            # Never ours to delete later: it may be someone's IPsec policy.
+            state.guards.remove(address)
+            state.save()
+            ctx.log.warning(f"new TCP connections to {address} are not held off while its "
+                            f"connections are reset ({err.reason})")
+    sockets = TcpSockets(ctx.run)
+    where = ", ".join(addresses)
+    try:
+        reset = sockets.reset(addresses)
+        left = sockets.connected(addresses)
+    except OCFError as err:
+        ctx.log.warning(f"TCP connections on {where} not reset: {err.reason}")
+        return
+    if reset:
+        ctx.log.info(f"reset {len(reset)} TCP connection(s) on {where}")
+    if left:
+        ctx.log.warning(f"{len(left)} TCP connection(s) on {where} could not be reset (a "
+                        "kernel without CONFIG_INET_DIAG_DESTROY?); their peers notice only "
+                        "when they next send")
+
+
+def _lift_guards(ip: Ip, ctx: Context, state: State) -> None:
+    if not state.guards:
+        return  # and no state file written: start may yet refuse
+    for address in state.guards:
+        try:
+            ip.unblock_tcp_in(address)
+        except OCFError as err:
+            if "No such file" not in err.reason:  # gone already (an earlier stop)
+                ctx.log.error(f"inbound TCP to {address} may still be blocked on this node: "
+                              f"{err.reason}")
+    state.guards = []
+    state.save()
+
+
+# --------------------------------------------------------------------------
 # Actions
 
 
@@ -445,6 +514,7 @@ def start(cfg: ServiceIpConfig, ctx: Context) -> OCFCode:
     placements = [place(a, cfg.nic, links) for a in addresses]
     state = State.load(_state_path(ctx)) or State(_state_path(ctx))
     _stop_sender(state)
+    _lift_guards(ip, ctx, state)
     for p in placements:
         reason = _link_down(_link(links, p.dev) or {})
         if reason:
@@ -483,13 +553,15 @@ def stop(cfg: ServiceIpConfig, ctx: Context) -> OCFCode:
     for entry in reversed(state.routes):
         _release_route(ip, ctx, entry, routes[entry["family"]])
     links = ip.links()
-    for entry in reversed(state.addresses):
-        link = _link(links, entry["dev"])
-        if _address_info(link, entry["ip"]) is None:
-            continue
-        _keep_secondaries(link, entry)  # type: ignore[arg-type]
+    present = [entry for entry in reversed(state.addresses)
+               if _address_info(_link(links, entry["dev"]), entry["ip"]) is not None]
+    if present:
+        _reset_connections(ip, ctx, state, [entry["ip"] for entry in present])
+    for entry in present:
+        _keep_secondaries(_link(links, entry["dev"]), entry)  # type: ignore[arg-type]
         ip.del_address(entry["ip"], entry["prefix"], entry["dev"])
         ctx.log.info(f"removed {entry['ip']}/{entry['prefix']} from {entry['dev']}")
+    _lift_guards(ip, ctx, state)
     state.remove()
     return OCFCode.SUCCESS
 
@@ -553,9 +625,12 @@ AGENT = Agent(
         "gratuitous ARP and unsolicited neighbour advertisements, and makes a service "
         "address the preferred source of the routes to outbound_networks (ITSP trunks, "
         "PSTN gateway, default), restoring those routes on stop. Stop removes only what "
-        "this resource added. The monitor checks that each address is on its interface, "
-        "the link is up and the source routes are in place; at OCF_CHECK_LEVEL 10 it "
-        "also probes for another host answering for the addresses (duplicate address)."),
+        "this resource added, and first resets every TCP connection on the addresses "
+        "(SOCK_DESTROY, new inbound TCP held off meanwhile), so TCP and TLS phones "
+        "reconnect, to the next holder, at once. The monitor checks that each address is "
+        "on its interface, the link is up and the source routes are in place; at "
+        "OCF_CHECK_LEVEL 10 it also probes for another host answering for the addresses "
+        "(duplicate address)."),
     config=ServiceIpConfig,
     handlers={"start": start, "stop": stop, "monitor": monitor},
     operations=(

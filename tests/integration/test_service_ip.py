@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.integration.conftest import AgentRun
-from tests.support.netlab import NetLab
+from tests.support.baresip import Account, Phone
+from tests.support.client_host import ClientHost
+from tests.support.netlab import IP, NetLab
 
 OCF_SUCCESS, OCF_ERR_GENERIC, OCF_ERR_ARGS = 0, 1, 2
 OCF_ERR_CONFIGURED, OCF_NOT_RUNNING = 6, 7
@@ -294,3 +299,186 @@ def test_ocf_tester_passes(lab: NetLab, nodes: tuple[Node, Node]):
     assert "passed all tests" in result.stdout
     assert VIP not in " ".join(lab.addresses("a"))
     assert lab.send_sip("a", TRUNK1) == "198.51.100.11"
+
+
+# -- TCP connections on a moving address -------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+# Run inside a node: a SIP server on TCP 5060 that every node runs, listening
+# on all addresses like a standby Asterisk or Kamailio (so the old node would
+# accept a connection to the service address while it still has it); answers
+# as tests/support/registrar.py does (REGISTER 200, INVITE 404) and logs one
+# JSON line per connection and request with the node's name.
+TCP_SIP_SERVER = """
+import json, socket, sys, threading, time
+from tests.support.registrar import answer
+node, log_path = sys.argv[1], sys.argv[2]
+lock = threading.Lock()
+def log(record):
+    with lock, open(log_path, "a") as handle:
+        handle.write(json.dumps({**record, "node": node, "at": time.time()}) + "\\n")
+def serve(conn, port):
+    log({"event": "accepted", "port": port})
+    data = b""
+    while True:
+        try:
+            more = conn.recv(65536)
+        except OSError as exc:
+            more, why = b"", str(exc)
+        else:
+            why = "closed"
+        if not more:
+            log({"event": why, "port": port})
+            return
+        data = (data + more).lstrip(b"\\r\\n")
+        while b"\\r\\n\\r\\n" in data:  # a whole header; its body is read and skipped
+            head, _, data = data.partition(b"\\r\\n\\r\\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\\r\\n")
+                           if line.lower().startswith((b"content-length:", b"l:"))), 0)
+            while len(data) < length:
+                data += conn.recv(65536)
+            data = data[length:]
+            text = head.decode("utf-8", "replace") + "\\r\\n\\r\\n"
+            if text.startswith("SIP/2.0"):
+                continue
+            response, record = answer(text)
+            log({"event": "request", "method": record["method"], "port": port})
+            conn.sendall(response.encode())
+server = socket.socket(socket.AF_INET6)
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+server.bind(("::", 5060)); server.listen(16)
+print("ready", flush=True)
+while True:
+    conn, peer = server.accept()
+    threading.Thread(target=serve, args=(conn, peer[1]), daemon=True).start()
+"""
+# Run inside a node: hold every connection open after sending the node's name.
+HOLD_SERVER = """
+import socket, sys
+server = socket.socket(socket.AF_INET6)
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+server.bind(("::", 7001)); server.listen(16)
+print("ready", flush=True)
+held = []
+while True:
+    conn, _ = server.accept(); conn.sendall(sys.argv[1].encode()); held.append(conn)
+"""
+# Run in the client: the worst case of a phone, one that reconnects the very
+# moment its connection is reset; logs where each connection landed.
+EAGER_CLIENT = """
+import json, socket, sys, time
+address, log_path = sys.argv[1], sys.argv[2]
+def log(record):
+    with open(log_path, "a") as handle:
+        handle.write(json.dumps({**record, "at": time.time()}) + "\\n")
+print("ready", flush=True)
+while True:
+    try:
+        conn = socket.create_connection((address, 7001), timeout=20)
+        log({"node": conn.recv(16).decode()})
+    except OSError as exc:
+        log({"failed": str(exc)})
+        time.sleep(0.05)
+        continue
+    try:
+        why = "closed" if not conn.recv(16) else "data"
+    except OSError as exc:
+        why = str(exc)
+    log({"lost": why})
+"""
+
+
+def spawn(lab: NetLab, node: str, code: str, *args: str) -> None:
+    """A script in node's namespace (with this checkout importable), ended by
+    lab.down()."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([IP, "netns", "exec", lab.ns(node), sys.executable, "-c", code,
+                             *args], stdout=subprocess.PIPE, text=True, env=env)
+    lab.processes.append(proc)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_move_resets_tcp_and_eager_clients_reconnect_to_the_new_holder(
+        lab: NetLab, nodes: tuple[Node, Node], capsys: pytest.CaptureFixture[str]):
+    """Clients that reconnect the moment they are reset (IPv4 and IPv6): the
+    stop on node a resets them, none gets back onto a in the moment before the
+    address goes, and each is connected to node b soon after b starts."""
+    a, b = nodes
+    for node in ("a", "b"):
+        spawn(lab, node, HOLD_SERVER, node)
+    ok(a.run("start", **PARAMS))
+    logs = {address: lab.folder / f"eager-{address}.log" for address in (VIP, VIP6)}
+    for address, path in logs.items():
+        spawn(lab, "client", EAGER_CLIENT, address, str(path))
+    wait_for(lambda: all(records(path) for path in logs.values()), 5)
+    assert [r.get("node") for path in logs.values() for r in records(path)] == ["a", "a"]
+
+    moved = time.time()
+    ok(a.run("stop", **PARAMS))
+    stopped = time.time()
+    ok(b.run("start", **PARAMS))
+    started = time.time()
+    wait_for(lambda: all(any(r.get("node") == "b" for r in records(path))
+                         for path in logs.values()), 10)
+    for address, path in logs.items():
+        after = [r for r in records(path) if r["at"] >= moved]
+        lost, back = after[0], next(r for r in after if "node" in r)
+        assert "reset" in lost.get("lost", ""), after
+        assert lost["at"] <= stopped, after
+        assert back["node"] == "b", after  # never back on node a in between
+        with capsys.disabled():
+            print(f"\neager TCP client on {address}: reset {lost['at'] - moved:.3f} s after "
+                  f"a's stop began (stop took {stopped - moved:.3f} s), connected to b "
+                  f"{back['at'] - started:.3f} s after b's start returned")
+
+
+def phone_connections(lab: NetLab) -> list[str]:
+    """The client's established TCP connections to the service address."""
+    return lab.exec("client", "ss", "-H", "-n", "-t", "state", "established", "dst",
+                    VIP).stdout.splitlines()
+
+
+def test_a_baresip_tcp_phone_reaches_the_new_holder_at_once_after_a_move(
+        lab: NetLab, nodes: tuple[Node, Node], capsys: pytest.CaptureFixture[str]):
+    """A real baresip phone registered over TCP: node a's stop resets its
+    connection, so its next call opens a new one, to node b, and is answered
+    at once (before the reset, such a call went into the dead connection and
+    waited 32 s for Timer B; README, Phones)."""
+    a, b = nodes
+    for node in ("a", "b"):
+        spawn(lab, node, TCP_SIP_SERVER, node, str(lab.folder / f"sip-{node}.log"))
+    ok(a.run("start", ip=VIP))
+    host = ClientHost((IP, "netns", "exec", lab.ns("client")), f"/run/netns/{lab.ns('client')}")
+    # A long registration: no refresh of its own comes during the test.
+    phone = Phone(host, str(lab.folder / "phone"), Account("101", "secret", VIP, "tcp",
+                                                           regint=600), "198.51.100.20")
+    try:
+        phone.start()
+        assert phone.registered(10), phone.log()[-2000:]
+        assert [r["event"] for r in records(lab.folder / "sip-a.log")] == ["accepted", "request"]
+        assert len(phone_connections(lab)) == 1
+
+        moved = time.monotonic()
+        ok(a.run("stop", ip=VIP))
+        stopped = time.monotonic()
+        # The phone's side of the connection is gone: the RST reached it.
+        assert phone_connections(lab) == []
+        ok(b.run("start", ip=VIP))
+        started = time.monotonic()
+        outcome = phone.call(f"sip:700@{VIP};transport=tcp", timeout=10)
+        done = time.monotonic()
+        assert outcome.code == 404, outcome  # node b's server answers INVITE with 404
+        assert [(r["event"], r.get("method")) for r in records(lab.folder / "sip-b.log")][:2] \
+            == [("accepted", None), ("request", "INVITE")]
+        with capsys.disabled():
+            print(f"\nbaresip TCP phone: a's stop took {stopped - moved:.3f} s and reset its "
+                  f"connection; its call placed {started - stopped:.3f} s later, right after "
+                  f"b's start, was answered by b in {done - started:.3f} s")
+    finally:
+        phone.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import struct
@@ -12,7 +13,15 @@ import pytest
 
 from ocf_agents import announce, service_ip
 from ocf_agents.iproute import route_argv, unrestorable
-from ocf_agents.ocf import ArgsError, Completed, Context, NotConfiguredError, OCFCode
+from ocf_agents.ocf import (
+    ArgsError,
+    Completed,
+    Context,
+    GenericError,
+    Logger,
+    NotConfiguredError,
+    OCFCode,
+)
 from ocf_agents.processes import is_alive
 
 MAC = "02:00:00:00:00:0a"
@@ -31,22 +40,42 @@ LINKS = [
      "address": "02:00:00:00:00:0b", "addr_info": []},
 ]
 DEFAULT = {"dst": "default", "gateway": "198.51.100.1", "dev": "eth0", "flags": []}
+# Connections (not listeners, not TIME-WAIT) whose local address is a service address.
+SS_FILTER = ["-H", "-n", "-t", "state", "connected", "exclude", "time-wait",
+             "(", "src", "[2001:db8:5::100]", "or", "src", "198.51.100.100", ")"]
 
 
 class FakeIp:
-    """Answers `ip -j` reads from canned data and records every command."""
+    """Answers `ip -j` reads from canned data and records every command
+    (`ss` ones with "ss" first).  ``sockets``: the `ss` lines of the TCP
+    connections on the service addresses, aborted by `ss -K` unless
+    ``destroy`` is false; ``fail``: argument prefixes that fail, with the
+    complaint."""
 
-    def __init__(self, links=None, routes4=None, routes6=None, get=None) -> None:
+    def __init__(self, links=None, routes4=None, routes6=None, get=None, sockets=(),
+                 destroy=True, fail=None) -> None:
         self.calls: list[list[str]] = []
         self.links = LINKS if links is None else links
         self.routes = {4: routes4 or [], 6: routes6 or []}
         self.get = get
+        self.sockets, self.destroy = list(sockets), destroy
+        self.fail = fail or {}
 
     def run(self, argv, timeout=None, env=None):
         args = list(argv[1:])
+        if argv[0].endswith("/ss") or argv[0] == "ss":
+            args = ["ss", *args]
         self.calls.append(args)
+        for prefix, complaint in self.fail.items():
+            if tuple(args[:len(prefix)]) == prefix:
+                return Completed(argv, 2, "", complaint, 0.0)
         out = ""
-        if args == ["-j", "addr", "show"]:
+        if args[0] == "ss":
+            out = "".join(f"{line}\n" for line in self.sockets)
+            if "-K" in args:
+                out = out if self.destroy else ""
+                self.sockets = [] if self.destroy else self.sockets
+        elif args == ["-j", "addr", "show"]:
             out = json.dumps(self.links)
         elif args[:2] in (["-j", "-4"], ["-j", "-6"]):
             out = json.dumps(self.routes[int(args[1][1])])
@@ -58,19 +87,13 @@ class FakeIp:
         return [c for c in self.calls if c[0] != "-j"]
 
 
-def context(tmp_path: Path, fake: FakeIp, action: str = "start") -> Context:
+def context(tmp_path: Path, fake: FakeIp, action: str = "start",
+            log: io.StringIO | None = None) -> Context:
     env = {"OCF_RESOURCE_INSTANCE": "vip", "HA_RSCTMP": str(tmp_path)}
-    ctx = Context(service_ip.AGENT, action, env, _log(), 20)
+    logger = Logger("service-ip", "vip", {}, stderr=io.StringIO() if log is None else log)
+    ctx = Context(service_ip.AGENT, action, env, logger, 20)
     ctx.run = fake  # type: ignore[assignment]
     return ctx
-
-
-def _log():
-    import io
-
-    from ocf_agents.ocf import Logger
-
-    return Logger("service-ip", "vip", {}, stderr=io.StringIO())
 
 
 def config(**values: str) -> service_ip.ServiceIpConfig:
@@ -115,8 +138,20 @@ def test_start_adds_announces_and_takes_routes_then_stop_restores(tmp_path, no_f
         ["-4", "route", "replace", "default", "via", "198.51.100.1", "dev", "eth0"],
         ["-4", "route", "del", "198.51.100.192/27", "via", "198.51.100.1", "dev", "eth0",
          "proto", "241", "src", "198.51.100.100"],
+        # Inbound TCP held off, every connection reset (RST) while the
+        # addresses are still here to send from, then the addresses go.
+        ["xfrm", "policy", "add", "src", "::/0", "dst", "2001:db8:5::100/128", "proto", "tcp",
+         "dir", "in", "action", "block"],
+        ["xfrm", "policy", "add", "src", "0.0.0.0/0", "dst", "198.51.100.100/32", "proto",
+         "tcp", "dir", "in", "action", "block"],
+        ["ss", "-K", *SS_FILTER],
+        ["ss", *SS_FILTER],
         ["-6", "addr", "del", "2001:db8:5::100/64", "dev", "eth0"],
         ["-4", "addr", "del", "198.51.100.100/25", "dev", "eth0"],
+        ["xfrm", "policy", "delete", "src", "::/0", "dst", "2001:db8:5::100/128", "proto",
+         "tcp", "dir", "in"],
+        ["xfrm", "policy", "delete", "src", "0.0.0.0/0", "dst", "198.51.100.100/32", "proto",
+         "tcp", "dir", "in"],
     ]
     assert service_ip.monitor(cfg, context(tmp_path, after, "monitor")) == OCFCode.NOT_RUNNING
     assert service_ip.stop(cfg, context(tmp_path, after, "stop")) == OCFCode.SUCCESS
@@ -129,6 +164,8 @@ def test_an_address_already_there_is_not_ours(tmp_path):
     with pytest.raises(ArgsError, match="already on eth0 and was not added"):
         service_ip.start(config(ip="198.51.100.100"), context(tmp_path, fake))
     assert fake.changes() == []
+    assert service_ip.monitor(config(ip="198.51.100.100"),
+                              context(tmp_path, fake, "monitor")) == OCFCode.NOT_RUNNING
     assert service_ip.stop(config(ip="198.51.100.100"), context(tmp_path, fake)) == 0
     assert fake.changes() == []
 
@@ -146,6 +183,90 @@ def test_link_down_fails_start_before_any_change(tmp_path):
     with pytest.raises(Exception, match="link eth1 has no carrier"):
         service_ip.start(config(ip="198.51.100.200/28", nic="eth1"), context(tmp_path, fake))
     assert fake.changes() == []
+
+
+
+V4_FILTER = ["-H", "-n", "-t", "state", "connected", "exclude", "time-wait",
+             "(", "src", "198.51.100.100", ")"]
+GUARD = ["xfrm", "policy", "add", "src", "0.0.0.0/0", "dst", "198.51.100.100/32", "proto", "tcp",
+         "dir", "in", "action", "block"]
+UNGUARD = ["xfrm", "policy", "delete", "src", "0.0.0.0/0", "dst", "198.51.100.100/32", "proto",
+           "tcp", "dir", "in"]
+CONNECTIONS = ["ESTAB 0 0 198.51.100.100:5060 198.51.100.20:40000",
+               "ESTAB 0 0 [::ffff:198.51.100.100]:5061 198.51.100.21:40001"]
+ONE = {"ip": "198.51.100.100", "arp_count": "1"}
+
+
+def _running(tmp_path, **fake: object) -> FakeIp:
+    """198.51.100.100 started; a FakeIp (with ``fake``) that shows it on eth0."""
+    service_ip.start(config(**ONE), context(tmp_path, FakeIp()))
+    links = json.loads(json.dumps(LINKS))
+    links[1]["addr_info"].append({"family": "inet", "local": "198.51.100.100", "prefixlen": 25,
+                                  "secondary": True})
+    return FakeIp(links=links, **fake)  # type: ignore[arg-type]
+
+
+def test_stop_resets_the_connections_on_the_address_and_says_so(tmp_path):
+    fake = _running(tmp_path, sockets=CONNECTIONS)
+    log = io.StringIO()
+    assert service_ip.stop(config(**ONE), context(tmp_path, fake, "stop", log)) == 0
+    assert fake.changes() == [GUARD, ["ss", "-K", *V4_FILTER], ["ss", *V4_FILTER],
+                              ["-4", "addr", "del", "198.51.100.100/25", "dev", "eth0"], UNGUARD]
+    assert fake.sockets == []
+    assert "INFO: reset 2 TCP connection(s) on 198.51.100.100" in log.getvalue()
+    assert "WARNING" not in log.getvalue()
+
+
+def test_a_kernel_that_cannot_abort_sockets_is_reported_and_the_address_still_goes(tmp_path):
+    fake = _running(tmp_path, sockets=CONNECTIONS, destroy=False)
+    log = io.StringIO()
+    assert service_ip.stop(config(**ONE), context(tmp_path, fake, "stop", log)) == 0
+    assert ("WARNING: 2 TCP connection(s) on 198.51.100.100 could not be reset (a kernel "
+            "without CONFIG_INET_DIAG_DESTROY?)") in log.getvalue()
+    assert ["-4", "addr", "del", "198.51.100.100/25", "dev", "eth0"] in fake.changes()
+
+
+def test_a_policy_that_is_not_ours_is_never_deleted(tmp_path):
+    """The same block selector already there (someone's IPsec policy): the
+    reset goes on unguarded, and stop leaves that policy alone."""
+    fake = _running(tmp_path, sockets=CONNECTIONS,
+                    fail={tuple(GUARD[:3]): "RTNETLINK answers: File exists"})
+    log = io.StringIO()
+    assert service_ip.stop(config(**ONE), context(tmp_path, fake, "stop", log)) == 0
+    assert ["ss", "-K", *V4_FILTER] in fake.changes()
+    assert UNGUARD not in fake.changes()
+    assert ("WARNING: new TCP connections to 198.51.100.100 are not held off while its "
+            "connections are reset (ip xfrm policy add") in log.getvalue()
+
+
+def test_without_ss_the_address_still_goes(tmp_path):
+    fake = _running(tmp_path, fail={("ss",): "ss: not found"})
+    log = io.StringIO()
+    assert service_ip.stop(config(**ONE), context(tmp_path, fake, "stop", log)) == 0
+    assert fake.changes()[-2:] == [["-4", "addr", "del", "198.51.100.100/25", "dev", "eth0"],
+                                   UNGUARD]
+    assert "WARNING: TCP connections on 198.51.100.100 not reset: ss -K: ss: not found" in \
+        log.getvalue()
+
+
+def test_a_guard_left_by_an_unfinished_stop_is_lifted_by_the_next_stop_or_start(tmp_path):
+    cannot = {("-4", "addr", "del"): "RTNETLINK answers: Operation not permitted"}
+    fake = _running(tmp_path, fail=cannot)
+    with pytest.raises(GenericError, match="Operation not permitted"):
+        service_ip.stop(config(**ONE), context(tmp_path, fake, "stop"))
+    state = service_ip.State.load(service_ip._state_path(context(tmp_path, fake)))
+    assert state is not None and state.guards == ["198.51.100.100"]
+    # Stopped again: the guard is already there, and goes at the end.
+    again = FakeIp(links=fake.links, fail=cannot)
+    with pytest.raises(GenericError):
+        service_ip.stop(config(**ONE), context(tmp_path, again, "stop"))
+    assert GUARD not in again.changes()
+    # Started here again (after a cleanup): inbound TCP is accepted again.
+    start = FakeIp(links=fake.links)
+    assert service_ip.start(config(**ONE), context(tmp_path, start)) == 0
+    assert start.changes() == [UNGUARD]
+    state = service_ip.State.load(service_ip._state_path(context(tmp_path, fake)))
+    assert state is not None and state.guards == [] and state.addresses
 
 
 @pytest.mark.parametrize(("text", "nic", "expected"), [
