@@ -74,6 +74,21 @@ def check_tls(tls: str, auth_file: str = "") -> None:
                          "over an unencrypted connection would send the password in clear")
 
 
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """AUTH PLAIN, or LOGIN where PLAIN is not offered: one attempt. smtplib's
+    login() would try every mechanism after the server refused the password."""
+    smtp.ehlo_or_helo_if_needed()
+    offered = smtp.esmtp_features.get("auth", "").upper().split()
+    for mechanism in ("PLAIN", "LOGIN"):
+        if mechanism in offered:
+            smtp.user, smtp.password = user, password
+            smtp.auth(mechanism, getattr(smtp, f"auth_{mechanism.lower()}"))
+            return
+    raise smtplib.SMTPNotSupportedError(
+        "the server offers no SMTP AUTH PLAIN or LOGIN" + (f" (only {' '.join(offered)})"
+                                                           if offered else ""))
+
+
 def send(message: EmailMessage, server: str, tls: str = "none", timeout: float = 10.0,
          auth_file: str = "") -> None:
     """MESSAGE through SERVER; with AUTH_FILE, logged in as its user (only
@@ -98,7 +113,7 @@ def send(message: EmailMessage, server: str, tls: str = "none", timeout: float =
             if tls == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
             if login:
-                smtp.login(login["user"], login["password"])
+                _login(smtp, login["user"], login["password"])
             refused = smtp.send_message(message)
     except (smtplib.SMTPException, OSError) as err:
         raise AlertError(f"mail to {message['To']} through {server}: {err}") from err

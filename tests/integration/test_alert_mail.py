@@ -1,10 +1,12 @@
 """sip-ha-alert run the way Pacemaker runs it (a process with CRM_alert_*
 and the alert's instance attributes in its environment) sends a mail that a
-real SMTP server (aiosmtpd) receives, in plain text and over STARTTLS."""
+real SMTP server (aiosmtpd) receives, in plain text, over STARTTLS and over
+SMTPS, logged in with SMTP AUTH where the server requires it."""
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -112,3 +114,86 @@ def test_line_breaks_in_an_event_or_the_sender(alert_netns, mail_receiver):
     assert res.returncode == 1
     assert res.stderr.startswith("sip-ha-alert: sipha_mail_from=") and res.stderr.count("\n") == 1
     assert len(mail_receiver.messages()) == 1
+
+
+USER, PASSWORD = "alerts@example.org", 'pass word "with" = signs \\ #'
+
+
+def auth_file(folder: Path, password: str = PASSWORD, mode: int = 0o600) -> Path:
+    path = folder / "smtp.auth"
+    path.write_text(f"# SMTP AUTH of sip-ha-alert\nuser = {USER}\npassword = {password}\n",
+                    encoding="utf-8")
+    path.chmod(mode)
+    return path
+
+
+@pytest.fixture(params=["starttls", "smtps"])
+def auth_smtp(request: pytest.FixtureRequest, alert_netns, tmp_path: Path,
+              tls_files) -> Iterator[tuple[MailReceiver, dict[str, str]]]:
+    """aiosmtpd that takes mail only after AUTH as USER, offered over TLS
+    only; the alert settings and certificate that reach it."""
+    smtps = request.param == "smtps"
+    receiver = MailReceiver(alert_netns, tmp_path, port=2465 if smtps else 2588, tls=tls_files,
+                            auth=(USER, PASSWORD), implicit_tls=smtps)
+    receiver.start()
+    yield receiver, {"sipha_smtp_server": receiver.address, "sipha_smtp_tls": request.param,
+                     "SSL_CERT_FILE": str(tls_files[0])}
+    receiver.stop()
+
+
+def test_auth_over_tls_is_received(alert_netns, auth_smtp, tmp_path):
+    smtp, settings = auth_smtp
+    res = run_alert(alert_netns, **FAILED_MONITOR, CRM_alert_recipient="ops@example.org",
+                    **settings, sipha_smtp_auth_file=str(auth_file(tmp_path)))
+    assert res.returncode == 0, res.stderr
+    [mail] = smtp.wait_for(1)
+    assert mail["Subject"].startswith("[sip-ha] ERR: pbx-asterisk monitor (every 3s) FAILED")
+    assert [login for _, login, ok in smtp.auth_attempts() if ok] == [USER]
+
+
+def test_a_server_requiring_auth_refuses_mail_without(alert_netns, auth_smtp):
+    smtp, settings = auth_smtp
+    res = run_alert(alert_netns, **FAILED_MONITOR, CRM_alert_recipient="ops@example.org",
+                    **settings)
+    assert res.returncode == 1 and res.stderr.count("\n") == 1
+    assert "530" in res.stderr and "Authentication required" in res.stderr
+    assert smtp.messages() == []
+
+
+def test_a_wrong_password_is_one_line_without_it(alert_netns, auth_smtp, tmp_path):
+    smtp, settings = auth_smtp
+    wrong = "not the password at all"
+    res = run_alert(alert_netns, **FAILED_MONITOR, CRM_alert_recipient="ops@example.org",
+                    **settings, sipha_smtp_auth_file=str(auth_file(tmp_path, wrong)))
+    assert res.returncode == 1 and res.stderr.count("\n") == 1
+    assert "535" in res.stderr and wrong not in res.stderr
+    assert smtp.auth_attempts() == [["PLAIN", USER, False]]  # one attempt, no other mechanism
+    assert smtp.messages() == []
+
+
+def test_auth_in_clear_is_refused_before_connecting(alert_netns, tmp_path, tls_files):
+    """No TLS, no AUTH: the password never leaves, even to a server that would take it."""
+    smtp = MailReceiver(alert_netns, tmp_path, port=2589, tls=tls_files, auth=(USER, PASSWORD))
+    smtp.start()
+    try:
+        res = run_alert(alert_netns, **FAILED_MONITOR, CRM_alert_recipient="ops@example.org",
+                        sipha_smtp_server=smtp.address, sipha_smtp_tls="none",
+                        sipha_smtp_auth_file=str(auth_file(tmp_path)))
+        assert res.returncode == 1
+        assert res.stderr == ("sip-ha-alert: smtp_auth_file needs smtp_tls = starttls or smtps: "
+                              "SMTP AUTH over an unencrypted connection would send the password "
+                              "in clear\n")
+        assert smtp.auth_attempts() == [] and smtp.messages() == []
+    finally:
+        smtp.stop()
+
+
+def test_an_auth_file_others_can_read_is_refused(alert_netns, auth_smtp, tmp_path):
+    smtp, settings = auth_smtp
+    loose = auth_file(tmp_path, mode=0o644)
+    res = run_alert(alert_netns, **FAILED_MONITOR, CRM_alert_recipient="ops@example.org",
+                    **settings, sipha_smtp_auth_file=str(loose))
+    assert res.returncode == 1
+    assert res.stderr == (f"sip-ha-alert: smtp_auth_file {loose} is accessible by group or "
+                          "others (chmod 600 it)\n")
+    assert smtp.auth_attempts() == [] and smtp.messages() == []

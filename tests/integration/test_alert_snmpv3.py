@@ -5,14 +5,17 @@ snmptrapd, knowing the user under the node's engine ID, decrypts and logs."""
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sip_ha.alert import snmp, snmpv3
-from tests.support.alertlab import AlertNetns, run_alert
+from tests.support.alertlab import ALERT_AGENT, AlertNetns, run_alert
 from tests.support.snmptrapd import TrapReceiver, V3User
 
 pytestmark = pytest.mark.integration
@@ -110,3 +113,38 @@ def test_nothing_of_the_passphrases_is_left_behind(v3_lab):
     assert not [p for p in root.iterdir() if p.name.startswith("sip-ha-alert-snmp.")]
     assert AUTH not in res.stderr + res.stdout and PRIV not in res.stderr + res.stdout
     assert os.stat(secrets).st_mode & 0o777 == 0o600
+
+
+def test_as_hacluster_its_own_file_is_read_and_roots_is_not(v3_lab):
+    """As Pacemaker runs it: hacluster reads a file of its own, mode 600 (so
+    does root's `sip-ha test-alerts`); one of root's, mode 600, it cannot."""
+    netns, receiver, _ = v3_lab
+    try:
+        hacluster = pwd.getpwnam("hacluster")
+    except KeyError:
+        pytest.skip("no hacluster account (pacemaker is not installed)")
+    folder = Path(tempfile.mkdtemp(prefix="sipha-alert-v3-"))
+    try:
+        folder.chmod(0o711)  # hacluster may reach the file, not list the folder
+        secrets = user_file(folder / "snmpv3.user")
+        os.chown(secrets, hacluster.pw_uid, hacluster.pw_gid)
+        as_hacluster = ["/usr/bin/setpriv", f"--reuid={hacluster.pw_uid}",
+                        f"--regid={hacluster.pw_gid}", "--clear-groups", ALERT_AGENT]
+        env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "CRM_alert_kind": "node",
+               "CRM_alert_node": "node4", "CRM_alert_recipient": f"snmp://127.0.0.1:{PORT}",
+               "sipha_snmp_user_file": str(secrets)}
+        before = len(receiver.traps())
+        res = netns.run(as_hacluster, env=env, timeout=30)
+        assert res.returncode == 0, res.stderr
+        assert receiver.wait_for_traps(before + 1)[before][snmp.PCMK_NODE_OID] == "node4"
+        res = run_alert(netns, **{k: v for k, v in env.items() if k.startswith(("CRM", "sipha"))})
+        assert res.returncode == 0, res.stderr  # root, as sip-ha test-alerts
+        receiver.wait_for_traps(before + 2)
+        os.chown(secrets, 0, 0)
+        res = netns.run(as_hacluster, env=env, timeout=30)
+        assert res.returncode == 1
+        assert res.stderr == (f"sip-ha-alert: snmp_user_file {secrets}: permission denied "
+                              "(Pacemaker runs the alert agent as hacluster: chown hacluster "
+                              f"{secrets}; chmod 600 {secrets})\n")
+    finally:
+        shutil.rmtree(folder)
