@@ -343,9 +343,9 @@ def test_repeated_pull_failures_make_the_standby_degraded(tmp_path: Path):
         down = config(closed.getsockname()[1])
         assert [_pull_astdb(down, ctx) for _ in range(PULL_FAILURES - 1)] == ["", ""]
         reason = _pull_astdb(down, ctx)
-        assert reason.startswith("astdb not refreshed from the active server 3 times in a row: "
-                                 "cannot reach the manager on 127.0.0.1:")
-        assert _pull_astdb(down, ctx).startswith("astdb not refreshed from the active server 4")
+        assert reason.startswith("astdb not refreshed from the active server 3 or more times "
+                                 "in a row: cannot reach the manager on 127.0.0.1:")
+        assert _pull_astdb(down, ctx) == reason  # the same words: published once
         assert _pull_astdb(config(manager.port), ctx) == ""  # one answer: healthy again
         assert _pull_astdb(down, ctx) == ""
     finally:
@@ -417,5 +417,5 @@ def test_the_manager_login_uses_the_first_line_of_the_secret_file(
         "DND": {"101": "YES"}}
     Path(env["OCF_RESKEY_ami_secret_file"]).unlink()  # now every pull fails, and counts
     assert [asterisk._pull_astdb(cfg, ctx) for _ in range(3)][2].endswith(
-        "3 times in a row: ami_secret_file " + env["OCF_RESKEY_ami_secret_file"]
+        "3 or more times in a row: ami_secret_file " + env["OCF_RESKEY_ami_secret_file"]
         + ": No such file or directory")
