@@ -324,7 +324,10 @@ def set_score(ctx: Context, score: int | None) -> None:
 # Sync health as node attributes (on the node that pushes, one set per peer)
 
 # The attribute names' last words, after sipha-RESOURCE-PEER-.
-HEALTH_WORDS = ("sync", "pushed", "reconciled", "pending", "conflicts", "error", "reminder")
+HEALTH_WORDS = ("sync", "pushed", "reconciled", "pending", "conflicts", "error", "reminder",
+                "kept", "kept-names")
+# how many of the peer's never-synced files kept-names lists
+KEPT_LISTED = 10
 
 
 def health_attribute(resource: str, peer: str, word: str) -> str:
@@ -347,7 +350,9 @@ def health_values(resource: str, peers: Mapping[str, PeerHealth],
             name("pending"): str(len(health.pending)),
             name("conflicts"): str(len(health.conflicts)),
             name("error"): health.error[:200] or None,
-            name("reminder"): found.value() if found else None})
+            name("reminder"): found.value() if found else None,
+            name("kept"): str(len(health.kept)),
+            name("kept-names"): "; ".join(health.kept[:KEPT_LISTED])[:900] or None})
     return values
 
 

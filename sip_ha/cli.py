@@ -106,6 +106,9 @@ def _status_text(state: Any, notes: list[str]) -> str:
             if node.sync is not None:
                 lines.append(f"      file sync from {service.sync_node}: "
                              f"{node.sync.describe()}")
+                if node.sync.kept:
+                    lines.append(f"      {node.sync.kept} file(s) only there, never synced: "
+                                 f"{node.sync.kept_names}")
             if node.replication is not None:
                 lines.append(f"      database: {node.replication.describe()}")
     online = [n.name for n in state.nodes if n.online]

@@ -51,6 +51,8 @@ class SyncHealth:
     pending: int | None        # changes not delivered
     conflicts: int | None      # files edited there since the last sync
     error: str | None
+    kept: int | None = None    # files only there, never synced (the last comparison)
+    kept_names: str | None = None  # the first of them, "; "-separated
 
     def describe(self) -> str:
         if self.state == "ok":
@@ -262,7 +264,8 @@ def _sync(service: Service, attrs: dict[str, str], node: str) -> SyncHealth | No
     if state is None:
         return None
     return SyncHealth(state, get("pushed"), get("reconciled"), _number(get("pending")),
-                      _number(get("conflicts")), get("error"))
+                      _number(get("conflicts")), get("error"), _number(get("kept")),
+                      get("kept-names"))
 
 
 def _replication(service: Service, attrs: dict[str, str]) -> Replication | None:
@@ -271,6 +274,16 @@ def _replication(service: Service, attrs: dict[str, str]) -> Replication | None:
     state_name, lag_name = replication_attributes(service)
     state = attrs.get(state_name)
     return Replication(state, _number(attrs.get(lag_name))) if state else None
+
+
+def kept_note(node: str, sync: SyncHealth) -> str:
+    """Files only NODE has, never synced (written there before it failed?),
+    and the commands that decide about them, run on the SIP-ACTIVE node."""
+    more = "" if (sync.kept or 0) <= len((sync.kept_names or "").split("; ")) else ", ..."
+    return (f"{sync.kept} file(s) only on {node}, never synced ({sync.kept_names}{more}): "
+            f"take them with 'sip-ha-sync resync --direction pull --peer {node}' (try "
+            f"--dry-run first), or drop them (into {node}'s backup folder) with "
+            f"'sip-ha-sync push --force PATH', on the SIP-ACTIVE node")
 
 
 def _promoted(root: ET.Element, clone: str) -> str | None:
@@ -314,6 +327,8 @@ def _attention(service: Service, health: list[NodeHealth], active: str | None,
                          + (": see 'sip-ha-sync resync --dry-run' on the SIP-ACTIVE node, "
                             "then 'sip-ha-sync push --force PATH' for each file to "
                             "replace there" if item.sync.state == "conflicts" else ""))
+        if item.sync is not None and item.sync.kept:
+            notes.append(kept_note(item.node, item.sync))
         if item.replication is not None and item.replication.state != "ok":
             notes.append(f"the database on {item.node}: {item.replication.describe()}: "
                          f"see 'SHOW SLAVE STATUS' there")

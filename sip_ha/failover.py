@@ -11,6 +11,7 @@ SIP OPTIONS to measure the outage callers saw.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass
@@ -170,8 +171,17 @@ def failback(runner: Runner, params: ClusterParams, service_name: str | None = N
             last = problems
         time.sleep(POLL)
         state = cluster.read(runner, params)
-    return _move(runner, params, service, state, target, force, wait, probe,
-                 failback_problems)
+    health = state.service(service.name).on(target)
+    kept = [cluster.kept_note(target, health.sync)] if health and health.sync and \
+        health.sync.kept else []
+    try:
+        outcome = _move(runner, params, service, state, target, force, wait, probe,
+                        failback_problems)
+    except Refused as err:
+        if kept:
+            raise Refused(f"{err}; also: {kept[0]}") from None
+        raise
+    return dataclasses.replace(outcome, warnings=(*outcome.warnings, *kept))
 
 
 def failback_problems(state: cluster.ClusterState, service: Service, target: str) -> list[str]:

@@ -17,7 +17,10 @@ Per peer:
 - ``pending``: changed paths that did not reach it (kept until a push of the
   path or a full reconcile succeeds);
 - ``conflicts``: its files edited since the last sync, left alone;
-- ``error``: the last failure (empty once a sync reaches it again).
+- ``error``: the last failure (empty once a sync reaches it again);
+- ``kept``: files only the peer has and never synced (left alone there, by
+  the last full comparison), e.g. written on a former active just before it
+  failed: someone has to decide about them.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class PeerHealth:
     pending: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     error: str = ""
+    kept: list[str] = field(default_factory=list)
 
     @property
     def state(self) -> str:
@@ -77,7 +81,7 @@ class PeerHealth:
             return [str(v) for v in value] if isinstance(value, list) else []
 
         return cls(number("last_ok"), number("reconciled"), names("pending"),
-                   names("conflicts"), str(raw.get("error") or ""))
+                   names("conflicts"), str(raw.get("error") or ""), names("kept"))
 
 
 def read(path: Path | str) -> dict[str, PeerHealth]:
@@ -119,8 +123,10 @@ class HealthFile:
             health.pending = [p for p in health.pending if p not in paths]
             health.conflicts = sorted({c for c in health.conflicts if c not in paths}
                                       | set(conflicts))
+            health.kept = [k for k in health.kept if k not in paths]
 
-    def reconciled(self, peer: str, error: str, conflicts: Iterable[str], now: float) -> None:
+    def reconciled(self, peer: str, error: str, conflicts: Iterable[str], now: float,
+                   kept: Iterable[str] = ()) -> None:
         """A full push comparison with PEER ended."""
         with self._changing(peer) as health:
             if error:
@@ -128,6 +134,7 @@ class HealthFile:
                 return
             health.error, health.last_ok, health.reconciled = "", now, now
             health.pending, health.conflicts = [], sorted(set(conflicts))
+            health.kept = sorted(set(kept))
 
     # -- the file ----------------------------------------------------------
 
@@ -159,7 +166,7 @@ def record(health: HealthFile, report: SyncReport, paths: set[str] | None = None
         error = peer.errors[0] if peer.errors else ""
         conflicts = [conflict.path for conflict in peer.conflicts]
         if paths is None:
-            health.reconciled(peer.peer, error, conflicts, now)
+            health.reconciled(peer.peer, error, conflicts, now, peer.kept)
         else:
             health.pushed(peer.peer, paths, error, conflicts, now)
 

@@ -43,10 +43,12 @@ def healthy(sim: Simulation, node: str) -> None:
 
 def synced(sim: Simulation, pusher: str, node: str, state: str = "ok", pending: str = "0",
            conflicts: str = "0", error: str | None = None,
-           reconciled: str | None = "2026-11-30T09:00:00Z") -> None:
+           reconciled: str | None = "2026-11-30T09:00:00Z", kept: str = "0",
+           kept_names: str = "") -> None:
     """What PUSHER's filesync publishes about its pushes to NODE."""
     values = {"sync": state, "pushed": "2026-11-30T09:00:00Z", "pending": pending,
-              "conflicts": conflicts, "reconciled": reconciled or "", "error": error or ""}
+              "conflicts": conflicts, "reconciled": reconciled or "", "error": error or "",
+              "kept": kept, "kept_names": kept_names}
     sim.set_attrs(pusher, **{f"sipha_pbx_filesync_{node}_{word}": value
                              for word, value in values.items()})
 
@@ -289,10 +291,39 @@ def test_status_shows_sync_and_replication_per_node(tmp_path, use):
     (node1,) = [n for n in data["services"][0]["nodes"] if n["node"] == "node1"]
     assert node1["sync"] == {"state": "ok", "pushed": "2026-11-30T09:00:00Z",
                              "reconciled": "2026-11-30T09:00:00Z", "pending": 0,
-                             "conflicts": 0, "error": None}
+                             "conflicts": 0, "error": None, "kept": 0, "kept_names": None}
     assert node1["replication"] == {"state": "ok", "lag": 0}
     (node2,) = [n for n in data["services"][0]["nodes"] if n["node"] == "node2"]
     assert node2["sync"] is None           # nobody pushes to the active node
+
+
+KEPT = {"kept": "2", "kept_names": "/etc/asterisk/a.conf; /etc/asterisk/b.conf"}
+KEPT_NOTE = ("2 file(s) only on node1, never synced (/etc/asterisk/a.conf; "
+             "/etc/asterisk/b.conf): take them with 'sip-ha-sync resync --direction pull "
+             "--peer node1' (try --dry-run first), or drop them (into node1's backup folder) "
+             "with 'sip-ha-sync push --force PATH', on the SIP-ACTIVE node")
+
+
+def test_files_only_on_the_returning_node_are_shown_until_decided(tmp_path, use):
+    use(FakeRunner([(CRM_MON, done(gate_state(tmp_path / "s", **KEPT)))]))
+    result = invoke("status")
+    assert ("      2 file(s) only there, never synced: /etc/asterisk/a.conf; "
+            "/etc/asterisk/b.conf") in result.output.splitlines()
+    assert KEPT_NOTE in result.output
+    # shown by failback, not a reason to refuse it on their own
+    fake = use(FakeRunner([(CRM_MON, done(gate_state(tmp_path / "f", **KEPT))),
+                           (MOVE, done()),
+                           (CRM_MON, done(states_failed_back(tmp_path))),
+                           (CLEAR, done())]))
+    result = invoke("failback", "--no-probe")
+    assert result.exit_code == 0, result.output
+    assert f"warning: {KEPT_NOTE}" in result.stderr
+    assert fake.finished()
+    use(FakeRunner([(CRM_MON, done(gate_state(tmp_path / "r", state="behind", pending="1",
+                                              **KEPT)))]))
+    result = invoke("failback", "--no-probe")
+    assert result.exit_code == 3
+    assert f"; also: {KEPT_NOTE}" in result.stderr
 
 
 def invoke_json(use, tmp_path: Path):

@@ -482,18 +482,21 @@ def test_the_active_node_publishes_sync_health_and_the_monitor_stays_ok(
     prefix = "sipha-filesync-node2-"
     assert attributes.now() == {
         f"{prefix}sync": "failing", f"{prefix}pushed": "2023-11-14T22:13:20Z",
-        f"{prefix}pending": "1", f"{prefix}conflicts": "0",
+        f"{prefix}pending": "1", f"{prefix}conflicts": "0", f"{prefix}kept": "0",
         f"{prefix}error": "cannot list node2: Host key verification failed"}
     calls = len(attributes.calls)
     assert filesync.AGENT.dispatch("monitor", node.env) == OCFCode.RUNNING_PROMOTED
     assert len(attributes.calls) == calls          # unchanged: nothing sent again
     write_health(node, {"node2": {"last_ok": 1700000100, "reconciled": 1700000100,
-                                  "pending": [], "conflicts": [], "error": ""}})
+                                  "pending": [], "conflicts": [], "error": "",
+                                  "kept": ["/etc/asterisk/only-there.conf",
+                                           "/etc/asterisk/sip.conf.orig"]}})
     assert filesync.AGENT.dispatch("monitor", node.env) == OCFCode.RUNNING_PROMOTED
     assert attributes.now() == {
         f"{prefix}sync": "ok", f"{prefix}pushed": "2023-11-14T22:15:00Z",
         f"{prefix}reconciled": "2023-11-14T22:15:00Z", f"{prefix}pending": "0",
-        f"{prefix}conflicts": "0"}
+        f"{prefix}conflicts": "0", f"{prefix}kept": "2",
+        f"{prefix}kept-names": "/etc/asterisk/only-there.conf; /etc/asterisk/sip.conf.orig"}
     # a standby pushes to nobody: everything goes
     node.role_file.write_text("standby")
     assert filesync.AGENT.dispatch("monitor", node.env) == OCFCode.SUCCESS

@@ -100,3 +100,15 @@ def test_a_sync_that_failed_before_any_peer_fails_for_each(tmp_path: Path):
     health = HealthFile.of(tmp_path)
     record_failure(health, config, "cannot read /etc/asterisk: Permission denied")
     assert states(health.path) == {"node2": FAILING, "node3": FAILING}
+
+
+def test_files_only_the_peer_has_are_listed_until_a_push_decides_them(tmp_path: Path):
+    health = HealthFile.of(tmp_path)
+    health.reconciled("node2", "", (), now=1, kept=["/etc/asterisk/b.conf",
+                                                    "/etc/asterisk/a.conf"])
+    node2 = read(health.path)["node2"]
+    assert (node2.state, node2.kept) == (OK, ["/etc/asterisk/a.conf", "/etc/asterisk/b.conf"])
+    health.pushed("node2", ["/etc/asterisk/a.conf"], "", (), now=2)   # push --force a.conf
+    assert read(health.path)["node2"].kept == ["/etc/asterisk/b.conf"]
+    record(health, SyncReport([PeerReport("node2", "push")]))
+    assert read(health.path)["node2"].kept == []
