@@ -181,13 +181,16 @@ def fenced_failover(cluster, fault, lost: str, survivor: str, name: str = "pbx")
 def call_until_answered(cluster, phones: dict, caller: str, callee: str,
                         limit: float) -> tuple[float, str]:
     """Seconds until a call from CALLER to extension CALLEE is answered (the
-    callee answers by itself), and the outcome; calls again until LIMIT."""
+    callee answers by itself), and the outcome, with the failed tries before
+    it; calls again until LIMIT."""
     started = time.monotonic()
+    failed: list[str] = []
     while True:
         outcome = phones[caller].call(f"sip:{callee}@{SERVICE_IP}", timeout=10)
         if outcome.answered:
             phones[caller].hangup(outcome.call)
-            return time.monotonic() - started, str(outcome)
+            return time.monotonic() - started, "; ".join([*failed, str(outcome)])
+        failed.append(f"+{time.monotonic() - started:.1f} s {outcome}")
         if time.monotonic() - started > limit:
             node = active(cluster)
             report = pbx_parts.asterisk(cluster, node, ROOT, "pjsip show contacts") if node else ""
@@ -308,11 +311,11 @@ def clients_through(cluster, phones: dict, stack, fault: str, limit: float):
         yield seen
     back = time.monotonic()
     for caller, callee in pbx_parts.CALLS:
-        took, _ = call_until_answered(cluster, phones, caller, callee, limit)
+        took, outcome = call_until_answered(cluster, phones, caller, callee, limit)
         kinds = f"{pbx_parts.PHONES[caller][0]} -> {pbx_parts.PHONES[callee][0]}"
         print(f"{fault}: phone {caller} calls {callee} ({kinds}): answered "
               f"{time.monotonic() - back:.1f} s after the service answered again "
-              f"({took:.1f} s of calling)")
+              f"({took:.1f} s of calling{': ' + outcome if took > 1 else ''})")
     figures = load.wait()
     print(f"{fault}: SIP outage {seen['outage']} s; {figures}")
     # Calls up when the fault hit, and those placed while nothing answered
