@@ -359,11 +359,19 @@ class Cluster:
             self.start_node(node)
         self.wait_all_online(timeout=timeout)
         first = self.nodes[0]
+        # Stop what the test added while it is still configured: removed from
+        # the CIB first, a promotable clone's instances became orphans that
+        # Pacemaker demoted without their parameters, the agent could not
+        # find its server, and the demote failed ~1000 times in 2 minutes
+        # until the controller gave up and took Pacemaker down.
+        self.run(first, "crm_attribute", "--type", "crm_config", "--name",
+                 "stop-all-resources", "--update", "true")
+        self.wait_idle(first, timeout=180)
         self.run(first, "cibadmin", "--replace", "--scope", "configuration",
                  "--xml-pipe", input=self.baseline_config)
-        # The resources a test added are orphans now: let Pacemaker stop them
-        # before the cleanup, which would erase the history it stops them by
-        # (a service address was left on a node that way).
+        # Anything still left is an orphan now: let Pacemaker stop it before
+        # the cleanup, which would erase the history it stops it by (a
+        # service address was left on a node that way).
         self.wait_idle(first)
         self.run(first, "crm_resource", "--cleanup", check=False)
         self.run(first, "stonith_admin", "--cleanup", "--history", "*", check=False)
