@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import AgentRun
+from tests.support.asterisk import make_certificates
 from tests.support.baresip import Account, Phone
 from tests.support.client_host import ClientHost
 from tests.support.netlab import IP, NetLab
@@ -304,21 +305,29 @@ def test_ocf_tester_passes(lab: NetLab, nodes: tuple[Node, Node]):
 # -- TCP connections on a moving address -------------------------------------
 
 REPO = Path(__file__).resolve().parents[2]
-# Run inside a node: a SIP server on TCP 5060 that every node runs, listening
-# on all addresses like a standby Asterisk or Kamailio (so the old node would
-# accept a connection to the service address while it still has it); answers
-# as tests/support/registrar.py does (REGISTER 200, INVITE 404) and logs one
+# Run inside a node: a SIP server on TCP 5060 and TLS 5061 (certificate and
+# key in the PEM file given) that every node runs, listening on all addresses
+# like a standby Asterisk or Kamailio (so the old node would accept a
+# connection to the service address while it still has it); answers as
+# tests/support/registrar.py does (REGISTER 200, INVITE 404) and logs one
 # JSON line per connection and request with the node's name.
 TCP_SIP_SERVER = """
-import json, socket, sys, threading, time
+import json, socket, ssl, sys, threading, time
 from tests.support.registrar import answer
-node, log_path = sys.argv[1], sys.argv[2]
+node, log_path, pem = sys.argv[1], sys.argv[2], sys.argv[3]
+tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+tls.load_cert_chain(pem)
 lock = threading.Lock()
 def log(record):
     with lock, open(log_path, "a") as handle:
         handle.write(json.dumps({**record, "node": node, "at": time.time()}) + "\\n")
-def serve(conn, port):
+def serve(conn, port, wrap):
     log({"event": "accepted", "port": port})
+    try:
+        conn = tls.wrap_socket(conn, server_side=True) if wrap else conn
+    except OSError as exc:
+        log({"event": str(exc), "port": port})
+        return
     data = b""
     while True:
         try:
@@ -344,14 +353,20 @@ def serve(conn, port):
             response, record = answer(text)
             log({"event": "request", "method": record["method"], "port": port})
             conn.sendall(response.encode())
-server = socket.socket(socket.AF_INET6)
-server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-server.bind(("::", 5060)); server.listen(16)
+def listen(port, wrap):
+    server = socket.socket(socket.AF_INET6)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    server.bind(("::", port)); server.listen(16)
+    def accept():
+        while True:
+            conn, peer = server.accept()
+            threading.Thread(target=serve, args=(conn, peer[1], wrap), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
+listen(5060, False)
+listen(5061, True)
 print("ready", flush=True)
-while True:
-    conn, peer = server.accept()
-    threading.Thread(target=serve, args=(conn, peer[1]), daemon=True).start()
+threading.Event().wait()
 """
 # Run inside a node: hold every connection open after sending the node's name.
 HOLD_SERVER = """
@@ -444,20 +459,27 @@ def phone_connections(lab: NetLab) -> list[str]:
                     VIP).stdout.splitlines()
 
 
-def test_a_baresip_tcp_phone_reaches_the_new_holder_at_once_after_a_move(
-        lab: NetLab, nodes: tuple[Node, Node], capsys: pytest.CaptureFixture[str]):
-    """A real baresip phone registered over TCP: node a's stop resets its
-    connection, so its next call opens a new one, to node b, and is answered
-    at once (before the reset, such a call went into the dead connection and
-    waited 32 s for Timer B; README, Phones)."""
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+def test_a_baresip_phone_reaches_the_new_holder_at_once_after_a_move(
+        lab: NetLab, nodes: tuple[Node, Node], capsys: pytest.CaptureFixture[str],
+        transport: str):
+    """A real baresip phone registered over TCP or TLS: node a's stop resets
+    its connection, so its next call opens a new one, to node b, and is
+    answered at once (before the reset, such a call went into the dead
+    connection and waited 32 s for Timer B; README, Phones)."""
     a, b = nodes
+    tls = make_certificates(lab.folder / "tls", VIP)
+    (lab.folder / "server.pem").write_text(tls.cert + tls.key)
     for node in ("a", "b"):
-        spawn(lab, node, TCP_SIP_SERVER, node, str(lab.folder / f"sip-{node}.log"))
+        spawn(lab, node, TCP_SIP_SERVER, node, str(lab.folder / f"sip-{node}.log"),
+              str(lab.folder / "server.pem"))
     ok(a.run("start", ip=VIP))
     host = ClientHost((IP, "netns", "exec", lab.ns("client")), f"/run/netns/{lab.ns('client')}")
+    server = f"{VIP}:5061" if transport == "tls" else VIP
     # A long registration: no refresh of its own comes during the test.
-    phone = Phone(host, str(lab.folder / "phone"), Account("101", "secret", VIP, "tcp",
-                                                           regint=600), "198.51.100.20")
+    phone = Phone(host, str(lab.folder / "phone"), Account("101", "secret", server, transport,
+                                                           regint=600), "198.51.100.20",
+                  cafile=tls.ca if transport == "tls" else "")
     try:
         phone.start()
         assert phone.registered(10), phone.log()[-2000:]
@@ -471,14 +493,14 @@ def test_a_baresip_tcp_phone_reaches_the_new_holder_at_once_after_a_move(
         assert phone_connections(lab) == []
         ok(b.run("start", ip=VIP))
         started = time.monotonic()
-        outcome = phone.call(f"sip:700@{VIP};transport=tcp", timeout=10)
+        outcome = phone.call(f"sip:700@{server};transport={transport}", timeout=10)
         done = time.monotonic()
         assert outcome.code == 404, outcome  # node b's server answers INVITE with 404
         assert [(r["event"], r.get("method")) for r in records(lab.folder / "sip-b.log")][:2] \
             == [("accepted", None), ("request", "INVITE")]
         with capsys.disabled():
-            print(f"\nbaresip TCP phone: a's stop took {stopped - moved:.3f} s and reset its "
-                  f"connection; its call placed {started - stopped:.3f} s later, right after "
-                  f"b's start, was answered by b in {done - started:.3f} s")
+            print(f"\nbaresip {transport.upper()} phone: a's stop took {stopped - moved:.3f} s "
+                  f"and reset its connection; its call placed {started - stopped:.3f} s "
+                  f"later, right after b's start, was answered by b in {done - started:.3f} s")
     finally:
         phone.stop()
