@@ -299,6 +299,32 @@ def test_the_health_record_says_failing_until_the_host_key_is_fixed(
         assert content(node.on_peer(written)) == "[general]\n"
 
 
+def test_files_only_the_peer_has_are_recorded_then_taken_or_dropped(node: Node) -> None:
+    """What a former active wrote before it failed and never pushed: the
+    active's comparison keeps it and records it; the documented commands take
+    one into the active tree (a pull) or drop it into the peer's backup
+    folder (push --force of the path), and the record forgets them."""
+    from sync_helper.health import read
+
+    take, drop = node.folder / "voicemail-greeting.conf", node.folder / "scratch.conf"
+    for path, text in ((take, "keep me\n"), (drop, "throw me away\n")):
+        node.on_peer(path).parent.mkdir(parents=True, exist_ok=True)
+        node.on_peer(path).write_text(text)
+    record = node.config().state_dir / "health.json"
+    assert node.cli("resync") == 0
+    assert read(record)["peer-b"].kept == [str(drop), str(take)]
+    assert node.cli("push", "--force", str(drop)) == 0
+    assert not node.on_peer(drop).exists()
+    assert node.backups_of(drop) == ["throw me away\n"]
+    assert read(record)["peer-b"].kept == [str(take)]
+    assert node.cli("resync", "--direction", "pull", "--peer", "peer-b") == 0
+    assert take.read_text() == "keep me\n"
+    assert not drop.exists()
+    assert node.cli("resync") == 0
+    assert read(record)["peer-b"].kept == []
+    assert read(record)["peer-b"].state == "ok"
+
+
 def test_the_watch_command_pushes_and_stops_on_sigterm(node: Node) -> None:
     import signal
     import sys
