@@ -62,7 +62,16 @@ def phones(pbx):
     """The two softphones (UDP, TCP) registered to the service address, and
     the ExitStack that stops them (and SIPp) after the test."""
     with ExitStack() as stack:
-        yield pbx_parts.start_phones(pbx, stack), stack
+        phones = pbx_parts.start_phones(pbx, stack)
+        # A registration reaches the standby with its next astdb pull (every
+        # unpromoted monitor); one younger than that is not carried over.
+        standby = other(pbx, active(pbx))
+        snapshot = "/run/resource-agents/sipha-asterisk-pbx-asterisk.astdb.json"
+        wait_until(lambda: all(f"contact/{ext};@" in pbx.run(standby, "cat", snapshot,
+                                                             check=False).stdout
+                               for ext in pbx_parts.PHONES), 30,
+                   what="every phone's registration in the standby's snapshot")
+        yield phones, stack
 
 
 def assert_crm_verify_clean(cluster, node: str) -> None:
