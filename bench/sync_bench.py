@@ -14,7 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-from ocf_agents.ocf import Logger, Runner
+from sipha_runtime.log import Logger
+from sipha_runtime.run import Runner
 from sync_helper.config import load_config
 from sync_helper.service import SyncService
 from sync_helper.syncer import Syncer

@@ -13,7 +13,7 @@ from lxml import etree
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ocf_agents.ocf import Runner
+    from sipha_runtime.run import Runner
 
 SCHEMA_DIR = "/usr/share/pacemaker"
 CRM_VERIFY = "/usr/sbin/crm_verify"

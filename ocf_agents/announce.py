@@ -129,7 +129,7 @@ def announce(targets: Sequence[Target], rounds: int, interval: float) -> None:
 
 def announce_in_background(targets: Sequence[Target], rounds: int, interval: float) -> int:
     """A detached child that sends the remaining rounds; its pid."""
-    from ocf_agents import processes
+    from sipha_runtime import processes
 
     def rest() -> None:
         for _ in range(rounds):

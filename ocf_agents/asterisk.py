@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 
-from ocf_agents import asterisk_config, daemon, processes, promotion
+from ocf_agents import asterisk_config, daemon, promotion
 from ocf_agents.asterisk_cli import (
     AsteriskCli,
     AsteriskDown,
@@ -45,6 +45,8 @@ from ocf_agents.ocf import (
     param,
 )
 from ocf_agents.sip_check import SipCheckConfig, check_sip, validate_sip
+from sipha_runtime import processes
+from sipha_runtime.run import CommandError
 
 HEALTHY_SCORE = 100
 # A standby that refused configuration the active has: promoted only when no
@@ -370,7 +372,7 @@ def monitor(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
         return OCFCode.NOT_RUNNING
     try:
         check_health(cfg, ctx, pid, paths)
-    except OCFError as err:
+    except (OCFError, CommandError) as err:
         set_score(ctx, None)
         raise GenericError(err.reason, failed) from None
     # Trouble that is no failure is published, never returned as 190/191:
@@ -421,8 +423,8 @@ def start(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
                 cli.wait_fully_booted(max(0.5, min(ctx.remaining(), 30)))
                 _become_standby(cfg, ctx)
                 check_health(cfg, ctx, pid, paths)
-            except (AsteriskError, OCFError) as err:
-                last = err.reason if isinstance(err, OCFError) else str(err)
+            except (AsteriskError, OCFError, CommandError) as err:
+                last = str(err) if isinstance(err, AsteriskError) else err.reason
             else:
                 _record_loaded(ctx, mark)
                 set_score(ctx, HEALTHY_SCORE)

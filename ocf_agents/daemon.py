@@ -12,8 +12,9 @@ import os
 import signal
 import time
 
-from ocf_agents import processes
-from ocf_agents.ocf import Completed, Context, GenericError, NotInstalledError
+from ocf_agents.ocf import Context, GenericError, NotInstalledError
+from sipha_runtime import processes
+from sipha_runtime.run import Completed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

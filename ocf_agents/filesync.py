@@ -25,7 +25,7 @@ import signal
 import sys
 import time
 
-from ocf_agents import daemon, processes, promotion, reminder
+from ocf_agents import daemon, promotion, reminder
 from ocf_agents.ocf import (
     Agent,
     Config,
@@ -40,6 +40,8 @@ from ocf_agents.ocf import (
     PermError,
     param,
 )
+from sipha_runtime import processes
+from sipha_runtime.run import CommandError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -97,16 +99,6 @@ def marker(ctx: Context) -> str:
     return ctx.state_file("running")
 
 
-def _start_time(pid: int) -> int | None:
-    """Clock ticks after boot at which ``pid`` started: tells a reused pid apart."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, IndexError):
-        return None
-    return int(fields[19])
-
-
 class Watcher:
     """What start recorded in the marker, one item per line: the pid, its
     start time and the tag of its processes, the program, the role file and
@@ -148,7 +140,7 @@ class Watcher:
                                     self.role_file, *self.folders]) + "\n")
 
     def alive(self) -> bool:
-        return processes.is_alive(self.pid) and _start_time(self.pid) == self.started
+        return processes.is_alive(self.pid) and processes.start_time(self.pid) == self.started
 
     def unwatched(self) -> list[str]:
         """Configured folders without an inotify watch in the watcher.
@@ -509,7 +501,7 @@ def monitor(cfg: FileSyncConfig, ctx: Context) -> OCFCode:
     active = read_role(watcher.role_file) == ACTIVE
     try:
         watcher.check(ctx)
-    except OCFError as err:
+    except (OCFError, CommandError) as err:
         set_score(ctx, None)
         raise GenericError(err.reason,
                            OCFCode.FAILED_PROMOTED if active else OCFCode.ERR_GENERIC) from None
@@ -537,7 +529,7 @@ def start(cfg: FileSyncConfig, ctx: Context) -> OCFCode:
     ctx.log.info(f"starting: {' '.join(argv)}")
     tag = new_tag()
     proc = _spawn(argv, ctx, {**ctx.environ, "LC_ALL": "C", TAG_VARIABLE: tag})
-    watcher = Watcher(proc.pid, _start_time(proc.pid) or 0, _exe(proc.pid), role_file,
+    watcher = Watcher(proc.pid, processes.start_time(proc.pid) or 0, _exe(proc.pid), role_file,
                       tuple(str(folder) for folder in config.folders), tag,
                       str(health_file(config)))
     watcher.save(ctx)
@@ -589,7 +581,7 @@ def _role_file(cfg: FileSyncConfig, ctx: Context, watcher: Watcher | None) -> st
         return watcher.role_file
     try:
         return str(load_sync_config(cfg).role_file)
-    except OCFError as err:
+    except (OCFError, CommandError) as err:
         ctx.log.warning(f"role file unknown: {err.reason}")
         return None
 
@@ -600,7 +592,7 @@ def stop(cfg: FileSyncConfig, ctx: Context) -> OCFCode:
     if role_file is not None:
         try:
             write_role(role_file, STANDBY)
-        except OCFError as err:
+        except (OCFError, CommandError) as err:
             ctx.log.warning(err.reason)
     set_score(ctx, None)
     publish_health(cfg, ctx, {})
@@ -652,7 +644,7 @@ def flush(cfg: FileSyncConfig, ctx: Context, until: float) -> None:
     same time; this push tells the syncer "active" itself.  Nothing here
     fails the demote: what could not be sent is a warning.
     """
-    from ocf_agents.ocf import Runner
+    from sipha_runtime.run import Runner
     from sync_helper.errors import SyncError
     from sync_helper.syncer import PUSH, PrintableLog, Syncer
 
@@ -663,7 +655,7 @@ def flush(cfg: FileSyncConfig, ctx: Context, until: float) -> None:
         config.check_folders()
         syncer = Syncer(config, lambda: Runner(until, ctx.log), log, lambda: ACTIVE)
         report = syncer.resync(PUSH)
-    except (OCFError, SyncError) as err:
+    except (OCFError, CommandError, SyncError) as err:
         log.warning(f"final push not completed: {err.reason}{_ran_out(cfg, until)}")
         return
     for peer in report.peers:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 
-from ocf_agents.ocf import GenericError, _tool
+from ocf_agents.ocf import GenericError
+from sipha_runtime.run import tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from ocf_agents.ocf import Runner
+    from sipha_runtime.run import Runner
 
 # Routes this agent writes carry this protocol number, so every instance (and
 # a person running `ip route show proto 241`) can tell them from others.
@@ -31,7 +32,7 @@ class IpCommandError(GenericError):
 class Ip:
     def __init__(self, runner: Runner, binary: str | None = None) -> None:
         self.runner = runner
-        self.binary = binary or _tool("ip")
+        self.binary = binary or tool("ip")
 
     def _run(self, *args: str) -> str:
         result = self.runner.run([self.binary, *args], timeout=CALL_TIMEOUT)
@@ -101,7 +102,7 @@ class TcpSockets:
 
     def __init__(self, runner: Runner, binary: str | None = None) -> None:
         self.runner = runner
-        self.binary = binary or _tool("ss")
+        self.binary = binary or tool("ss")
 
     def _ss(self, addresses: list[str], *options: str) -> list[str]:
         sources: list[str] = []

@@ -52,7 +52,7 @@ from __future__ import annotations
 import os
 import time
 
-from ocf_agents import daemon, processes, promotion
+from ocf_agents import daemon, promotion
 from ocf_agents.mysql_probe import (
     BROKEN,
     LAGGING,
@@ -83,13 +83,14 @@ from ocf_agents.ocf import (
     PermError,
     param,
 )
+from sipha_runtime import processes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from ocf_agents.mysql_probe import Session
-    from ocf_agents.ocf import Logger
+    from sipha_runtime.log import Logger
 
 # Promotion scores by replication state: always positive, so that no state
 # of CDR replication can keep the database (and with it SIP) from a node.

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import enum
 import os
-import signal
 import sys
-import syslog
 import time
+
+from sipha_runtime.errors import Failure
+from sipha_runtime.log import Logger, one_line
+from sipha_runtime.run import CommandError, Completed, Runner, tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,44 +45,34 @@ class OCFCode(enum.IntEnum):
     DEGRADED_PROMOTED = 191
 
 
-class OCFError(Exception):
+class OCFError(Failure):
     """A failure with an OCF code and one short exit reason."""
 
-    code = OCFCode.ERR_GENERIC
-
-    def __init__(self, reason: str, code: OCFCode | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        if code is not None:
-            self.code = code
+    exit_code: int = OCFCode.ERR_GENERIC
 
 
 class GenericError(OCFError):
-    code = OCFCode.ERR_GENERIC
+    exit_code = OCFCode.ERR_GENERIC
 
 
 class ArgsError(OCFError):
-    code = OCFCode.ERR_ARGS
+    exit_code = OCFCode.ERR_ARGS
 
 
 class UnimplementedError(OCFError):
-    code = OCFCode.ERR_UNIMPLEMENTED
+    exit_code = OCFCode.ERR_UNIMPLEMENTED
 
 
 class PermError(OCFError):
-    code = OCFCode.ERR_PERM
+    exit_code = OCFCode.ERR_PERM
 
 
 class NotInstalledError(OCFError):
-    code = OCFCode.ERR_INSTALLED
+    exit_code = OCFCode.ERR_INSTALLED
 
 
 class NotConfiguredError(OCFError):
-    code = OCFCode.ERR_CONFIGURED
-
-
-class CommandTimeout(GenericError):
-    """An external command ran past its deadline and was killed."""
+    exit_code = OCFCode.ERR_CONFIGURED
 
 
 # --------------------------------------------------------------------------
@@ -258,177 +250,7 @@ class Config:
 
 
 # --------------------------------------------------------------------------
-# Logging compatible with ocf_log
-
-
-_FACILITIES = {
-    "kern": syslog.LOG_KERN, "user": syslog.LOG_USER, "mail": syslog.LOG_MAIL,
-    "daemon": syslog.LOG_DAEMON, "auth": syslog.LOG_AUTH,
-    "syslog": syslog.LOG_SYSLOG, "lpr": syslog.LOG_LPR, "news": syslog.LOG_NEWS,
-    "uucp": syslog.LOG_UUCP, "cron": syslog.LOG_CRON,
-    **{f"local{i}": getattr(syslog, f"LOG_LOCAL{i}") for i in range(8)},
-}
-_PRIORITIES = {"debug": syslog.LOG_DEBUG, "info": syslog.LOG_INFO,
-               "warning": syslog.LOG_WARNING, "err": syslog.LOG_ERR,
-               "crit": syslog.LOG_CRIT}
-
-
-class Logger:
-    """Log like ``ocf_log``: syslog when ``HA_LOGFACILITY`` names a facility,
-    ``HA_LOGFILE``/``HA_DEBUGLOG`` when set, else stderr; tag
-    ``agent(instance)[pid]``."""
-
-    def __init__(self, agent: str, instance: str, environ: Mapping[str, str],
-                 stderr: Any = None) -> None:
-        self.tag = f"{agent}({instance})"
-        self.pid = os.getpid()
-        self.facility = _FACILITIES.get(environ.get("HA_LOGFACILITY", "").lower())
-        self.logfile = environ.get("HA_LOGFILE", "")
-        self.debuglog = environ.get("HA_DEBUGLOG", "")
-        self.debug_on = environ.get("HA_debug", "0") not in ("", "0")
-        self.stderr = stderr if stderr is not None else sys.stderr
-        if self.facility is not None:
-            syslog.openlog(self.tag, syslog.LOG_PID, self.facility)
-
-    def _emit(self, level: str, message: str) -> None:
-        if level == "debug" and not self.debug_on:
-            return
-        # One line per message, and bytes a command printed that are not
-        # UTF-8 (kept by surrogateescape) must not make the write fail.
-        message = one_line(message)
-        stamp = time.strftime("%Y/%m/%d_%H:%M:%S")
-        line = f"{self.tag}[{self.pid}]:\t{stamp} {level.upper()}: {message}\n"
-        if self.facility is not None:
-            syslog.syslog(_PRIORITIES[level], f"{level.upper()}: {message}")
-        target = self.debuglog if level == "debug" and self.debuglog else self.logfile
-        if target:
-            try:
-                with open(target, "a", encoding="utf-8") as handle:
-                    handle.write(line)
-            except OSError:
-                pass
-        if self.facility is None and not self.logfile:
-            self.stderr.write(f"{self.tag}[{self.pid}]: {level.upper()}: {message}\n")
-
-    def debug(self, message: str) -> None:
-        self._emit("debug", message)
-
-    def info(self, message: str) -> None:
-        self._emit("info", message)
-
-    def warning(self, message: str) -> None:
-        self._emit("warning", message)
-
-    def error(self, message: str) -> None:
-        self._emit("err", message)
-
-
-# --------------------------------------------------------------------------
-# External commands
-
-
-class Completed:
-    __slots__ = ("argv", "returncode", "stdout", "stderr", "elapsed")
-
-    def __init__(self, argv: Sequence[str], returncode: int, stdout: str,
-                 stderr: str, elapsed: float) -> None:
-        self.argv = tuple(argv)
-        self.returncode = returncode
-        self.stdout = stdout
-        self.stderr = stderr
-        self.elapsed = elapsed
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    def summary(self) -> str:
-        """The first non-empty line of the command's complaint."""
-        for text in (self.stderr, self.stdout):
-            for line in text.splitlines():
-                if line.strip():
-                    return line.strip()[:200]
-        return f"exit status {self.returncode}"
-
-
-class Runner:
-    """Runs commands with argument lists, ``LC_ALL=C``, stdin closed, in
-    their own process group, never past the operation's deadline.
-
-    Output goes to anonymous memory files, not pipes, so a daemon that keeps
-    the inherited descriptors open cannot make us wait for end-of-file.
-    """
-
-    def __init__(self, deadline: float, log: Logger | None = None) -> None:
-        self.deadline = deadline
-        self.log = log
-
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def run(self, argv: Sequence[str], timeout: float | None = None,
-            env: Mapping[str, str] | None = None) -> Completed:
-        limit = self.remaining() if timeout is None else min(timeout, self.remaining())
-        if limit <= 0:
-            raise CommandTimeout(f"no time left to run {argv[0]}")
-        import subprocess  # not on the path of a monitor that runs no command
-
-        child_env = {**os.environ, **(env or {}), "LC_ALL": "C"}
-        started = time.monotonic()
-        out, err = os.memfd_create("stdout"), os.memfd_create("stderr")
-        try:
-            try:
-                proc = subprocess.Popen(
-                    list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                    env=child_env, start_new_session=True, close_fds=True)
-            except FileNotFoundError:
-                raise NotInstalledError(f"{argv[0]} not found") from None
-            except PermissionError:
-                raise PermError(f"{argv[0]} is not executable") from None
-            try:
-                returncode = proc.wait(timeout=limit)
-            except subprocess.TimeoutExpired:
-                _kill_group(proc.pid)
-                proc.wait()
-                raise CommandTimeout(
-                    f"{os.path.basename(argv[0])} did not answer within {limit:.1f}s"
-                ) from None
-            result = Completed(argv, returncode, _read_all(out), _read_all(err),
-                               time.monotonic() - started)
-        finally:
-            os.close(out)
-            os.close(err)
-        if self.log:
-            self.log.debug(f"ran {' '.join(argv)} -> {returncode} in {result.elapsed:.3f}s")
-        return result
-
-
-def _read_all(fd: int) -> str:
-    os.lseek(fd, 0, os.SEEK_SET)
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    # lossless: a file name that is not UTF-8 must come back as the same bytes
-    return b"".join(chunks).decode("utf-8", "surrogateescape")
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-# --------------------------------------------------------------------------
 # Node attributes and promotion scores
-
-
-def _tool(name: str) -> str:
-    for folder in ("/usr/sbin", "/usr/bin", "/sbin"):
-        path = os.path.join(folder, name)
-        if os.access(path, os.X_OK):
-            return path
-    return name
 
 
 class NodeAttributes:
@@ -440,13 +262,13 @@ class NodeAttributes:
         self.resource = resource.split(":", 1)[0]
 
     def set(self, name: str, value: str, delay: float | None = None) -> None:
-        argv = [_tool("attrd_updater"), "-n", name, "-U", value]
+        argv = [tool("attrd_updater"), "-n", name, "-U", value]
         if delay is not None:
-            argv = [_tool("attrd_updater"), "-n", name, "-B", value, "-d", str(round(delay))]
+            argv = [tool("attrd_updater"), "-n", name, "-B", value, "-d", str(round(delay))]
         self._check(self.runner.run(argv, timeout=5), f"set node attribute {name}")
 
     def get(self, name: str) -> str | None:
-        result = self.runner.run([_tool("attrd_updater"), "-Q", "-n", name], timeout=5)
+        result = self.runner.run([tool("attrd_updater"), "-Q", "-n", name], timeout=5)
         if not result.ok:
             return None
         marker = 'value="'
@@ -457,15 +279,15 @@ class NodeAttributes:
         return value or None
 
     def delete(self, name: str) -> None:
-        self._check(self.runner.run([_tool("attrd_updater"), "-D", "-n", name], timeout=5),
+        self._check(self.runner.run([tool("attrd_updater"), "-D", "-n", name], timeout=5),
                     f"delete node attribute {name}")
 
     def set_promotion_score(self, score: int) -> None:
-        argv = [_tool("crm_attribute"), f"--promotion={self.resource}", "-v", str(score)]
+        argv = [tool("crm_attribute"), f"--promotion={self.resource}", "-v", str(score)]
         self._check(self.runner.run(argv, timeout=5), "set the promotion score")
 
     def clear_promotion_score(self) -> None:
-        argv = [_tool("crm_attribute"), f"--promotion={self.resource}", "-D"]
+        argv = [tool("crm_attribute"), f"--promotion={self.resource}", "-D"]
         self._check(self.runner.run(argv, timeout=5), "clear the promotion score")
 
     @staticmethod
@@ -641,7 +463,7 @@ class Agent:
             config = (self.config(**values) if values is not None else
                       self.config.from_env(environ, lenient=action == "stop", log=log))
             return int(self._call(action, config, ctx))
-        except OCFError as err:
+        except (OCFError, CommandError) as err:
             return _fail(log, err)
         except Exception as err:  # noqa: BLE001 - every outcome must map to a code
             log.error(f"unexpected error in {action}: {err!r}")
@@ -662,17 +484,10 @@ class Agent:
         return self.handlers[action](config, ctx)
 
 
-def _fail(log: Logger, err: OCFError) -> int:
+def _fail(log: Logger, err: Failure) -> int:
     reason = one_line(err.reason)
     log.error(reason)
     # Pacemaker shows this line as the failed operation's exit reason.
     sys.stderr.write(f"ocf-exit-reason:{reason}\n")
     sys.stderr.flush()
-    return int(err.code)
-
-
-def one_line(text: str) -> str:
-    """TEXT with control characters escaped (a newline as ``\\n``): a value
-    quoted in an exit reason must not end it early or forge another line."""
-    return "".join(char if char.isprintable() else
-                   char.encode("unicode_escape").decode("ascii") for char in text)
+    return int(err.exit_code)

@@ -46,7 +46,7 @@ def run_interactive(agent: Agent, argv: Sequence[str], environ: Mapping[str, str
                               standalone_mode=False, auto_envvar_prefix=None)
     except NotConfiguredError as err:
         click.echo(f"ocf-exit-reason:{err.reason}", err=True)
-        return int(err.code)
+        return int(err.exit_code)
     except click.exceptions.Exit as done:
         return int(done.exit_code)
     except click.ClickException as err:

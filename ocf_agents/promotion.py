@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from ocf_agents.ocf import Context, OCFError
+from sipha_runtime.run import CommandError
 
 RETRY_AFTER = 60
 SCORE = "promotion-score"
@@ -68,7 +69,7 @@ def publish(ctx: Context, values: dict[str, str | None], cache: str | None = Non
             continue
         try:
             write(name, text)
-        except OCFError as err:
+        except (OCFError, CommandError) as err:
             if not failed:
                 ctx.log.warning(f"{err.reason} (retrying within a minute)")
             after[name] = (text, now)

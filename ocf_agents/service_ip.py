@@ -33,6 +33,8 @@ from ocf_agents.ocf import (
     Operation,
     param,
 )
+from sipha_runtime import processes
+from sipha_runtime.run import CommandError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -320,19 +322,10 @@ def _state_path(ctx: Context) -> str:
 # Announcements
 
 
-def _start_time(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            stat = handle.read()
-    except FileNotFoundError:
-        return None
-    return int(stat[stat.rfind(")") + 2:].split()[19])
-
-
 def _stop_sender(state: State) -> None:
     """A background announcer left running would claim the address for this
     node after it moved away."""
-    if state.sender and _start_time(state.sender[0]) == state.sender[1]:
+    if state.sender and processes.start_time(state.sender[0]) == state.sender[1]:
         try:
             os.kill(state.sender[0], signal.SIGKILL)
         except ProcessLookupError:
@@ -364,7 +357,7 @@ def _announce(cfg: ServiceIpConfig, ctx: Context, state: State,
         return
     if cfg.arp_background:
         pid = announce.announce_in_background(targets, rest, cfg.arp_interval)
-        state.sender = [pid, _start_time(pid) or 0]
+        state.sender = [pid, processes.start_time(pid) or 0]
     else:
         time.sleep(cfg.arp_interval)
         announce.announce(targets, rest, cfg.arp_interval)
@@ -467,7 +460,7 @@ def _reset_connections(ip: Ip, ctx: Context, state: State, addresses: list[str])
         state.save()
         try:
             ip.block_tcp_in(address)
-        except OCFError as err:  # none of this may fail the stop
+        except (OCFError, CommandError) as err:  # none of this may fail the stop
             # Never ours to delete later: it may be someone's IPsec policy.
             state.guards.remove(address)
             state.save()
@@ -478,7 +471,7 @@ def _reset_connections(ip: Ip, ctx: Context, state: State, addresses: list[str])
     try:
         reset = sockets.reset(addresses)
         left = sockets.connected(addresses)
-    except OCFError as err:
+    except (OCFError, CommandError) as err:
         ctx.log.warning(f"TCP connections on {where} not reset: {err.reason}")
         return
     if reset:
@@ -495,7 +488,7 @@ def _lift_guards(ip: Ip, ctx: Context, state: State) -> None:
     for address in state.guards:
         try:
             ip.unblock_tcp_in(address)
-        except OCFError as err:
+        except (OCFError, CommandError) as err:
             if "No such file" not in err.reason:  # gone already (an earlier stop)
                 ctx.log.error(f"inbound TCP to {address} may still be blocked on this node: "
                               f"{err.reason}")

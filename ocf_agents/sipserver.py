@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 
-from ocf_agents import daemon, processes
+from ocf_agents import daemon
 from ocf_agents.ocf import (
     Agent,
     ArgsError,
@@ -27,6 +27,8 @@ from ocf_agents.ocf import (
     param,
 )
 from ocf_agents.sip_check import SipCheckConfig, check_sip, validate_sip
+from sipha_runtime import processes
+from sipha_runtime.run import CommandError
 
 PROFILES = {
     # profile: (binary, config file, pid file, control command)
@@ -204,7 +206,7 @@ def start(cfg: SipServerConfig, ctx: Context) -> OCFCode:
             daemon.record_group(ctx, processes.group_of(pid))
             try:
                 check_health(cfg, ctx, plan, pid, depth=10)
-            except OCFError as err:
+            except (OCFError, CommandError) as err:
                 last = err.reason
             else:
                 ctx.log.info(f"running as pid {pid} and answering SIP")

@@ -28,7 +28,7 @@ from sip_ha.errors import Refused, SipHaError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ocf_agents.ocf import Runner
+    from sipha_runtime.run import Runner
 
 OWN_PROPERTY_SET = "sipha-options"
 

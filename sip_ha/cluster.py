@@ -22,7 +22,7 @@ from sip_ha.errors import SipHaError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ocf_agents.ocf import Runner
+    from sipha_runtime.run import Runner
 
 CRM_MON_ARGV = [tools.CRM_MON, "--output-as", "xml", "--include=all"]
 

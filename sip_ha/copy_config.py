@@ -19,7 +19,7 @@ from sip_ha import tools
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ocf_agents.ocf import Runner
+    from sipha_runtime.run import Runner
 
 CONFIG_DIR = "/etc/sip-ha"
 

@@ -7,8 +7,10 @@ was not seen before the deadline.
 
 from __future__ import annotations
 
+from sipha_runtime.errors import Failure
 
-class SipHaError(Exception):
+
+class SipHaError(Failure):
     """A sentence that says what went wrong and what to do."""
 
     exit_code = 1

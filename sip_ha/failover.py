@@ -25,7 +25,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ocf_agents.ocf import Runner
+    from sipha_runtime.run import Runner
 
 
 # how often a waiting failback reads the cluster again

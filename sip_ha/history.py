@@ -12,7 +12,7 @@ from sip_ha import tools
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ocf_agents.ocf import Runner
+    from sipha_runtime.run import Runner
 
 MARK = "SIP-HA:"
 # Pacemaker's controller logs one line per operation result; the fencer one

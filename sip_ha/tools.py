@@ -1,6 +1,6 @@
 """The cluster tools the operator library runs, and one way to run them.
 
-Every call goes through a runner (``ocf_agents.ocf.Runner``: argument lists,
+Every call goes through a runner (``sipha_runtime.run.Runner``: argument lists,
 ``LC_ALL=C``, deadlines); tests pass a fake runner that checks the exact
 commands.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import shlex
 import time
 
-from ocf_agents.ocf import Completed, OCFError, Runner
 from sip_ha.errors import SipHaError
+from sipha_runtime.run import CommandError, Completed, Runner
 from sync_helper.config import SshSettings
 from sync_helper.rsync_argv import ssh_options
 
@@ -45,7 +45,7 @@ def run(runner_: Runner, argv: list[str], what: str, fix: str, timeout: float = 
     """Run ARGV; on failure raise a sentence naming WHAT failed and the FIX."""
     try:
         result = runner_.run(argv, timeout=timeout)
-    except OCFError as err:
+    except CommandError as err:
         raise SipHaError(f"could not {what}: {err.reason}. {fix}") from None
     if result.returncode not in ok_codes:
         raise SipHaError(f"could not {what}: {result.summary()}. {fix}")

@@ -30,13 +30,13 @@ EXIT_CONFLICTS = 3
 
 
 def _logger() -> Any:
-    from ocf_agents.ocf import Logger
+    from sipha_runtime.log import Logger
 
     return Logger("sip-ha-sync", os.environ.get("OCF_RESOURCE_INSTANCE", "sync"), os.environ)
 
 
 def _syncer(config: SyncConfig) -> Syncer:
-    from ocf_agents.ocf import Runner
+    from sipha_runtime.run import Runner
 
     log = _logger()
     margin = 5.0
@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                  standalone_mode=False)
     except SyncError as exc:
         click.echo(f"error: {printable(exc.reason)}", err=True)
-        return exc.exit_status
+        return exc.exit_code
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 1

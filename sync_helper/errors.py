@@ -1,43 +1,42 @@
-"""Errors with a short reason a person can act on, and an exit status."""
+"""Errors with a short reason a person can act on, and the exit code of
+``sip-ha-sync`` for it (the same codes as ``sip-ha``'s, see sync_helper/cli.py)."""
 
 from __future__ import annotations
 
+from sipha_runtime.errors import Failure
 
-class SyncError(Exception):
-    """Base class: one short reason, and the CLI's exit status for it."""
 
-    exit_status = 1
+class SyncError(Failure):
+    """Base class: one short reason, and the CLI's exit code for it."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    exit_code = 1
 
 
 class ConfigError(SyncError):
     """The configuration is unreadable, incomplete or names a missing folder."""
 
-    exit_status = 2
+    exit_code = 2
 
 
 class PeerError(SyncError):
     """A peer name or address that is not usable (or not configured)."""
 
-    exit_status = 2
+    exit_code = 2
 
 
 class PathEscapeError(SyncError):
     """A path outside every watched folder (through ``..`` or a symlink)."""
 
-    exit_status = 2
+    exit_code = 2
 
 
 class RoleError(SyncError):
     """This node is not the active one, so it does not push."""
 
-    exit_status = 4
+    exit_code = 4
 
 
 class TransferError(SyncError):
     """rsync or ssh failed; nothing was recorded as synced."""
 
-    exit_status = 1
+    exit_code = 1

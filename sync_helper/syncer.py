@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from ocf_agents.ocf import Completed
+from sipha_runtime.run import Completed
 from sync_helper import rsync_argv
 from sync_helper.config import Peer, SyncConfig
 from sync_helper.errors import PathEscapeError, RoleError

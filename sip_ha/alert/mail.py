@@ -12,7 +12,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 
 from sip_ha.alert import credentials
 from sip_ha.alert.errors import AlertError
-from sip_ha.alert.hostport import split_host_port
+from sipha_runtime.hostport import split_host_port
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

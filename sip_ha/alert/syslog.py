@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
 from sip_ha.alert.errors import AlertError
-from sip_ha.alert.hostport import split_host_port
+from sipha_runtime.hostport import split_host_port
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ocf_agents import asterisk_config, processes
+from ocf_agents import asterisk_config
+from sipha_runtime import processes
 from tests.integration.asterisk_nodes import (
     AGENT,
     REGISTRAR,

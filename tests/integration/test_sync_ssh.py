@@ -108,7 +108,8 @@ backup_dir = "{backups}"
 
 class Running:
     def __init__(self, node: Node) -> None:
-        from ocf_agents.ocf import Logger, Runner
+        from sipha_runtime.log import Logger
+        from sipha_runtime.run import Runner
 
         config = node.config()
         log = Logger("sip-ha-sync", "test", {})
@@ -353,7 +354,8 @@ class SwapDuringPush:
     transfer) or the transfer itself."""
 
     def __init__(self, folder: Path, target: Path, owner: int, moment: str) -> None:
-        from ocf_agents.ocf import Logger, Runner
+        from sipha_runtime.log import Logger
+        from sipha_runtime.run import Runner
 
         self.folder, self.target, self.owner, self.moment = folder, target, owner, moment
         self.runner = Runner(time.monotonic() + 60, Logger("sip-ha-sync", "test", {}))
@@ -378,7 +380,7 @@ def test_a_folder_swapped_for_a_symlink_during_a_push_sends_nothing_from_outside
     other than root owns it; rsync 3.2.7 follows any.  A link that root owns
     (one root made in a folder the user can write, renamed into place) every
     version follows: only the sender's own walk keeps it out."""
-    from ocf_agents.ocf import Logger
+    from sipha_runtime.log import Logger
 
     secret = tmp_path / "root-only"
     secret.mkdir(mode=0o700)

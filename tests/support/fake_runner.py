@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ocf_agents.ocf import Completed
+from sipha_runtime.run import Completed
 
 ANY = object()
 Answer = Completed | Callable[[Sequence[str]], Completed]

@@ -24,7 +24,8 @@ from ocf_agents.asterisk_cli import (
     parse_database,
     read_directories,
 )
-from ocf_agents.ocf import Context, Logger, OCFCode
+from ocf_agents.ocf import Context, OCFCode
+from sipha_runtime.log import Logger
 
 REGISTRATIONS = """
  <Registration/ServerURI..............................>  <Auth....................>  <Status.......>

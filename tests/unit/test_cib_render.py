@@ -15,7 +15,7 @@ import pytest
 from lxml import etree
 
 from cib_templates import params, pcs_commands, render, validate
-from ocf_agents.ocf import Runner
+from sipha_runtime.run import Runner
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from lxml import etree
 
 from cib_templates import params
-from ocf_agents.ocf import Runner
 from sip_ha import cib, copy_config, history, tools
 from sip_ha.cli import cli
 from sip_ha.errors import Refused
+from sipha_runtime.run import Runner
 from tests.support.fake_runner import ANY, FakeRunner, done
 
 EXAMPLE = str(Path(params.__file__).parent / "example.toml")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ocf_agents import asterisk, daemon, mysql_mm, sipserver
-from ocf_agents.ocf import Context, Logger, OCFCode
+from ocf_agents.ocf import Context, OCFCode
+from sipha_runtime.log import Logger
 
 SECRET = "s3cret-in-the-cib"
 CALL = {"OCF_RESKEY_ami_secret": SECRET, "OCF_RESKEY_CRM_meta_timeout": "20000",

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from ocf_agents import daemon, filesync
-from ocf_agents.ocf import Context, Logger, NodeAttributes, OCFCode
+from ocf_agents.ocf import Context, NodeAttributes, OCFCode
+from sipha_runtime.log import Logger
 from tests.support.agent_run import AgentRun
 
 CALL = "from ocf_agents.filesync import AGENT; AGENT.main()"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from ocf_agents import mysql_mm, processes, promotion
+from ocf_agents import mysql_mm, promotion
 from ocf_agents.mysql_probe import (
     BROKEN,
     LAGGING,
@@ -27,7 +27,10 @@ from ocf_agents.mysql_probe import (
     Session,
     layout_problems,
 )
-from ocf_agents.ocf import Completed, Context, Logger, NodeAttributes, OCFCode, OCFError
+from ocf_agents.ocf import Context, NodeAttributes, OCFCode, OCFError
+from sipha_runtime import processes
+from sipha_runtime.log import Logger
+from sipha_runtime.run import Completed
 
 STATE, LAG = "sipha-mysql-db-replication", "sipha-mysql-db-lag"
 
@@ -336,17 +339,17 @@ def test_monitor_exit_codes_of_the_process(node: Node):
     node.mark_started()
     with pytest.raises(OCFError) as died:
         node.call("monitor")
-    assert (died.value.code, died.value.reason) == (OCFCode.ERR_GENERIC,
+    assert (died.value.exit_code, died.value.reason) == (OCFCode.ERR_GENERIC,
                                                    "mariadbd died without being stopped")
     node.mark_promoted()
     with pytest.raises(OCFError) as died:
         node.call("monitor")
-    assert died.value.code == OCFCode.FAILED_PROMOTED
+    assert died.value.exit_code == OCFCode.FAILED_PROMOTED
     node.pid = 4242
     node.stopped = True
     with pytest.raises(OCFError) as stopped:
         node.call("monitor")
-    assert stopped.value.code == OCFCode.FAILED_PROMOTED
+    assert stopped.value.exit_code == OCFCode.FAILED_PROMOTED
     assert "SIGSTOP" in stopped.value.reason
 
 
@@ -357,7 +360,7 @@ def test_a_server_that_does_not_answer_fails(node: Node):
         2013, "Lost connection to MySQL server during query (timed out)")
     with pytest.raises(OCFError) as failed:
         node.call("monitor")
-    assert failed.value.code == OCFCode.ERR_GENERIC
+    assert failed.value.exit_code == OCFCode.ERR_GENERIC
     assert failed.value.reason == ("mariadbd (pid 4242) does not answer: Lost connection to "
                                    "MySQL server during query (timed out)")
     # The score and the replication attributes go.
@@ -373,7 +376,7 @@ def test_wrong_credentials_are_this_nodes_permission_error(node: Node, tmp_path:
     secret.chmod(0o600)
     with pytest.raises(OCFError) as denied:
         node.call("monitor", db_user="sipha", password_file=str(secret))
-    assert denied.value.code == OCFCode.ERR_PERM
+    assert denied.value.exit_code == OCFCode.ERR_PERM
     assert "s3cret" not in denied.value.reason
     assert node.server.connects[-1]["password"] == "s3cret-value"
 
@@ -382,7 +385,7 @@ def test_read_only_and_the_promoted_marker_disagree(node: Node):
     node.mark_promoted()  # promoted, but the server is read-only again
     with pytest.raises(OCFError) as failed:
         node.call("monitor")
-    assert failed.value.code == OCFCode.FAILED_PROMOTED
+    assert failed.value.exit_code == OCFCode.FAILED_PROMOTED
     assert "read_only is ON on the promoted node" in failed.value.reason
     node.promoted_marker.unlink()
     node.server.variables["read_only"] = 0  # writable behind the cluster's back
@@ -473,7 +476,7 @@ def test_promote_needs_a_running_server(node: Node):
     node.server.refuse_connect = pymysql.err.OperationalError(2002, "Can't connect")
     with pytest.raises(OCFError, match="does not answer") as failed:
         node.call("promote")
-    assert failed.value.code == OCFCode.ERR_GENERIC
+    assert failed.value.exit_code == OCFCode.ERR_GENERIC
     assert not node.promoted_marker.exists()
 
 

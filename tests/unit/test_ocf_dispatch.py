@@ -11,12 +11,12 @@ from ocf_agents.ocf import (
     Config,
     Context,
     GenericError,
-    Logger,
     NotInstalledError,
     OCFCode,
     Operation,
     param,
 )
+from sipha_runtime.log import Logger
 
 
 class Params(Config):

@@ -64,7 +64,7 @@ def test_bad_durations(text: str):
 def test_bad_values_are_not_configured(values: dict[str, str], words: str):
     with pytest.raises(NotConfiguredError) as caught:
         Sample.from_env(env(target="t", **values))
-    assert caught.value.code == OCFCode.ERR_CONFIGURED
+    assert caught.value.exit_code == OCFCode.ERR_CONFIGURED
     assert words in caught.value.reason
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from ocf_agents import processes
+from sipha_runtime import processes
 
 
 def test_read_pidfile(tmp_path):

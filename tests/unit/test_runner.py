@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from ocf_agents import processes
-from ocf_agents.ocf import CommandTimeout, NodeAttributes, NotInstalledError, Runner
+from ocf_agents.ocf import NodeAttributes, OCFCode
+from sipha_runtime import processes
+from sipha_runtime.run import CommandNotFound, CommandTimeout, Runner
 
 
 def test_output_and_environment():
@@ -59,8 +60,9 @@ def test_a_daemon_keeping_our_descriptors_does_not_block(tmp_path):
 
 
 def test_missing_program_is_not_installed():
-    with pytest.raises(NotInstalledError, match="/nonexistent/tool not found"):
+    with pytest.raises(CommandNotFound, match="/nonexistent/tool not found") as missing:
         Runner(time.monotonic() + 5).run(["/nonexistent/tool"])
+    assert missing.value.exit_code == OCFCode.ERR_INSTALLED
 
 
 class FakeRunner:
@@ -71,7 +73,7 @@ class FakeRunner:
         self.stdout, self.returncode = stdout, returncode
 
     def run(self, argv, timeout=None, env=None):
-        from ocf_agents.ocf import Completed
+        from sipha_runtime.run import Completed
 
         self.calls.append([os.path.basename(argv[0]), *argv[1:]])
         return Completed(argv, self.returncode, self.stdout, "no cluster", 0.0)

@@ -13,16 +13,10 @@ import pytest
 
 from ocf_agents import announce, service_ip
 from ocf_agents.iproute import route_argv, unrestorable
-from ocf_agents.ocf import (
-    ArgsError,
-    Completed,
-    Context,
-    GenericError,
-    Logger,
-    NotConfiguredError,
-    OCFCode,
-)
-from ocf_agents.processes import is_alive
+from ocf_agents.ocf import ArgsError, Context, GenericError, NotConfiguredError, OCFCode
+from sipha_runtime.log import Logger
+from sipha_runtime.processes import is_alive
+from sipha_runtime.run import Completed
 
 MAC = "02:00:00:00:00:0a"
 LINKS = [

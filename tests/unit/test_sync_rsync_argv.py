@@ -102,7 +102,7 @@ def test_backup_folder_is_dated_and_mirrors_the_path() -> None:
 
 def test_names_that_are_not_utf8_keep_their_bytes(tmp_path: Path) -> None:
     """From rsync's output (through the runner) to the file list and back."""
-    from ocf_agents.ocf import Runner
+    from sipha_runtime.run import Runner
     from sync_helper.report import printable
 
     printed = Runner(time.monotonic() + 10).run(

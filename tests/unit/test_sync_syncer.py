@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ocf_agents.ocf import Completed
+from sipha_runtime.run import Completed
 from sync_helper.config import SyncConfig, config_from_mapping
 from sync_helper.errors import PathEscapeError, RoleError
 from sync_helper.ledger import Ledger

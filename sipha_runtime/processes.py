@@ -24,15 +24,29 @@ def read_pidfile(path: str) -> int | None:
     return pid if pid > 0 else None
 
 
-def state(pid: int) -> str | None:
-    """The process state letter (R, S, T, Z, ...) or None if there is none."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (field 3, the
+    state, first), or None if there is no such process."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
             stat = handle.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
     # The command name is in parentheses and may itself contain ") ".
-    return stat[stat.rfind(")") + 2:][:1] or None
+    return stat[stat.rfind(")") + 2:].split() or None
+
+
+def state(pid: int) -> str | None:
+    """The process state letter (R, S, T, Z, ...) or None if there is none."""
+    fields = _stat(pid)
+    return fields[0][:1] if fields else None
+
+
+def start_time(pid: int) -> int | None:
+    """Clock ticks after boot at which ``pid`` started: with the pid, the
+    identity of a process (a reused pid has another start time)."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields and len(fields) > 19 else None
 
 
 def is_alive(pid: int) -> bool:
@@ -79,12 +93,8 @@ def signal_pid(pid: int, sig: int) -> None:
 
 def group_of(pid: int) -> int | None:
     """The process group id of ``pid``, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, IndexError):
-        return None
-    return int(fields[2])
+    fields = _stat(pid)
+    return int(fields[2]) if fields and len(fields) > 2 else None
 
 
 def group_members(pgid: int) -> list[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sip_ha.alert.hostport import split_host_port
+from sipha_runtime.hostport import split_host_port
 
 
 @pytest.mark.parametrize(("text", "parsed"), [
