@@ -15,11 +15,20 @@ loads click.
 
 from __future__ import annotations
 
-import enum
 import os
 import sys
 import time
 
+from ocf_agents.ocf_errors import (  # noqa: F401 - agents import all of them from here
+    ArgsError,
+    GenericError,
+    NotConfiguredError,
+    NotInstalledError,
+    OCFCode,
+    OCFError,
+    PermError,
+    UnimplementedError,
+)
 from sipha_runtime.errors import Failure
 from sipha_runtime.log import Logger, one_line
 from sipha_runtime.run import CommandError, Completed, Runner, tool
@@ -28,51 +37,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from typing import Any
-
-
-class OCFCode(enum.IntEnum):
-    SUCCESS = 0
-    ERR_GENERIC = 1
-    ERR_ARGS = 2
-    ERR_UNIMPLEMENTED = 3
-    ERR_PERM = 4
-    ERR_INSTALLED = 5
-    ERR_CONFIGURED = 6
-    NOT_RUNNING = 7
-    RUNNING_PROMOTED = 8
-    FAILED_PROMOTED = 9
-    DEGRADED = 190
-    DEGRADED_PROMOTED = 191
-
-
-class OCFError(Failure):
-    """A failure with an OCF code and one short exit reason."""
-
-    exit_code: int = OCFCode.ERR_GENERIC
-
-
-class GenericError(OCFError):
-    exit_code = OCFCode.ERR_GENERIC
-
-
-class ArgsError(OCFError):
-    exit_code = OCFCode.ERR_ARGS
-
-
-class UnimplementedError(OCFError):
-    exit_code = OCFCode.ERR_UNIMPLEMENTED
-
-
-class PermError(OCFError):
-    exit_code = OCFCode.ERR_PERM
-
-
-class NotInstalledError(OCFError):
-    exit_code = OCFCode.ERR_INSTALLED
-
-
-class NotConfiguredError(OCFError):
-    exit_code = OCFCode.ERR_CONFIGURED
 
 
 # --------------------------------------------------------------------------

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import click
 
-from ocf_agents.ocf import Agent, NotConfiguredError, OCFCode
+from ocf_agents.ocf_errors import NotConfiguredError, OCFCode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    from ocf_agents.ocf import Agent
 
 
 def build_command(agent: Agent, environ: Mapping[str, str]) -> click.Command:
