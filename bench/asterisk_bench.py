@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.integration.asterisk_nodes import AGENT, Node
+from tests.support.asterisk_nodes import AGENT, Node
 from tests.support.container import Container
 from tests.support.freeze import frozen
 

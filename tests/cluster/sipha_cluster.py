@@ -18,6 +18,8 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from tests.support import lxc_attach
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VAGRANT_DIR = os.path.join(REPO, "vagrant")
 CACHE = os.environ.get("SIPHA_CACHE", "/var/cache/sip-ha")
@@ -50,20 +52,6 @@ def _run(argv, env=None, timeout=600, check=True, input=None):
         raise ClusterError("%s exited %d\n%s%s" % (shlex.join(argv), res.returncode,
                                                    res.stdout[-3000:], res.stderr[-3000:]))
     return res
-
-
-ATTACH_TRIES = 5
-
-
-def _attach_aborted(res) -> bool:
-    """lxc-attach died before running anything (see sipha_attach in vagrant/env.sh).
-
-    LXC 5.0.2 re-executes lxc-attach from a sealed memfd first; under load the
-    sealing can fail with EBUSY and the error path aborts (lxc/lxc#4412), or
-    crashes (SIGSEGV, seen once).
-    """
-    return (res.returncode in (-signal.SIGABRT, -signal.SIGSEGV)
-            and "Failed to rexec as memfd" in res.stderr)
 
 
 def wait_until(predicate, timeout, interval=0.5, what="condition"):
@@ -205,11 +193,8 @@ class Cluster:
         cmd = ["lxc-attach", "-n", self.container(node), "--clear-env",
                "--set-var", "PATH=" + NODE_PATH, "--set-var", "LC_ALL=C",
                "--set-var", "HOME=/root", "--", *argv]
-        for attempt in range(ATTACH_TRIES):
-            res = _run(cmd, timeout=timeout, check=False, input=input)
-            if not _attach_aborted(res):
-                break
-            time.sleep(0.1 * (attempt + 1))
+        res = lxc_attach.retrying(
+            lambda: _run(cmd, timeout=timeout, check=False, input=input))
         if check and res.returncode != 0:
             raise ClusterError("%s exited %d\n%s%s" % (shlex.join(cmd), res.returncode,
                                                        res.stdout[-3000:], res.stderr[-3000:]))

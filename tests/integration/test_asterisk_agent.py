@@ -13,7 +13,8 @@ import pytest
 
 from ocf_agents import asterisk_config
 from sipha_runtime import processes
-from tests.integration.asterisk_nodes import (
+from tests.support.asterisk import AMI_SECRET, CHECK_ENDPOINT
+from tests.support.asterisk_nodes import (
     AGENT,
     REGISTRAR,
     Node,
@@ -22,7 +23,6 @@ from tests.integration.asterisk_nodes import (
     start_box,
     wait_for,
 )
-from tests.support.asterisk import AMI_SECRET, CHECK_ENDPOINT
 from tests.support.container import Container
 from tests.support.freeze import frozen
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.asterisk_nodes import Node, start_box, wait_for
 from tests.support.asterisk import AMI_SECRET
+from tests.support.asterisk_nodes import Node, start_box, wait_for
 from tests.support.container import Container
 
 PHONE = ("127.0.0.4", 5090)

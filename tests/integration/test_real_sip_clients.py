@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.asterisk_nodes import REGISTRAR, Node, start_box, wait_for
 from tests.support.asterisk import AsteriskSetup, PhoneService, make_certificates
+from tests.support.asterisk_nodes import REGISTRAR, Node, start_box, wait_for
 from tests.support.baresip import Account, Event, Phone
 from tests.support.client_host import ClientHost
 from tests.support.container import Container
