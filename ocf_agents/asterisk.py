@@ -41,7 +41,6 @@ from ocf_agents.ocf import (
     OCFCode,
     OCFError,
     Operation,
-    PermError,
     param,
 )
 from ocf_agents.sip_check import SipCheckConfig, check_sip, validate_sip
@@ -186,7 +185,7 @@ def validate(cfg: AsteriskConfig, ctx: Context) -> None:
     paths = Paths(cfg)
     daemon.require_account(cfg.user, cfg.group)
     if cfg.ami_secret_file:
-        _check_secret_file(cfg.ami_secret_file)
+        daemon.require_secret_file("ami_secret_file", cfg.ami_secret_file)
     elif cfg.ami_secret:
         ctx.log.warning("ami_secret is deprecated: its value is in the CIB; put it in a "
                         "root-only file named by ami_secret_file")
@@ -211,18 +210,6 @@ def validate(cfg: AsteriskConfig, ctx: Context) -> None:
             shlex.split(cfg.start_options)
         except ValueError as err:
             raise NotConfiguredError(f"start_options cannot be split: {err}") from None
-
-
-def _check_secret_file(path: str) -> None:
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise NotInstalledError(f"ami_secret_file {path} not found on this node") from None
-    if info.st_mode & 0o077:
-        raise PermError(f"ami_secret_file {path} is accessible by group or others "
-                        "(chmod 600 it)")
-    if info.st_uid not in (0, os.geteuid()):
-        raise PermError(f"ami_secret_file {path} is not owned by root")
 
 
 def manager_secret(cfg: AsteriskConfig) -> str:

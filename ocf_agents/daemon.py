@@ -12,8 +12,8 @@ import os
 import signal
 import time
 
-from ocf_agents.ocf import Context, GenericError, NotInstalledError
-from sipha_runtime import processes
+from ocf_agents.ocf import Context, GenericError, NotInstalledError, PermError
+from sipha_runtime import processes, secret_file
 from sipha_runtime.run import Completed
 
 TYPE_CHECKING = False
@@ -150,3 +150,14 @@ def require_account(user: str, group: str) -> None:
     except KeyError:
         raise NotInstalledError(
             f"user {user!r} or group {group!r} does not exist on this node") from None
+
+
+def require_secret_file(param: str, path: str) -> None:
+    """NotInstalledError if the file parameter PARAM names is missing on this
+    node, PermError if it is not fit to hold a secret."""
+    try:
+        problem = secret_file.problem(path, param)
+    except FileNotFoundError:
+        raise NotInstalledError(f"{param} {path} not found on this node") from None
+    if problem:
+        raise PermError(problem)

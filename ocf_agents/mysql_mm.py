@@ -65,7 +65,6 @@ from ocf_agents.mysql_probe import (
     Replication,
     ServerDown,
     layout_problems,
-    password_file_problem,
     read_password,
     truthy,
 )
@@ -243,13 +242,7 @@ def validate(cfg: MysqlConfig, ctx: Context) -> None:
                                 "(run mariadb-install-db)")
     daemon.require_account(cfg.user, "")
     if cfg.password_file:
-        try:
-            problem = password_file_problem(cfg.password_file)
-        except FileNotFoundError:
-            raise NotInstalledError(f"password_file {cfg.password_file} not found on "
-                                    "this node") from None
-        if problem:
-            raise PermError(problem)
+        daemon.require_secret_file("password_file", cfg.password_file)
 
 
 def _start_options(cfg: MysqlConfig) -> list[str]:

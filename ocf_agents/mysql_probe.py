@@ -9,7 +9,6 @@ finds no server running never loads it.
 
 from __future__ import annotations
 
-import os
 import time
 
 TYPE_CHECKING = False
@@ -146,27 +145,6 @@ def read_password(path: str) -> str:
     """The first line of PATH (without its line end); OSError if unreadable."""
     with open(path, encoding="utf-8") as handle:
         return handle.readline().rstrip("\r\n")
-
-
-def password_file_problem(path: str, option: str = "password_file",
-                          owners: tuple[str, ...] = ()) -> str | None:
-    """Why PATH, named by OPTION, must not hold a password (group/other access,
-    owned by neither root, this process's user nor one of the accounts
-    OWNERS), or None; OSError if PATH cannot be examined."""
-    import pwd
-
-    info = os.stat(path)
-    if info.st_mode & 0o077:
-        return f"{option} {path} is accessible by group or others (chmod 600 it)"
-    trusted = {0, os.geteuid()}
-    for name in owners:
-        try:
-            trusted.add(pwd.getpwnam(name).pw_uid)
-        except KeyError:
-            pass
-    if info.st_uid not in trusted:
-        return f"{option} {path} is not owned by {' or '.join(('root', *owners))}"
-    return None
 
 
 class Session:

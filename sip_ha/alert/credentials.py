@@ -10,6 +10,7 @@ around it.
 from __future__ import annotations
 
 from sip_ha.alert.errors import AlertError
+from sipha_runtime import secret_file
 
 ALERT_USER = "hacluster"
 
@@ -25,12 +26,10 @@ def read(path: str, setting: str, keys: Sequence[str]) -> dict[str, str]:
     file is missing or unreadable, when group or others may read it or
     neither root, hacluster nor this process's user owns it, or when a line
     is not one of KEYS."""
-    from ocf_agents.mysql_probe import password_file_problem
-
     where = f"{setting} {path}"
     try:
         # hacluster's, as Pacemaker runs the agent; root's `sip-ha test-alerts` reads it too.
-        problem = password_file_problem(path, setting, owners=(ALERT_USER,))
+        problem = secret_file.problem(path, setting, owners=(ALERT_USER,))
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except UnicodeDecodeError:
