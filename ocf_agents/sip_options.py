@@ -19,6 +19,8 @@ import os
 import socket
 import time
 
+from sipha_runtime.hostport import split_host_port
+
 T1 = 0.5
 CHECK_HEADER = "X-SIP-HA-Check: monitor"
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
@@ -64,19 +66,12 @@ def parse_uri(uri: str) -> Target:
             transport = value.strip().lower()
     if transport not in DEFAULT_PORTS:
         raise ValueError(f"{uri!r}: transport {transport!r} is not udp, tcp or tls")
-    if hostport.startswith("["):
-        host, _, tail = hostport[1:].partition("]")
-        port_text = tail[1:] if tail.startswith(":") else ""
-    else:
-        host, _, port_text = hostport.partition(":")
-    if not host:
+    if not hostport:
         raise ValueError(f"{uri!r} has no host")
     try:
-        port = int(port_text) if port_text else DEFAULT_PORTS[transport]
-    except ValueError:
-        raise ValueError(f"{uri!r}: port {port_text!r} is not a number") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"{uri!r}: port {port} is out of range")
+        host, port = split_host_port(hostport, DEFAULT_PORTS[transport])
+    except ValueError as err:
+        raise ValueError(f"{uri!r}: {err}") from None
     return Target(text, host, port, transport)
 
 

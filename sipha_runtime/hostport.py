@@ -1,5 +1,6 @@
-"""``host[:port]`` as the mail, syslog and SNMP senders take it, parsed in one
-place so that ``sip-ha cib render`` refuses exactly what they would."""
+"""``host[:port]`` as the alert senders (mail, syslog, SNMP) and the SIP
+OPTIONS probe take it, parsed in one place so that ``sip-ha cib render``
+refuses exactly what they would."""
 
 from __future__ import annotations
 

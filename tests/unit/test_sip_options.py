@@ -105,3 +105,16 @@ def test_nothing_listening():
         probe(uri, 1)
     with pytest.raises(SipError, match="cannot reach"):
         probe(uri.replace("udp", "tcp"), 1)
+
+
+
+def test_a_bare_ipv6_address_takes_no_port():
+    """As in every host:port the project reads (sipha_runtime.hostport)."""
+    target = parse_uri("sip:2001:db8::1:5060")
+    assert (target.host, target.port) == ("2001:db8::1:5060", 5060)
+
+
+@pytest.mark.parametrize("uri", ["sip:bad host", "sip:h:0", "sip:[2001:db8::1]5060"])
+def test_uris_follow_the_one_host_port_grammar(uri: str):
+    with pytest.raises(ValueError):
+        parse_uri(uri)
