@@ -157,14 +157,6 @@ def cli_of(cfg: AsteriskConfig, paths: Paths | None = None) -> AsteriskCli:
     return AsteriskCli((paths or Paths(cfg)).control_socket, cfg.control_timeout)
 
 
-def _promoted_marker(ctx: Context) -> str:
-    return ctx.state_file("promoted")
-
-
-def is_promoted(ctx: Context) -> bool:
-    return os.path.exists(_promoted_marker(ctx))
-
-
 # --------------------------------------------------------------------------
 # Validation
 
@@ -349,13 +341,12 @@ def _record_loaded(ctx: Context, mark: int) -> None:
 
 def monitor(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     paths = Paths(cfg)
-    promoted = is_promoted(ctx)
+    promoted = promotion.is_promoted(ctx)
     failed = OCFCode.FAILED_PROMOTED if promoted else OCFCode.ERR_GENERIC
-    pid = processes.live_pid(paths.pidfile, cfg.binary)
+    pid = daemon.live_pid(ctx, paths.pidfile, cfg.binary, failed=failed,
+                          died="asterisk died without being stopped",
+                          withdraw=lambda: set_score(ctx, None))
     if pid is None:
-        if daemon.was_started(ctx):
-            set_score(ctx, None)
-            raise GenericError("asterisk died without being stopped", failed)
         return OCFCode.NOT_RUNNING
     try:
         check_health(cfg, ctx, pid, paths)
@@ -427,7 +418,7 @@ def _become_standby(cfg: AsteriskConfig, ctx: Context) -> None:
         if cli.module_loaded(module):
             ctx.log.info(f"unloading {module}: only the promoted node runs it")
             cli.unload_module(module)
-    daemon.remove(_promoted_marker(ctx))
+    daemon.remove(promotion.promoted_marker(ctx))
 
 
 def _pull_astdb(cfg: AsteriskConfig, ctx: Context) -> str:
@@ -528,7 +519,7 @@ def stop(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     promotion.publish(ctx, {config_attribute(ctx): None, degraded_attribute(ctx): None})
     from ocf_agents import astdb_carry
 
-    daemon.forget(ctx, _promoted_marker(ctx), ctx.state_file("config"),
+    daemon.forget(ctx, promotion.promoted_marker(ctx), ctx.state_file("config"),
                   *astdb_carry.state_files(ctx))
     return OCFCode.SUCCESS
 
@@ -539,7 +530,7 @@ def promote(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     if pid is None:
         raise GenericError("cannot promote: asterisk is not running")
     cli = cli_of(cfg)
-    was_promoted = is_promoted(ctx)
+    was_promoted = promotion.is_promoted(ctx)
     if not was_promoted:
         # The new active serves the newest configuration on disk, even if it
         # arrived since the last monitor; what Asterisk refuses is reported.
@@ -554,7 +545,7 @@ def promote(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
                 ctx.log.info(f"loaded {module}")
     except AsteriskError as err:
         raise GenericError(f"promote: {err}") from None
-    with open(_promoted_marker(ctx), "w", encoding="ascii") as handle:
+    with open(promotion.promoted_marker(ctx), "w", encoding="ascii") as handle:
         handle.write(f"{time.time():.0f}\n")
     if not was_promoted:
         _refresh_phones(cfg, ctx)
@@ -571,7 +562,7 @@ def demote(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     pid = processes.live_pid(paths.pidfile, cfg.binary)
     if pid is None:
         # Crashed or stopped: nothing is registered from here any more.
-        daemon.remove(_promoted_marker(ctx))
+        daemon.remove(promotion.promoted_marker(ctx))
         return OCFCode.NOT_RUNNING
     if processes.is_stopped(pid):
         raise GenericError(f"cannot demote: asterisk (pid {pid}) is stopped (SIGSTOP?)")

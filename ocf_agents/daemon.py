@@ -12,13 +12,13 @@ import os
 import signal
 import time
 
-from ocf_agents.ocf import Context, GenericError, NotInstalledError, PermError
+from ocf_agents.ocf import Context, GenericError, NotInstalledError, OCFCode, PermError
 from sipha_runtime import processes, secret_file
 from sipha_runtime.run import Completed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 # systemd's, where the agent's own environment has none
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -50,6 +50,21 @@ def marker(ctx: Context) -> str:
 
 def was_started(ctx: Context) -> bool:
     return os.path.exists(marker(ctx))
+
+
+def live_pid(ctx: Context, pidfile: str, binary: str, *, died: str,
+             failed: int = OCFCode.ERR_GENERIC,
+             withdraw: Callable[[], object] | None = None) -> int | None:
+    """The opening of every daemon's monitor: the daemon's pid if it runs,
+    None if it was stopped (no marker).  A daemon gone while the marker says
+    it was started is a failure: WITHDRAW takes back what it published, then
+    GenericError(DIED) with the code FAILED."""
+    pid = processes.live_pid(pidfile, binary)
+    if pid is None and was_started(ctx):
+        if withdraw is not None:
+            withdraw()
+        raise GenericError(died, failed)
+    return pid
 
 
 def record_group(ctx: Context, pgid: int | None) -> None:

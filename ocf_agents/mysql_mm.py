@@ -167,14 +167,6 @@ class MysqlConfig(Config):
 # Paths, state files, credentials
 
 
-def _promoted_marker(ctx: Context) -> str:
-    return ctx.state_file("promoted")
-
-
-def is_promoted(ctx: Context) -> bool:
-    return os.path.exists(_promoted_marker(ctx))
-
-
 def _log_path(ctx: Context) -> str:
     return ctx.state_file("log")
 
@@ -287,13 +279,12 @@ def withdraw(ctx: Context) -> None:
 
 
 def monitor(cfg: MysqlConfig, ctx: Context) -> OCFCode:
-    promoted = is_promoted(ctx)
+    promoted = promotion.is_promoted(ctx)
     failed = OCFCode.FAILED_PROMOTED if promoted else OCFCode.ERR_GENERIC
-    pid = processes.live_pid(cfg.pidfile, cfg.binary)
+    pid = daemon.live_pid(ctx, cfg.pidfile, cfg.binary, failed=failed,
+                          died="mariadbd died without being stopped",
+                          withdraw=lambda: withdraw(ctx))
     if pid is None:
-        if daemon.was_started(ctx):
-            withdraw(ctx)
-            raise GenericError("mariadbd died without being stopped", failed)
         return OCFCode.NOT_RUNNING
     if processes.is_stopped(pid):
         withdraw(ctx)
@@ -356,7 +347,7 @@ def start(cfg: MysqlConfig, ctx: Context) -> OCFCode:
         else:
             pid = processes.live_pid(cfg.pidfile, cfg.binary)
             if pid is not None:
-                daemon.remove(_promoted_marker(ctx))
+                daemon.remove(promotion.promoted_marker(ctx))
                 report(ctx, repl, problems)
                 ctx.log.info(f"running as pid {pid}, read-only, replication {repl.describe()}")
                 return OCFCode.SUCCESS
@@ -423,7 +414,7 @@ def stop(cfg: MysqlConfig, ctx: Context) -> OCFCode:
             daemon.kill(ctx, pid, cfg.binary)
     daemon.stop_leftovers(ctx, cfg.binary, graceful)
     withdraw(ctx)
-    daemon.forget(ctx, _promoted_marker(ctx))
+    daemon.forget(ctx, promotion.promoted_marker(ctx))
     return OCFCode.SUCCESS
 
 
@@ -452,7 +443,7 @@ def promote(cfg: MysqlConfig, ctx: Context) -> OCFCode:
     except ProbeError as err:
         raise _denied(err, "promote") from None
     os.makedirs(ctx.state_dir, exist_ok=True)
-    with open(_promoted_marker(ctx), "w", encoding="ascii") as handle:
+    with open(promotion.promoted_marker(ctx), "w", encoding="ascii") as handle:
         handle.write(f"{time.time():.0f}\n")
     report(ctx, repl)
     ctx.log.info(f"promoted: read_only is OFF, replication {repl.describe()}")
@@ -495,7 +486,7 @@ def demote(cfg: MysqlConfig, ctx: Context) -> OCFCode:
     pid = processes.live_pid(cfg.pidfile, cfg.binary)
     if pid is None:
         # Crashed or stopped: nothing can be written here any more.
-        daemon.remove(_promoted_marker(ctx))
+        daemon.remove(promotion.promoted_marker(ctx))
         return OCFCode.NOT_RUNNING
     margin = min(float(cfg.query_timeout), 5.0) + 1.0
     wait = max(1.0, min(float(cfg.drain_timeout), ctx.remaining() - margin))
@@ -509,7 +500,7 @@ def demote(cfg: MysqlConfig, ctx: Context) -> OCFCode:
                            ) from None
     except ProbeError as err:
         raise _denied(err, "demote") from None
-    daemon.remove(_promoted_marker(ctx))
+    daemon.remove(promotion.promoted_marker(ctx))
     ctx.log.info(f"demoted: read-only{report}")
     return OCFCode.SUCCESS
 

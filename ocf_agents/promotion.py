@@ -88,3 +88,13 @@ def set_score(ctx: Context, score: int | None) -> None:
     """Publish this resource's promotion score (None: withdraw it)."""
     publish(ctx, {SCORE: None if score is None else str(score)},
             ctx.state_file("score"), _score(ctx))
+
+
+def promoted_marker(ctx: Context) -> str:
+    """The file that says, from promote to demote or stop, that this node
+    holds the promoted role."""
+    return ctx.state_file("promoted")
+
+
+def is_promoted(ctx: Context) -> bool:
+    return os.path.exists(promoted_marker(ctx))

@@ -174,11 +174,10 @@ def check_health(cfg: SipServerConfig, ctx: Context, plan: Plan, pid: int, depth
 
 def monitor(cfg: SipServerConfig, ctx: Context) -> OCFCode:
     plan = Plan(cfg, ctx)
-    pid = processes.live_pid(plan.pidfile, plan.binary)
-    if pid is None:
-        if daemon.was_started(ctx):
-            raise GenericError(f"{os.path.basename(plan.binary) or 'server'} died "
+    pid = daemon.live_pid(ctx, plan.pidfile, plan.binary,
+                          died=f"{os.path.basename(plan.binary) or 'server'} died "
                                f"without being stopped (pid file {plan.pidfile})")
+    if pid is None:
         return OCFCode.NOT_RUNNING
     check_health(cfg, ctx, plan, pid, ctx.check_level)
     return OCFCode.SUCCESS
