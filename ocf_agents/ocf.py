@@ -268,7 +268,7 @@ class Context:
     """What a handler knows about the call besides its parameters."""
 
     def __init__(self, agent: Agent, action: str, environ: Mapping[str, str],
-                 log: Logger, timeout: float) -> None:
+                 log: Logger, timeout: float, runner: Runner | None = None) -> None:
         meta = "OCF_RESKEY_CRM_meta_"
         self.agent = agent.name
         self.action = action
@@ -283,7 +283,8 @@ class Context:
         self.timeout = timeout
         # Leave a margin so our own cleanup and exit reason beat Pacemaker's kill.
         self.deadline = time.monotonic() + timeout - max(0.5, min(5.0, timeout * 0.1))
-        self.run = Runner(self.deadline, log)
+        # RUNNER: a test's fake, which then also answers the node attribute calls
+        self.run = runner if runner is not None else Runner(self.deadline, log)
         self.attrs = NodeAttributes(self.run, self.instance)
 
     @property

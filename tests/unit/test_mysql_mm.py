@@ -27,7 +27,7 @@ from ocf_agents.mysql_probe import (
     Session,
     layout_problems,
 )
-from ocf_agents.ocf import Context, NodeAttributes, OCFCode, OCFError
+from ocf_agents.ocf import Context, OCFCode, OCFError
 from sipha_runtime import processes
 from sipha_runtime.log import Logger
 from sipha_runtime.run import Completed
@@ -227,10 +227,9 @@ class Node:
 
     def ctx(self, action: str = "monitor", interval: int = 10000, **env: str) -> Context:
         environ = {**self.env, "OCF_RESKEY_CRM_meta_interval": str(interval), **env}
-        ctx = Context(mysql_mm.AGENT, action, environ, Logger("mysql-mm", "db:1", {},
-                                                                stderr=_Sink()), 30.0)
-        ctx.attrs = NodeAttributes(self.recorder, ctx.instance)  # type: ignore[arg-type]
-        return ctx
+        log = Logger("mysql-mm", "db:1", {}, stderr=_Sink())
+        return Context(mysql_mm.AGENT, action, environ, log, 30.0,
+                       runner=self.recorder)  # type: ignore[arg-type]
 
     def cfg(self, **params: str) -> mysql_mm.MysqlConfig:
         env = {**self.env, **{f"OCF_RESKEY_{k}": v for k, v in params.items()}}

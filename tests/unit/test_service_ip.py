@@ -85,9 +85,7 @@ def context(tmp_path: Path, fake: FakeIp, action: str = "start",
             log: io.StringIO | None = None) -> Context:
     env = {"OCF_RESOURCE_INSTANCE": "vip", "HA_RSCTMP": str(tmp_path)}
     logger = Logger("service-ip", "vip", {}, stderr=io.StringIO() if log is None else log)
-    ctx = Context(service_ip.AGENT, action, env, logger, 20)
-    ctx.run = fake  # type: ignore[assignment]
-    return ctx
+    return Context(service_ip.AGENT, action, env, logger, 20, runner=fake)  # type: ignore[arg-type]
 
 
 def config(**values: str) -> service_ip.ServiceIpConfig:
