@@ -20,6 +20,8 @@ import time
 
 import pytest
 
+from tests.support.missing import require_root
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from sipha_cluster import VAGRANT_DIR, Cluster
@@ -66,8 +68,7 @@ def pytest_terminal_summary(terminalreporter, config):
 
 @pytest.fixture(scope="session")
 def host_tools():
-    if os.geteuid() != 0:
-        pytest.skip("cluster tests need root")
+    require_root("cluster tests")
     subprocess.run([os.path.join(VAGRANT_DIR, "host-setup.sh")], check=True,
                    stdout=subprocess.DEVNULL)
 

@@ -16,6 +16,7 @@ from tests.support.agent_run import AgentRun
 from tests.support.alertlab import AlertNetns
 from tests.support.kamailio import KamailioSetup
 from tests.support.mail_receiver import MailReceiver
+from tests.support.missing import missing, require_root
 from tests.support.rsyslog import SyslogReceiver
 from tests.support.snmptrapd import TrapReceiver
 
@@ -60,7 +61,7 @@ def peer_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sshd.Private
     """A private sshd in its own network namespace: the sync tests' peer."""
     why = sshd.available()
     if why:
-        pytest.skip(why)
+        missing(why)
     daemon = sshd.PrivateSshd(tmp_path_factory.mktemp("sshd"))
     try:
         daemon.up()
@@ -76,8 +77,7 @@ def peer_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sshd.Private
 @pytest.fixture(scope="module")
 def alert_netns() -> Iterator[AlertNetns]:
     """A namespace with only loopback: receivers and sip-ha-alert run in it."""
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
+    require_root("network namespaces")
     netns = AlertNetns()
     netns.up()
     yield netns

@@ -23,6 +23,7 @@ from lxml import etree
 from tests.support import mariadb
 from tests.support.agent_run import AgentRun
 from tests.support.mariadb import DbNode, MariaDBPair, wait_for
+from tests.support.missing import missing
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +74,7 @@ class Lab:
 def pair(ocf_root: Path) -> Iterator[MariaDBPair]:
     why = mariadb.available()
     if why:
-        pytest.skip(why)
+        missing(why)
     system_before = _system_datadir(), _system_pid()
     pair = MariaDBPair()
     try:

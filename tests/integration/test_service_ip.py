@@ -17,6 +17,7 @@ from tests.integration.conftest import AgentRun
 from tests.support.asterisk import make_certificates
 from tests.support.baresip import Account, Phone
 from tests.support.client_host import ClientHost
+from tests.support.missing import require_root
 from tests.support.netlab import IP, NetLab
 
 OCF_SUCCESS, OCF_ERR_GENERIC, OCF_ERR_ARGS = 0, 1, 2
@@ -24,7 +25,10 @@ OCF_ERR_CONFIGURED, OCF_NOT_RUNNING = 6, 7
 VIP, VIP2, VIP6 = "198.51.100.100", "198.51.100.101", "2001:db8:5::100"
 TRUNK1, TRUNK2, TRUNK6 = "198.51.100.193", "198.51.100.225", "2001:db8:6::1"
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces")
+
+@pytest.fixture(autouse=True)
+def _root() -> None:
+    require_root("network namespaces")
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from sync_helper.report import SyncReport
 from sync_helper.service import SyncService
 from sync_helper.syncer import Syncer
 from tests.support import sshd
+from tests.support.missing import missing
 from tests.support.polling import content, eventually
 
 pytestmark = pytest.mark.integration
@@ -541,7 +542,7 @@ def other_user() -> Iterator[tuple[sshd.PrivateSshd, sshd.User]]:
     (it reads authorized_keys as that user) and the peer's side go there."""
     why = sshd.available()
     if why:
-        pytest.skip(why)
+        missing(why)
     uid = next(n for n in range(64100, 65000) if not _uid_taken(n))
     home = Path(tempfile.mkdtemp(prefix="sipsync-user-"))
     home.chmod(0o755)
