@@ -38,6 +38,22 @@ def ip_resource(service: Service) -> str:
     return f"{service.name}-ip"
 
 
+def sync_resource(service: Service) -> str:
+    """The promotable file sync clone: promoted where the sync pushes from."""
+    return f"{service.name}-filesync-clone"
+
+
+def database_resource(service: Service) -> str:
+    """The promotable CDR database clone: promoted where it is writable."""
+    return f"{service.name}-db-clone"
+
+
+def promotion_attribute(service: Service) -> str:
+    """The node attribute holding the Asterisk primitive's promotion score
+    (what ``crm_attribute --promotion`` sets for the agent)."""
+    return f"master-{service.name}-asterisk"
+
+
 def config_attribute(service: Service) -> str:
     """Set by ocf:sipha:asterisk while a node's Asterisk refuses some of its
     configuration files: what it refused."""

@@ -13,9 +13,12 @@ from cib_templates.render import (
     PING_ATTRIBUTE,
     active_resource,
     config_attribute,
+    database_resource,
     ip_resource,
+    promotion_attribute,
     replication_attributes,
     sync_attribute,
+    sync_resource,
 )
 from sip_ha import tools
 from sip_ha.errors import SipHaError
@@ -209,9 +212,9 @@ def _service(root: ET.Element, params: ClusterParams, service: Service,
              failures: list[tuple[str | None, str, str]]) -> ServiceState:
     server = _instances(root, active_resource(service))
     address = _instances(root, ip_resource(service))
-    score_attr = f"master-{service.name}-asterisk"
+    score_attr = promotion_attribute(service)
     ping_attr = PING_ATTRIBUTE.format(svc=service.name)
-    sync_node = _promoted(root, f"{service.name}-filesync-clone") if service.sync else None
+    sync_node = _promoted(root, sync_resource(service)) if service.sync else None
     health = []
     for name in service.nodes:
         role, failed = server.get(name, ("Stopped", False))
@@ -237,13 +240,13 @@ def _service(root: ET.Element, params: ClusterParams, service: Service,
     if service.sync is not None and active_node and sync_node != active_node:
         attention += (f"file sync of {service.name} is not pushing from {active_node}: "
                       "changes made there are not copied to the standbys; see "
-                      f"'pcs resource status {service.name}-filesync-clone'",)
+                      f"'pcs resource status {sync_resource(service)}'",)
     if service.database is not None:
-        database_node = _promoted(root, f"{service.name}-db-clone")
+        database_node = _promoted(root, database_resource(service))
         if active_node and database_node != active_node:
             attention += (f"the database of {service.name} is not writable on {active_node}: "
                           "CDRs written there are lost; see "
-                          f"'pcs resource status {service.name}-db-clone'",)
+                          f"'pcs resource status {database_resource(service)}'",)
     return ServiceState(
         name=service.name, server=service.server, active_node=active_node,
         since=_since(root, active_node, ip_resource(service)) if active_node else None,

@@ -17,7 +17,12 @@ import time
 from dataclasses import dataclass
 
 from cib_templates.params import ClusterParams, Service
-from cib_templates.render import active_resource, forced_attribute, ip_resource
+from cib_templates.render import (
+    active_resource,
+    forced_attribute,
+    ip_resource,
+    sync_resource,
+)
 from sip_ha import cluster, tools
 from sip_ha.errors import Refused, SipHaError, TimedOut
 
@@ -91,7 +96,7 @@ def data_problems(state: cluster.ClusterState, service: Service, target: str) ->
         pusher = current.sync_node or "the SIP-ACTIVE node"
         if current.sync_node is None or current.sync_node != current.active_node:
             problems.append(f"file sync is not pushing from the SIP-ACTIVE node: see 'pcs "
-                            f"resource status {service.name}-filesync-clone'")
+                            f"resource status {sync_resource(service)}'")
         elif sync is None:
             problems.append(f"file sync from {pusher} has not reported on {target} yet")
         elif sync.state == "failing":

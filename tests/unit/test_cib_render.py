@@ -155,3 +155,19 @@ def test_pcs_commands_quote_and_order():
     assert ("pcs -f sip-ha-cib.xml constraint location pbx-asterisk-clone rule "
             "constraint-id=pbx-prefers-node1 role=Promoted score=100 '#uname' eq node1"
             in lines)
+
+
+def test_the_ids_the_library_reads_are_the_rendered_ones():
+    """sip_ha reads resources by the names render.py gives; the templates
+    must write the same ones."""
+    cluster = params.load(str(EXAMPLE))
+    root = render.render(cluster).getroot()
+    ids = set(root.xpath("//resources//@id"))
+    service = cluster.services[0]
+    assert service.promotable and service.sync is not None and service.database is not None
+    for name in (render.active_resource(service), render.ip_resource(service),
+                 render.sync_resource(service), render.database_resource(service)):
+        assert name in ids
+    primitive = render.promotion_attribute(service).removeprefix("master-")
+    assert root.xpath(f"//clone[@id='{render.active_resource(service)}']"
+                      f"/primitive[@id='{primitive}']")
