@@ -1,8 +1,9 @@
 """``sip-ha-sync``: watch and push, push some paths now, resync whole folders.
 
-Exit status: 0 done, 1 a transfer failed, 2 bad input (configuration, peer,
-path), 3 done but conflicts were left alone, 4 refused (this node is not the
-active one).
+Exit codes, the same as sip-ha's: 0 done, 1 a transfer failed, 2 bad input
+(usage, configuration, peer, path), 3 refused, nothing changed (this node is
+not the active one), 5 done, but something needs attention (conflicts were
+left alone).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sync_helper.role import ACTIVE, STANDBY, RoleFile
 from sync_helper.syncer import PULL, PUSH, Syncer
 
 DEFAULT_CONFIG = "/etc/sip-ha/sync.toml"
-EXIT_CONFLICTS = 3
+EXIT_CONFLICTS = 5  # as sip-ha status: done, but something needs attention
 
 
 def _logger() -> Any:

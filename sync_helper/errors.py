@@ -31,9 +31,10 @@ class PathEscapeError(SyncError):
 
 
 class RoleError(SyncError):
-    """This node is not the active one, so it does not push."""
+    """This node is not the active one, so it does not push: refused, as
+    sip-ha's safety checks."""
 
-    exit_code = 4
+    exit_code = 3
 
 
 class TransferError(SyncError):

