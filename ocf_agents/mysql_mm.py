@@ -173,8 +173,8 @@ def _log_path(ctx: Context) -> str:
 
 def attribute_names(ctx: Context) -> tuple[str, str]:
     """The node attributes (replication state, lag) of this resource."""
-    resource = ctx.instance.split(":", 1)[0]
-    return f"sipha-mysql-{resource}-replication", f"sipha-mysql-{resource}-lag"
+    return (f"sipha-mysql-{ctx.resource}-replication",
+            f"sipha-mysql-{ctx.resource}-lag")
 
 
 def password(cfg: MysqlConfig) -> str | None:

@@ -223,7 +223,7 @@ class NodeAttributes:
 
     def __init__(self, runner: Runner, resource: str) -> None:
         self.runner = runner
-        self.resource = resource.split(":", 1)[0]
+        self.resource = resource
 
     def set(self, name: str, value: str, delay: float | None = None) -> None:
         argv = [tool("attrd_updater"), "-n", name, "-U", value]
@@ -275,6 +275,10 @@ class Context:
         self.environ = environ
         self.log = log
         self.instance = environ.get("OCF_RESOURCE_INSTANCE", agent.name)
+        # The resource whatever clone instance number Pacemaker or
+        # crm_resource --force-* appends ("db" for "db:1"): state files and
+        # node attributes are named after it.
+        self.resource = self.instance.split(":", 1)[0]
         self.interval_ms = _int(environ.get(meta + "interval"), 0)
         self.check_level = _int(environ.get("OCF_CHECK_LEVEL"), 0)
         self.node = environ.get(meta + "on_node", "") or os.uname().nodename
@@ -285,7 +289,7 @@ class Context:
         self.deadline = time.monotonic() + timeout - max(0.5, min(5.0, timeout * 0.1))
         # RUNNER: a test's fake, which then also answers the node attribute calls
         self.run = runner if runner is not None else Runner(self.deadline, log)
-        self.attrs = NodeAttributes(self.run, self.instance)
+        self.attrs = NodeAttributes(self.run, self.resource)
 
     @property
     def is_probe(self) -> bool:
@@ -297,7 +301,7 @@ class Context:
     def state_file(self, suffix: str) -> str:
         """One file per resource and node, found whether Pacemaker says "db"
         or crm_resource --force-* "db:0" (clone instance numbers dropped)."""
-        safe = self.instance.split(":", 1)[0].replace("/", "_")
+        safe = self.resource.replace("/", "_")
         return os.path.join(self.state_dir, f"sipha-{self.agent}-{safe}.{suffix}")
 
 

@@ -143,6 +143,12 @@ def test_state_files_ignore_the_clone_number():
     assert state("a/b") == "/run/x/sipha-demo-a_b.pid"
 
 
+def test_one_resource_identity_names_node_attributes_too():
+    ctx = Context(AGENT, "monitor", {"OCF_RESOURCE_INSTANCE": "pbx:1"},
+                  Logger("demo", "pbx:1", {}), 5)
+    assert (ctx.instance, ctx.resource, ctx.attrs.resource) == ("pbx:1", "pbx", "pbx")
+
+
 def test_deadline_leaves_a_margin():
     ctx = Context(AGENT, "monitor", {}, Logger("demo", "x", {}), 20)
     assert 15 < ctx.remaining() < 20

@@ -81,7 +81,7 @@ class FakeRunner:
 
 def test_node_attribute_commands():
     fake = FakeRunner(stdout='name="sipha-sync" host="node1" value="42"\n')
-    attrs = NodeAttributes(fake, "asterisk:1")  # type: ignore[arg-type]
+    attrs = NodeAttributes(fake, "asterisk")  # type: ignore[arg-type]
     attrs.set("sipha-lag", "3")
     attrs.set("sipha-lag", "4", delay=5)
     assert attrs.get("sipha-sync") == "42"
