@@ -22,6 +22,10 @@ from lxml import etree
 
 from cib_templates.params import Alerts, ClusterParams, Extra, Fencing, Service
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 DEFAULT_SCHEMA = "pacemaker-3.9"
 PING_ATTRIBUTE = "sipha-gw-{svc}"
@@ -104,9 +108,9 @@ def _xml_id(text: str) -> str:
     return cleaned if re.match(r"^[A-Za-z_]", cleaned) else f"n-{cleaned}"
 
 
-def _nvpairs(parent: etree._Element, options: dict[str, str] | object) -> None:
+def _nvpairs(parent: etree._Element, options: Mapping[str, str]) -> None:
     base = parent.get("id")
-    for name, value in dict(options).items():  # type: ignore[call-overload]
+    for name, value in options.items():
         etree.SubElement(parent, "nvpair", id=_xml_id(f"{base}-{name}"), name=name,
                          value=value)
 

@@ -83,7 +83,7 @@ def module_of(path: str) -> str | None:
 
 def reload(cli: AsteriskCli, changed: list[str]) -> list[str]:
     """Load CHANGED into the running Asterisk; what it refused, in words."""
-    modules = sorted({module_of(path) for path in changed} - {None})  # type: ignore[arg-type]
+    modules = sorted({module for path in changed if (module := module_of(path)) is not None})
     if any(module_of(path) is None for path in changed):
         cli.command("core reload", timeout=max(cli.timeout, 10))
     if not modules:

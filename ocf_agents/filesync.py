@@ -661,8 +661,8 @@ def flush(cfg: FileSyncConfig, ctx: Context, until: float) -> None:
     for peer in report.peers:
         for error in peer.errors:
             log.warning(f"final push to {peer.peer}: {error}{_ran_out(cfg, until)}")
-    for peer, conflict in report.conflicts:
-        log.warning(f"final push to {peer}: {conflict.path} left alone: {conflict.reason}")
+    for name, conflict in report.conflicts:
+        log.warning(f"final push to {name}: {conflict.path} left alone: {conflict.reason}")
     changed = sum(len(p.sent) + len(p.replaced) + len(p.removed) for p in report.peers)
     reached = sum(1 for p in report.peers if not p.errors)
     log.info(f"final push: {changed} change(s) to {reached} of {len(report.peers)} "

@@ -108,23 +108,27 @@ class Replication:
         exec_pos = (exec_file, _int_or_none(row.get("Exec_Master_Log_Pos")) or 0) \
             if exec_file else None
         peer = f"{row.get('Master_Host', '?')}:{row.get('Master_Port', '?')}"
-        made = {"io": io, "sql": sql, "read_pos": read_pos, "exec_pos": exec_pos}
+
+        def made(state: str, detail: str = "") -> Replication:
+            return cls(state, lag, detail, io=io, sql=sql, read_pos=read_pos,
+                       exec_pos=exec_pos)
+
         if sql != "Yes" and sql_errno:
-            return cls(BROKEN, lag, f"SQL thread stopped by error {sql_errno}: "
-                                    f"{_first_line(row.get('Last_SQL_Error'))}", **made)
+            return made(BROKEN, f"SQL thread stopped by error {sql_errno}: "
+                                f"{_first_line(row.get('Last_SQL_Error'))}")
         if io != "Yes" and io_errno and io_errno not in PEER_ERRNOS:
-            return cls(BROKEN, lag, f"IO thread error {io_errno}: "
-                                    f"{_first_line(row.get('Last_IO_Error'))}", **made)
+            return made(BROKEN, f"IO thread error {io_errno}: "
+                                f"{_first_line(row.get('Last_IO_Error'))}")
         if sql != "Yes":
-            return cls(STOPPED, lag, "SQL thread stopped (STOP SLAVE?)", **made)
+            return made(STOPPED, "SQL thread stopped (STOP SLAVE?)")
         if io == "Connecting" or (io != "Yes" and io_errno):
             gave_up = "" if io == "Connecting" else " (IO thread gave up retrying: START SLAVE)"
-            return cls(PEER_UNREACHABLE, lag, f"peer {peer} unreachable{gave_up}", **made)
+            return made(PEER_UNREACHABLE, f"peer {peer} unreachable{gave_up}")
         if io != "Yes":
-            return cls(STOPPED, lag, "IO thread stopped (STOP SLAVE?)", **made)
+            return made(STOPPED, "IO thread stopped (STOP SLAVE?)")
         if lag is not None and lag > max_lag:
-            return cls(LAGGING, lag, f"more than {max_lag:g}s behind {peer}", **made)
-        return cls(OK, lag, "", **made)
+            return made(LAGGING, f"more than {max_lag:g}s behind {peer}")
+        return made(OK)
 
 
 def layout_problems(variables: Mapping[str, Any]) -> list[str]:
@@ -272,7 +276,7 @@ def wait_until(deadline: float, check: Any, poll: float = 0.2) -> Any:
 
 
 def _unpack(err: Exception) -> tuple[int, str]:
-    args = getattr(err, "args", ())
+    args: tuple[object, ...] = getattr(err, "args", ())
     if len(args) >= 2 and isinstance(args[0], int):
         return args[0], _first_line(args[1])
     return 0, _first_line(str(err)) or type(err).__name__

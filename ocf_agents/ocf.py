@@ -392,8 +392,9 @@ class Agent:
                 timeout = "5s" if name == "meta-data" else "20s"
                 etree.SubElement(actions, "action", name=name, timeout=timeout)
         doctype = '<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">'
-        return etree.tostring(root, xml_declaration=True, encoding="UTF-8",
-                              doctype=doctype, pretty_print=True).decode()
+        text: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8",
+                                     doctype=doctype, pretty_print=True)
+        return text.decode()
 
     def usage(self) -> str:
         return f"usage: {self.name} {{{'|'.join(self.actions)}}}\n"

@@ -157,9 +157,11 @@ def parse(xml_text: str, params: ClusterParams) -> ClusterState:
                   for n in root.iterfind("nodes/node"))
     dc = root.find("summary/current_dc")
     options = root.find("summary/cluster_options")
-    attributes = {n.get("name"): {a.get("name"): a.get("value") for a in n.iterfind("attribute")}
+    attributes = {n.get("name", ""): {a.get("name", ""): a.get("value", "")
+                                      for a in n.iterfind("attribute")}
                   for n in root.iterfind("node_attributes/node")}
-    failures = [(f.get("node"), f.get("op_key", ""), f.get("exitreason") or f.get("status", ""))
+    failures = [(f.get("node"), f.get("op_key", ""),
+                 f.get("exitreason") or f.get("status") or "")
                 for f in root.iterfind("failures/failure")]
     services = tuple(_service(root, params, service, nodes, attributes, failures)
                      for service in params.services)
@@ -297,8 +299,10 @@ def _promoted(root: ET.Element, clone: str) -> str | None:
 
 
 def _positive(value: str | None) -> bool:
+    if value is None:
+        return False
     try:
-        return value is not None and int(value) > 0
+        return int(value) > 0
     except ValueError:
         return value.upper() == "INFINITY"
 

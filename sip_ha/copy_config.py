@@ -66,7 +66,8 @@ def rsync_argv(paths: list[str], suffix: str, destination: str,
 
 def _changes(itemized: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(new, replaced) absolute paths from rsync's --itemize-changes output."""
-    new, replaced = [], []
+    new: list[str] = []
+    replaced: list[str] = []
     for line in itemized.splitlines():
         flags, _, path = line.partition(" ")
         # "<f" a file sent to a remote node, ">f" one written locally.

@@ -76,7 +76,8 @@ def readiness_problems(state: cluster.ClusterState, service: Service, target: st
     if service.gateways and (health is None or health.gateways is None):
         problems.append(f"{target} has not measured its gateways yet "
                         f"({', '.join(service.gateways)}): wait for its ping resource")
-    elif service.gateways and health.gateways < len(service.gateways):
+    elif service.gateways and health is not None and health.gateways is not None \
+            and health.gateways < len(service.gateways):
         problems.append(f"{target} reaches {health.gateways} of {len(service.gateways)} "
                         f"gateway(s) ({', '.join(service.gateways)}): fix its network first")
     return problems
@@ -191,7 +192,8 @@ def failback(runner: Runner, params: ClusterParams, service_name: str | None = N
 
 def failback_problems(state: cluster.ClusterState, service: Service, target: str) -> list[str]:
     problems = readiness_problems(state, service, target)
-    if state.node(target) is not None and state.node(target).online:
+    node = state.node(target)
+    if node is not None and node.online:
         problems += data_problems(state, service, target)
     return problems
 

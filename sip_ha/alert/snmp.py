@@ -24,6 +24,7 @@ from sipha_runtime.hostport import split_host_port
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
 Value: TypeAlias = str | int
 Varbind: TypeAlias = tuple[str, Value]
@@ -199,8 +200,8 @@ def parse_target(target: str) -> tuple[str, int]:
         raise AlertError(f"SNMP target {target!r}: {err}") from None
 
 
-_AddrInfo: TypeAlias = list[tuple[socket.AddressFamily, socket.SocketKind, int, str,
-                                  tuple[str, int] | tuple[str, int, int, int]]]
+_AddrInfo: TypeAlias = ("Sequence[tuple[socket.AddressFamily, socket.SocketKind, int, str, "
+                         "tuple[Any, ...]]]")
 
 
 def _resolve(target: str, host: str, port: int, timeout: float) -> _AddrInfo:

@@ -23,7 +23,7 @@ from sipha_runtime.hostport import split_host_port
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
     AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
@@ -202,7 +202,7 @@ def _remaining(deadline: float, target: str) -> float:
 
 
 def _resolve(spec: SyslogTarget, kind: socket.SocketKind, target: str,
-             deadline: float) -> list[AddrInfo]:
+             deadline: float) -> Sequence[AddrInfo]:
     """getaddrinfo, which has no timeout of its own: numeric hosts directly,
     names in a daemon thread we stop waiting for at the deadline."""
     try:
@@ -210,7 +210,7 @@ def _resolve(spec: SyslogTarget, kind: socket.SocketKind, target: str,
                                   flags=socket.AI_NUMERICHOST)
     except socket.gaierror:
         pass  # a name, not an address
-    outcome: list[list[AddrInfo] | OSError] = []
+    outcome: list[Sequence[AddrInfo] | OSError] = []
 
     def lookup() -> None:
         try:
