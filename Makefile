@@ -4,7 +4,10 @@ PYTHON ?= /usr/bin/python3
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: all deps boxes venv lint test unit integration cluster bench demo clean
+.PHONY: all deps boxes venv lint typecheck shellcheck check test unit integration cluster \
+        bench demo clean
+
+SHELL_SCRIPTS = .ci/run scripts/host-deps.sh vagrant/*.sh vagrant/box/*.sh vagrant/provision/*.sh
 
 all: test
 
@@ -18,27 +21,38 @@ boxes: deps
 	./vagrant/build-box.sh bookworm
 	./vagrant/build-box.sh sid
 
-$(STAMP): setup.cfg pyproject.toml | deps
+# The venv needs neither apt nor root: python3 with its venv module, and PyPI.
+$(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]' --config-settings editable_mode=compat
 	touch $@
 
-venv: deps $(STAMP)
+venv: $(STAMP)
 
+# The fast loop (CONTRIBUTING.rst): no apt, no root.
 lint: venv
 	$(VENV)/bin/ruff check .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+shellcheck: venv
+	$(VENV)/bin/shellcheck $(SHELL_SCRIPTS)
 
 unit: venv
 	$(PY) -m pytest -q tests/unit
 
-integration: venv boxes
+check: lint typecheck shellcheck unit
+
+# The slow layers: host packages, test boxes, root.
+integration: deps venv boxes
 	$(PY) -m pytest -q tests/integration
 
-cluster: venv boxes
+cluster: deps venv boxes
 	$(PY) -m pytest -q -ra tests/cluster
 
-test: venv lint boxes
+test: deps venv lint typecheck shellcheck boxes
 	$(PY) -m pytest -q -ra --durations=15 tests/unit tests/integration tests/cluster
 
 bench: venv boxes

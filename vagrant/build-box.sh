@@ -74,6 +74,7 @@ trap cleanup EXIT
 
 # 1. Python wheels for the box's venv, fetched on the host (the chroot needs
 #    no PyPI access and the nodes have no network at all).
+# shellcheck disable=SC2046  # one argument per requirement line
 python3 -m pip download -q -d "$WORK/wheels" --only-binary=:all: \
     --python-version "$PYVER" --implementation cp \
     --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
@@ -96,6 +97,7 @@ mount --bind /dev/pts "$ROOT/dev/pts"
 mkdir -p "$ROOT/tmp/sipha-box"
 cp -a "$HERE/box/." "$ROOT/tmp/sipha-box/"
 cp -a "$WORK/wheels" "$ROOT/tmp/sipha-box/wheels"
+# shellcheck disable=SC2012  # a glob's first match; the path has no odd characters
 KEY=$(ls /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub 2>/dev/null | head -1 || true)
 [ -n "$KEY" ] || KEY=$(gem contents vagrant 2>/dev/null | grep 'keys/vagrant.pub$' | head -1)
 cp "$KEY" "$ROOT/tmp/sipha-box/vagrant.pub"

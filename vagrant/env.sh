@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the vagrant/*.sh entry points: one place for the environment
 # of a cluster (prefix, Vagrant's folders). Override any of it from outside.
 export SIPHA_PREFIX=${SIPHA_PREFIX:-sipha}

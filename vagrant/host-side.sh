@@ -110,6 +110,7 @@ up() {
         --port "$FENCE_PORT" --prefix "$P" --backend lxc --log "$STATE/fenced.log" \
         --passwd-file "$FENCE_SECRET" --sipha-tag="$P-fenced"
     local i
+    # shellcheck disable=SC2034  # i only counts the tries
     for i in $(seq 50); do
         (exec 3<>"/dev/tcp/$NET.1/$FENCE_PORT") 2>/dev/null && break
         sleep 0.1

@@ -19,6 +19,7 @@ if [ ! -x $VENV/bin/python ]; then
     echo 'hacluster:sipha-test' | chpasswd
     systemctl enable --now pcsd
     python3 -m venv $VENV
+    # shellcheck disable=SC2046  # one argument per requirement line
     $VENV/bin/pip install -q $(cat $SRC/vagrant/box/python-requirements.txt)
 fi
 
@@ -64,6 +65,7 @@ ln -sf $VENV/bin/sip-ha /usr/local/sbin/sip-ha 2>/dev/null || true
 
 if [ -x $VENV/bin/sip-ha ]; then
     $VENV/bin/sip-ha install-agents
+    # shellcheck disable=SC2012  # agent names, printed for a person
     ls /usr/lib/ocf/resource.d/sipha/ 2>/dev/null | sed 's/^/ocf:sipha:/' | tr '\n' ' '; echo
 else
     rm -f /usr/local/sbin/sip-ha
