@@ -40,8 +40,10 @@ typecheck: venv
 shellcheck: venv
 	$(VENV)/bin/shellcheck $(SHELL_SCRIPTS)
 
+# A Pacemaker tool this host lacks skips the tests that read it (-rs lists
+# them); make test installs the tools and lets nothing skip.
 unit: venv
-	$(PY) -m pytest -q tests/unit
+	SIPHA_ALLOW_SKIP=1 $(PY) -m pytest -q -rs tests/unit
 
 check: lint typecheck shellcheck unit
 

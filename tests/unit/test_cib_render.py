@@ -6,7 +6,6 @@ system is at hand; the pcs commands read back from the same XML."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from lxml import etree
 
 from cib_templates import params, pcs_commands, render, validate
 from sipha_runtime.run import Runner
+from tests.support.missing import missing, require_root
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
@@ -49,6 +49,7 @@ def test_golden(name: str):
     assert pcs_text == pcs_golden.read_text()
 
 
+@pytest.mark.pacemaker_tools
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_valid_for_pacemaker_2_1_schema_and_crm_verify(name: str):
     cib = rendered(name, validate.newest_schema())
@@ -57,6 +58,7 @@ def test_valid_for_pacemaker_2_1_schema_and_crm_verify(name: str):
     validate.check(cib, runner())
 
 
+@pytest.mark.pacemaker_tools
 def test_schema_and_crm_verify_catch_mistakes():
     cib = rendered("example")
     broken = etree.fromstring(etree.tostring(cib))
@@ -85,17 +87,16 @@ def test_newest_schema(tmp_path: Path):
         validate.newest_schema(str(tmp_path / "none"))
 
 
-@pytest.mark.skipif(SID_ROOT is None, reason="no sid box root file system (built by the "
-                                             "cluster tests) on this host")
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_valid_for_pacemaker_3_0(name: str, tmp_path: Path):
+    if SID_ROOT is None:
+        missing("no sid box root file system on this host (make boxes builds it)")
     schemas = str(SID_ROOT / "usr/share/pacemaker")
     schema = validate.newest_schema(schemas)
     assert schema.startswith("pacemaker-4.")
     cib = rendered(name, schema)
     assert validate.relaxng_problems(cib, schemas) == []
-    if os.geteuid() != 0 or not shutil.which("chroot"):
-        pytest.skip("crm_verify inside the sid root needs root")
+    require_root("crm_verify inside the sid root (chroot)")
     # The XML goes through a pipe: the root file system is shared (other
     # tests mount it as an overlay's lower layer) and must not be written.
     res = subprocess.run(["chroot", str(SID_ROOT), "/usr/sbin/crm_verify", "--xml-pipe", "-V"],

@@ -6,20 +6,18 @@ three nodes two services spread over their own nodes."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from cib_templates import params, render
-from tests.support.scheduler import CRM_SIMULATE, Simulation
+from tests.support.scheduler import Simulation
 
 HERE = Path(__file__).parent
 EXAMPLE = Path(params.__file__).parent / "example.toml"
 THREE = HERE / "data" / "three-nodes.toml"
 
-pytestmark = pytest.mark.skipif(not shutil.which(CRM_SIMULATE),
-                                reason="crm_simulate (pacemaker-cli-utils) is not installed")
+pytestmark = pytest.mark.pacemaker_tools
 
 
 def healthy(sim: Simulation, node: str, **extra: str) -> None:

@@ -76,6 +76,7 @@ class Pushed:
         return done()
 
 
+@pytest.mark.pacemaker_tools
 def test_apply_refuses_to_drop_what_the_parameter_file_does_not_describe():
     fake = FakeRunner([(QUERY, done(LIVE)), (VERIFY, real)])
     with pytest.raises(Refused, match="the cluster has resource old-ip that the parameter "
@@ -84,6 +85,7 @@ def test_apply_refuses_to_drop_what_the_parameter_file_does_not_describe():
     assert fake.finished()
 
 
+@pytest.mark.pacemaker_tools
 def test_apply_with_prune_replaces_what_sip_ha_owns_and_keeps_the_rest():
     pushed = Pushed()
     fake = FakeRunner([(QUERY, done(LIVE)), (VERIFY, real), (REPLACE, pushed)])
@@ -108,6 +110,7 @@ def test_apply_with_prune_replaces_what_sip_ha_owns_and_keeps_the_rest():
                for line in diff_lines)
 
 
+@pytest.mark.pacemaker_tools
 def test_apply_keeps_an_operators_move_and_does_nothing_when_up_to_date():
     p = params.load(EXAMPLE)
     live = etree.fromstring(LIVE.encode())
@@ -130,6 +133,7 @@ DUPLICATE = ("error: Operation pbx-asterisk-monitor-unpromoted is duplicate of "
              "pbx-asterisk-monitor-promoted\nConfiguration invalid\n")
 
 
+@pytest.mark.pacemaker_tools
 def test_crm_verify_warnings_do_not_block_but_errors_do(monkeypatch: pytest.MonkeyPatch):
     fake = FakeRunner([(QUERY, done(LIVE)), (VERIFY, done(returncode=78, stderr=DEPRECATED)),
                        (QUERY, done(LIVE)), (VERIFY, done(returncode=78, stderr=DUPLICATE))])
@@ -147,6 +151,7 @@ def test_crm_verify_warnings_do_not_block_but_errors_do(monkeypatch: pytest.Monk
     assert fake.finished()
 
 
+@pytest.mark.pacemaker_tools
 def test_diff_command(monkeypatch: pytest.MonkeyPatch):
     fake = FakeRunner([(QUERY, done(LIVE)), (VERIFY, real)])
     monkeypatch.setattr(tools, "runner", lambda seconds: fake)
@@ -156,6 +161,7 @@ def test_diff_command(monkeypatch: pytest.MonkeyPatch):
     assert "not in the parameter file (apply needs --prune): resource old-ip" in result.output
 
 
+@pytest.mark.pacemaker_tools
 def test_apply_command_refusal_exit_code(monkeypatch: pytest.MonkeyPatch):
     fake = FakeRunner([(QUERY, done(LIVE)), (VERIFY, real)])
     monkeypatch.setattr(tools, "runner", lambda seconds: fake)
@@ -164,6 +170,7 @@ def test_apply_command_refusal_exit_code(monkeypatch: pytest.MonkeyPatch):
     assert "pass --prune to delete them" in result.output
 
 
+@pytest.mark.pacemaker_tools
 def test_render_command_matches_golden_files():
     args = ["cib", "render", "--params", EXAMPLE, "--schema", "pacemaker-3.9"]
     result = CliRunner().invoke(cli, args)
@@ -173,6 +180,7 @@ def test_render_command_matches_golden_files():
     assert result.output == (GOLDEN / "cib-example.pcs").read_text()
 
 
+@pytest.mark.pacemaker_tools
 def test_render_command_errors(tmp_path: Path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[cluster]\nnodes = ['node1']\n")
@@ -198,6 +206,7 @@ EXAMPLE_TEXT = Path(EXAMPLE).read_text()
     EXAMPLE_TEXT.replace("stickiness = 200", "stickiness = 10000000000000000000").encode(),
     EXAMPLE_TEXT.replace("migration_threshold = 1", "migration_threshold = -5").encode(),
 ], ids=["not-utf8", "deep", "nul", "control", "dash-node", "shell-ip", "score", "threshold"])
+@pytest.mark.pacemaker_tools
 def test_bad_parameter_files_are_one_line_and_exit_1(tmp_path: Path, content: bytes):
     bad = tmp_path / "bad.toml"
     bad.write_bytes(content)
@@ -416,6 +425,7 @@ def test_copy_config_command_sends_a_parameter_file_with_secrets_apart(
                              "Security)\n")
 
 
+@pytest.mark.pacemaker_tools
 def test_the_example_as_cib_example_writes_it_loads(tmp_path: Path):
     """sip-ha cib example > FILE under umask 022: the example holds no secret."""
     path = tmp_path / "cluster.toml"

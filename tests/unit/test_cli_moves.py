@@ -5,7 +5,6 @@ crm_simulate) and runs exactly the expected pcs commands."""
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import threading
 import time
@@ -20,7 +19,7 @@ from sip_ha.cli import cli
 from sip_ha.errors import Refused
 from tests.support.fake_runner import ANY, FakeRunner, done
 from tests.support.fake_sip import FakeSip, reply
-from tests.support.scheduler import CRM_SIMULATE, Simulation
+from tests.support.scheduler import Simulation
 
 EXAMPLE = str(Path(params.__file__).parent / "example.toml")
 CRM_MON = cluster.CRM_MON_ARGV
@@ -28,8 +27,7 @@ MOVE = [tools.PCS, "resource", "move", "pbx-asterisk-clone", "node1", "--promote
         "--wait=120"]
 CLEAR = [tools.PCS, "resource", "clear", "pbx-asterisk-clone"]
 
-pytestmark = pytest.mark.skipif(not shutil.which(CRM_SIMULATE),
-                                reason="crm_simulate (pacemaker-cli-utils) is not installed")
+pytestmark = pytest.mark.pacemaker_tools
 
 
 def healthy(sim: Simulation, node: str) -> None:

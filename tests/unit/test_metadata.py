@@ -11,7 +11,9 @@ from lxml import etree
 from ocf_agents.ocf import Agent, Config, Operation, param
 from sip_ha.install import AGENTS
 
-DTD_PATH = Path("/usr/share/resource-agents/ra-api-1.dtd")
+# resource-agents' /usr/share/resource-agents/ra-api-1.dtd, copied so that the
+# unit layer needs no Debian package (the integration layer runs ocf-tester).
+DTD_PATH = Path(__file__).parent / "data" / "ra-api-1.dtd"
 GOLDEN = Path(__file__).parent / "golden"
 
 
