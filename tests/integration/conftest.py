@@ -5,14 +5,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support import rsyslog, sshd
-from tests.support.agent_run import AgentRun
+from tests.support.agent_run import run_agent
 from tests.support.alertlab import AlertNetns
 from tests.support.kamailio import KamailioSetup
 from tests.support.mail_receiver import MailReceiver
@@ -46,14 +45,6 @@ def kamailio(tmp_path: Path, ocf_root: Path) -> Iterator[KamailioSetup]:
     run_agent(ocf_root, "sipserver", "stop", setup.environ())
     for pid in setup.processes():
         os.kill(pid, 9)
-
-
-def run_agent(ocf_root: Path, agent: str, action: str, env: dict[str, str],
-              timeout: float = 60) -> AgentRun:
-    started = time.monotonic()
-    proc = subprocess.run([str(ocf_root / "resource.d" / "sipha" / agent), action], env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
-    return AgentRun(proc, time.monotonic() - started)
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ import pytest
 
 from ocf_agents.filesync import TAG_VARIABLE as TAG
 from ocf_agents.filesync import Watcher, tagged_processes
-from tests.integration.conftest import AgentRun, run_agent
 from tests.support import sshd
+from tests.support.agent_run import AgentRun, run_agent
 from tests.support.polling import content, eventually
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import AgentRun
+from tests.support.agent_run import AgentRun
 from tests.support.asterisk import make_certificates
 from tests.support.baresip import Account, Phone
 from tests.support.client_host import ClientHost

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ocf_agents.sip_options import SipError, probe
-from tests.integration.conftest import run_agent
+from tests.support.agent_run import run_agent
 from tests.support.kamailio import KamailioSetup
 
 OCF_SUCCESS, OCF_ERR_GENERIC, OCF_ERR_ARGS, OCF_ERR_UNIMPLEMENTED = 0, 1, 2, 3
