@@ -289,4 +289,5 @@ def to_text(tree: etree._ElementTree | etree._Element) -> str:
     root = tree.getroot() if isinstance(tree, etree._ElementTree) else tree
     copy_ = copy.deepcopy(root)
     etree.indent(copy_, space="  ")
-    return etree.tostring(copy_, encoding="unicode") + "\n"
+    text: str = etree.tostring(copy_, encoding="unicode")
+    return text + "\n"
