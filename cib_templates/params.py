@@ -17,6 +17,8 @@ import stat
 import tomllib
 from dataclasses import dataclass, field
 
+from sipha_runtime.errors import Failure
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -47,7 +49,7 @@ _POINTER_NAME = re.compile(r"[_.-](file|script|path)$", re.IGNORECASE)
 STASHED = "lrm://"
 
 
-class ParamError(Exception):
+class ParamError(Failure):
     """The parameter file is wrong; the message names the key and the fix."""
 
 

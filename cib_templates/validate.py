@@ -11,6 +11,8 @@ import tempfile
 
 from lxml import etree
 
+from sipha_runtime.errors import Failure
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from sipha_runtime.run import Runner
@@ -19,7 +21,7 @@ SCHEMA_DIR = "/usr/share/pacemaker"
 CRM_VERIFY = "/usr/sbin/crm_verify"
 
 
-class ValidationError(Exception):
+class ValidationError(Failure):
     """The CIB is not valid; ``problems`` lists what Pacemaker said."""
 
     def __init__(self, what: str, problems: list[str]) -> None:

@@ -40,16 +40,18 @@ def _errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn library errors into one sentence on stderr and the documented code."""
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from cib_templates.params import ParamError
-        from cib_templates.validate import ValidationError
-        from sip_ha.errors import SipHaError
+        from sipha_runtime.errors import Failure
+        from sipha_runtime.run import CommandError
 
         try:
             return command(*args, **kwargs)
-        except SipHaError as err:
+        except CommandError as err:  # its codes are OCF's: here, the action failed
+            click.echo(f"sip-ha: {err}", err=True)
+            sys.exit(1)
+        except Failure as err:  # SipHaError, ParamError, ValidationError
             click.echo(f"sip-ha: {err}", err=True)
             sys.exit(err.exit_code)
-        except (ParamError, ValidationError, OSError) as err:
+        except OSError as err:
             click.echo(f"sip-ha: {err}", err=True)
             sys.exit(1)
     return wrapper

@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from sipha_runtime.run import CommandError
 from sync_helper.config import SyncConfig, load_config
 from sync_helper.errors import ConfigError, RoleError, SyncError
 from sync_helper.health import HealthFile, record
@@ -193,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SyncError as exc:
         click.echo(f"error: {printable(exc.reason)}", err=True)
         return exc.exit_code
+    except CommandError as exc:  # its codes are OCF's: here, the action failed
+        click.echo(f"error: {printable(exc.reason)}", err=True)
+        return 1
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 1

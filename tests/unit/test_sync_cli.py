@@ -43,7 +43,7 @@ def test_unknown_peer_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "no peer named 'zz'" in capsys.readouterr().err
 
 
-def test_standby_refuses_to_push_with_exit_4(tmp_path: Path,
+def test_standby_refuses_to_push_with_exit_3(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "ast").mkdir()
     (tmp_path / "ast" / "x.conf").write_text("x")
@@ -60,3 +60,14 @@ def test_role_command_shows_and_sets(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["-c", str(path), "role", "active"]) == 0
     assert capsys.readouterr().out.split() == ["standby", "active"]
     assert main(["-c", str(path), "role", "master"]) == 2
+
+
+def test_a_command_that_cannot_run_is_one_line_and_exit_1(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "ast").mkdir()
+    path = config(tmp_path, tmp_path / "ast")
+    path.write_text(path.read_text().replace(
+        "[[peers]]", 'rsync = "/nonexistent/rsync"\n[ssh]\nssh = "/nonexistent/ssh"\n[[peers]]'))
+    assert main(["-c", str(path), "resync"]) == 1
+    err = capsys.readouterr().err
+    assert "/nonexistent/" in err and "Traceback" not in err
