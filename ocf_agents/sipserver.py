@@ -82,6 +82,16 @@ class SipServerConfig(SipCheckConfig):
         longdesc="How long the control command may take before the server counts as hung.")
 
 
+def _default_pidfile(template: str, ctx: Context) -> str:
+    """The profile's pid file, named after the resource (no clone number).
+    A server that crm_resource --force-start started under an older agent
+    wrote it with the number turned into "-N"; that file is used while it
+    is there."""
+    path = template.format(instance=ctx.resource.replace("/", "_"))
+    older = template.format(instance=ctx.instance.replace(":", "-").replace("/", "_"))
+    return older if older != path and os.path.exists(older) else path
+
+
 class Plan:
     """The concrete program, files and commands for one call."""
 
@@ -90,8 +100,7 @@ class Plan:
         self.cfg = cfg
         self.profile = cfg.profile
         self.config = cfg.config or config
-        self.pidfile = cfg.pidfile or pidfile.format(
-            instance=ctx.instance.replace(":", "-").replace("/", "_"))
+        self.pidfile = cfg.pidfile or _default_pidfile(pidfile, ctx)
         self._control = control
         if cfg.profile == "custom" and not (cfg.start_command.strip() and cfg.pidfile):
             raise NotConfiguredError("profile=custom needs start_command and pidfile")
