@@ -9,22 +9,22 @@ The trap and its objects are those of PACEMAKER-MIB (enterprise 32723, the
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import secrets
 import socket
-import threading
 import time
 from types import MappingProxyType
 from typing import Final, TypeAlias
 
 from sip_ha.alert.errors import AlertError
 from sipha_runtime.hostport import split_host_port
+from sipha_runtime.resolve import resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import Any
+
+    from sipha_runtime.resolve import AddrInfo
 
 Value: TypeAlias = str | int
 Varbind: TypeAlias = tuple[str, Value]
@@ -200,44 +200,17 @@ def parse_target(target: str) -> tuple[str, int]:
         raise AlertError(f"SNMP target {target!r}: {err}") from None
 
 
-_AddrInfo: TypeAlias = ("Sequence[tuple[socket.AddressFamily, socket.SocketKind, int, str, "
-                         "tuple[Any, ...]]]")
-
-
-def _resolve(target: str, host: str, port: int, timeout: float) -> _AddrInfo:
-    """getaddrinfo for UDP, within ``timeout``: a literal address needs no
-    resolver; a name is looked up in a daemon thread that is abandoned (not
-    waited for) when the resolver hangs past the deadline."""
-    flags = 0
+def _resolve(target: str, host: str, port: int, timeout: float) -> Sequence[AddrInfo]:
     try:
-        ipaddress.ip_address(host.partition("%")[0])
-        flags = socket.AI_NUMERICHOST
-    except ValueError:
-        pass
-    result: list[_AddrInfo] = []
-    failure: list[OSError] = []
-
-    def lookup() -> None:
-        try:
-            result.append(socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM,
-                                             proto=socket.IPPROTO_UDP, flags=flags))
-        except (OSError, UnicodeError) as err:  # gaierror is an OSError
-            failure.append(OSError(str(err)))
-
-    if flags:
-        lookup()
-    else:
-        worker = threading.Thread(target=lookup, name="snmp-resolve", daemon=True)
-        worker.start()
-        worker.join(max(timeout, 0.0))
-        if worker.is_alive():
-            raise AlertError(f"SNMP target {target!r}: {host!r} not resolved within "
-                             f"{timeout:.1f}s")
-    if failure:
-        raise AlertError(f"SNMP target {target!r}: cannot resolve {host!r}: {failure[0]}")
-    if not result or not result[0]:
+        found = resolve(host, port, socket.SOCK_DGRAM, timeout, socket.IPPROTO_UDP)
+    except TimeoutError:
+        raise AlertError(f"SNMP target {target!r}: {host!r} not resolved within "
+                         f"{timeout:.1f}s") from None
+    except OSError as err:
+        raise AlertError(f"SNMP target {target!r}: {err}") from None
+    if not found:
         raise AlertError(f"SNMP target {target!r}: {host!r} has no address")
-    return result[0]
+    return found
 
 
 def send_trap(target: str, community: str, trap_oid: str,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,13 +19,12 @@ from types import MappingProxyType
 
 from sip_ha.alert.errors import AlertError
 from sipha_runtime.hostport import split_host_port
+from sipha_runtime.resolve import resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-    from typing import Any
+    from collections.abc import Mapping
 
-    AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
 
 # The names of <syslog.h> (glibc's facilitynames, without the ambiguous
 # "security" and the internal "mark").
@@ -201,38 +199,11 @@ def _remaining(deadline: float, target: str) -> float:
     return left
 
 
-def _resolve(spec: SyslogTarget, kind: socket.SocketKind, target: str,
-             deadline: float) -> Sequence[AddrInfo]:
-    """getaddrinfo, which has no timeout of its own: numeric hosts directly,
-    names in a daemon thread we stop waiting for at the deadline."""
-    try:
-        return socket.getaddrinfo(spec.host, spec.port, type=kind,
-                                  flags=socket.AI_NUMERICHOST)
-    except socket.gaierror:
-        pass  # a name, not an address
-    outcome: list[Sequence[AddrInfo] | OSError] = []
-
-    def lookup() -> None:
-        try:
-            outcome.append(socket.getaddrinfo(spec.host, spec.port, type=kind))
-        except OSError as err:
-            outcome.append(err)
-
-    worker = threading.Thread(target=lookup, name=f"resolve {spec.host}", daemon=True)
-    worker.start()
-    worker.join(_remaining(deadline, target))
-    if not outcome:
-        raise TimeoutError(errno.ETIMEDOUT, f"resolving {spec.host} timed out")
-    found = outcome[0]
-    if isinstance(found, OSError):
-        raise OSError(f"cannot resolve {spec.host}: {found}")
-    return found
-
-
 def _send_inet(spec: SyslogTarget, payload: bytes, target: str, deadline: float) -> None:
     kind = socket.SOCK_DGRAM if spec.transport == "udp" else socket.SOCK_STREAM
     failure: OSError = OSError(f"no address for {spec.host}")
-    for family, _, proto, _, address in _resolve(spec, kind, target, deadline):
+    for family, _, proto, _, address in resolve(spec.host, spec.port, kind,
+                                                _remaining(deadline, target)):
         sock = socket.socket(family, kind, proto)
         with sock:
             sock.settimeout(_remaining(deadline, target))
