@@ -35,7 +35,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 typecheck: venv
-	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy  # strict; pyproject.toml says what
 
 shellcheck: venv
 	$(VENV)/bin/shellcheck $(SHELL_SCRIPTS)

@@ -33,7 +33,8 @@ def address_is_local(address: str) -> bool:
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as probe:
             probe.connect((address, 9))
-            return probe.getsockname()[0] == address
+            source: str = probe.getsockname()[0]
+            return source == address
     except OSError:
         return False
 

@@ -86,6 +86,7 @@ from sipha_runtime import processes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Mapping
 
     from ocf_agents.mysql_probe import Session
@@ -356,7 +357,7 @@ def start(cfg: MysqlConfig, ctx: Context) -> OCFCode:
     raise GenericError(f"mariadbd did not answer before the start timeout: {last}")
 
 
-def _spawn(cfg: MysqlConfig, ctx: Context):  # -> subprocess.Popen[bytes]
+def _spawn(cfg: MysqlConfig, ctx: Context) -> subprocess.Popen[bytes]:
     import subprocess
 
     daemon.stop_leftovers(ctx, cfg.binary)

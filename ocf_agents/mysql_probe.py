@@ -291,9 +291,10 @@ def _int_or_none(value: object) -> int | None:
     if value is None or value == "":
         return None
     try:
-        return int(value)  # type: ignore[call-overload]
+        number: int = int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return None
+    return number
 
 
 def truthy(value: object) -> bool:
