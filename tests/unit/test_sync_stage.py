@@ -13,8 +13,12 @@ from sync_helper import stage as stage_module
 from sync_helper.errors import PathEscapeError
 from sync_helper.paths import Entry
 from sync_helper.stage import SWAPPED, Stage, open_folder
+from tests.support.missing import require_root
 
-root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown)")
+
+@pytest.fixture
+def root_only() -> None:
+    require_root("keeping owners (chown)")
 
 
 def tree(tmp_path: Path) -> tuple[Path, Path]:
@@ -91,7 +95,7 @@ def test_a_vanished_name_is_left_out(tmp_path: Path) -> None:
     assert staged.entries == {} and staged.refused == {}
 
 
-@root_only
+@pytest.mark.usefixtures("root_only")
 def test_owners_are_kept(tmp_path: Path) -> None:
     folder, where = tree(tmp_path)
     where.mkdir()
@@ -102,7 +106,7 @@ def test_owners_are_kept(tmp_path: Path) -> None:
     assert os.lstat(where / "current").st_uid == 65534
 
 
-@root_only
+@pytest.mark.usefixtures("root_only")
 def test_the_folder_itself_is_reached_only_through_links_root_owns(tmp_path: Path) -> None:
     spool = tmp_path / "spool"  # /var/spool/asterisk: its user may write here
     (tmp_path / "real-voicemail").mkdir()
