@@ -16,6 +16,7 @@ import pytest
 
 from sip_ha.alert import snmp, snmpv3
 from tests.support.alertlab import ALERT_AGENT, AlertNetns, run_alert
+from tests.support.missing import missing
 from tests.support.snmptrapd import TrapReceiver, V3User
 
 pytestmark = pytest.mark.integration
@@ -122,7 +123,7 @@ def test_as_hacluster_its_own_file_is_read_and_roots_is_not(v3_lab):
     try:
         hacluster = pwd.getpwnam("hacluster")
     except KeyError:
-        pytest.skip("no hacluster account (pacemaker is not installed)")
+        missing("no hacluster account (pacemaker is not installed)")
     folder = Path(tempfile.mkdtemp(prefix="sipha-alert-v3-"))
     try:
         folder.chmod(0o711)  # hacluster may reach the file, not list the folder

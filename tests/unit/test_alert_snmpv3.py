@@ -15,6 +15,7 @@ import pytest
 
 from sip_ha.alert import credentials, snmp, snmpv3
 from sip_ha.alert.errors import AlertError
+from tests.support.missing import missing, require_root
 
 AUTH = 'auth pass "q" \\ #x'
 PRIV = "priv-passphrase"
@@ -156,23 +157,23 @@ def test_credentials_file_missing(tmp_path: Path):
         credentials.read(str(tmp_path / "nothing"), "smtp_auth_file", ("user",))
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a file of another user")
 def test_credentials_file_of_another_user(tmp_path: Path):
+    require_root("a file of another user (chown)")
     path = user_file(tmp_path)
     os.chown(path, 65534, 65534)
     with pytest.raises(AlertError, match=r"snmp_user_file .* is not owned by root or hacluster$"):
         snmpv3.read_user(str(path))
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a file of another user")
 def test_credentials_file_of_hacluster_is_read_by_root_too(tmp_path: Path):
     """Pacemaker runs the agent as hacluster; sip-ha test-alerts runs it as root."""
     import pwd
 
+    require_root("a file of another user (chown)")
     try:
         hacluster = pwd.getpwnam("hacluster")
     except KeyError:
-        pytest.skip("no hacluster account (pacemaker is not installed)")
+        missing("no hacluster account (pacemaker is not installed)")
     path = user_file(tmp_path)
     os.chown(path, hacluster.pw_uid, hacluster.pw_gid)
     assert snmpv3.read_user(str(path))["user"] == "sipha"

@@ -175,3 +175,20 @@ def test_the_checker_sees_imports(module: str) -> None:
     """The imports the layering was built to remove are seen when present."""
     path = REPO / Path(*module.split(".")).with_suffix(".py")
     assert imports(path), f"{module} imports nothing of ours?"
+
+
+# written so that this file does not match itself
+WAYS_TO_SKIP = ("pytest." + "skip(", "mark." + "skipif", "import" + "orskip")
+
+
+def test_skips_go_through_the_one_policy() -> None:
+    """A missing component fails unless the run opts in (tests/support/missing.py)."""
+    policy = REPO / "tests" / "support" / "missing.py"
+    offenders = []
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        if path == policy:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if any(word in line for word in WAYS_TO_SKIP):
+                offenders.append(f"{path.relative_to(REPO)}:{number}")
+    assert not offenders, "\n".join(offenders)
