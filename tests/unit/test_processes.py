@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,3 +88,23 @@ def test_work_in_background_runs_in_a_child_of_its_own_session(tmp_path):
     session, child, fds = out.read_text().split(" ", 2)
     assert int(child) == pid and int(session) == pid != os.getsid(0)
     assert fds == "['0', '1', '2', '3']"  # /dev/null thrice, and listdir's own
+
+
+def test_start_time_tells_processes_apart(tmp_path):
+    """With the pid, the identity of a process: the clock tick it started at,
+    read past a command name that holds ") " itself."""
+    odd = tmp_path / "x) 1 2 3"
+    shutil.copy("/bin/sleep", odd)
+    child = subprocess.Popen([str(odd), "30"])
+    try:
+        with open(f"/proc/{child.pid}/stat", encoding="ascii") as handle:
+            assert handle.read().startswith(f"{child.pid} (x) 1 2 3) ")
+        started = processes.start_time(child.pid)
+        assert started is not None
+        assert started == processes.start_time(child.pid)
+        assert started >= processes.start_time(os.getpid())  # type: ignore[operator]
+        assert processes.group_of(child.pid) == os.getpgrp()
+    finally:
+        child.kill()
+        child.wait()
+    assert processes.start_time(child.pid) is None
