@@ -281,12 +281,8 @@ def _check_standby_modules(cfg: AsteriskConfig, ctx: Context) -> None:
     except AsteriskError as err:
         raise GenericError(str(err)) from None
     if loaded:
-        set_score(ctx, None)
+        promotion.set_score(ctx, None)
         raise GenericError(f"{', '.join(loaded)} loaded on a standby (loaded by hand?)")
-
-
-def set_score(ctx: Context, score: int | None) -> None:
-    promotion.set_score(ctx, score)
 
 
 def config_attribute(ctx: Context) -> str:
@@ -345,13 +341,13 @@ def monitor(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     failed = OCFCode.FAILED_PROMOTED if promoted else OCFCode.ERR_GENERIC
     pid = daemon.live_pid(ctx, paths.pidfile, cfg.binary, failed=failed,
                           died="asterisk died without being stopped",
-                          withdraw=lambda: set_score(ctx, None))
+                          withdraw=lambda: promotion.set_score(ctx, None))
     if pid is None:
         return OCFCode.NOT_RUNNING
     try:
         check_health(cfg, ctx, pid, paths)
     except (OCFError, CommandError) as err:
-        set_score(ctx, None)
+        promotion.set_score(ctx, None)
         raise GenericError(err.reason, failed) from None
     # Trouble that is no failure is published, never returned as 190/191:
     # Pacemaker records a degraded result as a failed operation, and then
@@ -361,10 +357,10 @@ def monitor(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
         if ctx.check_level >= 10:
             _check_standby_modules(cfg, ctx)
         problem = configuration_problem(cfg, ctx, paths, asterisk_config.SETTLE)
-        set_score(ctx, DEGRADED_SCORE if problem else HEALTHY_SCORE)
+        promotion.set_score(ctx, DEGRADED_SCORE if problem else HEALTHY_SCORE)
         report_degraded(ctx, [_pull_astdb(cfg, ctx)])
         return OCFCode.SUCCESS
-    set_score(ctx, HEALTHY_SCORE)
+    promotion.set_score(ctx, HEALTHY_SCORE)
     if ctx.check_level >= 10:
         try:
             report_degraded(ctx, active_role_problems(cfg, ctx))
@@ -405,7 +401,7 @@ def start(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
                 last = str(err) if isinstance(err, AsteriskError) else err.reason
             else:
                 _record_loaded(ctx, mark)
-                set_score(ctx, HEALTHY_SCORE)
+                promotion.set_score(ctx, HEALTHY_SCORE)
                 ctx.log.info(f"running as pid {pid}, fully booted, answering SIP")
                 return OCFCode.SUCCESS
         time.sleep(0.2)
@@ -515,7 +511,7 @@ def stop(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
                 and not daemon.terminate(pid, cfg.binary, graceful):
             daemon.kill(ctx, pid, cfg.binary)
     daemon.stop_leftovers(ctx, cfg.binary, graceful)
-    set_score(ctx, None)
+    promotion.set_score(ctx, None)
     promotion.publish(ctx, {config_attribute(ctx): None, degraded_attribute(ctx): None})
     from ocf_agents import astdb_carry
 

@@ -308,10 +308,6 @@ def validate(cfg: FileSyncConfig, ctx: Context) -> None:
 # Promotion score
 
 
-def set_score(ctx: Context, score: int | None) -> None:
-    promotion.set_score(ctx, score)
-
-
 # --------------------------------------------------------------------------
 # Sync health as node attributes (on the node that pushes, one set per peer)
 
@@ -502,11 +498,11 @@ def monitor(cfg: FileSyncConfig, ctx: Context) -> OCFCode:
     try:
         watcher.check(ctx)
     except (OCFError, CommandError) as err:
-        set_score(ctx, None)
+        promotion.set_score(ctx, None)
         raise GenericError(err.reason,
                            OCFCode.FAILED_PROMOTED if active else OCFCode.ERR_GENERIC) from None
     _trim_log(ctx)
-    set_score(ctx, HEALTHY_SCORE)
+    promotion.set_score(ctx, HEALTHY_SCORE)
     # Never 190/191 for a degraded sync: Pacemaker records those as failed
     # operations and, cancelling such a monitor for a promote or demote, waits
     # the operation timeout plus cluster-delay for a confirmation that does
@@ -542,7 +538,7 @@ def start(cfg: FileSyncConfig, ctx: Context) -> OCFCode:
                                f"{_last_words(ctx)}")
         missing = watcher.unwatched()
         if not missing:
-            set_score(ctx, HEALTHY_SCORE)
+            promotion.set_score(ctx, HEALTHY_SCORE)
             ctx.log.info(f"running as pid {watcher.pid}, watching "
                          f"{len(watcher.folders)} folder(s), role standby")
             return OCFCode.SUCCESS
@@ -594,7 +590,7 @@ def stop(cfg: FileSyncConfig, ctx: Context) -> OCFCode:
             write_role(role_file, STANDBY)
         except (OCFError, CommandError) as err:
             ctx.log.warning(err.reason)
-    set_score(ctx, None)
+    promotion.set_score(ctx, None)
     publish_health(cfg, ctx, {})
     graceful = daemon.graceful_deadline(ctx)
     if watcher is not None and watcher.alive():

@@ -251,14 +251,10 @@ def _start_options(cfg: MysqlConfig) -> list[str]:
 # Reporting: node attributes and the promotion score
 
 
-def publish(ctx: Context, values: dict[str, str | None]) -> dict[str, str]:
-    return promotion.publish(ctx, values)
-
-
 def report(ctx: Context, repl: Replication, problems: list[str] | None = None) -> None:
     """Publish the replication state and its score; log when the state changes."""
     state_name, lag_name = attribute_names(ctx)
-    before = publish(ctx, {state_name: repl.state,
+    before = promotion.publish(ctx, {state_name: repl.state,
                            lag_name: None if repl.lag is None else str(repl.lag)})
     if before.get(state_name) != repl.state:
         text = f"replication {repl.describe()}"
@@ -272,7 +268,7 @@ def report(ctx: Context, repl: Replication, problems: list[str] | None = None) -
 def withdraw(ctx: Context) -> None:
     """No score and no replication attributes: the server is not usable here."""
     promotion.set_score(ctx, None)
-    publish(ctx, dict.fromkeys(attribute_names(ctx)))
+    promotion.publish(ctx, dict.fromkeys(attribute_names(ctx)))
 
 
 # --------------------------------------------------------------------------

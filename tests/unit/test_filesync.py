@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ocf_agents import daemon, filesync
+from ocf_agents import daemon, filesync, promotion
 from ocf_agents.ocf import Context, NodeAttributes, OCFCode
 from sipha_runtime.log import Logger
 from tests.support.agent_run import AgentRun
@@ -357,8 +357,8 @@ def test_a_failed_score_update_is_retried_later(node: Node,
 
     monkeypatch.setattr(NodeAttributes, "set_promotion_score", refuse)
     ctx = node.ctx()
-    filesync.set_score(ctx, 10)
-    filesync.set_score(ctx, 10)
+    promotion.set_score(ctx, 10)
+    promotion.set_score(ctx, 10)
     assert calls == [10]
 
 
