@@ -288,14 +288,14 @@ def _check_standby_modules(cfg: AsteriskConfig, ctx: Context) -> None:
 def config_attribute(ctx: Context) -> str:
     """Node attribute, set only while Asterisk refuses some of its configuration:
     what it refused."""
-    return f"sipha-{ctx.attrs.resource}-config"
+    return f"sipha-{ctx.resource}-config"
 
 
 def degraded_attribute(ctx: Context) -> str:
     """Node attribute, set only while this node serves but needs attention
     (a stale astdb snapshot on a standby, trunks not registered on the
     active): why."""
-    return f"sipha-{ctx.attrs.resource}-degraded"
+    return f"sipha-{ctx.resource}-degraded"
 
 
 def report_degraded(ctx: Context, problems: list[str]) -> None:

@@ -354,7 +354,7 @@ def publish_health(cfg: FileSyncConfig, ctx: Context, peers: Mapping[str, PeerHe
     """PEERS' health (from the active node's record; none elsewhere, as this
     node pushes to nobody) as attributes, with a log line per change and the
     reminders; attributes of peers not in PEERS are removed."""
-    resource = ctx.attrs.resource
+    resource = ctx.resource
     prefix = f"sipha-{resource}-"
     published = promotion.publish(ctx, {})
     reminders_path = ctx.state_file("reminders")
