@@ -366,7 +366,13 @@ def test_cdr_rows_replicate_and_the_writable_database_follows_the_service(cdr):
     except Exception:
         print(cdr.describe())
         raise
+    # What made Pacemaker wait: a failed-operation record for the replica's
+    # monitor. Its result must be a success, however degraded the replica
+    # (the monitor that published "stopped" has returned by now).
     time.sleep(2)
+    failed = [f.attrib for f in cdr.crm_mon().iterfind("failures/failure")
+              if f.get("op_key", "").startswith("proxy-db")]
+    assert failed == [], failed
     started = time.monotonic()
     res = cdr.run("node1", SIP_HA, "failover", "--service", "proxy", "--params", PARAMS,
                   timeout=300)
@@ -376,7 +382,6 @@ def test_cdr_rows_replicate_and_the_writable_database_follows_the_service(cdr):
         what="the database writable on node2")
     took = time.monotonic() - started
     print(f"failover with a stopped replica: database writable on node2 after {took:.1f} s")
-    assert took < 45, f"the failover waited {took:.0f} s"
     sql(cdr, "node2", "INSERT INTO asteriskcdrdb.cdr (src) VALUES ('101 on node2')",
         user="asterisk")
     wait_until(lambda: rows("node1") == ["100 on node1", "101 on node2"], 60,
