@@ -10,6 +10,8 @@
    (bench/asterisk_bench.py).
 4. File sync of one changed file against a whole-tree rsync
    (bench/sync_bench.py).
+5. Every fault on the sid PBX cluster with real phones and SIPp
+   (bench/pbx_faults.py; BENCH_CLUSTER=0 leaves it out).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import asterisk_bench, sync_bench  # noqa: E402
+from bench import asterisk_bench, pbx_faults, sync_bench  # noqa: E402
 from tests.support.kamailio import KamailioSetup  # noqa: E402
 
 STOCK = "/usr/lib/ocf/resource.d/heartbeat/kamailio"
@@ -137,6 +139,8 @@ def main() -> int:
     ours = monitors["ocf:sipha:sipserver depth 0"]
     verdict = "met" if ours["wall_ratio_to_stock"] <= 1.0 else "NOT met"
     print(f"target (sipserver monitor no slower than the stock agent): {verdict}")
+    if os.environ.get("BENCH_CLUSTER", "1") != "0":
+        return pbx_faults.main()
     return 0
 
 

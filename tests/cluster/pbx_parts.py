@@ -31,6 +31,9 @@ DB_CNF = "/etc/mysql/sipha-cdr.cnf"
 CLIENT_CNF = "/etc/mysql/mariadb.conf.d/99-sipha-client.cnf"
 SESSIONS = "/var/lib/php/sessions"   # Debian's PHP default, as FreePBX uses it
 SYNC_TOML = "/etc/sip-ha/sync.toml"
+# The README's folders (configuration, voicemail, custom sounds) under the
+# test Asterisk's ROOT, and PHP's sessions.
+SYNCED = ("etc", "spool/voicemail", "lib/sounds/custom")
 AMI_SECRET_FILE = "/etc/sip-ha/secrets/ami"
 # Real phones on the phone host, each on an address of its own there (the
 # host's stand-in listens on its main address), and SIPp beside them.
@@ -109,6 +112,10 @@ auto_increment_offset = {number}
 # not after the default minute.
 slave_net_timeout = 5
 """
+
+
+def synced_folders(root: str) -> list[str]:
+    return [f"{root}/{folder}" for folder in SYNCED]
 
 
 def sync_toml(folders: list[str], nodes: list[str]) -> str:
@@ -230,6 +237,8 @@ def prepare_nodes(cluster, root: str) -> None:
     prepare_phones(cluster, root)
     for number, node in enumerate(cluster.nodes, start=1):
         cluster.run(node, "mkdir", "-p", "/etc/sip-ha", SESSIONS)
+        cluster.run(node, "install", "-d", "-o", "asterisk", "-g", "asterisk",
+                    *(f"{root}/{folder}" for folder in SYNCED))
         cluster.run(node, "tee", "/etc/odbc.ini", input=ODBC_INI)
         cluster.run(node, "tee", f"{root}/etc/res_odbc.conf", input=RES_ODBC)
         cluster.run(node, "tee", f"{root}/etc/cdr_adaptive_odbc.conf", input=CDR_ODBC)
@@ -240,7 +249,7 @@ def prepare_nodes(cluster, root: str) -> None:
         cluster.run(node, "tee", CLIENT_CNF, input="[client]\nsocket = /run/mysqld/mysqld.sock\n")
         cluster.run(node, "tee", WEB_PAGE, input=LOGIN_PHP)
         cluster.run(node, "tee", SYNC_TOML,
-                    input=sync_toml([f"{root}/etc", SESSIONS], cluster.nodes))
+                    input=sync_toml([*synced_folders(root), SESSIONS], cluster.nodes))
         # Pacemaker starts these from now on, not systemd: Debian's
         # mariadb.socket would start a default server on the agent's probe.
         cluster.run(node, "systemctl", "disable", "--now", "mariadb.socket",
@@ -323,4 +332,8 @@ def cleanup(cluster, root: str) -> None:
         cluster.run(node, "rm", "-f", DB_CNF, CLIENT_CNF, SYNC_TOML, WEB_PAGE, "/etc/odbc.ini",
                     AMI_SECRET_FILE,
                     f"{root}/etc/res_odbc.conf", f"{root}/etc/cdr_adaptive_odbc.conf",
+                    check=False)
+        # voicemail and sounds: what a test left there
+        cluster.run(node, "sh", "-c", "; ".join(f"rm -rf {folder}/*"
+                                               for folder in synced_folders(root)[1:]),
                     check=False)

@@ -310,18 +310,33 @@ def clients_through(cluster, phones: dict, stack, fault: str, limit: float):
     with phone(cluster, limit) as seen:
         yield seen
     back = time.monotonic()
+    calls = []
     for caller, callee in pbx_parts.CALLS:
         took, outcome = call_until_answered(cluster, phones, caller, callee, limit)
         kinds = f"{pbx_parts.PHONES[caller][0]} -> {pbx_parts.PHONES[callee][0]}"
+        after = time.monotonic() - back
+        calls.append({"call": kinds, "answered_after_s": round(after, 1),
+                      "calling_s": round(took, 1)})
         print(f"{fault}: phone {caller} calls {callee} ({kinds}): answered "
-              f"{time.monotonic() - back:.1f} s after the service answered again "
+              f"{after:.1f} s after the service answered again "
               f"({took:.1f} s of calling{': ' + outcome if took > 1 else ''})")
     figures = load.wait()
     print(f"{fault}: SIP outage {seen['outage']} s; {figures}")
+    record_figures({"fault": fault, "outage_s": seen["outage"], "sipp_calls": figures.created,
+                    "sipp_failed": figures.failed, "phones": calls})
     # Calls up when the fault hit, and those placed while nothing answered
     # (each waits pbx_parts' 5 s receive timeout), may fail; no more.
     bound = int(SIPP_RATE * (seen["outage"] + 5 + 2)) + 2
     assert figures.successful > 0 and figures.failed <= bound, (bound, load.errors())
+
+
+def record_figures(figures: dict) -> None:
+    """One fault's figures, as a JSON line appended to $SIPHA_FIGURES when
+    set: `make bench` (bench/pbx_faults.py) collects them into its table."""
+    path = os.environ.get("SIPHA_FIGURES")
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(figures) + "\n")
 
 
 def edit_on_the_active(cluster, active_node: str, standby: str, cookie: str) -> float:

@@ -245,11 +245,14 @@ def whole_pbx(cluster, asterisk_files, tmp_path):  # noqa: F811
                 cluster.run(node, "tee", f"{ROOT}/{name}", input=text, check=False)
 
 
-def test_the_whole_pbx_survives_a_power_cut(whole_pbx):
+def test_the_whole_pbx_survives_a_power_cut_and_fails_back_after_the_reverse_sync(whole_pbx):
     """A dialplan edit on the active is live on the new active after a power
     cut; the phones, never restarted, call each other; the CDR of the call
     before the cut is there and the new active writes its own; the web
-    GUI's session is still logged in.  SIPp calls throughout."""
+    GUI's session is still logged in.  SIPp calls throughout.  Then the
+    outage of issue #11: what the survivor changed (dialplan, a voicemail
+    message, CDRs) is on the old master before the failback the operator
+    approves, and the sync runs from the old master again after it."""
     pbx = whole_pbx
     old = active(pbx)
     new = other(pbx, old)
@@ -302,3 +305,56 @@ def test_the_whole_pbx_survives_a_power_cut(whole_pbx):
                                 if f"node {old} was fenced" in str(m["Subject"])], 60,
                        what="the operator's mail about the fencing")
     print(f"mailed: {mails}")
+    outage_changes_reach_the_old_master_before_the_failback(pbx, old, new)
+
+
+VOICEMAIL = f"{ROOT}/spool/voicemail/default/100/INBOX"
+
+
+def outage_changes_reach_the_old_master_before_the_failback(pbx, old: str, new: str) -> None:
+    """On NEW (SIP-ACTIVE while OLD was fenced): a dialplan edit, a voicemail
+    message and CDRs.  `sip-ha failback` refuses, naming why, while OLD is
+    not back; with --wait it moves once the reverse sync and the replica
+    have caught up; then OLD has every change and pushes to NEW again."""
+    pbx.run(new, "sh", "-c", "printf 'exten => 751,1,Answer()\\n same => n,Hangup()\\n' "
+            f">>{ROOT}/etc/extensions.conf")
+    asterisk(pbx, new, ROOT, "dialplan reload")
+    pbx.run(new, "install", "-d", "-o", "asterisk", "-g", "asterisk", VOICEMAIL)
+    pbx.run(new, "sh", "-c", f"head -c 48000 /dev/urandom >{VOICEMAIL}/msg0000.wav; "
+            f"printf '[message]\\ncallerid=101\\n' >{VOICEMAIL}/msg0000.txt; "
+            f"chown asterisk:asterisk {VOICEMAIL}/msg0000.*")
+    for number in range(3):
+        pbx_parts.sql(pbx, new, "INSERT INTO asteriskcdrdb.cdr (dst, disposition) "
+                                f"VALUES ('outage-{number}', 'ANSWERED')")
+
+    failback = [SIP_HA, "failback", "--to", old, "--params", PARAMS]
+    refused = pbx.run(new, *failback, check=False)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    print(f"failback while {old} is away: {refused.stderr.strip()}")
+    pbx.wait_all_online(timeout=240)
+    with phone(pbx, LOCAL_LIMIT) as seen:
+        res = pbx.run(new, *failback, "--wait", "300", timeout=600)
+    assert res.stdout.startswith(f"failback pbx: {new} -> {old}"), res.stdout + res.stderr
+    print(f"failback after the reverse sync: {res.stdout.strip()}; phone outage "
+          f"{seen['outage']} s; while it waited:\n{res.stderr.strip()}")
+
+    assert active(pbx) == old
+    trees = [f"{folder}" for folder in pbx_parts.synced_folders(ROOT)]
+    sums = {node: pbx.run(node, "sh", "-c", f"cd / && find {' '.join(trees)} -type f "
+                          "! -name '*.swp' -print0 | sort -z | xargs -0 md5sum").stdout
+            for node in (old, new)}
+    assert sums[old] == sums[new], (sums[old], sums[new])
+    assert f"{VOICEMAIL}/msg0000.wav" in sums[old]
+    assert "'751'" in asterisk(pbx, old, ROOT, "dialplan show 751@phones")
+    rows = {node: cdr_rows(pbx, node) for node in (old, new)}
+    assert rows[old] == rows[new], rows
+    assert [r for r in rows[old] if r.startswith("outage-")] == [
+        f"outage-{n} ANSWERED" for n in range(3)], rows[old]
+    print(f"after the failback: {len(sums[old].splitlines())} synced files and "
+          f"{len(rows[old])} CDRs the same on both nodes")
+    # The normal direction again: the old master pushes.
+    pbx.run(old, "tee", f"{ROOT}/lib/sounds/custom/after-failback.txt", input="back\n")
+    wait_until(lambda: pbx.run(new, "cat", f"{ROOT}/lib/sounds/custom/after-failback.txt",
+                               check=False).stdout == "back\n", 30,
+               what=f"{old}'s file on {new}")
+

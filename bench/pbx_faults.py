@@ -1,0 +1,85 @@
+"""What each fault costs the PBX's real clients, on the sid test cluster.
+
+The sid cluster module (tests/cluster/test_sipha_asterisk.py) runs every
+fault with three baresip phones (UDP, TCP, TLS) and SIPp calling at 2/s; its
+tests assert the bounds and, with $SIPHA_FIGURES set, append each fault's
+figures as a JSON line (tests/cluster/sipha_service.record_figures).  This
+bench runs those tests BENCH_FAULT_RUNS times (default 1) and prints, per
+fault: the SIP outage a phone polling OPTIONS over TCP every 0.2 s saw, SIPp's failed calls, and
+when each phone's call was answered after the service answered again.
+Medians with the range over the runs.
+
+    python3 bench/pbx_faults.py        (root; the cluster test layer's needs)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULE = "tests/cluster/test_sipha_asterisk.py"
+FAULTS = "hard_loss or crash or hang or gateway or partition or manual_failover"
+RUNS = int(os.environ.get("BENCH_FAULT_RUNS", "1"))
+
+
+def run_module(figures: Path) -> int:
+    """One run of the fault tests; their figures appended to FIGURES."""
+    env = {**os.environ, "SIPHA_FIGURES": str(figures)}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           MODULE, "-k", FAULTS], cwd=ROOT, env=env, check=False).returncode
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "-"
+    median = statistics.median(values)
+    if len(values) == 1:
+        return f"{median:g}"
+    return f"{median:g} ({min(values):g}-{max(values):g})"
+
+
+def table(records: list[dict]) -> list[str]:
+    faults: dict[str, list[dict]] = {}
+    for record in records:
+        faults.setdefault(record["fault"], []).append(record)
+    calls = sorted({c["call"] for r in records for c in r["phones"]})
+    head = f"  {'fault':34s} {'runs':>4s} {'SIP outage s':>14s} {'SIPp failed':>12s}"
+    lines = [head + "".join(f" {call + ' s':>13s}" for call in calls)]
+    for fault, runs in faults.items():
+        line = (f"  {fault:34s} {len(runs):4d} {spread([r['outage_s'] for r in runs]):>14s} "
+                f"{spread([r['sipp_failed'] for r in runs]):>12s}")
+        for call in calls:
+            after = [c["answered_after_s"] for r in runs for c in r["phones"]
+                     if c["call"] == call]
+            line += f" {spread(after):>13s}"
+        lines.append(line)
+    return lines
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="sipha-faults-") as tmp:
+        figures = Path(tmp) / "figures.jsonl"
+        failed_runs = sum(run_module(figures) != 0 for _ in range(RUNS))
+        records = [json.loads(line) for line in figures.read_text().splitlines()] \
+            if figures.exists() else []
+    print(f"faults on the sid PBX cluster, {RUNS} run(s): SIP outage seen by OPTIONS (TCP) "
+          "every 0.2 s; SIPp's failed calls of 40 at 2/s; each phone's call answered this long "
+          "after the service answered again")
+    print("\n".join(table(records)))
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "pbx_faults.json").write_text(json.dumps(records, indent=2))
+    if failed_runs:
+        print(f"{failed_runs} of {RUNS} runs had failing tests: figures are partial",
+              file=sys.stderr)
+    return 1 if failed_runs or not records else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
