@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 
 from ocf_agents.ocf_errors import NotConfiguredError, OCFCode
+from sipha_runtime.version import click_option
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,9 +37,10 @@ def build_command(agent: Agent, environ: Mapping[str, str]) -> click.Command:
             [f"--{spec.name.replace('_', '-')}", spec.name],
             envvar=f"OCF_RESKEY_{spec.name}", show_envvar=True,
             help=spec.shortdesc + hint, metavar=spec.content_type.upper()))
-    return click.Command(agent.name, params=params, callback=callback,
-                         help=f"{agent.shortdesc}\n\n{agent.longdesc}",
-                         context_settings={"max_content_width": 100})
+    command = click.Command(agent.name, params=params, callback=callback,
+                            help=f"{agent.shortdesc}\n\n{agent.longdesc}",
+                            context_settings={"max_content_width": 100})
+    return click_option()(command)
 
 
 def run_interactive(agent: Agent, argv: Sequence[str], environ: Mapping[str, str]) -> int:

@@ -231,9 +231,13 @@ def _recv(sock: socket.socket, deadline: float) -> bytes:
 def main() -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(description="Send SIP OPTIONS and print the answer.")
+    from sipha_runtime.version import banner
+
+    parser = argparse.ArgumentParser(prog="sip-ha-sip-options",
+                                     description="Send SIP OPTIONS and print the answer.")
     parser.add_argument("uri", nargs="+")
     parser.add_argument("--timeout", type=float, default=2.0)
+    parser.add_argument("--version", action="version", version=banner(parser.prog))
     args = parser.parse_args()
     failed = 0
     for uri in args.uri:

@@ -14,6 +14,7 @@ import sys
 import click
 
 from sip_ha import install as installer
+from sipha_runtime.version import click_option
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ NEEDS_ATTENTION = 5
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click_option()
 def cli() -> None:
     """Run and inspect a SIP-HA cluster."""
 
@@ -420,4 +422,4 @@ def install_agents(uninstall: bool, ocf_root: str, alert_dir: str) -> None:
 
 
 def main() -> None:
-    cli()
+    cli(prog_name="sip-ha")

@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from sipha_runtime.run import CommandError
+from sipha_runtime.version import click_option
 from sync_helper.config import SyncConfig, load_config
 from sync_helper.errors import ConfigError, RoleError, SyncError
 from sync_helper.health import HealthFile, record
@@ -55,6 +56,7 @@ def _finish(report: SyncReport, as_json: bool) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click_option()
 @click.option("-c", "--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
               envvar="SIP_HA_SYNC_CONFIG", help="The sync configuration (TOML).")
 @click.pass_context

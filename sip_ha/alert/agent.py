@@ -168,4 +168,9 @@ def run(env: Mapping[str, str]) -> int:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--version"]:  # Pacemaker passes no arguments, only a person does
+        from sipha_runtime.version import banner
+
+        print(banner(APP))
+        sys.exit(0)
     sys.exit(run(os.environ))
