@@ -5,9 +5,10 @@ fault with three baresip phones (UDP, TCP, TLS) and SIPp calling at 2/s; its
 tests assert the bounds and, with $SIPHA_FIGURES set, append each fault's
 figures as a JSON line (tests/cluster/sipha_service.record_figures).  This
 bench runs those tests BENCH_FAULT_RUNS times (default 1) and prints, per
-fault: the SIP outage a phone polling OPTIONS over TCP every 0.2 s saw, SIPp's failed calls, and
-when each phone's call was answered after the service answered again.
-Medians with the range over the runs.
+fault: the SIP outage a phone polling OPTIONS over TCP every 0.2 s saw;
+SIPp's failed calls, and how many of them were never answered (the rest
+were cut while up); when each phone's call was answered after the service
+answered again.  Medians with the range over the runs.
 
     python3 bench/pbx_faults.py        (root; the cluster test layer's needs)
 """
@@ -49,11 +50,13 @@ def table(records: list[dict]) -> list[str]:
     for record in records:
         faults.setdefault(record["fault"], []).append(record)
     calls = sorted({c["call"] for r in records for c in r["phones"]})
-    head = f"  {'fault':34s} {'runs':>4s} {'SIP outage s':>14s} {'SIPp failed':>12s}"
+    head = (f"  {'fault':34s} {'runs':>4s} {'SIP outage s':>14s} {'SIPp failed':>12s} "
+            f"{'unanswered':>11s}")
     lines = [head + "".join(f" {call + ' s':>13s}" for call in calls)]
     for fault, runs in faults.items():
         line = (f"  {fault:34s} {len(runs):4d} {spread([r['outage_s'] for r in runs]):>14s} "
-                f"{spread([r['sipp_failed'] for r in runs]):>12s}")
+                f"{spread([r['sipp_failed'] for r in runs]):>12s} "
+                f"{spread([r['sipp_calls'] - r['sipp_answered'] for r in runs]):>11s}")
         for call in calls:
             after = [c["answered_after_s"] for r in runs for c in r["phones"]
                      if c["call"] == call]

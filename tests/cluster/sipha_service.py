@@ -62,6 +62,9 @@ config = "{ROOT}/asterisk.conf"
 sip_uris = ["sip:127.0.0.1", "sip:127.0.0.1;transport=tcp"]
 sip_timeout = "1s"
 control_timeout = "2s"
+# A planned move waits this long for calls (SIPp's keep coming) with the
+# address still up, then switches.
+drain_timeout = "5s"
 """
 
 
@@ -300,11 +303,14 @@ SIPP_CALLS = 40
 
 
 @contextmanager
-def clients_through(cluster, phones: dict, stack, fault: str, limit: float):
+def clients_through(cluster, phones: dict, stack, fault: str, limit: float,
+                    planned: bool = False):
     """Real clients through the fault in the block: SIPp calls the PBX at
     SIPP_RATE while a phone host polls OPTIONS (phone()); afterwards each
     softphone, never restarted, calls the other.  Prints every figure and
-    asserts the bounds; yields phone()'s result dict."""
+    asserts the bounds; yields phone()'s result dict.  PLANNED (a move the
+    operator asked for): every call placed during it is answered; only calls
+    still up when the drain ends may be cut."""
     load = pbx_parts.sipp(cluster, stack, rate=SIPP_RATE, calls=SIPP_CALLS)
     load.start()
     with phone(cluster, limit) as seen:
@@ -323,11 +329,14 @@ def clients_through(cluster, phones: dict, stack, fault: str, limit: float):
     figures = load.wait()
     print(f"{fault}: SIP outage {seen['outage']} s; {figures}")
     record_figures({"fault": fault, "outage_s": seen["outage"], "sipp_calls": figures.created,
-                    "sipp_failed": figures.failed, "phones": calls})
+                    "sipp_answered": figures.answered, "sipp_failed": figures.failed,
+                    "phones": calls})
     # Calls up when the fault hit, and those placed while nothing answered
     # (each waits pbx_parts' 5 s receive timeout), may fail; no more.
     bound = int(SIPP_RATE * (seen["outage"] + 5 + 2)) + 2
     assert figures.successful > 0 and figures.failed <= bound, (bound, load.errors())
+    if planned:
+        assert figures.answered == figures.created, load.errors()
 
 
 def record_figures(figures: dict) -> None:

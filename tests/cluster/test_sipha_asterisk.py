@@ -149,7 +149,7 @@ def test_network_partition_of_the_active_node(pbx, phones):
 
 def test_manual_failover_with_sip_ha(pbx, phones):
     old = active(pbx)
-    with clients_through(pbx, *phones, "sip-ha failover", LOCAL_LIMIT) as seen:
+    with clients_through(pbx, *phones, "sip-ha failover", LOCAL_LIMIT, planned=True) as seen:
         res = pbx.run(old, SIP_HA, "failover", "--params", PARAMS, timeout=300)
     new = other(pbx, old)
     assert res.stdout.startswith(f"failover pbx: {old} -> {new}, SIP-ACTIVE after "), res.stdout
@@ -163,7 +163,7 @@ def test_manual_failover_with_sip_ha(pbx, phones):
 def test_manual_failover_with_pcs_resource_move(pbx, phones):
     old = active(pbx)
     new = other(pbx, old)
-    with clients_through(pbx, *phones, "pcs resource move", LOCAL_LIMIT):
+    with clients_through(pbx, *phones, "pcs resource move", LOCAL_LIMIT, planned=True):
         pbx.run(old, "pcs", "resource", "move", CLONE, new, "--promoted", timeout=180)
         wait_until(lambda: active(pbx) == new, LOCAL_LIMIT, what="the move")
     pbx.run(old, "pcs", "resource", "clear", CLONE, check=False)

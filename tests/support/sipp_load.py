@@ -15,7 +15,7 @@ import shlex
 import subprocess
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tests.support.client_host import ClientHost
@@ -40,11 +40,15 @@ class SippFigures:
     retransmissions: int
     exit_code: int
     codes: dict[int, int] = field(default_factory=dict)
+    # calls whose INVITE was answered (200), from -trace_counts; the rest of
+    # the failed ones were answered and then cut
+    answered: int | None = None
 
     def __str__(self) -> str:
         causes = ", ".join([*(f"{cause} {count}" for cause, count in self.failures.items()),
                             *(f"{code} x{count}" for code, count in self.codes.items())])
-        return (f"SIPp: {self.created} calls, {self.failed} failed"
+        answered = "" if self.answered is None else f", {self.answered} answered"
+        return (f"SIPp: {self.created} calls{answered}, {self.failed} failed"
                 + (f" ({causes})" if causes else "")
                 + f", INVITE->200 {self.response_time * 1000:.0f} ms on average,"
                 f" {self.retransmissions} retransmissions")
@@ -68,6 +72,18 @@ def parse_statistics(text: str, exit_code: int, errors: str = "") -> SippFigures
         call_length=_seconds(row["CallLength(C)"]),
         retransmissions=int(row["Retransmissions(C)"]), exit_code=exit_code,
         codes=dict(Counter(int(code) for code in UNEXPECTED_STATUS.findall(errors))))
+
+
+def answered_calls(text: str) -> int:
+    """From a ``-trace_counts`` file (``;``-separated, a header line, one line
+    per dump): how many calls got the 200 answering their INVITE, the first
+    ``N_200_Recv`` column of the last line."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2:
+        raise ValueError("SIPp wrote no message counts")
+    header = lines[0].split(";")
+    column = next(i for i, name in enumerate(header) if re.fullmatch(r"\d+_200_Recv", name))
+    return int(lines[-1].split(";")[column])
 
 
 def _seconds(value: str) -> float:
@@ -105,6 +121,7 @@ class SippLoad:
                 "-recv_timeout", f"{self.recv_timeout * 1000:.0f}",
                 "-timeout", f"{self.timeout:.0f}s", "-timeout_error", "-nostdin",
                 "-trace_stat", "-stf", f"{self.folder}/stat.csv", "-fd", "1",
+                "-trace_counts",
                 "-trace_err", "-error_file", f"{self.folder}/errors.log",
                 "-trace_screen", "-screen_file", f"{self.folder}/screen.log"]
 
@@ -112,7 +129,8 @@ class SippLoad:
         self.host.write(f"{self.folder}/{self.scenario.name}", self.scenario.read_text())
         folder = shlex.quote(self.folder)
         command = shlex.join(self.argv())
-        self._process = self.host.spawn(f"cd {folder} && rm -f stat.csv errors.log && "
+        self._process = self.host.spawn(f"cd {folder} && "
+                                        "rm -f stat.csv errors.log *_counts.csv && "
                                         f"echo $$ > pid && exec {command} > sipp.out 2>&1")
         self.started = time.monotonic()
 
@@ -130,7 +148,9 @@ class SippLoad:
         if not text:
             raise RuntimeError(f"SIPp ended ({code}) without statistics: "
                                f"{self.host.read(f'{self.folder}/sipp.out')[-800:]}")
-        return parse_statistics(text, code, self.errors())
+        figures = parse_statistics(text, code, self.errors())
+        counts = self.host.run(["sh", "-c", f"cat {shlex.quote(self.folder)}/*_counts.csv"])
+        return replace(figures, answered=answered_calls(counts.stdout))
 
     def run(self) -> SippFigures:
         self.start()
