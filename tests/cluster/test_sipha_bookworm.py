@@ -117,6 +117,7 @@ def test_standby_here_moves_the_service_and_unstandby_does_not_fail_back(proxy):
 
 
 SYNC_DIR = "/srv/sipha-sync"
+SYNC_SERVICE = '[service.sync]\nconfig = "/etc/sip-ha/sync.toml"\n'
 SYNC_TOML = f"""folders = ["{SYNC_DIR}"]
 debounce = 0.3
 [ssh]
@@ -139,8 +140,7 @@ def synced(cluster):
         cluster.run(node, "mkdir", "-p", "/etc/sip-ha", SYNC_DIR)
         cluster.run(node, "tee", KAMAILIO_CFG, input=KAMAILIO)
         cluster.run(node, "tee", "/etc/sip-ha/sync.toml", input=SYNC_TOML)
-    install(cluster, params_toml(cluster.nodes, SERVICE + '[service.sync]\n'
-                                 'config = "/etc/sip-ha/sync.toml"\n'))
+    install(cluster, params_toml(cluster.nodes, SERVICE + SYNC_SERVICE))
     settled(cluster, "proxy")
     yield cluster
     for node in cluster.nodes:
@@ -186,12 +186,15 @@ def test_a_file_written_in_the_last_second_of_a_planned_move_is_on_the_new_activ
 KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
 
 
-def test_failback_waits_for_the_reverse_sync_after_a_power_cut(synced):
+def test_failback_waits_for_the_reverse_sync_after_a_power_cut(synced, receivers):
     """Issue #11: a file written on the survivor during the outage must be on
     the returning node before `sip-ha failback` moves the service back.  With
     the survivor unable to check node1's host key, its pushes fail: status
-    says why, failback is refused naming it; once fixed, `failback --wait`
-    proceeds after the reverse sync, and node1 pushes to node2 again."""
+    says why, the operator is mailed, failback is refused naming it; once
+    fixed, `failback --wait` proceeds after the reverse sync (mailed too),
+    and node1 pushes to node2 again."""
+    smtp = receivers[0]
+    install(synced, params_toml(synced.nodes, SERVICE + SYNC_SERVICE + ALERTS))
     fenced_failover(synced, synced.kill_node, "node1", "node2", "proxy")
     outage = f"{SYNC_DIR}/outage.conf"
     synced.run("node2", "tee", outage, input="written during the outage\n")
@@ -206,6 +209,10 @@ def test_failback_waits_for_the_reverse_sync_after_a_power_cut(synced):
             return "file sync from node2: FAILING: " in status and \
                 "Host key verification failed" in status
         wait_until(failing, 90, what="the failing sync in sip-ha status")
+        mailed = wait_until(lambda: [m["Subject"] for m in smtp.messages() if
+                                     "file sync of proxy from node2 to node1: FAILING"
+                                     in m["Subject"]], 60, what="the failing sync mailed")
+        print(f"mailed: {mailed}")
         refused = synced.run("node2", SIP_HA, "failback", "--service", "proxy",
                              "--params", PARAMS, check=False)
         assert refused.returncode == 3, refused.stdout + refused.stderr
@@ -219,6 +226,8 @@ def test_failback_waits_for_the_reverse_sync_after_a_power_cut(synced):
     assert res.stdout.startswith("failback proxy: node2 -> node1"), res.stdout + res.stderr
     print(f"failback after the reverse sync: {res.stdout.strip()}; waited: {res.stderr}")
     assert _has(synced, "node1", outage, "written during the outage\n")
+    wait_until(lambda: [m for m in smtp.messages() if "file sync of proxy from node2 to "
+                        "node1: in sync" in m["Subject"]], 60, what="the recovery mailed")
     # the normal direction again
     synced.run("node1", "tee", f"{SYNC_DIR}/after.conf", input="back on node1\n")
     wait_until(lambda: _has(synced, "node2", f"{SYNC_DIR}/after.conf", "back on node1\n"),
