@@ -18,6 +18,15 @@ import tomllib
 from dataclasses import dataclass, field
 
 from sipha_runtime.errors import Failure
+from sipha_runtime.recipients import (
+    SEVERITIES,
+    SYSLOG_FACILITIES,
+    TLS_MODES,
+    RecipientError,
+    check_tls,
+    smtp_server,
+)
+from sipha_runtime.recipients import parse as parse_recipient
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -333,10 +342,6 @@ _ALERT_FILES = ("smtp_auth_file", "snmp_user_file")
 
 
 def _alerts(raw: Any, where: str) -> Alerts:
-    from sip_ha.alert import mail, recipient, syslog
-    from sip_ha.alert.errors import AlertError
-    from sip_ha.alert.event import SEVERITIES
-
     if not isinstance(raw, dict):
         raise ParamError(f"{where}: must be a table")
     _known(raw, {"recipients", "path", "timeout", "reminder_interval", *_ALERT_SETTINGS}, where)
@@ -349,15 +354,15 @@ def _alerts(raw: Any, where: str) -> Alerts:
     settings = {key: _str(raw, key, "", where) for key in _ALERT_SETTINGS if key in raw}
     try:
         for value in recipients:
-            recipient.channel(value)
+            parse_recipient(value)
         if "smtp_server" in settings:
-            mail.parse_server(settings["smtp_server"], settings.get("smtp_tls", "none"))
-        if settings.get("smtp_tls", "none") in mail.TLS_MODES:
-            mail.check_tls(settings.get("smtp_tls", "none"), settings.get("smtp_auth_file", ""))
-    except AlertError as err:
+            smtp_server(settings["smtp_server"], settings.get("smtp_tls", "none"))
+        if settings.get("smtp_tls", "none") in TLS_MODES:
+            check_tls(settings.get("smtp_tls", "none"), settings.get("smtp_auth_file", ""))
+    except RecipientError as err:
         raise ParamError(f"{where} {err}") from None
-    checks = {"min_severity": SEVERITIES, "smtp_tls": mail.TLS_MODES,
-              "syslog_facility": tuple(syslog.FACILITIES)}
+    checks = {"min_severity": SEVERITIES, "smtp_tls": TLS_MODES,
+              "syslog_facility": tuple(SYSLOG_FACILITIES)}
     for key, allowed in checks.items():
         if key in settings and settings[key] not in allowed:
             raise ParamError(f"{where} {key}: {settings[key]!r} is not one of "

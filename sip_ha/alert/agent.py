@@ -37,6 +37,7 @@ from sip_ha.alert import mail
 from sip_ha.alert.errors import AlertError
 from sip_ha.alert.event import SEVERITIES, Event, EventError, has_control, printable
 from sip_ha.alert.recipient import route
+from sipha_runtime.recipients import SnmpTarget, SyslogTarget
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -98,12 +99,12 @@ def body(event: Event, settings: Settings, hostname: str) -> str:
 
 def deliver(event: Event, settings: Settings, hostname: str) -> str:
     """Send EVENT to its recipient; return which channel took it."""
-    kind, target = route(event.recipient)
-    if kind == "syslog":
+    kind, target, address = route(event.recipient)
+    if isinstance(address, SyslogTarget):
         from sip_ha.alert import syslog
 
         try:
-            if syslog.parse_target(target).transport == "unix":
+            if address.transport == "unix":
                 payload = syslog.format_local(settings.syslog_facility, event.severity, APP,
                                               event.summary())
             else:
@@ -113,7 +114,7 @@ def deliver(event: Event, settings: Settings, hostname: str) -> str:
         except ValueError as err:
             raise AlertError(f"sipha_syslog_facility: {err}") from err
         syslog.send_syslog(target, payload, timeout=SEND_TIMEOUT)
-    elif kind == "snmp":
+    elif isinstance(address, SnmpTarget):
         from sip_ha.alert import snmp
 
         varbinds = snmp.pacemaker_varbinds(
@@ -133,7 +134,7 @@ def deliver(event: Event, settings: Settings, hostname: str) -> str:
         if has_control(sender):
             raise AlertError(f"sipha_mail_from={sender!r}: a line break or other control "
                              "character cannot go into the From header")
-        message = mail.compose(sender, mail.parse_addresses(target),
+        message = mail.compose(sender, list(address.addresses),
                                subject(event, settings), body(event, settings, hostname),
                                {"X-SIP-HA-Event": event.kind,
                                 "X-SIP-HA-Severity": event.severity})

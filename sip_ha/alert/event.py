@@ -8,14 +8,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sipha_runtime.recipients import SEVERITIES
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from sip_ha.alert.attributes import Said
-
-# Syslog's names, most severe first; the agent's threshold uses the same names.
-SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 
 # OCF return codes, as crm_mon names them.
 OCF_RC = {0: "ok", 1: "generic error", 2: "invalid parameter", 3: "unimplemented feature",

@@ -8,45 +8,26 @@ import smtplib
 import socket
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formatdate, make_msgid
 
 from sip_ha.alert import credentials
-from sip_ha.alert.errors import AlertError
-from sipha_runtime.hostport import split_host_port
+from sip_ha.alert.errors import AlertError, alert_errors
+from sipha_runtime import recipients
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-# none: plain SMTP; starttls: STARTTLS required (port 25); smtps: TLS from
-# the first byte (RFC 8314 implicit TLS, port 465).
-TLS_MODES = ("none", "starttls", "smtps")
+TLS_MODES = recipients.TLS_MODES
 # What an SMTP AUTH file (sipha_smtp_auth_file) holds.
 AUTH_KEYS = ("user", "password")
 
-
-def parse_addresses(value: str) -> list[str]:
-    """``ops@example.org`` or ``mailto:a@x,b@y``: the addresses, each checked."""
-    value = value.removeprefix("mailto:")
-    addresses = [part.strip() for part in value.split(",") if part.strip()]
-    if not addresses:
-        raise AlertError(f"mail recipient {value!r} has no address")
-    for address in addresses:
-        _, parsed = parseaddr(address)
-        local, _, domain = parsed.rpartition("@")
-        if parsed != address or not local or not domain or any(c.isspace() for c in address):
-            raise AlertError(f"mail recipient {address!r} is not an address such as "
-                             "ops@example.org")
-    return addresses
-
-
-def parse_server(value: str, tls: str = "none") -> tuple[str, int]:
-    """``host``, ``host:port`` or ``[v6]:port`` (see split_host_port); port 25
-    unless given (465 for smtps)."""
-    try:
-        return split_host_port(value, 465 if tls == "smtps" else 25)
-    except ValueError as err:
-        raise AlertError(f"SMTP server {value!r}: {err}") from None
+# ``ops@example.org`` or ``mailto:a@x,b@y``: the addresses, each checked.
+parse_addresses = alert_errors(recipients.mail_addresses)
+# ``host[:port]``: port 25 unless given (465 for smtps).
+parse_server = alert_errors(recipients.smtp_server)
+# Never SMTP AUTH over an unencrypted connection.
+check_tls = alert_errors(recipients.check_tls)
 
 
 def compose(sender: str, to: Sequence[str], subject: str, body: str,
@@ -62,16 +43,6 @@ def compose(sender: str, to: Sequence[str], subject: str, body: str,
         message[name] = value
     message.set_content(body)
     return message
-
-
-def check_tls(tls: str, auth_file: str = "") -> None:
-    """AlertError unless TLS is a mode of TLS_MODES that may carry AUTH_FILE's
-    password: never AUTH over an unencrypted connection."""
-    if tls not in TLS_MODES:
-        raise AlertError(f"SMTP TLS mode {tls!r}: expected one of {', '.join(TLS_MODES)}")
-    if auth_file and tls == "none":
-        raise AlertError("smtp_auth_file needs smtp_tls = starttls or smtps: SMTP AUTH "
-                         "over an unencrypted connection would send the password in clear")
 
 
 def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:

@@ -16,8 +16,8 @@ import time
 from types import MappingProxyType
 from typing import Final, TypeAlias
 
-from sip_ha.alert.errors import AlertError
-from sipha_runtime.hostport import split_host_port
+from sip_ha.alert.errors import AlertError, alert_errors
+from sipha_runtime import recipients
 from sipha_runtime.resolve import resolve
 
 TYPE_CHECKING = False
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 Value: TypeAlias = str | int
 Varbind: TypeAlias = tuple[str, Value]
 
-DEFAULT_PORT: Final = 162
 UPTIME_FILE: Final = "/proc/uptime"
 
 # SNMPv2-MIB: the first two varbinds of every SNMPv2-Trap-PDU (RFC 3416 4.2.6).
@@ -191,13 +190,9 @@ def uptime_centiseconds(path: str = UPTIME_FILE) -> int:
     return int(seconds * 100) % 2**32
 
 
-def parse_target(target: str) -> tuple[str, int]:
-    """``host``, ``host:port``, ``[v6addr]:port``, ``[v6addr]`` or a bare
-    ``v6addr`` (see split_host_port); port 162 unless given."""
-    try:
-        return split_host_port(target, DEFAULT_PORT)
-    except ValueError as err:
-        raise AlertError(f"SNMP target {target!r}: {err}") from None
+# ``host``, ``host:port``, ``[v6addr]:port``, ``[v6addr]`` or a bare
+# ``v6addr``: (host, port), port 162 unless given.
+parse_target = alert_errors(recipients.snmp_target)
 
 
 def _resolve(target: str, host: str, port: int, timeout: float) -> Sequence[AddrInfo]:

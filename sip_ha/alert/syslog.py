@@ -13,12 +13,12 @@ import errno
 import os
 import socket
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
-from sip_ha.alert.errors import AlertError
-from sipha_runtime.hostport import split_host_port
+from sip_ha.alert.errors import AlertError, alert_errors
+from sipha_runtime import recipients
+from sipha_runtime.recipients import SyslogTarget
 from sipha_runtime.resolve import resolve
 
 TYPE_CHECKING = False
@@ -26,13 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
-# The names of <syslog.h> (glibc's facilitynames, without the ambiguous
-# "security" and the internal "mark").
-FACILITIES = MappingProxyType({
-    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
-    "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
-    **{f"local{n}": 16 + n for n in range(8)},
-})
+FACILITIES = recipients.SYSLOG_FACILITIES
 # RFC 5424 table 2, plus the aliases syslog(3) and logger(1) accept.
 SEVERITIES = MappingProxyType({
     "emerg": 0, "alert": 1, "crit": 2, "err": 3, "warning": 4, "notice": 5, "info": 6,
@@ -42,8 +36,6 @@ NILVALUE = "-"
 BOM = b"\xef\xbb\xbf"
 # RFC 5424 section 6: the longest HOSTNAME, APP-NAME, PROCID, MSGID and SD-NAME.
 HOSTNAME_MAX, APP_MAX, PROCID_MAX, MSGID_MAX, SD_NAME_MAX = 255, 48, 128, 32, 32
-DEFAULT_PORT = 514
-TRANSPORTS = ("udp", "tcp", "unix")
 
 
 def format_rfc5424(facility: str, severity: str, hostname: str, app: str, msgid: str,
@@ -142,33 +134,9 @@ def _structured_data(sd_id: str, data: Mapping[str, str]) -> str:
     return f"[{name}{params}]"
 
 
-@dataclass(frozen=True)
-class SyslogTarget:
-    """Where a message goes: ``udp``/``tcp`` with host and port, or ``unix`` with a path."""
-
-    transport: str
-    host: str = ""
-    port: int = 0
-    path: str = ""
-
-
-def parse_target(target: str) -> SyslogTarget:
-    """``udp://host[:port]``, ``tcp://host[:port]`` (see split_host_port; port
-    514 by default) or ``unix:/path``; AlertError for anything else."""
-    scheme, _, rest = target.partition(":")
-    scheme = scheme.lower()
-    if scheme == "unix":
-        if not rest.startswith("/") or "\0" in rest:
-            raise AlertError(f"syslog target {target!r}: expected unix:/absolute/path")
-        return SyslogTarget("unix", path=rest)
-    if scheme not in TRANSPORTS or not rest.startswith("//"):
-        raise AlertError(f"syslog target {target!r}: expected udp://host[:port], "
-                         "tcp://host[:port] or unix:/path")
-    try:
-        host, port = split_host_port(rest[2:], DEFAULT_PORT)
-    except ValueError as err:
-        raise AlertError(f"syslog target {target!r}: {err}") from None
-    return SyslogTarget(scheme, host=host, port=port)
+# ``udp://host[:port]``, ``tcp://host[:port]`` (port 514 by default) or
+# ``unix:/path``: a SyslogTarget.
+parse_target = alert_errors(recipients.syslog_target)
 
 
 def send_syslog(target: str, payload: bytes, timeout: float = 5.0) -> None:

@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "sync": {"runtime"},
     "ocf-agents": {"runtime", "ocf-framework", "ocf-clients", "ocf-parts", "sync"},
     "alert": {"runtime"},
-    "cib": {"runtime", "alert"},
+    "cib": {"runtime"},
     "cli": PRODUCT - {"cli"},
     "bench": PRODUCT | {"tests-support"},
     "tests-support": set(PRODUCT),
@@ -65,9 +65,10 @@ def layer_of(module: str) -> str:
     if top == "cib_templates":
         return "cib"
     if top == "sip_ha":
-        # The alert agent is beneath the CIB templates that validate its
-        # recipients; it stays in sip_ha/alert because installed alert shims
-        # import sip_ha.alert.agent.  sip_ha/__init__.py imports nothing.
+        # The alert agent is beside the OCF agents (both check recipients
+        # with sipha_runtime.recipients); it stays in sip_ha/alert because
+        # installed alert shims import sip_ha.alert.agent.  sip_ha/__init__.py
+        # imports nothing.
         return "alert" if parts[1:2] == ["alert"] else "cli"
     if top == "bench":
         return "bench"
