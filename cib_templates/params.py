@@ -15,8 +15,9 @@ import re
 import shlex
 import stat
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from cib_templates import totem
 from sipha_runtime.errors import Failure
 from sipha_runtime.recipients import (
     SEVERITIES,
@@ -81,6 +82,13 @@ class Timings:
     failure_timeout: str = "60s"
     migration_threshold: int = 1
     recheck_interval: str = "1min"
+    # Corosync's totem timing, whole milliseconds (README, Timings).  The
+    # parse sets consensus to 1.2 x the token Corosync runs when not given.
+    corosync_token: int = 1000
+    corosync_consensus: int = 1200
+    # priority-fencing-delay: in a split of two nodes, fencing the node
+    # holding the service address waits this long, so the other is fenced first.
+    fencing_delay: str = "5s"
 
 
 @dataclass(frozen=True)
@@ -249,7 +257,7 @@ def parse(data: Mapping[str, Any], where: str = "parameter file") -> ClusterPara
     return ClusterParams(
         nodes=nodes, stickiness=stickiness, preferred_score=preferred,
         services=services, fencing=fencing,
-        timings=_timings(_table(data, "timings", where), f"{where} [timings]"),
+        timings=_timings(_table(data, "timings", where), f"{where} [timings]", len(nodes)),
         alerts=_alerts(data["alerts"], f"{where} [alerts]") if "alerts" in data else None)
 
 
@@ -392,13 +400,19 @@ def _alerts(raw: Any, where: str) -> Alerts:
                   reminder_interval=reminder)
 
 
-def _timings(raw: Mapping[str, Any], where: str) -> Timings:
+def _timings(raw: Mapping[str, Any], where: str, members: int) -> Timings:
     defaults = Timings()
     _known(raw, set(Timings.__dataclass_fields__), where)
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "migration_threshold":
             values[key] = _int(raw, key, defaults.migration_threshold, where)
+            continue
+        if key in _MILLISECONDS:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ParamError(f"{where} {key}: {value!r} is not a whole number of "
+                                 "milliseconds such as 1000 (Corosync's unit)")
+            values[key] = value
             continue
         text = str(value) if isinstance(value, int) else value
         if not isinstance(text, str) or not _DURATION.fullmatch(text):
@@ -409,6 +423,28 @@ def _timings(raw: Mapping[str, Any], where: str) -> Timings:
     if len(set(monitors)) != len(monitors):
         raise ParamError(f"{where}: monitor_promoted, monitor_unpromoted and monitor_deep "
                          "must differ (Pacemaker tells monitors apart by their interval)")
+    return _corosync(timings, "corosync_consensus" in raw, where, members)
+
+
+_MILLISECONDS = ("corosync_token", "corosync_consensus")
+
+
+def _corosync(timings: Timings, consensus_given: bool, where: str, members: int) -> Timings:
+    low, high = totem.TOKEN_RANGE
+    if not low <= timings.corosync_token <= high:
+        raise ParamError(f"{where} corosync_token: {timings.corosync_token} ms is not between "
+                         f"{low} and {high} ms (milliseconds, e.g. 1000)")
+    running = totem.running_token(timings.corosync_token, members)
+    if not consensus_given:
+        return replace(timings, corosync_consensus=totem.default_consensus(
+            timings.corosync_token, members))
+    consensus = timings.corosync_consensus
+    if not running < consensus <= totem.CONSENSUS_MAX:
+        more = (f" (corosync_token plus {totem.TOKEN_COEFFICIENT} ms per node above two)"
+                if running != timings.corosync_token else "")
+        raise ParamError(f"{where} corosync_consensus: {consensus} ms must be above the token "
+                         f"Corosync runs, {running} ms{more}, and at most "
+                         f"{totem.CONSENSUS_MAX} ms; leave it out for 1.2 x that token")
     return timings
 
 

@@ -1,0 +1,163 @@
+"""The Corosync timing each node runs, against the parameter file's
+``[timings]`` (``corosync_token``, ``corosync_consensus``).
+
+Read with ``corosync-cmapctl`` on this node and, over root ssh (as ``sip-ha
+logs`` reads the journals), on every other online node: the token and
+consensus Corosync runs (``runtime.config.totem.*``), and the nodelist and
+``token_coefficient`` that turn the configured token into the running one.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import socket
+from dataclasses import dataclass, replace
+
+from cib_templates import totem
+from sip_ha import tools
+from sipha_runtime.run import CommandError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from lxml import etree
+
+    from cib_templates.params import ClusterParams, Timings
+    from sip_ha.cluster import ClusterState
+    from sipha_runtime.run import Runner
+
+CMAPCTL = "/usr/sbin/corosync-cmapctl"
+RUNTIME = "runtime.config.totem."
+COEFFICIENT = "totem.token_coefficient"
+NODELIST = "nodelist.node."
+# corosync-cmapctl PREFIX... lists every key under each prefix.
+CMAP_ARGV = [CMAPCTL, f"{RUNTIME}token", f"{RUNTIME}consensus", COEFFICIENT, NODELIST]
+_LINE = re.compile(r"(\S+) \(\w+\) = (.*)")
+_MEMBER = re.compile(r"nodelist\.node\.(\d+)\.")
+
+
+@dataclass(frozen=True)
+class NodeTiming:
+    """What one node's Corosync runs and what the parameter file means there."""
+
+    node: str
+    token: int | None = None            # runtime.config.totem.token
+    consensus: int | None = None        # runtime.config.totem.consensus
+    wanted_token: int | None = None     # corosync_token with this node's nodelist
+    wanted_consensus: int | None = None
+    error: str | None = None            # could not read it
+
+    @property
+    def differs(self) -> bool:
+        return self.error is None and (self.token, self.consensus) != (
+            self.wanted_token, self.wanted_consensus)
+
+    def describe(self) -> str:
+        if self.error is not None:
+            return f"could not read Corosync's timing on {self.node}: {self.error}"
+        return (f"{self.node} runs Corosync token {self.token} ms, consensus "
+                f"{self.consensus} ms; the parameter file says {self.wanted_token} ms and "
+                f"{self.wanted_consensus} ms")
+
+
+def parse(text: str, node: str, timings: Timings) -> NodeTiming:
+    values = {}
+    for line in text.splitlines():
+        match = _LINE.fullmatch(line.strip())
+        if match:
+            values[match[1]] = match[2]
+    members = len({m[1] for key in values if (m := _MEMBER.match(key))})
+    try:
+        coefficient = int(values.get(COEFFICIENT, totem.TOKEN_COEFFICIENT))
+        token, consensus = (int(values[RUNTIME + key]) if RUNTIME + key in values else None
+                            for key in ("token", "consensus"))
+    except ValueError:
+        return NodeTiming(node, error="corosync-cmapctl printed a value that is not a number")
+    if token is None or consensus is None:
+        return NodeTiming(node, error="corosync-cmapctl shows no running totem token or "
+                                      "consensus (is Corosync running?)")
+    return NodeTiming(node, token, consensus,
+                      totem.running_token(timings.corosync_token, members, coefficient),
+                      timings.corosync_consensus)
+
+
+def read(runner: Runner, node: str, timings: Timings, local: str) -> NodeTiming:
+    argv = CMAP_ARGV if node == local else tools.on_node(node, CMAP_ARGV)
+    try:
+        result = runner.run(argv, timeout=15)
+    except CommandError as err:
+        return NodeTiming(node, error=err.reason)
+    if result.returncode != 0:
+        return NodeTiming(node, error=result.summary())
+    return parse(result.stdout, node, timings)
+
+
+def survey(runner: Runner, timings: Timings, nodes: Iterable[str],
+           local: str | None = None) -> tuple[NodeTiming, ...]:
+    """NODES' timing (the online ones: ssh to a lost node would only wait)."""
+    local = local or socket.gethostname()
+    return tuple(read(runner, node, timings, local) for node in nodes)
+
+
+def update_argv(timings: Timings) -> list[str]:
+    return totem.update_argv(timings.corosync_token, timings.corosync_consensus)
+
+
+def notes(found: Iterable[NodeTiming], timings: Timings) -> list[str]:
+    """What needs attention: each node that runs other values, each node
+    that could not be read."""
+    command = shlex.join(update_argv(timings))
+    return [f"{item.describe()}: run 'sip-ha cib apply' (it runs '{command}')"
+            if item.error is None else item.describe()
+            for item in found if item.differs or item.error is not None]
+
+
+def attend(runner: Runner, params: ClusterParams, state: ClusterState,
+           local: str | None = None) -> ClusterState:
+    """STATE with a note of attention for each online node whose Corosync runs
+    other timing than PARAMS, or could not be read."""
+    nodes = [node.name for node in state.nodes if node.online and not node.unclean]
+    found = survey(runner, params.timings, nodes, local)
+    return replace(state, attention=(*state.attention, *notes(found, params.timings)))
+
+
+def online(cib: etree._Element) -> list[str]:
+    """The nodes a CIB's status section shows as cluster members with a
+    running controller.  Pacemaker 3.0 writes the times they joined
+    (0: not), 2.1 true/false and online/offline."""
+    return [state.get("uname", "") for state in cib.iterfind("status/node_state")
+            if state.get("in_ccm", "").lower() not in _NOT
+            and state.get("crmd", "").lower() not in _NOT]
+
+
+_NOT = ("", "0", "false", "no", "off", "offline")
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What 'cib apply' does about Corosync's timing."""
+
+    command: list[str] | None            # None: every node read runs the file's values
+    found: tuple[NodeTiming, ...]
+
+    def describe(self) -> list[str]:
+        """One line per node that differs or could not be read, then the command."""
+        lines = [item.describe() for item in self.found if item.differs or item.error]
+        if self.command:
+            lines.append(f"Corosync: {shlex.join(self.command)}")
+        return lines
+
+
+def pending(runner: Runner, timings: Timings, live: etree._Element,
+            local: str | None = None) -> Pending:
+    """Whether any online node of the LIVE CIB runs other timing than TIMINGS."""
+    found = survey(runner, timings, online(live), local)
+    return Pending(update_argv(timings) if any(item.differs for item in found) else None,
+                   found)
+
+
+def apply(runner: Runner, timings: Timings) -> None:
+    tools.run(runner, update_argv(timings), "set Corosync's token and consensus on every node",
+              "Is pcsd running and authenticated on every node (pcs host auth)?", timeout=120)
