@@ -23,21 +23,25 @@ from lxml import etree
 from cib_templates import validate
 from cib_templates.params import ClusterParams
 from cib_templates.render import ALERT_ID, render, to_text
-from sip_ha import tools
-from sip_ha.errors import Refused, SipHaError
+from sip_ha import pacemaker_result, tools
+from sip_ha.errors import Interrupted, Refused, SipHaError
+from sip_ha.interrupt import shielded
+from sipha_runtime.errors import Failure
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sipha_runtime.run import Runner
 
 OWN_PROPERTY_SET = "sipha-options"
 
 
 def query(runner: Runner) -> etree._Element:
-    result = tools.run(runner, [tools.CIBADMIN, "--query"], "read the CIB",
-                       "Is Pacemaker running on this node? Try 'pcs status'.", timeout=30)
+    text = pacemaker_result.run(runner, [tools.CIBADMIN, "--query"], "read the CIB",
+                                "Try 'pcs status'.")
     try:
-        return etree.fromstring(result.stdout.encode())
+        return etree.fromstring(text.encode())
     except etree.XMLSyntaxError as err:
         raise SipHaError(f"cibadmin printed a CIB that is not XML ({err})") from None
 
@@ -108,6 +112,30 @@ def diff(live: etree._Element, new: etree._Element) -> str:
                                         "SIP-HA configuration"))
 
 
+# The parts of the configuration apply replaces, each a list of elements with ids.
+SECTIONS = ("crm_config", "resources", "constraints", "rsc_defaults", "alerts")
+
+
+def changes(live: etree._Element, new: etree._Element) -> list[tuple[str, str, str]]:
+    """(section, id, "added" | "removed" | "modified") for every top-level
+    element of a section that differs between LIVE and NEW."""
+    def elements(cib: etree._Element, section: str) -> dict[str, str]:
+        return {e.get("id", ""): to_text(e)
+                for e in cib.iterfind(f"configuration/{section}/*") if isinstance(e.tag, str)}
+
+    found = []
+    for section in SECTIONS:
+        before, after = elements(live, section), elements(new, section)
+        for ident in sorted(before.keys() | after.keys()):
+            if ident not in after:
+                found.append((section, ident, "removed"))
+            elif ident not in before:
+                found.append((section, ident, "added"))
+            elif before[ident] != after[ident]:
+                found.append((section, ident, "modified"))
+    return found
+
+
 @dataclass(frozen=True)
 class Plan:
     live: etree._Element
@@ -135,8 +163,15 @@ def plan(runner: Runner, params: ClusterParams,
     return Plan(live, new, warnings)
 
 
-def apply(runner: Runner, params: ClusterParams, prune: bool = False) -> Plan:
-    """Install the configuration; return what was planned (and applied)."""
+def _quiet(_message: str) -> None:
+    pass
+
+
+def apply(runner: Runner, params: ClusterParams, prune: bool = False,
+          progress: Callable[[str], None] = _quiet) -> Plan:
+    """Install the configuration; return what was planned (and applied).
+    PROGRESS is told each step."""
+    progress("reading the CIB and checking the rendered configuration (crm_verify)")
     planned = plan(runner, params)
     live, new = planned.live, planned.new
     extra = foreign(live, new)
@@ -149,11 +184,28 @@ def apply(runner: Runner, params: ClusterParams, prune: bool = False) -> Plan:
     with tempfile.NamedTemporaryFile("wb", suffix=".xml", prefix="sip-ha-config-",
                                      delete=False) as handle:
         handle.write(etree.tostring(new.find("configuration")))
+    argv = [tools.CIBADMIN, "--replace", "--scope", "configuration", "--xml-file", handle.name]
+    progress("installing it: " + " ".join(argv))
     try:
-        tools.run(runner, [tools.CIBADMIN, "--replace", "--scope", "configuration",
-                           "--xml-file", handle.name],
-                  "install the configuration",
+        tools.run(runner, argv, "install the configuration",
                   "Nothing was changed; see the message above.", timeout=60)
+    except KeyboardInterrupt:
+        with shielded():
+            raise _interrupted(new) from None
     finally:
         os.unlink(handle.name)
+    progress("installed")
     return planned
+
+
+def _interrupted(new: etree._Element) -> Interrupted:
+    """The CIB takes a replacement whole or not at all: say which it was."""
+    try:
+        now = query(tools.runner(30))
+    except Failure as err:
+        return Interrupted(f"interrupted; whether the configuration was installed is not "
+                           f"known ({err}): 'sip-ha cib diff' shows it")
+    if diff(now, new):
+        return Interrupted("interrupted before the configuration was installed: the "
+                           "cluster runs its previous one, nothing was changed")
+    return Interrupted("interrupted, but the configuration was installed already")

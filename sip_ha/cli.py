@@ -3,17 +3,21 @@
 Exit codes: 0 done (status: nothing needs attention); 1 the action failed
 (the message says why and what to do); 2 wrong usage; 3 refused by a safety
 check, nothing changed; 4 the change was requested but not seen complete in
-time; 5 status: something needs attention.
+time; 5 status: something needs attention; 7 the cluster is not running on
+this node; 130 interrupted (Ctrl-C), the message says what is left.
+``status --nagios`` gives the monitoring plugin codes instead (nagios.py).
 """
 
 from __future__ import annotations
 
 import functools
 import sys
+import time
 
 import click
 
 from sip_ha import install as installer
+from sip_ha import output
 from sipha_runtime.version import click_option
 
 TYPE_CHECKING = False
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
     from cib_templates.params import ClusterParams
 
 NEEDS_ATTENTION = 5
+INTERRUPTED = 130
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,7 +61,15 @@ def _errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as err:
             click.echo(f"sip-ha: {err}", err=True)
             sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("sip-ha: interrupted", err=True)
+            sys.exit(INTERRUPTED)
     return wrapper
+
+
+def _progress(message: str) -> None:
+    """A progress line on stderr, stamped (UTC, as the journal's -o short-iso)."""
+    click.echo(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}", err=True)
 
 
 def _load(path: str) -> ClusterParams:
@@ -70,20 +83,37 @@ def _load(path: str) -> ClusterParams:
 
 @cli.command()
 @_params_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@_errors
-def status(params_path: str, as_json: bool) -> None:
+@output.option("status.json")
+@click.option("--json", "as_json", is_flag=True, hidden=True, help="--output-as json.")
+@click.option("--nagios", is_flag=True,
+              help="One line and the exit code of a monitoring plugin (Nagios, Icinga, "
+                   "Zabbix): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.")
+def status(params_path: str, output_as: str, as_json: bool, nagios: bool) -> None:
     """Which node is SIP-ACTIVE for each service, and what needs attention."""
+    if nagios:
+        if as_json or output_as != output.TEXT:
+            raise click.UsageError("--nagios prints the plugin line; it takes no --output-as")
+        from sip_ha import nagios as plugin
+
+        line, code = plugin.check(lambda: _read_status(params_path))
+        click.echo(line)
+        sys.exit(code)
+    _errors(_status)(params_path, output.JSON if as_json else output_as)
+
+
+def _read_status(params_path: str) -> Any:
     from sip_ha import cluster, tools
 
-    state = cluster.read(tools.runner(60), _load(params_path))
-    notes = [*state.attention, *(n for s in state.services for n in s.attention)]
-    if as_json:
-        import dataclasses
-        import json
+    return cluster.read(tools.runner(60), _load(params_path))
 
-        click.echo(json.dumps({**dataclasses.asdict(state), "needs_attention": notes},
-                              indent=2))
+
+def _status(params_path: str, output_as: str) -> None:
+    import dataclasses
+
+    state = _read_status(params_path)
+    notes = state.needs_attention
+    if output_as == output.JSON:
+        output.emit({**dataclasses.asdict(state), "needs_attention": notes})
     else:
         click.echo(_status_text(state, notes), nl=False)
     if notes:
@@ -137,12 +167,13 @@ def _move_options(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--wait", default=120, show_default=True,
                          help="Seconds to wait for the move."),
             click.option("--no-probe", is_flag=True,
-                         help="Do not measure the outage with SIP OPTIONS."))):
+                         help="Do not measure the outage with SIP OPTIONS."),
+            output.option("move.json"))):
         command = option(command)
     return _params_option(command)
 
 
-def _report(outcome: Any, verb: str) -> None:
+def _report(outcome: Any, verb: str, output_as: str) -> None:
     from sip_ha import history
 
     if not outcome.probed:
@@ -158,21 +189,30 @@ def _report(outcome: Any, verb: str) -> None:
     message = (f"{verb} {outcome.service}: {outcome.source or 'nowhere'} -> {outcome.target}, "
                f"SIP-ACTIVE after {outcome.took:.1f}s, SIP outage {outage}")
     history.record(message)
-    click.echo(message)
+    if output_as == output.JSON:
+        import dataclasses
+
+        output.emit({"action": verb, **dataclasses.asdict(outcome)})
+    else:
+        click.echo(message)
 
 
 @cli.command()
 @_move_options
 @_errors
 def failover(params_path: str, service: str | None, to: str | None, force: bool, wait: int,
-             no_probe: bool) -> None:
-    """Move a service off its SIP-ACTIVE node now (pcs resource move)."""
+             no_probe: bool, output_as: str) -> None:
+    """Move a service off its SIP-ACTIVE node now (pcs resource move).
+
+    Progress lines go to stderr.  Ctrl-C stops waiting and clears the move
+    constraint (or says how to)."""
     from sip_ha import failover as moves
     from sip_ha import tools
 
     outcome = moves.failover(tools.runner(wait + 120), _load(params_path), service, to,
-                             force, wait, None if no_probe else moves.sip_answers)
-    _report(outcome, "failover")
+                             force, wait, None if no_probe else moves.sip_answers,
+                             progress=_progress)
+    _report(outcome, "failover", output_as)
 
 
 WAIT_READY = 600
@@ -190,30 +230,30 @@ WAIT_READY = 600
                    "it still waits for, then move; also the time allowed for the move "
                    "(120 s without --wait).")
 @click.option("--no-probe", is_flag=True, help="Do not measure the outage with SIP OPTIONS.")
+@output.option("move.json")
 @_params_option
 @_errors
 def failback(params_path: str, service: str | None, to: str | None, force: bool,
-             wait: int | None, no_probe: bool) -> None:
+             wait: int | None, no_probe: bool, output_as: str) -> None:
     """Approve the failback to the preferred node: refused, naming what it waits
     for, until that node is a healthy standby that holds the data (the file
     sync's full comparison since it rejoined, nothing pending, no conflicts;
-    its database replica running and caught up)."""
+    its database replica running and caught up).
+
+    Progress lines go to stderr.  Ctrl-C stops waiting and clears the move
+    constraint (or says how to)."""
     from sip_ha import failover as moves
     from sip_ha import tools
 
     if force:
         click.echo("warning: --force skips the checks that the target is healthy and "
                    "holds the data", err=True)
-
-    def progress(problems: list[str], waited: float) -> None:
-        click.echo(f"waiting ({waited:.0f}s): " + "; ".join(problems), err=True)
-
     move_wait = 120 if wait is None else wait
     outcome = moves.failback(tools.runner((wait or 0) + move_wait + 120), _load(params_path),
                              service, to, force, move_wait,
                              None if no_probe else moves.sip_answers, wait_ready=wait or 0,
-                             progress=progress)
-    _report(outcome, "failback")
+                             progress=_progress)
+    _report(outcome, "failback", output_as)
 
 
 @cli.command()
@@ -235,12 +275,18 @@ def unstandby(node: str | None, wait: int) -> None:
 
 
 def _standby(verb: str, node: str | None, wait: int) -> None:
-    from sip_ha import history, tools
+    from sip_ha import history, standby, tools
 
+    runner = tools.runner(wait + 30)
     argv = [tools.PCS, "node", verb, *([node] if node else []), f"--wait={wait}"]
-    tools.run(tools.runner(wait + 30), argv, f"{verb} {node or 'this node'}",
-              "See 'pcs status'.", timeout=wait + 20)
+    _progress(f"{verb} {node or 'this node'}: {' '.join(argv)}")
+    try:
+        tools.run(runner, argv, f"{verb} {node or 'this node'}", "See 'pcs status'.",
+                  timeout=wait + 20)
+    except KeyboardInterrupt:
+        raise standby.interrupted(tools.runner(30), verb, node) from None
     history.record(f"{verb} {node or 'local node'}")
+    _progress(f"{verb} {node or 'this node'}: done")
     click.echo(f"{verb}: {node or 'this node'} done")
 
 
@@ -332,16 +378,25 @@ def cib_render(params_path: str, schema: str, schema_dir: str, as_pcs: bool,
 
 @cib.command("diff")
 @_params_option
+@output.option("cib-diff.json")
 @_errors
-def cib_diff(params_path: str) -> None:
+def cib_diff(params_path: str, output_as: str) -> None:
     """Show what 'cib apply' would change in the running cluster."""
     from sip_ha import cib as cib_lib
     from sip_ha import tools
 
     planned = cib_lib.plan(tools.runner(120), _load(params_path))
     changes = cib_lib.diff(planned.live, planned.new)
+    foreign = cib_lib.foreign(planned.live, planned.new)
+    if output_as == output.JSON:
+        output.emit({"changed": bool(changes),
+                     "changes": [{"section": section, "id": ident, "change": change}
+                                 for section, ident, change
+                                 in cib_lib.changes(planned.live, planned.new)],
+                     "diff": changes, "foreign": foreign, "warnings": planned.warnings})
+        return
     click.echo(changes or "the cluster already runs this configuration\n", nl=False)
-    for item in cib_lib.foreign(planned.live, planned.new):
+    for item in foreign:
         click.echo(f"not in the parameter file (apply needs --prune): {item}", err=True)
     _warn(planned.warnings)
 
@@ -352,11 +407,15 @@ def cib_diff(params_path: str) -> None:
               help="Delete resources and constraints the parameter file does not describe.")
 @_errors
 def cib_apply(params_path: str, prune: bool) -> None:
-    """Install the rendered configuration into the running cluster."""
+    """Install the rendered configuration into the running cluster.
+
+    Progress lines go to stderr.  The configuration is replaced in one
+    step: after Ctrl-C it is either installed or not, and the command says
+    which."""
     from sip_ha import cib as cib_lib
     from sip_ha import history, tools
 
-    planned = cib_lib.apply(tools.runner(180), _load(params_path), prune)
+    planned = cib_lib.apply(tools.runner(180), _load(params_path), prune, progress=_progress)
     _warn(planned.warnings)
     changes = cib_lib.diff(planned.live, planned.new)
     if changes:
@@ -371,14 +430,20 @@ def cib_apply(params_path: str, prune: bool) -> None:
 @_params_option
 @click.option("--since", default="-7d", show_default=True,
               help="journalctl --since value, e.g. '2026-01-01' or '-2h'.")
+@output.option("logs.json")
 @_errors
-def logs(params_path: str, since: str) -> None:
+def logs(params_path: str, since: str, output_as: str) -> None:
     """Failover history (promote, demote, fencing, operator actions) of all nodes."""
     from sip_ha import history, tools
 
-    lines, missing = history.collect(tools.runner(300), _load(params_path), since)
-    for line in lines:
-        click.echo(line)
+    entries, missing = history.entries(tools.runner(300), _load(params_path), since)
+    if output_as == output.JSON:
+        output.emit({"since": since, "missing": missing,
+                     "entries": [{"time": stamp, "node": node, "message": message}
+                                 for stamp, node, message in entries]})
+        return
+    for stamp, node, message in entries:
+        click.echo(f"{stamp} {node} {message}")
     for node in missing:
         click.echo(f"warning: no history from {node}", err=True)
 

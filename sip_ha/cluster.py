@@ -20,7 +20,7 @@ from cib_templates.render import (
     sync_attribute,
     sync_resource,
 )
-from sip_ha import tools
+from sip_ha import pacemaker_result, tools
 from sip_ha.errors import SipHaError
 
 TYPE_CHECKING = False
@@ -128,6 +128,11 @@ class ClusterState:
     services: tuple[ServiceState, ...]
     attention: tuple[str, ...] = field(default=())
 
+    @property
+    def needs_attention(self) -> list[str]:
+        """Every sentence of attention: the cluster's, then each service's."""
+        return [*self.attention, *(n for s in self.services for n in s.attention)]
+
     def node(self, name: str) -> NodeState | None:
         return next((n for n in self.nodes if n.name == name), None)
 
@@ -140,9 +145,8 @@ class ClusterState:
 
 
 def read(runner: Runner, params: ClusterParams) -> ClusterState:
-    result = tools.run(runner, CRM_MON_ARGV, "read the cluster status",
-                       "Is Pacemaker running on this node? Try 'pcs status'.", timeout=30)
-    return parse(result.stdout, params)
+    return parse(pacemaker_result.run(runner, CRM_MON_ARGV, "read the cluster status",
+                                      "Try 'pcs status'."), params)
 
 
 def parse(xml_text: str, params: ClusterParams) -> ClusterState:

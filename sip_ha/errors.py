@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 1 the action failed; 2 wrong usage; 3 refused by a
 safety check (nothing was changed); 4 the change was made but its outcome
-was not seen before the deadline.
+was not seen before the deadline; 7 the cluster is not running on this
+node; 130 interrupted (Ctrl-C), the message says what is left.
 """
 
 from __future__ import annotations
@@ -26,3 +27,16 @@ class TimedOut(SipHaError):
     """The change was requested but did not complete in time."""
 
     exit_code = 4
+
+
+class NotRunning(SipHaError):
+    """The cluster (Pacemaker) does not run on this node: nothing to read or
+    change here (7, as OCF's "not running")."""
+
+    exit_code = 7
+
+
+class Interrupted(SipHaError):
+    """Ctrl-C: what was undone, and what is left and how to clear it."""
+
+    exit_code = 130

@@ -24,13 +24,17 @@ from cib_templates.render import (
     sync_resource,
 )
 from sip_ha import cluster, tools
-from sip_ha.errors import Refused, SipHaError, TimedOut
+from sip_ha.errors import Interrupted, Refused, SipHaError, TimedOut
+from sip_ha.interrupt import shielded
+from sipha_runtime.errors import Failure
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from sipha_runtime.run import Runner
+
+    Progress = Callable[[str], None]
 
 
 # how often a waiting failback reads the cluster again
@@ -138,12 +142,22 @@ def _find(params: ClusterParams, name: str | None) -> Service:
     raise SipHaError(f"there is no service {name!r} in the parameter file (known: {names})")
 
 
+def _quiet(_message: str) -> None:
+    pass
+
+
 def failover(runner: Runner, params: ClusterParams, service_name: str | None = None,
              to: str | None = None, force: bool = False, wait: float = 120,
-             probe: Callable[[str], bool] | None = None) -> Outcome:
-    """Move the service off its SIP-ACTIVE node now (to TO, or the best standby)."""
+             probe: Callable[[str], bool] | None = None,
+             progress: Progress = _quiet) -> Outcome:
+    """Move the service off its SIP-ACTIVE node now (to TO, or the best
+    standby), telling PROGRESS each step."""
     service = _find(params, service_name)
-    state = cluster.read(runner, params)
+    progress("reading the cluster status")
+    try:
+        state = cluster.read(runner, params)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted before anything was changed") from None
     current = state.service(service.name).active_node
     if to is None:
         candidates = [n for n in _by_preference(service) if n != current]
@@ -153,41 +167,52 @@ def failover(runner: Runner, params: ClusterParams, service_name: str | None = N
                                 for p in readiness_problems(state, service, n))
             raise Refused(f"no other node can take {service.name}: {reasons}")
         to = (ready or candidates)[0]
-    return _move(runner, params, service, state, to, force, wait, probe)
+    return _move(runner, params, service, state, to, force, wait, probe, progress)
 
 
 def failback(runner: Runner, params: ClusterParams, service_name: str | None = None,
              to: str | None = None, force: bool = False, wait: float = 120,
              probe: Callable[[str], bool] | None = None, wait_ready: float = 0,
-             progress: Callable[[list[str], float], None] | None = None) -> Outcome:
+             progress: Progress = _quiet) -> Outcome:
     """The operator's approval: move the service back to its preferred node,
     once it is ready and holds the data (failback_problems).  WAIT_READY:
-    seconds to wait for that, PROGRESS told what is still missing whenever it
-    changes (and how long it has waited)."""
+    seconds to wait for that, PROGRESS told each step and what is still
+    missing whenever it changes."""
     service = _find(params, service_name)
     target = to or service.preferred_node
-    state = cluster.read(runner, params)
-    started, last = time.monotonic(), None
-    while not force and time.monotonic() - started < wait_ready:
-        problems = failback_problems(state, service, target)
-        if not problems or state.service(service.name).active_node == target:
-            break
-        if progress is not None and problems != last:
-            progress(problems, time.monotonic() - started)
-            last = problems
-        time.sleep(POLL)
-        state = cluster.read(runner, params)
+    progress("reading the cluster status")
+    try:
+        state = _ready(runner, params, service, target, force, wait_ready, progress)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted before anything was changed") from None
     health = state.service(service.name).on(target)
     kept = [cluster.kept_note(target, health.sync)] if health and health.sync and \
         health.sync.kept else []
     try:
-        outcome = _move(runner, params, service, state, target, force, wait, probe,
+        outcome = _move(runner, params, service, state, target, force, wait, probe, progress,
                         failback_problems)
     except Refused as err:
         if kept:
             raise Refused(f"{err}; also: {kept[0]}") from None
         raise
     return dataclasses.replace(outcome, warnings=(*outcome.warnings, *kept))
+
+
+def _ready(runner: Runner, params: ClusterParams, service: Service, target: str, force: bool,
+           wait_ready: float, progress: Progress) -> cluster.ClusterState:
+    """The cluster once TARGET is ready for SERVICE, or WAIT_READY is over."""
+    state = cluster.read(runner, params)
+    started, last = time.monotonic(), None
+    while not force and time.monotonic() - started < wait_ready:
+        problems = failback_problems(state, service, target)
+        if not problems or state.service(service.name).active_node == target:
+            break
+        if problems != last:
+            progress(f"waiting ({time.monotonic() - started:.0f}s): " + "; ".join(problems))
+            last = problems
+        time.sleep(POLL)
+        state = cluster.read(runner, params)
+    return state
 
 
 def failback_problems(state: cluster.ClusterState, service: Service, target: str) -> list[str]:
@@ -204,7 +229,7 @@ def _by_preference(service: Service) -> list[str]:
 
 def _move(runner: Runner, params: ClusterParams, service: Service,
           state: cluster.ClusterState, target: str, force: bool, wait: float,
-          probe: Callable[[str], bool] | None,
+          probe: Callable[[str], bool] | None, progress: Progress,
           gate: Callable[[cluster.ClusterState, Service, str], list[str]] | None = None
           ) -> Outcome:
     current = state.service(service.name).active_node
@@ -224,9 +249,14 @@ def _move(runner: Runner, params: ClusterParams, service: Service,
     argv = [tools.PCS, "resource", "move", rsc, target]
     if service.promotable:
         argv.append("--promoted")
+    argv.append(f"--wait={int(wait)}")
+    took = None
     try:
-        tools.run(runner, [*argv, f"--wait={int(wait)}"], f"move {service.name} to {target}",
+        progress(f"moving {service.name} from {current or 'nowhere'} to {target}: "
+                 + " ".join(argv))
+        tools.run(runner, argv, f"move {service.name} to {target}",
                   "See 'pcs status' for why Pacemaker did not move it.", timeout=wait + 30)
+        progress(f"pcs is done; waiting until crm_mon shows {target} SIP-ACTIVE")
         deadline = started + wait
         while True:
             now = cluster.read(runner, params).service(service.name)
@@ -237,16 +267,41 @@ def _move(runner: Runner, params: ClusterParams, service: Service,
                                f"{wait:.0f}s; see 'sip-ha status' and 'pcs status'")
             time.sleep(0.5)
         took = time.monotonic() - started
+        progress(f"{service.name} SIP-ACTIVE on {target} after {took:.1f}s")
+    except KeyboardInterrupt:
+        pass  # below, once the constraint is cleared
     finally:
-        outage = watcher.stop() if watcher else None
-        # pcs removes its move constraint itself; make sure none is left
-        # behind, or the service could never fail over back to this node.
-        cleared = runner.run([tools.PCS, "resource", "clear", rsc], timeout=30)
-        if not cleared.ok:
-            warnings.append(f"could not clear the move constraint ({cleared.summary()}): "
-                            f"run 'pcs resource clear {rsc}'")
+        with shielded():
+            outage = watcher.stop() if watcher else None
+            # pcs removes its move constraint itself, but not when it is cut
+            # short; none may stay, or the service could never come back here.
+            left = _clear(runner, rsc)
+        if left:
+            warnings.append(left)
+        else:
+            progress("move constraint cleared")
+    if took is None:
+        raise Interrupted(
+            f"interrupted while moving {service.name} from {current or 'nowhere'} to "
+            f"{target}: "
+            + (left or "the move constraint is cleared; Pacemaker leaves it where health "
+                       "and stickiness put it (see 'sip-ha status')"))
     return Outcome(service.name, current, target, took, outage, watcher is not None,
                    tuple(warnings))
+
+
+def _clear(runner: Runner, rsc: str) -> str | None:
+    """Remove RSC's move constraints; what is left and how to clear it (None: nothing)."""
+    try:
+        cleared = runner.run([tools.PCS, "resource", "clear", rsc], timeout=30)
+    except Failure as err:  # CommandError: pcs missing, or out of time
+        reason = err.reason
+    else:
+        if cleared.ok:
+            return None
+        reason = cleared.summary()
+    return (f"the move constraint may still be there (pcs resource clear: {reason}): "
+            f"run 'pcs resource clear {rsc}'")
 
 
 def _announce_forced(runner: Runner, service: Service, target: str, problems: list[str],

@@ -35,6 +35,13 @@ def journal_argv(since: str) -> list[str]:
 def collect(runner: Runner, params: ClusterParams, since: str = "-7d",
             local: str | None = None) -> tuple[list[str], list[str]]:
     """(history lines "TIMESTAMP NODE MESSAGE" in time order, unreachable nodes)."""
+    found, missing = entries(runner, params, since, local)
+    return [f"{stamp} {node} {message}" for stamp, node, message in found], missing
+
+
+def entries(runner: Runner, params: ClusterParams, since: str = "-7d",
+            local: str | None = None) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """((timestamp, node, message) in time order, unreachable nodes)."""
     local = local or socket.gethostname()
     ours = tuple(f"{s.name}-" for s in params.services) + tuple(f.id for f in params.fencing)
     lines: list[tuple[str, str, str]] = []
@@ -53,4 +60,4 @@ def collect(runner: Runner, params: ClusterParams, since: str = "-7d",
             message = rest.split(": ", 1)[-1].strip()
             if MARK in line or "targeting" in line or any(r in message for r in ours):
                 lines.append((stamp, node, message))
-    return [f"{stamp} {node} {message}" for stamp, node, message in sorted(lines)], missing
+    return sorted(lines), missing

@@ -110,6 +110,12 @@ class Runner:
                 raise CommandTimeout(
                     f"{os.path.basename(argv[0])} did not answer within {limit:.1f}s"
                 ) from None
+            except BaseException:
+                # Ctrl-C reaches us, not the child in its own session: end it too,
+                # rather than leave it running on its own.
+                _kill_group(proc.pid)
+                proc.wait()
+                raise
             result = Completed(argv, returncode, _read_all(out), _read_all(err),
                                time.monotonic() - started)
         finally:

@@ -5,6 +5,7 @@ crm_simulate) and runs exactly the expected pcs commands."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -78,16 +79,6 @@ def states(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     sim.settle()
     out["failed-back"] = sim.crm_mon()
     return out
-
-
-@pytest.fixture
-def use(monkeypatch: pytest.MonkeyPatch):
-    """Make the CLI run FAKE instead of real commands."""
-    def install(fake: FakeRunner) -> FakeRunner:
-        monkeypatch.setattr(tools, "runner", lambda seconds: fake)
-        monkeypatch.setattr("sip_ha.history.record", lambda message: None)
-        return fake
-    return install
 
 
 def invoke(*args: str):
@@ -198,9 +189,19 @@ def test_failback_accepted_moves_and_clears(states, use):
                            (CLEAR, done())]))
     result = invoke("failback", "--no-probe")
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("failback pbx: node2 -> node1, SIP-ACTIVE after ")
-    assert result.output.endswith(", SIP outage not measured\n")
+    assert result.stdout.startswith("failback pbx: node2 -> node1, SIP-ACTIVE after ")
+    assert result.stdout.endswith(", SIP outage not measured\n")
     assert fake.finished()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+    steps = result.stderr.splitlines()
+    assert all(re.match(stamp, line) for line in steps), steps
+    assert [line[21:] for line in steps] == [
+        "reading the cluster status",
+        "moving pbx from node2 to node1: " + " ".join(MOVE),
+        "pcs is done; waiting until crm_mon shows node1 SIP-ACTIVE",
+        steps[3][21:],
+        "move constraint cleared"]
+    assert re.fullmatch(r"pbx SIP-ACTIVE on node1 after \d+\.\ds", steps[3][21:])
 
 
 FORCED = [tools.ATTRD_UPDATER, "-n", "sipha-pbx-forced-move", "-U", ANY]
@@ -342,7 +343,7 @@ def test_failback_wait_shows_what_it_waits_for_then_moves(tmp_path, use, monkeyp
                            (CLEAR, done())]))
     result = CliRunner().invoke(cli, ["failback", "--no-probe", "--wait", "--params", EXAMPLE])
     assert result.exit_code == 0, result.output
-    waits = [line for line in result.stderr.splitlines() if line.startswith("waiting (")]
+    waits = [line[21:] for line in result.stderr.splitlines() if line[21:].startswith("waiting (")]
     assert len(waits) == 2                 # one line per change, not per poll
     assert "file sync from node2 to node1 fails: cannot list node1" in waits[0]
     assert "waiting for a full comparison" in waits[1]
