@@ -18,6 +18,7 @@ import click
 
 from sip_ha import install as installer
 from sip_ha import output
+from sipha_runtime.help_format import Group
 from sipha_runtime.version import click_option
 
 TYPE_CHECKING = False
@@ -31,7 +32,8 @@ NEEDS_ATTENTION = 5
 INTERRUPTED = 130
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click_option()
 def cli() -> None:
     """Run and inspect a SIP-HA cluster."""
@@ -40,6 +42,7 @@ def cli() -> None:
 def _params_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--params", "params_path", default="/etc/sip-ha/cluster.toml", show_default=True,
+        metavar="FILE",
         envvar="SIP_HA_PARAMS", help="The SIP-HA parameter file.")(command)
 
 
@@ -354,7 +357,7 @@ def cib_example() -> None:
 @_params_option
 @click.option("--schema", default="auto", show_default=True,
               help="validate-with version, e.g. pacemaker-3.9; auto: the newest installed.")
-@click.option("--schema-dir", default="/usr/share/pacemaker", show_default=True,
+@click.option("--schema-dir", default="/usr/share/pacemaker", show_default=True, metavar="DIR",
               help="Where Pacemaker's RelaxNG schemas are.")
 @click.option("--pcs", "as_pcs", is_flag=True, help="Print the equivalent pcs commands.")
 @click.option("--no-verify", is_flag=True, help="Skip crm_verify (schema check still runs).")
@@ -468,8 +471,9 @@ def test_alerts(params_path: str) -> None:
 @cli.command("install-agents")
 @click.option("--uninstall", is_flag=True, help="Remove the agents this command installed.")
 @click.option("--ocf-root", default="/usr/lib/ocf", show_default=True, envvar="OCF_ROOT",
+              metavar="DIR",
               help="Root of the OCF tree Pacemaker uses.")
-@click.option("--alert-dir", default=installer.ALERT_DIR, show_default=True,
+@click.option("--alert-dir", default=installer.ALERT_DIR, show_default=True, metavar="DIR",
               help="Where the alert agent sip-ha-alert goes.")
 def install_agents(uninstall: bool, ocf_root: str, alert_dir: str) -> None:
     """Install the ocf:sipha:* agents and the sip-ha-alert alert agent for
