@@ -94,10 +94,11 @@ def _load(path: str) -> ClusterParams:
 def status(params_path: str, output_as: str, as_json: bool, nagios: bool) -> None:
     """Which node is SIP-ACTIVE for each service, and what needs attention."""
     if nagios:
-        if as_json or output_as != output.TEXT:
-            raise click.UsageError("--nagios prints the plugin line; it takes no --output-as")
         from sip_ha import nagios as plugin
 
+        if as_json or output_as != output.TEXT:  # a plugin's bad usage is UNKNOWN
+            click.echo(f"{plugin.PREFIX} UNKNOWN - --nagios takes no --output-as")
+            sys.exit(plugin.UNKNOWN)
         line, code = plugin.check(lambda: _read_status(params_path))
         click.echo(line)
         sys.exit(code)

@@ -152,7 +152,8 @@ def test_a_check_that_cannot_run_is_unknown(use, tmp_path):
 
 def test_nagios_takes_no_output_format():
     result = CliRunner().invoke(cli, ["status", "--nagios", "--output-as", "json"])
-    assert result.exit_code == 2
+    assert result.exit_code == nagios.UNKNOWN
+    assert result.stdout == "SIPHA UNKNOWN - --nagios takes no --output-as\n"
 
 
 @pytest.mark.pacemaker_tools
