@@ -1,5 +1,5 @@
 """``sip-ha status --nagios``: the status as a monitoring plugin (Nagios,
-Icinga, Zabbix's and Checkmk's plugin runners) sees it: one line
+Icinga, anything that runs Nagios plugins) sees it: one line
 ``SIPHA STATE - summary | perfdata``, the sentences that need attention on
 the lines after it, and the plugin exit code.
 
