@@ -54,6 +54,13 @@ def test_every_schema_is_valid_and_documented():
     for path in SCHEMAS:
         validator(path.name)
         assert f"sip_ha/schemas/{path.name}" in readme
+    # the schemas are strict: a field they do not describe, or of another type, fails
+    move = {"api_version": 1, "action": "failover", "service": "pbx", "source": "node1",
+            "target": "node2", "took": 3.5, "outage": None, "probed": False, "warnings": []}
+    assert not list(validator("move.json").iter_errors(move))
+    assert list(validator("move.json").iter_errors({**move, "extra": 1}))
+    assert list(validator("move.json").iter_errors({**move, "took": "3.5"}))
+    assert list(validator("move.json").iter_errors({**move, "api_version": 2}))
 
 
 def story(tmp_path: Path) -> dict[str, str]:
@@ -139,7 +146,8 @@ def test_refused_move_prints_no_document(use, tmp_path):
     assert result.stderr.splitlines()[-1].startswith("sip-ha: not moving pbx to node1: ")
 
 
-def test_logs_json(use, monkeypatch):
+@pytest.mark.parametrize("output_as", ["text", "json"])
+def test_logs(use, monkeypatch, output_as):
     monkeypatch.setattr("sip_ha.history.socket.gethostname", lambda: "node1")
     argv = history.journal_argv("-1d")
     node1 = ("2026-11-25T10:00:05.000000+0000 node1 pacemaker-controld[9]: Result of "
@@ -147,8 +155,14 @@ def test_logs_json(use, monkeypatch):
     use(FakeRunner([(argv, done(node1)),
                     (tools.on_node("node2", argv),
                      done(returncode=255, stderr="ssh: connect to host node2: refused\n"))]))
-    result = invoke("logs", "--since", "-1d", "--output-as", "json")
+    result = invoke("logs", "--since", "-1d", "--output-as", output_as)
     assert result.exit_code == 0, result.output
+    if output_as == "text":
+        assert result.stdout == ("2026-11-25T10:00:05.000000+0000 node1 Result of demote "
+                                 "operation for pbx-asterisk on node1: ok\n")
+        assert result.stderr == ("warning: no history from node2 (ssh: connect to host "
+                                 "node2: refused)\n")
+        return
     data = valid("logs.json", result.stdout)
     assert data["entries"] == [{"time": "2026-11-25T10:00:05.000000+0000", "node": "node1",
                                 "message": "Result of demote operation for pbx-asterisk on "
