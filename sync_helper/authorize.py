@@ -64,6 +64,8 @@ def senders(data: dict[str, Any], receiver: str, source: str) -> list[str]:
         raise PeerError(f"no peer named {receiver!r} in {source}")
     addresses = []
     for peer in config.peers:
+        if peer.mount is not None:  # an export pushes nothing
+            continue
         try:
             addresses.append(source_address(peer.host))
         except PeerError:

@@ -16,6 +16,12 @@ Example (``/etc/sip-ha/sync.toml``)::
     [[peers]]
     name = "pbx-b"
     host = "10.0.0.12"
+
+    [[peers]]                               # a mounted export (NFS, NAS)
+    name = "nas"
+    mount = "/mnt/nas"                      # must be a mountpoint before every push
+    fstype = "nfs4"                         # optional: and of this type
+    marker = ".sip-ha-target"               # optional: and hold this file
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from sync_helper.errors import ConfigError, PeerError
+from sync_helper.mount import FSTYPE, MARKER, MountTarget
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
@@ -69,11 +76,13 @@ def absolute_dir(value: object, what: str) -> Path:
 
 @dataclass(frozen=True)
 class Peer:
-    """A receiver: a node (or a NAS reached over ssh).
+    """A receiver: a node (or a NAS reached over ssh), or, with ``mount``, a
+    mounted export written as a local path (sync_helper.mount).
 
     ``root`` prefixes every folder on the receiver ("/" on a cluster node, a
-    share on a NAS); ``backup_dir`` is where the receiver keeps, in a dated
-    folder per transfer, whatever a transfer replaces or removes there.
+    share on a NAS, the mountpoint or a folder in it); ``backup_dir`` is where
+    the receiver keeps, in a dated folder per transfer, whatever a transfer
+    replaces or removes there.
     """
 
     name: str
@@ -82,6 +91,7 @@ class Peer:
     port: int = 22
     root: Path = Path("/")
     backup_dir: Path = Path("/var/backups/sip-ha")
+    mount: MountTarget | None = None
 
     def destination(self, folder: Path) -> Path:
         return Path(os.path.normpath(f"{self.root}/{folder}"))
@@ -228,13 +238,19 @@ def _list_of_tables(value: object, key: str, source: str) -> list[dict[str, Any]
 
 
 def _peer(table: dict[str, Any], source: str) -> Peer:
-    unknown = sorted(set(table) - {"name", "host", "user", "port", "root", "backup_dir"})
+    mounted = "mount" in table
+    known = {"name", "root", "backup_dir", *(("mount", "fstype", "marker") if mounted
+                                             else ("host", "user", "port"))}
+    unknown = sorted(set(table) - known)
     if unknown:
-        raise ConfigError(f"{source}: peer setting(s) {', '.join(unknown)} unknown")
+        what = "of a mounted target" if mounted else "(fstype and marker go with mount)"
+        raise ConfigError(f"{source}: peer setting(s) {', '.join(unknown)} unknown {what}")
     name = table.get("name")
     if not isinstance(name, str):
         raise ConfigError(f"{source}: every peer needs a name")
     check_peer_name(name)
+    if mounted:
+        return _mounted_peer(name, table, source)
     host = table.get("host", name)
     if not isinstance(host, str):
         raise PeerError(f"peer {name}: host must be text")
@@ -248,6 +264,31 @@ def _peer(table: dict[str, Any], source: str) -> Peer:
                 root=absolute_dir(table.get("root", "/"), f"peer {name} root"),
                 backup_dir=absolute_dir(table.get("backup_dir", "/var/backups/sip-ha"),
                                          f"peer {name} backup_dir"))
+
+
+def _mounted_peer(name: str, table: dict[str, Any], source: str) -> Peer:
+    """A mounted export: its tree and its backups both inside the mount."""
+    mount = absolute_dir(table["mount"], f"peer {name} mount")
+    if mount == Path("/"):
+        raise ConfigError(f"{source}: peer {name}: mount must be the export's mountpoint, not /")
+    target: dict[str, str] = {}
+    for key, pattern in (("fstype", FSTYPE), ("marker", MARKER)):
+        value = table.get(key, "")
+        if not isinstance(value, str) or (value and not pattern.fullmatch(value)) \
+                or value in (".", ".."):
+            raise ConfigError(f"{source}: peer {name}: {key} {value!r} is not "
+                              + ("a file system type such as nfs4" if key == "fstype"
+                                 else "a file name at the top of the export"))
+        target[key] = value
+    root = absolute_dir(table.get("root", str(mount)), f"peer {name} root")
+    backup_dir = absolute_dir(table.get("backup_dir", f"{mount}/.sip-ha-backups"),
+                              f"peer {name} backup_dir")
+    for key, path in (("root", root), ("backup_dir", backup_dir)):
+        if not path.is_relative_to(mount):
+            raise ConfigError(f"{source}: peer {name}: {key} {path} is not inside its "
+                              f"mount {mount}")
+    return Peer(name=name, host="", root=root, backup_dir=backup_dir,
+                mount=MountTarget(mount, **target))
 
 
 def _ssh_settings(table: object, source: str) -> SshSettings:

@@ -1,4 +1,5 @@
-"""Argument lists for rsync over ssh, and parsers for what rsync prints.
+"""Argument lists for rsync over ssh (or to a mounted target's local path),
+and parsers for what rsync prints.
 
 Only argument lists: no shell ever sees a path. rsync splits the ``-e`` value
 on white space itself, which is why the configuration refuses white space in
@@ -45,15 +46,19 @@ def ssh_command(settings: SshSettings, peer: Peer) -> list[str]:
 
 def _common(config: SyncConfig, peer: Peer) -> list[str]:
     argv = [config.rsync, "--archive", "--relative", "--from0", "--8-bit-output",
-            f"--timeout={max(int(config.timeout), 1)}", "-e",
-            " ".join(ssh_command(config.ssh, peer))]
+            f"--timeout={max(int(config.timeout), 1)}"]
+    if peer.mount is None:
+        argv += ["-e", " ".join(ssh_command(config.ssh, peer))]
     if config.bwlimit:
         argv.append(f"--bwlimit={config.bwlimit}")
     return argv
 
 
 def remote(peer: Peer, path: Path) -> str:
-    return f"{peer.address()}:{str(path).rstrip('/')}/"
+    """PATH on PEER as rsync names it: a mounted target's is a local path
+    (absolute, so rsync never reads a colon in it as a host's)."""
+    where = f"{str(path).rstrip('/')}/"
+    return where if peer.mount is not None else f"{peer.address()}:{where}"
 
 
 def local(path: Path) -> str:

@@ -18,6 +18,7 @@ from sync_helper import rsync_argv
 from sync_helper.config import Peer, SyncConfig
 from sync_helper.errors import PathEscapeError, RoleError
 from sync_helper.ledger import Ledger
+from sync_helper.mount import MOUNTINFO, problem
 from sync_helper.paths import Entry, Filters, Listing, describe, list_local, locate
 from sync_helper.planner import Conflict, Plan, plan
 from sync_helper.report import PeerReport, SyncReport, printable
@@ -87,8 +88,10 @@ class _Failed(Exception):
 
 class Syncer:
     def __init__(self, config: SyncConfig, runner: Callable[[], Runs], log: Log,
-                 role: RoleSource, stamp: Callable[[], str] = rsync_argv.backup_stamp) -> None:
+                 role: RoleSource, stamp: Callable[[], str] = rsync_argv.backup_stamp,
+                 mountinfo: Path = MOUNTINFO) -> None:
         self.config = config
+        self.mountinfo = mountinfo
         self.runner = runner
         self.log = PrintableLog(log)
         self.role = role
@@ -218,6 +221,7 @@ class Syncer:
                     continue
                 files_from = Path(scratch) / kind
                 rsync_argv.write_file_list(files_from, names)
+                self._check_mounted(peer)
                 transfer = rsync_argv.Transfer(folder, files_from, backup, delete=delete,
                                                stage=stage)
                 result = self._rsync(build(self.config, peer, transfer))
@@ -251,6 +255,7 @@ class Syncer:
         return staged
 
     def _list_peer(self, peer: Peer, folder: Path, names: list[str] | None) -> Listing:
+        self._check_mounted(peer)
         with tempfile.TemporaryDirectory(prefix="sip-ha-list-") as scratch:
             files_from = None
             if names is not None:
@@ -268,6 +273,15 @@ class Syncer:
                 if self._wanted(name, entry)}
 
     # -- helpers -----------------------------------------------------------------
+
+    def _check_mounted(self, peer: Peer) -> None:
+        """Before each rsync run with a mounted target: is the export there?
+        (Its marker gets the patience an ssh peer's connect gets.)"""
+        if peer.mount is None:
+            return
+        reason = problem(peer.mount, self.config.ssh.connect_timeout, self.mountinfo)
+        if reason:
+            raise _Failed(f"target {peer.name}: {reason}")
 
     def _rsync(self, argv: list[str]) -> Completed:
         self.log.debug(f"running {argv}")
