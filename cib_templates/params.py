@@ -109,6 +109,17 @@ class Extra:
 
 
 @dataclass(frozen=True)
+class Storage:
+    """A shared storage area (ocf:heartbeat:Filesystem) mounted where the
+    service is SIP-ACTIVE, before it takes the role."""
+
+    device: str
+    directory: str
+    fstype: str
+    options: str = ""
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     server: str
@@ -125,6 +136,8 @@ class Service:
     sync: Mapping[str, str] | None = None
     # ocf:sipha:mysql-mm parameters; None: no CDR database for this service.
     database: Mapping[str, str] | None = None
+    # The shared storage area; None: none for this service.
+    storage: Storage | None = None
 
     @property
     def promotable(self) -> bool:
@@ -267,7 +280,7 @@ def _service(raw: Any, nodes: tuple[str, ...], gateways: tuple[str, ...],
         raise ParamError(f"{where}: must be a table")
     _known(raw, {"name", "server", "preferred_node", "nodes", "ip", "nic",
                  "trunk_networks", "gateways", "options", "ip_options", "extra", "sync",
-                 "database"},
+                 "database", "storage"},
            where)
     name = _id(raw, "name", where)
     where = f"{where} ({name})"
@@ -303,7 +316,9 @@ def _service(raw: Any, nodes: tuple[str, ...], gateways: tuple[str, ...],
         extras=tuple(_extra(item, f"{where} [[service.extra]] #{i + 1}")
                      for i, item in enumerate(extras)),
         sync=_options(raw, "sync", where) if "sync" in raw else None,
-        database=_database(raw, where) if "database" in raw else None)
+        database=_database(raw, where) if "database" in raw else None,
+        storage=_storage(_table(raw, "storage", where), f"{where} storage")
+        if "storage" in raw else None)
 
 
 def _database(raw: Mapping[str, Any], where: str) -> dict[str, str]:
@@ -312,6 +327,40 @@ def _database(raw: Mapping[str, Any], where: str) -> dict[str, str]:
         raise ParamError(f"{where} database: give config, the my.cnf of the MariaDB "
                          "server on each node, e.g. config = \"/etc/mysql/my.cnf\"")
     return options
+
+
+_FSTYPE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+_NO_SPACE = re.compile(r"\S+")
+
+
+def _storage(raw: Mapping[str, Any], where: str) -> Storage:
+    """What the Filesystem agent mounts; each value one word (the agent and
+    mount(8) split on white space)."""
+    _known(raw, {"device", "directory", "fstype", "options"}, where)
+    values = {key: _str(raw, key, "", where) for key in ("device", "directory", "fstype",
+                                                         "options")}
+    examples = {"device": "nas.example.org:/export/pbx or /dev/disk/by-label/pbx",
+                "directory": "/var/spool/asterisk/shared", "fstype": "nfs4, ext4 or xfs"}
+    for key, example in examples.items():
+        if not values[key]:
+            raise ParamError(f"{where} {key}: give it, e.g. {example}")
+    for key, value in values.items():
+        if value and not _NO_SPACE.fullmatch(value):
+            raise ParamError(f"{where} {key}: {value!r} must be one word, without spaces")
+    if values["device"].startswith("-"):
+        raise ParamError(f"{where} device: {values['device']!r} must not start with '-'")
+    if re.search(r"(^|,)(password|pass)=", values["options"], re.IGNORECASE):
+        raise ParamError(f"{where} options: a password here would be in the CIB; put it in "
+                         "a root-only file on every node and name it (credentials=FILE)")
+    directory = values["directory"]
+    if not directory.startswith("/") or os.path.normpath(directory) != directory \
+            or directory == "/":
+        raise ParamError(f"{where} directory: {directory!r} must be an absolute path other "
+                         "than /, written without '..', '//' or a trailing '/'")
+    if not _FSTYPE.fullmatch(values["fstype"]):
+        raise ParamError(f"{where} fstype: {values['fstype']!r} is not a file system type "
+                         f"such as {examples['fstype']}")
+    return Storage(**values)
 
 
 def _extra(raw: Any, where: str) -> Extra:

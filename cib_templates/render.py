@@ -8,8 +8,8 @@ lxml element API.  Values from the parameter file only ever become attribute
 values through lxml, so no quoting can break the XML.
 
 Resource ids, per service NAME: NAME-asterisk-clone (or NAME-sipserver-clone),
-NAME-ip, NAME-ping-clone, NAME-filesync-clone, NAME-db-clone, and each extra
-by its own id.
+NAME-ip, NAME-ping-clone, NAME-filesync-clone, NAME-db-clone, NAME-storage,
+and each extra by its own id.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 
 from lxml import etree
 
-from cib_templates.params import Alerts, ClusterParams, Extra, Fencing, Service
+from cib_templates.params import Alerts, ClusterParams, Extra, Fencing, Service, Storage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,6 +50,12 @@ def sync_resource(service: Service) -> str:
 def database_resource(service: Service) -> str:
     """The promotable CDR database clone: promoted where it is writable."""
     return f"{service.name}-db-clone"
+
+
+def storage_resource(service: Service) -> str:
+    """The shared storage area (ocf:heartbeat:Filesystem): mounted where the
+    service is SIP-ACTIVE."""
+    return f"{service.name}-storage"
 
 
 def promotion_attribute(service: Service) -> str:
@@ -220,8 +226,24 @@ def _add_service(cib: etree._Element, params: ClusterParams, service: Service,
                 _location(constraints, f"{svc}-{kind}-clone-avoids-{node}",
                           f"{svc}-{kind}-clone", node, "-INFINITY")
 
+    if service.storage is not None:
+        _add_storage(cib, service, service.storage, values)
+
     for extra in service.extras:
         _add_extra(cib, extra, values)
+
+
+def _add_storage(cib: etree._Element, service: Service, storage: Storage,
+                 values: dict[str, object]) -> None:
+    fragment = _fill(_template("storage"), values)
+    if service.promotable:
+        fragment.find("constraints/rsc_colocation").set("with-rsc-role", "Promoted")
+    options = {"device": storage.device, "directory": storage.directory,
+               "fstype": storage.fstype}
+    if storage.options:
+        options["options"] = storage.options
+    _nvpairs(fragment.find(".//instance_attributes"), options)
+    _merge(cib, fragment)
 
 
 def _add_extra(cib: etree._Element, extra: Extra, values: dict[str, object]) -> None:

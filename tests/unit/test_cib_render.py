@@ -21,7 +21,8 @@ HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
 EXAMPLE = Path(params.__file__).parent / "example.toml"
 THREE = HERE / "data" / "three-nodes.toml"
-CASES = {"example": EXAMPLE, "three-nodes": THREE}
+STORAGE = HERE / "data" / "storage.toml"
+CASES = {"example": EXAMPLE, "three-nodes": THREE, "storage": STORAGE}
 # Pacemaker 3.0 from the Debian sid box the cluster tests build.
 SID_ROOT = next(iter(sorted(Path("/var/cache/sip-ha/rootfs").glob("sipha-sid-*"))), None) \
     if Path("/var/cache/sip-ha/rootfs").is_dir() else None
