@@ -7,11 +7,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from sync_helper.config import SyncConfig
 from sync_helper.debounce import Debouncer
 from sync_helper.errors import SyncError
 from sync_helper.health import HealthFile, record, record_failure
+from sync_helper.mount import problem
 from sync_helper.paths import Filters
 from sync_helper.prune import empty_after, prune
 from sync_helper.report import SyncReport
@@ -90,15 +92,27 @@ class SyncService:
         self._publish(report)
 
     def _prune(self) -> None:
+        """This node's backups; and, on the active node, those of each mounted
+        target that is there (an export runs no ``sip-ha-sync`` of its own,
+        and only the node that writes into it checks it is mounted)."""
+        folders = [self.config.backup_dir]
+        if self.syncer.role() == ACTIVE:
+            folders += [peer.backup_dir for peer in self.config.peers
+                        if peer.mount is not None and not problem(
+                            peer.mount, self.config.ssh.connect_timeout, self.syncer.mountinfo)]
+        for folder in folders:
+            self._prune_one(folder)
+
+    def _prune_one(self, folder: Path) -> None:
         config = self.config
         try:
-            gone = prune(config.backup_dir, config.backup_keep_days, time.time(),
+            gone = prune(folder, config.backup_keep_days, time.time(),
                          empty_after(config.timeout))
         except SyncError as exc:
             self.log.error(f"pruning backups failed: {exc.reason}")
             return
         if gone:
-            self.log.info(f"pruned {len(gone)} dated folder(s) from {config.backup_dir} "
+            self.log.info(f"pruned {len(gone)} dated folder(s) from {folder} "
                           f"(older than {config.backup_keep_days:g} days, or holding no file)")
 
     def _publish(self, report: SyncReport) -> None:

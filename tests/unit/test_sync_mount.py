@@ -17,7 +17,8 @@ from sync_helper.config import SyncConfig, config_from_mapping
 from sync_helper.errors import ConfigError
 from sync_helper.health import FAILING, OK, HealthFile, read, record
 from sync_helper.mount import MountTarget, mounted_type, problem
-from sync_helper.role import ACTIVE
+from sync_helper.role import ACTIVE, STANDBY
+from sync_helper.service import SyncService
 from sync_helper.syncer import Syncer
 from tests.support.fake_runner import ANY, FakeRunner, done
 
@@ -162,3 +163,17 @@ def test_a_mounted_target_is_listed_and_written_once_mounted(tmp_path: Path) -> 
     health = HealthFile.of(cfg.state_dir)
     record(health, report)
     assert read(health.path)["nas"].state == OK
+
+
+@pytest.mark.parametrize(("role", "mounted", "pruned"), [
+    (ACTIVE, True, True), (STANDBY, True, False), (ACTIVE, False, False)])
+def test_the_active_node_prunes_a_mounted_targets_old_backups(
+        tmp_path: Path, role: str, mounted: bool, pruned: bool) -> None:
+    cfg = config(tmp_path)
+    old = tmp_path / "nas" / ".sip-ha-backups" / "20200101T000000.000000Z"
+    (old / "etc").mkdir(parents=True)
+    (old / "etc" / "sip.conf").write_text("x")
+    info = mountinfo(tmp_path, *([(str(tmp_path / "nas"), "nfs4")] if mounted else []))
+    syncer = Syncer(cfg, lambda: FakeRunner([]), LOG, lambda: role, mountinfo=info)
+    SyncService(cfg, syncer, LOG)._prune()
+    assert old.exists() is not pruned
