@@ -134,6 +134,9 @@ class Service:
     extras: tuple[Extra, ...]
     # ocf:sipha:filesync parameters; None: no file sync for this service.
     sync: Mapping[str, str] | None = None
+    # sync.toml peers that are not nodes of the service (a mounted export, a
+    # NAS over ssh): their sync state is alerted like a node's.
+    sync_targets: tuple[str, ...] = ()
     # ocf:sipha:mysql-mm parameters; None: no CDR database for this service.
     database: Mapping[str, str] | None = None
     # The shared storage area; None: none for this service.
@@ -315,7 +318,8 @@ def _service(raw: Any, nodes: tuple[str, ...], gateways: tuple[str, ...],
         ip_options=_options(raw, "ip_options", where),
         extras=tuple(_extra(item, f"{where} [[service.extra]] #{i + 1}")
                      for i, item in enumerate(extras)),
-        sync=_options(raw, "sync", where) if "sync" in raw else None,
+        sync=_options(raw, "sync", where, but=("targets",)) if "sync" in raw else None,
+        sync_targets=_sync_targets(raw, own_nodes, where),
         database=_database(raw, where) if "database" in raw else None,
         storage=_storage(_table(raw, "storage", where), f"{where} storage")
         if "storage" in raw else None)
@@ -327,6 +331,19 @@ def _database(raw: Mapping[str, Any], where: str) -> dict[str, str]:
         raise ParamError(f"{where} database: give config, the my.cnf of the MariaDB "
                          "server on each node, e.g. config = \"/etc/mysql/my.cnf\"")
     return options
+
+
+def _sync_targets(raw: Mapping[str, Any], nodes: tuple[str, ...],
+                  where: str) -> tuple[str, ...]:
+    table = raw.get("sync")
+    if not isinstance(table, dict):
+        return ()
+    targets = _names(table, "targets", f"{where} sync")
+    for target in targets:
+        if target in nodes:
+            raise ParamError(f"{where} sync targets: {target} is a node of the service; list "
+                             "only sync.toml peers that are not (a mounted export, a NAS)")
+    return targets
 
 
 _FSTYPE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
@@ -575,13 +592,17 @@ def _names(table: Mapping[str, Any], key: str, where: str,
     return names
 
 
-def _options(table: Mapping[str, Any], key: str, where: str) -> dict[str, str]:
-    """Agent parameters; lists become the space-separated text agents expect."""
+def _options(table: Mapping[str, Any], key: str, where: str,
+             but: tuple[str, ...] = ()) -> dict[str, str]:
+    """Agent parameters (all but BUT, which SIP-HA reads itself); lists become
+    the space-separated text agents expect."""
     raw = table.get(key, {})
     if not isinstance(raw, dict):
         raise ParamError(f"{where} {key}: must be a table of name = value")
     options = {}
     for name, value in raw.items():
+        if name in but:
+            continue
         if not _OPTION.fullmatch(name):
             raise ParamError(f"{where} {key}: {name!r} is not a parameter name (a letter or "
                              "'_', then letters, digits, '_' or '-')")

@@ -276,13 +276,14 @@ def _add_fencing(cib: etree._Element, device: Fencing) -> None:
 
 def alerted_attributes(params: ClusterParams) -> list[str]:
     """The node attributes whose changes the alert reports (sip_ha.alert.attributes):
-    each service's file sync to each of its nodes and its reminder, each
+    each service's file sync to each of its nodes and sync targets and its reminder, each
     database replica, a forced move."""
     names = []
     for service in params.services:
         if service.sync is not None:
-            names += [sync_attribute(service, node, word)
-                      for node in service.nodes for word in ("sync", "reminder")]
+            names += [sync_attribute(service, peer, word)
+                      for peer in (*service.nodes, *service.sync_targets)
+                      for word in ("sync", "reminder")]
         if service.database is not None:
             names.append(replication_attributes(service)[0])
         names.append(forced_attribute(service))

@@ -110,3 +110,15 @@ def test_a_node_that_cannot_mount_it_gives_the_role_up(sim: Simulation) -> None:
     assert sim.promoted("pbx-asterisk-clone") == ["node2"]
     assert sim.roles("pbx-storage") == {"node2": "Started"}
     assert sim.roles("pbx-ip") == {"node2": "Started"}
+
+
+def test_sync_targets_that_are_not_nodes_are_alerted_and_not_agent_parameters() -> None:
+    parsed = params.load(str(STORAGE))
+    pbx = parsed.services[0]
+    assert pbx.sync_targets == ("nas",) and "targets" not in (pbx.sync or {})
+    names = render.alerted_attributes(parsed)
+    assert "sipha-pbx-filesync-nas-sync" in names
+    assert "sipha-pbx-filesync-nas-reminder" in names
+    with pytest.raises(params.ParamError, match="sync targets: a is a node of the service"):
+        params.parse({**service(GOOD), "service": [{
+            "name": "pbx", "ip": ["198.51.100.100/24"], "sync": {"targets": ["a"]}}]})
