@@ -30,14 +30,27 @@ published, and the monitor still returns 0 (8 promoted): Pacemaker records
 190/191 as a failed operation and would then wait 90 s for the cancellation
 of that monitor before promoting or demoting the node.
 
-Promote first lets the SQL thread apply what the IO thread already received
-from the peer (starting it if it was stopped without an error, for at most
-catchup_timeout and always before the promote timeout), then switches
-read_only off; it never refuses because the peer is gone or replication is
-broken.  Demote switches read_only on, which waits for running writes
+A lasting bad state (anything but ok) also changes the node attribute
+sipha-mysql-RESOURCE-reminder once per reminder_interval, so the SIP-HA
+alert reminds of it; the change of state itself alerts at once.
+
+Demote switches read_only on, which waits for running writes
 (drain_timeout; those still running after it are ended with KILL QUERY),
-flushes the tables and logs the binary-log position the old master stopped
-at.
+flushes the tables, and publishes the binary-log position the old master
+stopped at in the node attribute sipha-mysql-RESOURCE-handover.  Promote
+first lets the SQL thread apply what the IO thread already received from
+the peer (starting it if it was stopped without an error, for at most
+catchup_timeout), then, on a planned move or a failback, waits until it has
+applied everything up to the position the old master's demote published
+(at most handover_timeout), so that no late event of the old master is
+applied after the new master's first writes; only then it switches
+read_only off.  Every wait ends before the promote timeout; a wait that
+runs out is logged as one warning naming both positions, and the promote
+goes on: it never refuses because the peer is gone or replication is
+broken.  A failover without a clean demote never waits: a node that fails
+takes its attributes with it, a promote clears its own, and a position one
+promote here already waited for is not waited for again; nor is one the
+replica cannot receive any more (its IO thread not connected).
 
 The agent logs in as db_user over the unix socket: root with unix-socket
 authentication by default (the agent runs as root), or an account whose
@@ -50,9 +63,11 @@ PROCESS and CONNECTION ADMIN.
 from __future__ import annotations
 
 import os
+import re
 import time
+from dataclasses import dataclass
 
-from ocf_agents import daemon, promotion
+from ocf_agents import daemon, promotion, reminder
 from ocf_agents.mysql_probe import (
     BROKEN,
     LAGGING,
@@ -65,6 +80,7 @@ from ocf_agents.mysql_probe import (
     Replication,
     ServerDown,
     layout_problems,
+    reached,
     read_password,
     truthy,
 )
@@ -83,6 +99,7 @@ from ocf_agents.ocf import (
     param,
 )
 from sipha_runtime import processes
+from sipha_runtime.run import tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -98,7 +115,8 @@ SCORES = {OK: 10, PEER_UNREACHABLE: 8, LAGGING: 5, STOPPED: 3, UNCONFIGURED: 2, 
 LOG_LIMIT = 1 << 20
 # What config holds when stop runs without it (never read by stop).
 NO_CONFIG = "(not set)"
-# A failed attribute update is tried again after this long (as promotion.py does).
+# attrd_updater -Q -A: one line per node holding the attribute.
+_QUERY_LINE = re.compile(r'host="(?P<node>[^"]*)" value="(?P<value>[^"]*)"')
 
 
 class MysqlConfig(Config):
@@ -145,6 +163,22 @@ class MysqlConfig(Config):
         longdesc="On promote, wait at most this long for the SQL thread to apply what "
                  "was already received from the peer (and never past the promote "
                  "timeout minus a margin); then promote anyway.")
+    handover_timeout: Duration = param(
+        Duration(10), shortdesc="Wait for the old master's last write on promote",
+        longdesc="On a planned move or a failback, the old master's demote publishes "
+                 "the binary-log position its writes stopped at; promote then waits at "
+                 "most this long (after the relay-log wait, and never past the promote "
+                 "timeout minus a margin) until this replica has applied it, so no late "
+                 "event of the old master lands after the new master's first writes. "
+                 "When it runs out, one warning names both positions and the promote "
+                 "goes on. A failover without a clean demote never waits. 0: no wait.")
+    reminder_interval: Duration = param(
+        Duration(3600), shortdesc="Reminder while replication is not ok",
+        longdesc="While this replica is lagging, broken, stopped, unconfigured or cannot "
+                 "reach its peer, the monitor updates the node attribute "
+                 "sipha-mysql-RESOURCE-reminder once per this interval, so the SIP-HA "
+                 "alert sends a reminder (the change of state itself alerts at once). "
+                 "0: no reminders.")
     drain_timeout: Duration = param(
         Duration(10), shortdesc="Running-writes wait on demote",
         longdesc="On demote, switching read_only on waits this long for running writes; "
@@ -176,6 +210,16 @@ def attribute_names(ctx: Context) -> tuple[str, str]:
     """The node attributes (replication state, lag) of this resource."""
     return (f"sipha-mysql-{ctx.resource}-replication",
             f"sipha-mysql-{ctx.resource}-lag")
+
+
+def reminder_attribute(ctx: Context) -> str:
+    """Changed once per reminder_interval while the replication state is not ok."""
+    return f"sipha-mysql-{ctx.resource}-reminder"
+
+
+def handover_attribute(ctx: Context) -> str:
+    """Where the last demote here left this server's binary log (see Handover)."""
+    return f"sipha-mysql-{ctx.resource}-handover"
 
 
 def password(cfg: MysqlConfig) -> str | None:
@@ -251,11 +295,14 @@ def _start_options(cfg: MysqlConfig) -> list[str]:
 # Reporting: node attributes and the promotion score
 
 
-def report(ctx: Context, repl: Replication, problems: list[str] | None = None) -> None:
-    """Publish the replication state and its score; log when the state changes."""
+def report(cfg: MysqlConfig, ctx: Context, repl: Replication,
+           problems: list[str] | None = None) -> None:
+    """Publish the replication state, its reminder and its score; log when the
+    state changes."""
     state_name, lag_name = attribute_names(ctx)
     before = promotion.publish(ctx, {state_name: repl.state,
-                           lag_name: None if repl.lag is None else str(repl.lag)})
+                                     lag_name: None if repl.lag is None else str(repl.lag),
+                                     reminder_attribute(ctx): _reminder(cfg, ctx, repl)})
     if before.get(state_name) != repl.state:
         text = f"replication {repl.describe()}"
         if repl.state in (OK, PEER_UNREACHABLE) and not problems:
@@ -265,10 +312,24 @@ def report(ctx: Context, repl: Replication, problems: list[str] | None = None) -
     promotion.set_score(ctx, SCORES[repl.state])
 
 
+def _reminder(cfg: MysqlConfig, ctx: Context, repl: Replication) -> str | None:
+    """The reminder attribute's value after seeing REPL (None: nothing to remind of)."""
+    path = ctx.state_file("reminders")
+    before = reminder.load(path)
+    found = reminder.advance(before.get("replication"), repl.state, repl.state == OK,
+                             time.time(), cfg.reminder_interval)
+    after = {"replication": found} if found else {}
+    if after != before:
+        reminder.save(path, after)
+    return found.value() if found else None
+
+
 def withdraw(ctx: Context) -> None:
-    """No score and no replication attributes: the server is not usable here."""
+    """No score and no replication attributes: the server is not usable here.
+    The handover position stays: a replica may still apply it from its relay log."""
     promotion.set_score(ctx, None)
-    promotion.publish(ctx, dict.fromkeys(attribute_names(ctx)))
+    promotion.publish(ctx, dict.fromkeys((*attribute_names(ctx), reminder_attribute(ctx))))
+    daemon.remove(ctx.state_file("reminders"))
 
 
 # --------------------------------------------------------------------------
@@ -301,7 +362,7 @@ def monitor(cfg: MysqlConfig, ctx: Context) -> OCFCode:
                GenericError(error.reason, failed)) from None
     _trim_log(ctx)
     problems = layout_problems(variables)
-    report(ctx, repl, problems)
+    report(cfg, ctx, repl, problems)
     writable = not truthy(variables["read_only"])
     if promoted and not writable:
         raise GenericError("read_only is ON on the promoted node (set by hand, or mariadbd "
@@ -345,7 +406,7 @@ def start(cfg: MysqlConfig, ctx: Context) -> OCFCode:
             pid = processes.live_pid(cfg.pidfile, cfg.binary)
             if pid is not None:
                 daemon.remove(promotion.promoted_marker(ctx))
-                report(ctx, repl, problems)
+                report(cfg, ctx, repl, problems)
                 ctx.log.info(f"running as pid {pid}, read-only, replication {repl.describe()}")
                 return OCFCode.SUCCESS
             last = f"pid file {cfg.pidfile} not written"
@@ -421,13 +482,20 @@ def promote(cfg: MysqlConfig, ctx: Context) -> OCFCode:
         raise GenericError("cannot promote: mariadbd is not running")
     # Keep enough of the timeout to connect and switch read_only off afterwards.
     margin = min(float(cfg.query_timeout), 5.0) + 1.0
-    budget = max(0.0, min(float(cfg.catchup_timeout), ctx.remaining() - margin))
+
+    def budget(limit: float) -> float:
+        return max(0.0, min(float(limit), ctx.remaining() - margin))
+
+    handover = _handover(ctx)
+    longest = max(cfg.catchup_timeout, cfg.handover_timeout if handover else 0)
     try:
         with session(cfg, ctx, read_timeout=max(0.1, min(
-                budget + cfg.query_timeout, ctx.remaining()))) as db:
+                longest + cfg.query_timeout, ctx.remaining()))) as db:
             repl = db.replication(cfg.max_lag)
             try:
-                _catch_up(db, repl, budget, ctx)
+                _catch_up(db, repl, budget(cfg.catchup_timeout), ctx)
+                if handover:
+                    _await_handover(db, handover, budget(cfg.handover_timeout), cfg, ctx)
             except ServerDown:
                 raise
             except ProbeError as err:  # e.g. no REPLICATION SLAVE ADMIN: promote anyway
@@ -442,7 +510,10 @@ def promote(cfg: MysqlConfig, ctx: Context) -> OCFCode:
     os.makedirs(ctx.state_dir, exist_ok=True)
     with open(promotion.promoted_marker(ctx), "w", encoding="ascii") as handle:
         handle.write(f"{time.time():.0f}\n")
-    report(ctx, repl)
+    # Writable now: where an earlier demote here left the binary log is no
+    # longer where this server's writes stop.
+    promotion.publish(ctx, {handover_attribute(ctx): None})
+    report(cfg, ctx, repl)
     ctx.log.info(f"promoted: read_only is OFF, replication {repl.describe()}")
     return OCFCode.SUCCESS
 
@@ -468,7 +539,7 @@ def _catch_up(db: Session, repl: Replication, budget: float, ctx: Context) -> No
     started = time.monotonic()
     waited = db.wait_applied(repl.read_pos, budget)
     took = time.monotonic() - started
-    where = f"{repl.read_pos[0]}:{repl.read_pos[1]}"
+    where = _where(repl.read_pos)
     if waited is None:
         ctx.log.warning(f"the SQL thread stopped before applying the relay log up to {where}"
                         "; promoting anyway")
@@ -477,6 +548,107 @@ def _catch_up(db: Session, repl: Replication, budget: float, ctx: Context) -> No
                         "promoting anyway (the rest is applied later)")
     else:
         ctx.log.info(f"relay log applied up to {where} ({took:.1f}s)")
+
+
+# --------------------------------------------------------------------------
+# The handover: the old master's last write before the new master's first
+
+
+@dataclass(frozen=True)
+class Handover:
+    """What a demote published: where the old master's binary log stood once
+    it was read-only (VALUE "FILE:POS at TIME", TIME telling one demote from
+    the next), on NODE."""
+
+    node: str
+    value: str
+    position: tuple[str, int]
+    at: str
+
+    @classmethod
+    def parse(cls, node: str, value: str) -> Handover | None:
+        where, sep, at = value.rpartition(" at ")
+        name, colon, offset = where.rpartition(":")
+        if not (sep and colon and name and offset.isdigit()):
+            return None
+        return cls(node, value, (name, int(offset)), at)
+
+    def describe(self) -> str:
+        return f"{_where(self.position)} (demoted on {self.node} at {self.at})"
+
+
+def _where(position: tuple[str, int] | None) -> str:
+    return f"{position[0]}:{position[1]}" if position else "nothing"
+
+
+def published_handovers(ctx: Context) -> dict[str, str]:
+    """Every node's handover attribute, by node (empty when attrd cannot say)."""
+    result = ctx.run.run([tool("attrd_updater"), "-Q", "-A", "-n", handover_attribute(ctx)],
+                         timeout=max(0.5, min(5.0, ctx.remaining())))
+    if not result.ok:
+        return {}
+    return {m["node"]: m["value"] for m in _QUERY_LINE.finditer(result.stdout) if m["value"]}
+
+
+def _handover(ctx: Context) -> Handover | None:
+    """The position a peer's demote published for this promote to wait for:
+    None when there is none (a failover: a failed node's attributes go with
+    it, and a demote that did not run published nothing) or when a promote
+    here already waited for it (an earlier handover's)."""
+    found = [h for node, value in published_handovers(ctx).items()
+             if node != ctx.node and (h := Handover.parse(node, value))]
+    if not found:
+        return None
+    newest = max(found, key=lambda h: h.at)
+    try:
+        with open(ctx.state_file("handover"), encoding="utf-8") as handle:
+            seen = handle.read().strip()
+    except FileNotFoundError:
+        seen = ""
+    if newest.value == seen:
+        ctx.log.info(f"not waiting for binlog position {newest.describe()}: an earlier "
+                     "promote here already waited for it")
+        return None
+    return newest
+
+
+def _await_handover(db: Session, handover: Handover, budget: float, cfg: MysqlConfig,
+                    ctx: Context) -> None:
+    """Wait (at most BUDGET) until the SQL thread applied HANDOVER's position;
+    one log line says how that went, none of it refuses the promote."""
+    os.makedirs(ctx.state_dir, exist_ok=True)
+    with open(ctx.state_file("handover"), "w", encoding="utf-8") as handle:
+        handle.write(f"{handover.value}\n")
+    repl = db.replication(cfg.max_lag)
+    target, final = handover.position, f"the old master's final binlog position " \
+                                       f"{handover.describe()}"
+    if repl.state in (BROKEN, UNCONFIGURED):
+        ctx.log.warning(f"not waiting for {final}: replication is {repl.state}")
+        return
+    if reached(repl.exec_pos, target):
+        ctx.log.info(f"{final} is applied here")
+        return
+    if repl.io != "Yes" and not reached(repl.read_pos, target):
+        ctx.log.warning(f"not waiting for {final}: the IO thread is not connected "
+                        f"({repl.describe()}) and received only up to "
+                        f"{_where(repl.read_pos)}; promoting anyway")
+        return
+    if budget <= 0:
+        ctx.log.warning(f"no time left to wait for {final} (applied up to "
+                        f"{_where(repl.exec_pos)}); promoting anyway")
+        return
+    started = time.monotonic()
+    waited = db.wait_applied(target, budget)
+    took = time.monotonic() - started
+    if waited is not None and waited >= 0:
+        ctx.log.info(f"{final} applied ({took:.1f}s)")
+        return
+    now = db.replication(cfg.max_lag)
+    why = ("the SQL thread stopped" if waited is None else
+           f"handover_timeout: not reached after {took:.1f}s")
+    ctx.log.warning(f"{final} not applied here ({why}): applied up to "
+                    f"{_where(now.exec_pos)}, received up to {_where(now.read_pos)}; "
+                    "promoting anyway, the rest is applied after the new writes")
 
 
 def demote(cfg: MysqlConfig, ctx: Context) -> OCFCode:
@@ -491,18 +663,26 @@ def demote(cfg: MysqlConfig, ctx: Context) -> OCFCode:
         with session(cfg, ctx, read_timeout=max(0.1, min(wait + cfg.query_timeout,
                                                           ctx.remaining()))) as db:
             _read_only(db, wait, margin, ctx)
-            report = _after_read_only(db, margin, ctx)
+            position, note = _after_read_only(db, margin, ctx)
     except ServerDown as err:
         raise GenericError(f"cannot demote: mariadbd does not answer: {err.message}"
                            ) from None
     except ProbeError as err:
         raise _denied(err, "demote") from None
     daemon.remove(promotion.promoted_marker(ctx))
-    ctx.log.info(f"demoted: read-only{report}")
+    where = ""
+    if position is not None:
+        # For the new master's promote: wait until this is applied there.
+        stamp = time.time()
+        at = f"{reminder.utc(stamp)[:-1]}.{int(stamp * 1e6) % 1000000:06d}Z"
+        promotion.publish(ctx, {handover_attribute(ctx): f"{_where(position)} at {at}"})
+        where = f" at binlog {_where(position)}"
+    ctx.log.info(f"demoted: read-only{where}{note}")
     return OCFCode.SUCCESS
 
 
-def _after_read_only(db: Session, margin: float, ctx: Context) -> str:
+def _after_read_only(db: Session, margin: float, ctx: Context,
+                     ) -> tuple[tuple[str, int] | None, str]:
     """FLUSH TABLES, and where the writes stopped: none of it fails the demote."""
     try:
         db.flush_tables(max(1.0, min(5.0, ctx.remaining() - margin)))
@@ -513,12 +693,12 @@ def _after_read_only(db: Session, margin: float, ctx: Context) -> str:
         pending = db.open_writes()
     except ProbeError as err:
         ctx.log.warning(f"binlog position not reported: {err.message}")
-        return ""
-    where = f" at binlog {position[0]}:{position[1]}" if position else ""
+        return None, ""
+    note = ""
     if pending:
-        where += (f"; {pending} open transaction(s) with uncommitted writes can no "
-                  "longer commit")
-    return where
+        note = (f"; {pending} open transaction(s) with uncommitted writes can no "
+                "longer commit")
+    return position, note
 
 
 def _read_only(db: Session, wait: float, margin: float, ctx: Context) -> None:

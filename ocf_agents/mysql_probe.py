@@ -131,6 +131,20 @@ class Replication:
         return made(OK)
 
 
+def reached(position: tuple[str, int] | None, target: tuple[str, int]) -> bool:
+    """Whether binlog POSITION is at or past TARGET: the same file by offset,
+    files by their number (mariadb-bin.000007 before mariadb-bin.000010)."""
+    if position is None:
+        return False
+    if position[0] == target[0]:
+        return position[1] >= target[1]
+    return _binlog_number(position[0]) > _binlog_number(target[0])
+
+
+def _binlog_number(name: str) -> int:
+    return _int_or_none(name.rpartition(".")[2]) or 0
+
+
 def layout_problems(variables: Mapping[str, Any]) -> list[str]:
     """What in the server's settings breaks master/master (empty: nothing)."""
     problems = []

@@ -142,7 +142,10 @@ class FakeServer:
             return []
         if statement.startswith("SELECT MASTER_POS_WAIT"):
             if self.pos_wait is not None and self.pos_wait >= 0 and self.status:
-                self.status["Exec_Master_Log_Pos"] = self.status["Read_Master_Log_Pos"]
+                # Received and applied up to what was waited for.
+                target = int(statement.split(", ")[1])
+                read = max(target, int(self.status["Read_Master_Log_Pos"]))  # type: ignore[call-overload]
+                self.status["Read_Master_Log_Pos"] = self.status["Exec_Master_Log_Pos"] = read
             return [{"waited": self.pos_wait}]
         if statement == "SHOW MASTER STATUS":
             return [{"File": "mariadb-bin.000003", "Position": 4321}]
@@ -196,12 +199,19 @@ class Recorder:
     def __init__(self, returncode: int = 0) -> None:
         self.calls: list[list[str]] = []
         self.returncode = returncode
+        # What attrd_updater -Q -A answers: node -> value of the queried attribute.
+        self.cluster: dict[str, str] = {}
 
     def run(self, argv: Sequence[str], timeout: float | None = None,
             env: object = None) -> Completed:
         self.calls.append([os.path.basename(argv[0]), *argv[1:]])
         stderr = "" if self.returncode == 0 else "Could not connect to the CIB"
-        return Completed(argv, self.returncode, "", stderr, 0.0)
+        stdout = ""
+        if "-Q" in argv and "-A" in argv:
+            name = argv[argv.index("-n") + 1]
+            stdout = "".join(f'name="{name}" host="{node}" value="{value}"\n'
+                             for node, value in self.cluster.items())
+        return Completed(argv, self.returncode, stdout, stderr, 0.0)
 
     def take(self) -> list[list[str]]:
         calls, self.calls = self.calls, []
@@ -217,6 +227,7 @@ class Node:
         self.recorder = Recorder()
         self.pid: int | None = 4242
         self.stopped = False
+        self.log = _Sink()
         self.env = {"OCF_RESOURCE_INSTANCE": "db:1", "HA_RSCTMP": str(tmp_path / "rsc"),
                     "OCF_RESKEY_config": str(tmp_path / "my.cnf"),
                     "OCF_RESKEY_socket": str(tmp_path / "mysqld.sock"),
@@ -227,7 +238,7 @@ class Node:
 
     def ctx(self, action: str = "monitor", interval: int = 10000, **env: str) -> Context:
         environ = {**self.env, "OCF_RESKEY_CRM_meta_interval": str(interval), **env}
-        log = Logger("mysql-mm", "db:1", {}, stderr=_Sink())
+        log = Logger("mysql-mm", "db:1", {}, stderr=self.log)
         return Context(mysql_mm.AGENT, action, environ, log, 30.0,
                        runner=self.recorder)  # type: ignore[arg-type]
 
