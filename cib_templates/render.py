@@ -88,6 +88,18 @@ def replication_attributes(service: Service) -> tuple[str, str]:
             f"sipha-mysql-{service.name}-db-lag")
 
 
+def replication_reminder_attribute(service: Service) -> str:
+    """Set by ocf:sipha:mysql-mm while its replica's state is not ok, changed
+    once per reminder_interval."""
+    return f"sipha-mysql-{service.name}-db-reminder"
+
+
+def handover_attribute(service: Service) -> str:
+    """Set by ocf:sipha:mysql-mm's demote: where the old master's binary log
+    stopped, which the new master's promote waits to have applied."""
+    return f"sipha-mysql-{service.name}-db-handover"
+
+
 def gateway_score(params: ClusterParams) -> int:
     """Above stickiness plus preference, so the active role leaves a node
     that lost a gateway for one that has them all; equal on all nodes when
@@ -217,7 +229,7 @@ def _add_service(cib: etree._Element, params: ClusterParams, service: Service,
             continue
         fragment = _fill(_template(template), values)
         options = dict(given)
-        if kind == "filesync" and params.alerts:
+        if params.alerts:
             options.setdefault("reminder_interval", params.alerts.reminder_interval)
         _nvpairs(fragment.find(".//instance_attributes"), options)
         _merge(cib, fragment)
@@ -277,7 +289,7 @@ def _add_fencing(cib: etree._Element, device: Fencing) -> None:
 def alerted_attributes(params: ClusterParams) -> list[str]:
     """The node attributes whose changes the alert reports (sip_ha.alert.attributes):
     each service's file sync to each of its nodes and sync targets and its reminder, each
-    database replica, a forced move."""
+    database replica and its reminder, a forced move."""
     names = []
     for service in params.services:
         if service.sync is not None:
@@ -285,7 +297,8 @@ def alerted_attributes(params: ClusterParams) -> list[str]:
                       for peer in (*service.nodes, *service.sync_targets)
                       for word in ("sync", "reminder")]
         if service.database is not None:
-            names.append(replication_attributes(service)[0])
+            names += [replication_attributes(service)[0],
+                      replication_reminder_attribute(service)]
         names.append(forced_attribute(service))
     return names
 

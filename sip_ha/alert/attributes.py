@@ -1,6 +1,7 @@
 """The node attributes SIP-HA's alert selects, in words: the file sync's state
-per peer and its reminder (ocf:sipha:filesync), a replica's state
-(ocf:sipha:mysql-mm) and a forced move (sip-ha failover/failback --force).
+per peer and its reminder (ocf:sipha:filesync), a replica's state and its
+reminder (ocf:sipha:mysql-mm) and a forced move (sip-ha failover/failback
+--force).
 
 Pacemaker runs the alert when such a value changes: one alert per change of
 state, never one per retry; the reminder attribute changes once per interval
@@ -14,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 _SYNC = re.compile(r"sipha-(?P<service>.+?)-filesync-(?P<peer>.+)-(?P<word>sync|reminder)")
-_REPLICATION = re.compile(r"sipha-mysql-(?P<service>.+)-db-replication")
+_REPLICATION = re.compile(r"sipha-mysql-(?P<service>.+)-db-(?P<word>replication|reminder)")
 _FORCED = re.compile(r"sipha-(?P<service>.+)-forced-move")
 
 SYNC_SEVERITY = {"failing": "err", "conflicts": "warning", "behind": "info", "ok": "notice"}
@@ -57,6 +58,11 @@ def describe(name: str, value: str, node: str) -> Said | None:
         return Said(SYNC_SEVERITY.get(state, "warning"), f"{where}: {words}")
     if match := _REPLICATION.fullmatch(name):
         where = f"database replica of {match['service']} on {node}"
+        if match["word"] == "reminder":
+            if not value:
+                return Said("debug", f"{where}: reminder cleared")
+            state = value.split(maxsplit=1)[0]
+            return Said(REPLICATION_SEVERITY.get(state, "warning"), f"{where}: still {value}")
         if not value:
             return Said("debug", f"{where}: no longer reported (server stopped)")
         return Said(REPLICATION_SEVERITY.get(value, "warning"),

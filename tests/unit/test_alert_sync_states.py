@@ -1,6 +1,6 @@
 """The attribute events the SIP-HA alert selects: severity and sentence of a
-file sync's state and reminder, a replica's state and a forced move; and the
-rendered alert selecting exactly those attributes."""
+file sync's state and reminder, a replica's state and reminder and a forced
+move; and the rendered alert selecting exactly those attributes."""
 
 from __future__ import annotations
 
@@ -46,6 +46,14 @@ def event(name: str, value: str, node: str = "node1") -> Event:
      "('SHOW SLAVE STATUS' says which)"),
     ("sipha-mysql-pbx-db-replication", "ok", "notice",
      "database replica of pbx on node1: replicating again, caught up or catching up"),
+    ("sipha-mysql-pbx-db-reminder", "lagging since 2026-11-30T09:30:01Z, reminder 2",
+     "warning", "database replica of pbx on node1: still lagging since "
+     "2026-11-30T09:30:01Z, reminder 2"),
+    ("sipha-mysql-pbx-db-reminder", "broken since 2026-11-30T09:30:01Z, reminder 1", "err",
+     "database replica of pbx on node1: still broken since 2026-11-30T09:30:01Z, "
+     "reminder 1"),
+    ("sipha-mysql-pbx-db-reminder", "", "debug",
+     "database replica of pbx on node1: reminder cleared"),
     ("sipha-pbx-forced-move", "pbx to node1 at 2026-11-30T09:40:00Z although x", "warning",
      "FORCED move of pbx to node1 at 2026-11-30T09:40:00Z although x (by the operator on "
      "node1)"),
@@ -69,7 +77,9 @@ def test_the_alert_selects_the_state_attributes_and_the_agent_gets_the_interval(
         "configuration/alerts/alert/select/select_attributes/attribute")]
     assert names == ["sipha-pbx-filesync-node1-sync", "sipha-pbx-filesync-node1-reminder",
                      "sipha-pbx-filesync-node2-sync", "sipha-pbx-filesync-node2-reminder",
-                     "sipha-mysql-pbx-db-replication", "sipha-pbx-forced-move"]
-    (interval,) = cib.iterfind(".//primitive[@id='pbx-filesync']//nvpair"
-                               "[@name='reminder_interval']")
-    assert interval.get("value") == "1h"
+                     "sipha-mysql-pbx-db-replication", "sipha-mysql-pbx-db-reminder",
+                     "sipha-pbx-forced-move"]
+    for agent in ("pbx-filesync", "pbx-db"):
+        (interval,) = cib.iterfind(f".//primitive[@id='{agent}']//nvpair"
+                                   "[@name='reminder_interval']")
+        assert interval.get("value") == "1h"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cib_templates import params, render
 from ocf_agents import mysql_mm
 from ocf_agents.mysql_probe import reached
 from ocf_agents.ocf import OCFCode
@@ -18,6 +19,7 @@ HANDOVER, REMINDER = "sipha-mysql-db-handover", "sipha-mysql-db-reminder"
 # What node1's demote published: its binary log stopped at offset 2000.
 PUBLISHED = "mariadb-bin.000007:2000 at 2026-11-30T12:00:00.250000Z"
 ON_NODE2 = {"OCF_RESKEY_CRM_meta_on_node": "node2"}
+EXAMPLE = Path(params.__file__).parent / "example.toml"
 
 
 @pytest.fixture
@@ -236,3 +238,12 @@ def test_stop_withdraws_the_reminder(node: Node, monkeypatch: pytest.MonkeyPatch
     assert node.call("stop") == OCFCode.SUCCESS
     assert ["attrd_updater", "-D", "-n", REMINDER] in node.recorder.take()
     assert not (node.tmp / "rsc" / "sipha-mysql-mm-db.reminders").exists()
+
+
+def test_the_agents_names_are_the_rendered_ones(node: Node):
+    """The CIB names the resource SVC-db; the alert and sip-ha read these names."""
+    service = params.load(str(EXAMPLE)).services[0]
+    ctx = node.ctx(OCF_RESOURCE_INSTANCE=f"{service.name}-db:0")
+    assert mysql_mm.attribute_names(ctx)[0] == render.replication_attributes(service)[0]
+    assert mysql_mm.reminder_attribute(ctx) == render.replication_reminder_attribute(service)
+    assert mysql_mm.handover_attribute(ctx) == render.handover_attribute(service)
