@@ -278,6 +278,8 @@ def test_the_whole_pbx_survives_a_power_cut_and_fails_back_after_the_reverse_syn
             fenced_failover(pbx, pbx.kill_node, old, new)
         back = time.monotonic()
         print(f"power cut of {old}: SIP outage {seen['outage']} s")
+        # Before the old master is back (the fence rebooted it): the outage's changes
+        changes_during_the_outage(pbx, old, new)
         for caller, callee in pbx_parts.CALLS:
             took, outcome = call_until_answered(pbx, phones, caller, callee, 60)
             print(f"after: {caller} ({pbx_parts.PHONES[caller][0]}) -> {callee} "
@@ -305,17 +307,15 @@ def test_the_whole_pbx_survives_a_power_cut_and_fails_back_after_the_reverse_syn
                                 if f"node {old} was fenced" in str(m["Subject"])], 60,
                        what="the operator's mail about the fencing")
     print(f"mailed: {mails}")
-    outage_changes_reach_the_old_master_before_the_failback(pbx, old, new)
+    failback_after_the_reverse_sync(pbx, old, new)
 
 
 VOICEMAIL = f"{ROOT}/spool/voicemail/default/100/INBOX"
 
 
-def outage_changes_reach_the_old_master_before_the_failback(pbx, old: str, new: str) -> None:
-    """On NEW (SIP-ACTIVE while OLD was fenced): a dialplan edit, a voicemail
-    message and CDRs.  `sip-ha failback` refuses, naming why, while OLD is
-    not back; with --wait it moves once the reverse sync and the replica
-    have caught up; then OLD has every change and pushes to NEW again."""
+def changes_during_the_outage(pbx, old: str, new: str) -> None:
+    """On NEW, SIP-ACTIVE while OLD is away: a dialplan edit, a voicemail
+    message and CDRs; `sip-ha failback` refuses, naming why."""
     pbx.run(new, "sh", "-c", "printf 'exten => 751,1,Answer()\\n same => n,Hangup()\\n' "
             f">>{ROOT}/etc/extensions.conf")
     asterisk(pbx, new, ROOT, "dialplan reload")
@@ -326,11 +326,16 @@ def outage_changes_reach_the_old_master_before_the_failback(pbx, old: str, new: 
     for number in range(3):
         pbx_parts.sql(pbx, new, "INSERT INTO asteriskcdrdb.cdr (dst, disposition) "
                                 f"VALUES ('outage-{number}', 'ANSWERED')")
-
-    failback = [SIP_HA, "failback", "--to", old, "--params", PARAMS]
-    refused = pbx.run(new, *failback, check=False)
+    refused = pbx.run(new, SIP_HA, "failback", "--to", old, "--params", PARAMS, check=False)
     assert refused.returncode == 3, refused.stdout + refused.stderr
     print(f"failback while {old} is away: {refused.stderr.strip()}")
+
+
+def failback_after_the_reverse_sync(pbx, old: str, new: str) -> None:
+    """`sip-ha failback --wait` moves once OLD holds what NEW changed during
+    the outage (the reverse sync, the replica); then OLD has every change
+    and pushes to NEW again."""
+    failback = [SIP_HA, "failback", "--to", old, "--params", PARAMS]
     pbx.wait_all_online(timeout=240)
     with phone(pbx, LOCAL_LIMIT) as seen:
         res = pbx.run(new, *failback, "--wait", "300", timeout=600)
@@ -339,8 +344,8 @@ def outage_changes_reach_the_old_master_before_the_failback(pbx, old: str, new: 
           f"{seen['outage']} s; while it waited:\n{res.stderr.strip()}")
 
     assert active(pbx) == old
-    trees = [f"{folder}" for folder in pbx_parts.synced_folders(ROOT)]
-    sums = {node: pbx.run(node, "sh", "-c", f"cd / && find {' '.join(trees)} -type f "
+    trees = " ".join(pbx_parts.synced_folders(ROOT))
+    sums = {node: pbx.run(node, "sh", "-c", f"find {trees} -type f "
                           "! -name '*.swp' -print0 | sort -z | xargs -0 md5sum").stdout
             for node in (old, new)}
     assert sums[old] == sums[new], (sums[old], sums[new])
