@@ -106,9 +106,10 @@ def status(params_path: str, output_as: str, as_json: bool, nagios: bool) -> Non
 
 
 def _read_status(params_path: str) -> Any:
-    from sip_ha import cluster, tools
+    from sip_ha import cluster, corosync, tools
 
-    return cluster.read(tools.runner(60), _load(params_path))
+    runner, params = tools.runner(60), _load(params_path)
+    return corosync.attend(runner, params, cluster.read(runner, params))
 
 
 def _status(params_path: str, output_as: str) -> None:
@@ -386,20 +387,31 @@ def cib_render(params_path: str, schema: str, schema_dir: str, as_pcs: bool,
 @_errors
 def cib_diff(params_path: str, output_as: str) -> None:
     """Show what 'cib apply' would change in the running cluster."""
-    from sip_ha import cib as cib_lib
-    from sip_ha import tools
+    import dataclasses
 
-    planned = cib_lib.plan(tools.runner(120), _load(params_path))
+    from sip_ha import cib as cib_lib
+    from sip_ha import corosync, tools
+
+    runner, params = tools.runner(120), _load(params_path)
+    planned = cib_lib.plan(runner, params)
     changes = cib_lib.diff(planned.live, planned.new)
     foreign = cib_lib.foreign(planned.live, planned.new)
+    timing = corosync.pending(runner, params.timings, planned.live)
     if output_as == output.JSON:
-        output.emit({"changed": bool(changes),
+        output.emit({"changed": bool(changes or timing.command),
                      "changes": [{"section": section, "id": ident, "change": change}
                                  for section, ident, change
                                  in cib_lib.changes(planned.live, planned.new)],
-                     "diff": changes, "foreign": foreign, "warnings": planned.warnings})
+                     "diff": changes, "foreign": foreign, "warnings": planned.warnings,
+                     "corosync": {"command": timing.command,
+                                  "nodes": [dataclasses.asdict(n) for n in timing.found]}})
         return
-    click.echo(changes or "the cluster already runs this configuration\n", nl=False)
+    click.echo(changes or ("" if timing.command else
+                           "the cluster already runs this configuration\n"), nl=False)
+    for line in timing.describe():
+        click.echo(line)
+    for line in timing.unread():
+        click.echo(f"warning: {line}", err=True)
     for item in foreign:
         click.echo(f"not in the parameter file (apply needs --prune): {item}", err=True)
     _warn(planned.warnings)
@@ -416,17 +428,32 @@ def cib_apply(params_path: str, prune: bool) -> None:
     Progress lines go to stderr.  The configuration is replaced in one
     step: after Ctrl-C it is either installed or not, and the command says
     which."""
-    from sip_ha import cib as cib_lib
-    from sip_ha import history, tools
+    import shlex
 
-    planned = cib_lib.apply(tools.runner(180), _load(params_path), prune, progress=_progress)
+    from sip_ha import cib as cib_lib
+    from sip_ha import corosync, history, tools
+
+    runner, params = tools.runner(180), _load(params_path)
+    planned = cib_lib.apply(runner, params, prune, progress=_progress)
     _warn(planned.warnings)
     changes = cib_lib.diff(planned.live, planned.new)
     if changes:
         history.record(f"configuration applied from {params_path}")
         click.echo(changes, nl=False)
         click.echo("applied")
-    else:
+    timing = corosync.pending(runner, params.timings, planned.live)
+    for line in timing.unread():
+        click.echo(f"warning: {line}", err=True)
+    if timing.command:
+        for line in timing.describe()[:-1]:
+            click.echo(line)
+        _progress("setting Corosync's timing on every node: " + shlex.join(timing.command))
+        corosync.apply(runner, params.timings)
+        history.record(f"Corosync token {params.timings.corosync_token} ms, consensus "
+                       f"{params.timings.corosync_consensus} ms set from {params_path}")
+        click.echo(f"Corosync: token {params.timings.corosync_token} ms, consensus "
+                   f"{params.timings.corosync_consensus} ms set on every node")
+    elif not changes:
         click.echo("the cluster already runs this configuration")
 
 

@@ -143,11 +143,14 @@ class Pending:
     found: tuple[NodeTiming, ...]
 
     def describe(self) -> list[str]:
-        """One line per node that differs or could not be read, then the command."""
-        lines = [item.describe() for item in self.found if item.differs or item.error]
+        """One line per node that differs, then the command."""
+        lines = [item.describe() for item in self.found if item.differs]
         if self.command:
             lines.append(f"Corosync: {shlex.join(self.command)}")
         return lines
+
+    def unread(self) -> list[str]:
+        return [item.describe() for item in self.found if item.error is not None]
 
 
 def pending(runner: Runner, timings: Timings, live: etree._Element,

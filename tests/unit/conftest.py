@@ -22,5 +22,8 @@ def use(monkeypatch: pytest.MonkeyPatch):
     def install(fake):
         monkeypatch.setattr(tools, "runner", lambda seconds: fake)
         monkeypatch.setattr("sip_ha.history.record", lambda message: None)
+        # Its cluster runs the parameter file's Corosync timing; reading each
+        # node's is tested in test_corosync_timing.py.
+        monkeypatch.setattr("sip_ha.corosync.survey", lambda *args, **kwargs: ())
         return fake
     return install

@@ -234,3 +234,135 @@ def test_a_failing_pcs_is_one_sentence():
     assert str(caught.value) == (
         "could not set Corosync's token and consensus on every node: Error: Unable to connect "
         "to node2 (pcsd). Is pcsd running and authenticated on every node (pcs host auth)?")
+
+
+# -- the command line ----------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_on_node1(monkeypatch: pytest.MonkeyPatch):
+    """The sip-ha command line on node1, running FAKE instead of real commands."""
+    monkeypatch.setattr("sip_ha.history.record", lambda message: None)
+    monkeypatch.setattr(corosync.socket, "gethostname", lambda: "node1")
+
+    def install(fake: FakeRunner) -> FakeRunner:
+        monkeypatch.setattr(tools, "runner", lambda seconds: fake)
+        return fake
+    return install
+
+
+def invoke(*args: str):
+    from click.testing import CliRunner
+
+    from sip_ha.cli import cli
+
+    return CliRunner().invoke(cli, [*args, "--params", str(EXAMPLE)])
+
+
+def with_members(cib: etree._Element) -> str:
+    """CIB as cibadmin --query shows it with node1 and node2 online."""
+    cib = etree.fromstring(etree.tostring(cib))
+    status = cib.find("status")
+    for number, name in ((1, "node1"), (2, "node2")):
+        etree.SubElement(status, "node_state", id=str(number), uname=name, in_ccm="true",
+                         crmd="online", join="member", expected="member")
+    return etree.tostring(cib).decode()
+
+
+def up_to_date() -> str:
+    from tests.unit.test_cli_cib import LIVE
+
+    live = etree.fromstring(LIVE.encode())
+    live.find("configuration/resources").clear()
+    live.find("configuration/constraints").clear()
+    from sip_ha import cib
+
+    return with_members(cib.merged(live, render.render(load(), "pacemaker-3.9").getroot()))
+
+
+@pytest.mark.pacemaker_tools
+def test_status_says_which_node_runs_other_timing(tmp_path: Path, cli_on_node1):
+    import json
+
+    from tests.support.scheduler import Simulation
+    from tests.unit.test_cli_moves import healthy
+
+    sim = Simulation(render.render(load()).getroot(), tmp_path)
+    healthy(sim, "node1")
+    healthy(sim, "node2")
+    sim.settle()
+    steps = [(cluster.CRM_MON_ARGV, done(sim.crm_mon())), (CMAP, done(cmap(1000, 1200))),
+             (tools.on_node("node2", CMAP), done(cmap(3000, 3600)))]
+    cli_on_node1(FakeRunner(list(steps)))
+    result = invoke("status")
+    assert result.exit_code == 5, result.output
+    assert ("  - node2 runs Corosync token 3000 ms, consensus 3600 ms; the parameter file "
+            "says 1000 ms and 1200 ms: run 'sip-ha cib apply'") in result.output
+    cli_on_node1(FakeRunner(list(steps)))
+    result = invoke("status", "--output-as", "json")
+    assert result.exit_code == 5, result.output
+    notes = json.loads(result.stdout)["needs_attention"]
+    assert [n for n in notes if "Corosync" in n] == [
+        "node2 runs Corosync token 3000 ms, consensus 3600 ms; the parameter file says "
+        "1000 ms and 1200 ms: run 'sip-ha cib apply' (it runs '/usr/sbin/pcs cluster config "
+        "update totem token=1000 consensus=1200')"]
+    steps[2] = (tools.on_node("node2", CMAP), done(cmap(1000, 1200)))
+    fake = cli_on_node1(FakeRunner(steps))
+    assert invoke("status").exit_code == 0
+    assert fake.finished()
+
+
+@pytest.mark.pacemaker_tools
+def test_cib_diff_names_the_command_and_apply_runs_it(cli_on_node1):
+    from tests.unit.test_cli_cib import QUERY, VERIFY, real
+
+    live = up_to_date()
+    reads = [(CMAP, done(cmap(3000, 3600))),
+             (tools.on_node("node2", CMAP), done(cmap(3000, 3600)))]
+    cli_on_node1(FakeRunner([(QUERY, done(live)), (VERIFY, real), *reads]))
+    result = invoke("cib", "diff")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "node1 runs Corosync token 3000 ms, consensus 3600 ms; the parameter file says "
+        "1000 ms and 1200 ms\n"
+        "node2 runs Corosync token 3000 ms, consensus 3600 ms; the parameter file says "
+        "1000 ms and 1200 ms\n"
+        "Corosync: /usr/sbin/pcs cluster config update totem token=1000 consensus=1200\n")
+    fake = cli_on_node1(FakeRunner([(QUERY, done(live)), (VERIFY, real), *reads,
+                                    (PCS_UPDATE, done())]))
+    result = invoke("cib", "apply")
+    assert result.exit_code == 0, result.output
+    assert fake.finished()
+    assert result.stdout.endswith("Corosync: token 1000 ms, consensus 1200 ms set on every "
+                                  "node\n")
+    assert "already runs" not in result.stdout
+    same = [(CMAP, done(cmap(1000, 1200))),
+            (tools.on_node("node2", CMAP), done(cmap(1000, 1200)))]
+    fake = cli_on_node1(FakeRunner([(QUERY, done(live)), (VERIFY, real), *same]))
+    result = invoke("cib", "apply")
+    assert result.stdout == "the cluster already runs this configuration\n"
+    assert fake.finished()
+
+
+@pytest.mark.pacemaker_tools
+def test_cib_diff_json_carries_each_nodes_timing(cli_on_node1):
+    import json
+
+    from tests.unit.test_cli_cib import QUERY, VERIFY, real
+    from tests.unit.test_cli_output import valid
+
+    cli_on_node1(FakeRunner([(QUERY, done(up_to_date())), (VERIFY, real),
+                             (CMAP, done(cmap(1000, 1200))),
+                             (tools.on_node("node2", CMAP), done(returncode=255,
+                                                                  stderr="ssh: connect to "
+                                                                  "host node2: refused\n"))]))
+    result = invoke("cib", "diff", "--output-as", "json")
+    assert result.exit_code == 0, result.output
+    data = valid("cib-diff.json", result.stdout)
+    assert data["changed"] is False
+    assert data["corosync"] == {"command": None, "nodes": [
+        {"node": "node1", "token": 1000, "consensus": 1200, "wanted_token": 1000,
+         "wanted_consensus": 1200, "error": None},
+        {"node": "node2", "token": None, "consensus": None, "wanted_token": None,
+         "wanted_consensus": None, "error": "ssh: connect to host node2: refused"}]}
+    assert json.loads(result.stdout)["diff"] == ""
