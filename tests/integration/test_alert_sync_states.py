@@ -47,6 +47,29 @@ def test_one_mail_per_change_of_sync_state_and_per_reminder(alert_netns, mail_re
     assert f"Attribute:   {SYNC}\n" in text and "Value:       failing\n" in text
 
 
+def test_one_mail_per_change_of_replica_state_and_per_reminder(alert_netns, mail_receiver):
+    """What ocf:sipha:mysql-mm's monitor publishes while a replica lags for
+    over an hour (its reminder_interval), then catches up."""
+    state, reminder = "sipha-mysql-pbx-db-replication", "sipha-mysql-pbx-db-reminder"
+    changes = [(state, "lagging"),
+               (reminder, "lagging since 2026-11-30T09:30:01Z, reminder 1"),
+               (reminder, "lagging since 2026-11-30T09:30:01Z, reminder 2"),
+               (state, "ok"),
+               (reminder, "")]                          # removed with the state: not sent
+    for name, value in changes:
+        res = run_alert(alert_netns, **attribute(name, value, node="node2"),
+                        sipha_cluster="pbx-cluster", CRM_alert_recipient="ops@example.org",
+                        sipha_smtp_server=mail_receiver.address)
+        assert res.returncode == 0, res.stderr
+    mails = mail_receiver.wait_for(4)
+    where = "[sip-ha pbx-cluster] {}: database replica of pbx on node2: {}"
+    assert [m["Subject"] for m in mails] == [
+        where.format("WARNING", "LAGGING behind its master"),
+        where.format("WARNING", "still lagging since 2026-11-30T09:30:01Z, reminder 1"),
+        where.format("WARNING", "still lagging since 2026-11-30T09:30:01Z, reminder 2"),
+        where.format("NOTICE", "replicating again, caught up or catching up")]
+
+
 def test_replica_and_forced_move_mails(alert_netns, mail_receiver):
     for event in (attribute("sipha-mysql-pbx-db-replication", "broken", node="node2"),
                   attribute("sipha-pbx-forced-move", "pbx to node1 at 2026-11-30T09:40:00Z "

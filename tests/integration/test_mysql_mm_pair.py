@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.integration
 OCF_SUCCESS, OCF_ERR_GENERIC, OCF_ERR_PERM, OCF_ERR_INSTALLED = 0, 1, 4, 5
 OCF_ERR_CONFIGURED, OCF_NOT_RUNNING, OCF_RUNNING_PROMOTED, OCF_FAILED_PROMOTED = 6, 7, 8, 9
 STATE, LAG, SCORE = "sipha-mysql-db-replication", "sipha-mysql-db-lag", "promotion-score"
+HANDOVER, REMINDER = "sipha-mysql-db-handover", "sipha-mysql-db-reminder"
 READ_ONLY_REFUSED = 1290
 RECURRING = {"interval": "10000"}
 AGENT_USER, AGENT_PASSWORD = "sipha", "agent-Secret-7f3a"
@@ -466,3 +468,240 @@ def test_ocf_tester_passes(lab: Lab):
     assert "passed all tests" in result.stdout
     assert time.monotonic() - started < 300
     assert node.pid() is None  # ocf-tester ends with the resource stopped
+
+
+# --------------------------------------------------------------------------
+# The handover: the old master's last writes before the new master's first
+
+# A TCP relay between b's IO thread and a: stopping it (SIGSTOP) holds back
+# what a sends while b's IO thread stays connected ("Yes"), as a slow link
+# does with events still in flight when a demotes.
+RELAY_ADDRESS = "127.0.0.3"
+RELAY = """
+import socket, sys, threading
+def pipe(src, dst):
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    for end in (src, dst):
+        try:
+            end.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+server = socket.create_server((sys.argv[1], int(sys.argv[2])))
+while True:
+    client, _ = server.accept()
+    upstream = socket.create_connection((sys.argv[3], int(sys.argv[4])))
+    for ends in ((client, upstream), (upstream, client)):
+        threading.Thread(target=pipe, args=ends, daemon=True).start()
+"""
+# The stand-in for attrd_updater, answering -Q from a file as the cluster would.
+ANSWERING = 'case " $* " in *" -Q "*) cat {answers} 2>/dev/null;; esac\n'
+
+
+def _repoint(node: DbNode, host: str, log_file: str | None = None,
+             log_pos: int | None = None) -> None:
+    """node replicates from HOST, from where it applied (or LOG_FILE:LOG_POS) on."""
+    node.sql("STOP SLAVE")
+    status = node.slave_status()
+    log_file = log_file or str(status["Relay_Master_Log_File"])
+    log_pos = log_pos if log_pos is not None else int(status["Exec_Master_Log_Pos"])  # type: ignore[call-overload]
+    node.sql(f"CHANGE MASTER TO MASTER_HOST='{host}', MASTER_LOG_FILE='{log_file}', "
+             f"MASTER_LOG_POS={log_pos}", "START SLAVE")
+
+
+class Handover:
+    """b replicating from a through the relay; promotes that see what a's
+    demote published, as attrd_updater -Q -A would show it."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.relay = subprocess.Popen(
+            [mariadb.IP, "netns", "exec", lab.pair.netns, sys.executable, "-c", RELAY,
+             RELAY_ADDRESS, str(mariadb.PORT), lab.a.address, str(mariadb.PORT)],
+            stdin=subprocess.DEVNULL)
+        self.held = False
+        for node in lab.pair.nodes:
+            node.fake_tool.write_text(mariadb.FAKE_TOOL.format(log=node.attr_log) +
+                                      ANSWERING.format(answers=self.answers(node)))
+        wait_for(lambda: _listening(lab.pair.netns), 10, "the relay listening")
+        _repoint(lab.b, RELAY_ADDRESS)
+        wait_for(lambda: lab.pair.caught_up(lab.b), 20, "b caught up through the relay")
+
+    @staticmethod
+    def answers(node: DbNode) -> Path:
+        return node.folder / "attrd-query"
+
+    def hold(self) -> None:
+        self.relay.send_signal(signal.SIGSTOP)
+        self.held = True
+
+    def release(self) -> None:
+        self.relay.send_signal(signal.SIGCONT)
+        self.held = False
+
+    def release_after(self, seconds: float) -> threading.Timer:
+        timer = threading.Timer(seconds, self.release)
+        timer.start()
+        return timer
+
+    def promote(self, node: DbNode, **params: str) -> AgentRun:
+        """promote on NODE as Pacemaker runs it (on_node), the cluster's
+        handover attributes (what each node's demote published) answering."""
+        lines = [f'name="{HANDOVER}" host="{n.name}" value="{n.attributes()[HANDOVER]}"\n'
+                 for n in self.lab.pair.nodes if HANDOVER in n.attributes()]
+        self.answers(node).write_text("".join(lines))
+        try:
+            return self.lab.ok(node, "promote", meta={"on_node": node.name}, **params)
+        finally:
+            self.answers(node).unlink()
+
+    def close(self) -> None:
+        if self.held:
+            self.release()
+        wait_for(lambda: self.lab.pair.caught_up(self.lab.b), 30, "b caught up")
+        _repoint(self.lab.b, self.lab.a.address)
+        self.relay.kill()
+        self.relay.wait(10)
+        for node in self.lab.pair.nodes:
+            node.fake_tool.write_text(mariadb.FAKE_TOOL.format(log=node.attr_log))
+
+
+def _listening(netns: str) -> bool:
+    found = subprocess.run([mariadb.IP, "netns", "exec", netns, "ss", "-Htln",
+                            f"src {RELAY_ADDRESS}"], capture_output=True, text=True,
+                           check=False, stdin=subprocess.DEVNULL)
+    return bool(found.stdout.strip())
+
+
+@pytest.fixture
+def handover(lab: Lab) -> Iterator[Handover]:
+    lab.ok(lab.a, "promote")
+    relayed = Handover(lab)
+    try:
+        yield relayed
+    finally:
+        relayed.close()
+
+
+def _written_then_demoted(lab: Lab, handover: Handover, rows: list[str]) -> tuple[str, int]:
+    """ROWS written on a, held back on their way to b, then a demoted: where
+    a's binary log stopped (what its demote published)."""
+    a, b = lab.a, lab.b
+    handover.hold()
+    for uniqueid in rows:
+        a.insert_cdr(uniqueid)
+    demoted = lab.ok(a, "demote")
+    a_file, a_pos = a.sql("SHOW MASTER STATUS")[0][:2]
+    published = a.attributes()[HANDOVER]
+    assert published.startswith(f"{a_file}:{a_pos} at ")
+    assert f"demoted: read-only at binlog {a_file}:{a_pos}" in demoted.stderr
+    status = b.slave_status()
+    assert status["Slave_IO_Running"] == "Yes"  # connected: the rows are in flight
+    assert int(status["Read_Master_Log_Pos"]) < a_pos  # type: ignore[call-overload]
+    assert not set(rows) & b.cdr_ids()
+    return a_file, a_pos
+
+
+def test_planned_move_applies_the_old_masters_last_writes_first(lab: Lab, handover: Handover):
+    b = lab.b
+    rows = [f"last-second-{n}" for n in range(20)]
+    a_file, a_pos = _written_then_demoted(lab, handover, rows)
+    handover.release_after(2)
+    promoted = handover.promote(b, handover_timeout="20s")
+    # Right when promote returns (b writable), every row a wrote is there: the
+    # relay log wait alone would have returned at once, 2 s before they came.
+    present = set(rows) & b.cdr_ids()
+    assert present == set(rows), f"{len(present)} of {len(rows)} rows applied"
+    assert 2 <= promoted.elapsed < 10
+    assert f"the old master's final binlog position {a_file}:{a_pos} (demoted on a at " \
+        in promoted.stderr
+    assert ") applied (" in promoted.stderr
+    assert not b.read_only()
+    assert HANDOVER not in b.attributes()  # a promote clears its own
+    lab.ok(b, "demote")
+
+
+def test_handover_timeout_is_one_line_and_the_promote_goes_on(lab: Lab, handover: Handover):
+    b = lab.b
+    rows = [f"held-{n}" for n in range(5)]
+    a_file, a_pos = _written_then_demoted(lab, handover, rows)
+    promoted = handover.promote(b, handover_timeout="2s")
+    assert 2 <= promoted.elapsed < 8
+    warnings = [line for line in promoted.stderr.splitlines()
+                if "final binlog position" in line]
+    assert len(warnings) == 1, promoted.stderr
+    assert "WARNING" in warnings[0]
+    assert f"{a_file}:{a_pos}" in warnings[0]
+    assert "not applied here (handover_timeout: not reached after 2." in warnings[0]
+    assert f"applied up to {a_file}:" in warnings[0]
+    assert not b.read_only()  # never refused
+    assert not set(rows) & b.cdr_ids()
+    handover.release()
+    wait_for(lambda: set(rows) <= b.cdr_ids(), 30, "the held rows applied later")
+    lab.ok(b, "demote")
+
+
+def test_a_stale_position_is_not_waited_for(lab: Lab, handover: Handover):
+    """b already waited for a's published position in an earlier handover; a
+    was rebuilt since (its binary log starts again at .000001), so that
+    position lies ahead of anything b will ever read from a."""
+    a, b = lab.a, lab.b
+    _written_then_demoted(lab, handover, ["first-handover"])
+    handover.release()
+    handover.promote(b)
+    lab.ok(b, "demote")
+    stale = a.attributes()[HANDOVER]
+    a.sql("RESET MASTER")
+    new_file, new_pos = a.sql("SHOW MASTER STATUS")[0][:2]
+    _repoint(b, RELAY_ADDRESS, new_file, new_pos)
+    wait_for(lambda: lab.pair.replicating(b), 10, "b replicating a's new binary log")
+    promoted = handover.promote(b, handover_timeout="10s")
+    assert promoted.elapsed < 5
+    assert "an earlier promote here already waited for it" in promoted.stderr
+    assert "not applied here" not in promoted.stderr
+    assert a.attributes()[HANDOVER] == stale
+    lab.ok(b, "demote")
+
+
+def test_failover_without_a_demote_does_not_wait(lab: Lab, handover: Handover):
+    """a's demote never ran (a failed): nothing published, nothing waited for."""
+    a, b = lab.a, lab.b
+    handover.hold()
+    a.insert_cdr("lost-with-a")
+    os.kill(a.pid(), signal.SIGKILL)  # type: ignore[arg-type]
+    wait_for(lambda: a.pid() is None, 10, "a gone")
+    assert lab.agent(a, "demote").rc == OCF_NOT_RUNNING
+    a.attr_log.write_text("")  # a's node left the cluster: its attributes went with it
+    promoted = handover.promote(b, handover_timeout="20s")
+    assert promoted.elapsed < 5
+    assert "final binlog position" not in promoted.stderr
+    assert not b.read_only()
+    lab.ok(a, "stop")
+    lab.ok(a, "start")
+    handover.release()
+    lab.ok(b, "demote")
+
+
+def test_reminder_while_the_replica_stays_stopped(lab: Lab):
+    b = lab.b
+    b.sql("STOP SLAVE")
+    try:
+        assert lab.monitor(b, reminder_interval="1s").rc == OCF_SUCCESS
+        assert b.attributes()[STATE] == "stopped"
+        assert REMINDER not in b.attributes()  # the change of state alerts by itself
+        time.sleep(1.1)
+        assert lab.monitor(b, reminder_interval="1s").rc == OCF_SUCCESS
+        first = b.attributes()[REMINDER]
+        assert first.startswith("stopped since 20") and first.endswith(", reminder 1")
+        time.sleep(1.1)
+        lab.monitor(b, reminder_interval="1s")
+        assert b.attributes()[REMINDER].endswith(", reminder 2")
+    finally:
+        b.sql("START SLAVE")
+    wait_for(lambda: lab.pair.caught_up(b), 15, "b caught up")
+    assert lab.monitor(b, reminder_interval="1s").rc == OCF_SUCCESS
+    assert b.attributes()[STATE] == "ok"
+    assert REMINDER not in b.attributes()
