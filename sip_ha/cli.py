@@ -150,6 +150,9 @@ def _status_text(state: Any, notes: list[str]) -> str:
                                  f"{node.sync.kept_names}")
             if node.replication is not None:
                 lines.append(f"      database: {node.replication.describe()}")
+        for target in service.targets:
+            lines.append(f"  {target.name:<12} sync target "
+                         + (target.sync.describe() if target.sync else "(nothing published yet)"))
     online = [n.name for n in state.nodes if n.online]
     lines.append(f"cluster: {len(online)}/{len(state.nodes)} nodes online, "
                  f"quorum {'yes' if state.quorum else 'NO'}, "

@@ -71,6 +71,15 @@ class SyncHealth:
 
 
 @dataclass(frozen=True)
+class TargetSync:
+    """A sync target that is not a node (a mounted export, a NAS):
+    [service.sync] targets."""
+
+    name: str
+    sync: SyncHealth | None    # None: not published (no push to it yet)
+
+
+@dataclass(frozen=True)
 class Replication:
     """A node's database replica (ocf:sipha:mysql-mm's attributes)."""
 
@@ -114,6 +123,8 @@ class ServiceState:
     sync_node: str | None = None
     # With [service.database]: the node whose database is writable (None: nowhere).
     database_node: str | None = None
+    # With [service.sync] targets: how the pushes to each go.
+    targets: tuple[TargetSync, ...] = ()
 
     def on(self, node: str) -> NodeHealth | None:
         return next((n for n in self.nodes if n.node == node), None)
@@ -253,11 +264,18 @@ def _service(root: ET.Element, params: ClusterParams, service: Service,
             attention += (f"the database of {service.name} is not writable on {active_node}: "
                           "CDRs written there are lost; see "
                           f"'pcs resource status {database_resource(service)}'",)
+    targets = tuple(TargetSync(name, _sync(service, attributes.get(sync_node or "", {}), name))
+                    for name in service.sync_targets)
+    attention += tuple(f"file sync to {target.name}: {target.sync.describe()}"
+                       for target in targets
+                       if target.sync is not None and target.sync.state in ("failing",
+                                                                             "conflicts"))
     return ServiceState(
         name=service.name, server=service.server, active_node=active_node,
         since=_since(root, active_node, ip_resource(service)) if active_node else None,
         address=service.ip, nodes=tuple(health), gateway_count=len(service.gateways),
-        attention=attention, sync_node=sync_node, database_node=database_node)
+        attention=attention, sync_node=sync_node, database_node=database_node,
+        targets=targets)
 
 
 def _number(value: str | None) -> int | None:
