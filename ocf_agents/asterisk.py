@@ -403,6 +403,9 @@ def start(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
                 _record_loaded(ctx, mark)
                 promotion.set_score(ctx, HEALTHY_SCORE)
                 ctx.log.info(f"running as pid {pid}, fully booted, answering SIP")
+                from ocf_agents import crash_watch
+
+                crash_watch.arm(ctx, pid, "asterisk")
                 return OCFCode.SUCCESS
         time.sleep(0.2)
     raise GenericError(f"started but not healthy before the start timeout: {last}")
@@ -493,6 +496,9 @@ def drain(cfg: AsteriskConfig, ctx: Context) -> None:
 
 
 def stop(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
+    from ocf_agents import crash_watch
+
+    crash_watch.disarm(ctx)     # first: the drain and the stop are no crash
     paths = Paths(cfg)
     pid = processes.live_pid(paths.pidfile, cfg.binary)
     graceful = daemon.graceful_deadline(ctx)

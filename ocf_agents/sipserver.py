@@ -218,12 +218,18 @@ def start(cfg: SipServerConfig, ctx: Context) -> OCFCode:
                 last = err.reason
             else:
                 ctx.log.info(f"running as pid {pid} and answering SIP")
+                from ocf_agents import crash_watch
+
+                crash_watch.arm(ctx, pid, os.path.basename(plan.binary))
                 return OCFCode.SUCCESS
         time.sleep(0.2)
     raise GenericError(f"started but not healthy before the start timeout: {last}")
 
 
 def stop(cfg: SipServerConfig, ctx: Context) -> OCFCode:
+    from ocf_agents import crash_watch
+
+    crash_watch.disarm(ctx)     # first: what follows is no crash
     plan = Plan(cfg, ctx)
     pid = processes.live_pid(plan.pidfile, plan.binary)
     graceful = daemon.graceful_deadline(ctx)

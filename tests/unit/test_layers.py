@@ -19,7 +19,8 @@ PACKAGES = ("sipha_runtime", "ocf_agents", "sync_helper", "cib_templates", "sip_
 
 # Inside ocf_agents: the OCF framework, the protocol clients (usable without
 # OCF), the parts a few agents share, and the agents Pacemaker runs.
-OCF_FRAMEWORK = {"ocf", "ocf_errors", "ocf_cli", "promotion", "daemon", "reminder"}
+OCF_FRAMEWORK = {"ocf", "ocf_errors", "ocf_cli", "promotion", "daemon", "reminder",
+                 "crash_watch"}
 OCF_CLIENTS = {"sip_options", "asterisk_ami", "asterisk_cli", "asterisk_config",
                "asterisk_phones", "mysql_probe", "announce"}
 OCF_PARTS = {"iproute", "sip_check", "astdb_carry"}
