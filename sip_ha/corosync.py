@@ -163,4 +163,5 @@ def pending(runner: Runner, timings: Timings, live: etree._Element,
 
 def apply(runner: Runner, timings: Timings) -> None:
     tools.run(runner, update_argv(timings), "set Corosync's token and consensus on every node",
-              "Is pcsd running and authenticated on every node (pcs host auth)?", timeout=120)
+              "The Pacemaker configuration is in place; Corosync keeps its old values. Is "
+              "pcsd running and authenticated on every node (pcs host auth)?", timeout=120)

@@ -233,7 +233,8 @@ def test_a_failing_pcs_is_one_sentence():
         corosync.apply(fake, load().timings)
     assert str(caught.value) == (
         "could not set Corosync's token and consensus on every node: Error: Unable to connect "
-        "to node2 (pcsd). Is pcsd running and authenticated on every node (pcs host auth)?")
+        "to node2 (pcsd). The Pacemaker configuration is in place; Corosync keeps its old "
+        "values. Is pcsd running and authenticated on every node (pcs host auth)?")
 
 
 # -- the command line ----------------------------------------------------------------
