@@ -5,6 +5,11 @@ that runs the agent with the interpreter this package is installed into, so
 ``pcs resource describe ocf:sipha:NAME`` and ``crm_resource`` find it.  The
 alert agent goes beside Pacemaker's sample alerts, where the rendered CIB's
 ``sipha-alert`` points (``[alerts] path`` in the parameter file).
+
+The Debian package writes the same shims at build time (``package_files``),
+for ``/usr/bin/python3`` with its private module folder put on ``sys.path``
+(``-I`` leaves it out), and marked as the package's, so this command neither
+overwrites nor removes them.
 """
 
 from __future__ import annotations
@@ -24,32 +29,62 @@ ALERT_DIR = "/usr/share/pacemaker/alerts"
 ALERT_NAME = "sip-ha-alert"
 ALERT_MAIN = "from sip_ha.alert.agent import main\n\nmain()\n"
 MARKER = "# Installed by 'sip-ha install-agents'"
+PACKAGE_MARKER = "# Installed by the sip-ha Debian package"
 
 
 class InstallError(Exception):
     """Installing or removing an agent shim failed; the message says why."""
 
 
-def shim_text(module: str, python: str) -> str:
-    return _shim(python, f"from {module} import AGENT\n\nAGENT.main()\n")
+def shim_text(module: str, python: str, libdir: str | None = None,
+              marker: str = MARKER) -> str:
+    return _shim(python, f"from {module} import AGENT\n\nAGENT.main()\n", libdir, marker)
 
 
-def _shim(python: str, body: str) -> str:
+def script_text(entry_point: str, python: str, libdir: str | None = None,
+                marker: str = MARKER) -> str:
+    """A console script for ENTRY_POINT ("module:function"), as pip writes one."""
+    module, function = entry_point.split(":")
+    body = f"from {module} import {function}\n\nsys.exit({function}())\n"
+    if not libdir:  # else _shim imports sys
+        body = f"import sys\n\n{body}"
+    return _shim(python, body, libdir, marker)
+
+
+def _shim(python: str, body: str, libdir: str | None = None, marker: str = MARKER) -> str:
     # -I: neither PYTHONPATH nor the current folder may change what Pacemaker runs.
-    return f"#!{python} -I\n{MARKER}; remove with 'sip-ha install-agents --uninstall'.\n{body}"
+    remove = ("remove with 'sip-ha install-agents --uninstall'" if marker == MARKER
+              else "dpkg -S shows which")
+    path = f"import sys\n\nsys.path.insert(0, {libdir!r})\n" if libdir else ""
+    return f"#!{python} -I\n{marker}; {remove}.\n{path}{body}"
 
 
 def provider_dir(ocf_root: str) -> str:
     return os.path.join(ocf_root, "resource.d", PROVIDER)
 
 
+def shims(ocf_root: str, python: str, alert_dir: str = ALERT_DIR, libdir: str | None = None,
+          marker: str = MARKER) -> dict[str, str]:
+    """Every agent's shim and the alert agent's, by path."""
+    folder = provider_dir(ocf_root)
+    files = {os.path.join(folder, name): shim_text(module, python, libdir, marker)
+             for name, module in AGENTS.items()}
+    files[os.path.join(alert_dir, ALERT_NAME)] = _shim(python, ALERT_MAIN, libdir, marker)
+    return files
+
+
+def package_files(python: str, libdir: str) -> dict[str, str]:
+    """The shims the Debian package ships, by absolute path."""
+    return shims("/usr/lib/ocf", python, ALERT_DIR, libdir, PACKAGE_MARKER)
+
+
 def install(ocf_root: str, python: str = sys.executable,
             alert_dir: str = ALERT_DIR) -> list[str]:
-    folder = provider_dir(ocf_root)
-    files = {os.path.join(folder, name): shim_text(module, python)
-             for name, module in AGENTS.items()}
-    files[os.path.join(alert_dir, ALERT_NAME)] = _shim(python, ALERT_MAIN)
+    files = shims(ocf_root, python, alert_dir)
     for path in files:  # all checked before anything is written
+        if os.path.exists(path) and _marked(path, PACKAGE_MARKER):
+            raise InstallError(f"{path} belongs to the sip-ha Debian package, "
+                               "which installs every agent; nothing to do")
         if os.path.exists(path) and not _ours(path):
             raise InstallError(f"{path} exists and was not installed by sip-ha; "
                                "move it away first")
@@ -77,8 +112,12 @@ def uninstall(ocf_root: str, alert_dir: str = ALERT_DIR) -> list[str]:
 
 
 def _ours(path: str) -> bool:
+    return _marked(path, MARKER)
+
+
+def _marked(path: str, marker: str) -> bool:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
-            return MARKER in handle.read(4096)
+            return marker in handle.read(4096)
     except OSError:
         return False

@@ -57,3 +57,21 @@ def test_foreign_files_are_never_overwritten_or_removed(tmp_path: Path):
     assert sorted(p.name for p in folder.iterdir()) == ["sipserver"]  # nothing half-done
     CliRunner().invoke(cli, [*install(tmp_path), "--uninstall"])
     assert foreign.read_text() == "#!/bin/sh\necho mine\n"
+
+
+def test_the_debian_packages_shims_are_left_alone(tmp_path: Path):
+    """dpkg owns them: install-agents neither replaces nor removes them."""
+    from sip_ha import install as installer
+
+    files = installer.shims(str(tmp_path), sys.executable, str(tmp_path / "alerts"),
+                            libdir="/usr/share/sip-ha", marker=installer.PACKAGE_MARKER)
+    shim = tmp_path / "resource.d" / "sipha" / "sipserver"
+    shim.parent.mkdir(parents=True)
+    shim.write_text(files[str(shim)])
+    assert "sys.path.insert(0, '/usr/share/sip-ha')\n" in shim.read_text()
+    result = CliRunner().invoke(cli, install(tmp_path))
+    assert result.exit_code == 1
+    assert "belongs to the sip-ha Debian package" in result.output
+    assert sorted(p.name for p in shim.parent.iterdir()) == ["sipserver"]
+    assert CliRunner().invoke(cli, [*install(tmp_path), "--uninstall"]).exit_code == 0
+    assert shim.read_text() == files[str(shim)]
