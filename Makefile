@@ -4,16 +4,28 @@ PYTHON ?= /usr/bin/python3
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: all deps boxes venv lint typecheck shellcheck check test unit integration cluster \
-        bench demo clean
+.PHONY: all deps deb-deps deb boxes venv lint typecheck shellcheck check test unit integration \
+        cluster bench demo clean
 
 SHELL_SCRIPTS = .ci/run scripts/host-deps.sh vagrant/*.sh vagrant/box/*.sh vagrant/provision/*.sh
 
 all: test
 
+# What `make deb` builds the Debian package with (debian/README.Debian).
+DEB_DEPS = dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3-all \
+           python3-setuptools python3-wheel python3-click python3-lxml lintian
+
 deps:
-	./scripts/host-deps.sh
+	./scripts/host-deps.sh $(DEB_DEPS)
 	./vagrant/host-setup.sh
+
+deb-deps:
+	./scripts/host-deps.sh $(DEB_DEPS)
+
+# The Debian package, built from this checkout (its tracked and new files):
+# build/deb/sip-ha_VERSION_all.deb and lintian's report beside it.
+deb: deb-deps
+	$(PYTHON) scripts/build_deb.py build/deb
 
 # Test boxes (Debian 12 and sid), cached in /var/cache/sip-ha, rebuilt only
 # when their recipe changes.

@@ -1,11 +1,12 @@
 #!/bin/sh
-# Install the Debian packages the tests and benchmarks use on this host.
+# Install the Debian packages the tests and benchmarks use on this host,
+# and those named as arguments (make deb-deps).
 # Idempotent and quiet when everything is there already.
 set -eu
 PACKAGES="python3 python3-venv kamailio kamailio-tls-modules resource-agents
 pacemaker-cli-utils libxml2-utils sipsak openssl procps iproute2 iputils-ping
 openssh-server openssh-client rsync rsyslog snmp snmptrapd mariadb-server
-baresip-core sip-tester"
+baresip-core sip-tester $*"
 missing=""
 for pkg in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \

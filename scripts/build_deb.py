@@ -1,0 +1,108 @@
+"""Build the Debian package from this checkout (``make deb``).
+
+    build_deb.py [OUTDIR]       default build/deb
+
+Copies the files git knows (tracked and new ones, not ignored, as they are
+on disk) into a scratch folder, so the checkout gets no build litter, builds
+the binary package there with dpkg-buildpackage (dh-python, pybuild), runs
+lintian on it, and leaves the .deb and lintian's report in OUTDIR.  Fails
+when debian/changelog and setup.cfg disagree on the version, or when lintian
+reports a tag that debian/sip-ha.lintian-overrides does not explain.
+"""
+
+from __future__ import annotations
+
+import configparser
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = "sip-ha"
+# Debian's tools and Python only: a python3 earlier on PATH (pyenv, a venv)
+# would build the package against modules Debian does not ship.
+# lintian's errors, warnings, info, pedantic and experimental tags (O: is
+# overridden, M: masked by lintian's own screens, N: a note).
+TAGGED = ("E:", "W:", "I:", "P:", "X:")
+ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "HOME": "/nonexistent"}
+
+
+class BuildError(Exception):
+    """The package could not be built, or lintian found something."""
+
+
+def upstream_version(repo: Path = REPO) -> str:
+    cfg = configparser.ConfigParser()
+    cfg.read(repo / "setup.cfg")
+    return cfg["metadata"]["version"]
+
+
+def changelog_version(repo: Path = REPO) -> str:
+    return subprocess.run(["dpkg-parsechangelog", "-l", str(repo / "debian/changelog"),
+                           "-S", "Version"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def build(out: Path = REPO / "build" / "deb") -> Path:
+    """Build the package; return the .deb's path."""
+    version = changelog_version()
+    if version != upstream_version():
+        raise BuildError(f"debian/changelog says {version}, setup.cfg {upstream_version()}: "
+                         "add a changelog entry (dch -v VERSION)")
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sipha-deb-") as scratch:
+        tree = Path(scratch) / f"{PACKAGE}-{version}"
+        _copy_checkout(tree)
+        log = out / "build.log"
+        with log.open("w") as handle:
+            done = subprocess.run(["dpkg-buildpackage", "-b", "-us", "-uc", "--no-sign"],
+                                  cwd=tree, env=ENV, stdout=handle, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, check=False)
+        if done.returncode != 0:
+            raise BuildError(f"dpkg-buildpackage failed ({done.returncode}); see {log}")
+        deb = out / f"{PACKAGE}_{version}_all.deb"
+        shutil.copy2(Path(scratch) / deb.name, deb)
+    lintian(deb, out / "lintian.txt")
+    return deb
+
+
+def lintian(deb: Path, report: Path) -> None:
+    """Every tag lintian shows, info included, must be overridden (with a
+    reason in debian/sip-ha.lintian-overrides)."""
+    done = subprocess.run(["lintian", "--display-info", "--fail-on", "error,warning", str(deb)],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, env=ENV,
+                          check=False)
+    report.write_text(done.stdout + done.stderr)
+    unexplained = [line for line in done.stdout.splitlines() if line[:2] in TAGGED]
+    if done.returncode != 0 or unexplained:
+        raise BuildError("lintian: " + "; ".join(unexplained or [done.stderr.strip()]))
+
+
+def _copy_checkout(tree: Path) -> None:
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], cwd=REPO, capture_output=True,
+                            check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = REPO / name
+        if not source.is_file():  # deleted but not yet committed
+            continue
+        target = tree / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
+def main() -> int:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "build" / "deb"
+    try:
+        deb = build(out)
+    except BuildError as err:
+        print(f"make deb: {err}", file=sys.stderr)
+        return 1
+    print(deb)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

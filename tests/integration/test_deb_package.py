@@ -1,0 +1,169 @@
+"""The Debian package as an administrator installs it: built from this
+checkout (``make deb``: dpkg-buildpackage, then lintian), installed with
+dpkg into a throwaway overlay of each test box's root file system (bookworm,
+sid) with no network; the dependencies it lacks are fetched on the host
+first, resolved by apt against that box's own package list.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from sip_ha.install import AGENTS, PROVIDER
+from tests.support.container import CACHE, REPO, Container, rootfs
+from tests.support.missing import missing, require_root
+
+pytestmark = pytest.mark.integration
+
+MIRROR = os.environ.get("SIPHA_MIRROR", "http://deb.debian.org/debian")
+# What the package depends on that the boxes do not carry (they run the venv).
+PYTHON_DEPS = ["python3-click", "python3-lxml", "python3-pymysql", "python3-watchdog"]
+# The unit layer's copy of resource-agents' DTD, which its meta-data tests use.
+DTD = REPO / "tests" / "unit" / "data" / "ra-api-1.dtd"
+APT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8",
+           "DEBIAN_FRONTEND": "noninteractive"}
+
+
+class BareBox(Container):
+    """A box container without the checkout's venv install: dpkg installs here."""
+
+    def _install_project(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_root("dpkg-buildpackage and the box containers")
+    if shutil.which("dpkg-buildpackage") is None or shutil.which("lintian") is None:
+        missing("dpkg-buildpackage or lintian (make deb-deps)")
+    out = tmp_path_factory.mktemp("deb")
+    began = time.monotonic()
+    done = subprocess.run(["/usr/bin/python3", str(REPO / "scripts" / "build_deb.py"),
+                           str(out)], capture_output=True, text=True, check=False)
+    print(f"make deb: {time.monotonic() - began:.1f} s")
+    assert done.returncode == 0, done.stderr + (out / "build.log").read_text()[-3000:]
+    report = (out / "lintian.txt").read_text()
+    assert not [line for line in report.splitlines() if line[:2] in ("E:", "W:", "I:")], report
+    return Path(done.stdout.strip())
+
+
+def dependencies(dist: str, box_root: Path) -> list[Path]:
+    """The .debs the box lacks for the package, downloaded by the host's apt
+    against the box's dpkg status (cached per box)."""
+    state = CACHE / "deb-deps" / box_root.name
+    archives = state / "archives"
+    (archives / "partial").mkdir(parents=True, exist_ok=True)
+    (state / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+    (state / "parts").mkdir(exist_ok=True)
+    suites = "bookworm bookworm-updates" if dist == "bookworm" else dist
+    sources = state / "sources.list"
+    sources.write_text("".join(f"deb {MIRROR} {suite} main\n" for suite in suites.split()))
+    apt = ["apt-get", "-q", "-o", f"Dir::State={state}", "-o", f"Dir::State::Lists={state}/lists",
+           "-o", f"Dir::State::status={box_root}/var/lib/dpkg/status",
+           "-o", f"Dir::Cache={state}", "-o", f"Dir::Cache::archives={archives}",
+           "-o", f"Dir::Etc::SourceList={sources}", "-o", f"Dir::Etc::SourceParts={state}/parts",
+           "-o", "Acquire::Check-Valid-Until=false", "-o", "APT::Install-Recommends=false"]
+    fetch = [*apt, "install", "-y", "--download-only", *PYTHON_DEPS]
+    if subprocess.run(fetch, env=APT_ENV, capture_output=True, check=False).returncode != 0:
+        subprocess.run([*apt, "update"], env=APT_ENV, capture_output=True, check=True)
+        subprocess.run(fetch, env=APT_ENV, capture_output=True, check=True)
+    # Only what this box lacks, in the versions its dist has now.
+    listed = subprocess.run([*apt, "install", "-s", *PYTHON_DEPS], env=APT_ENV,
+                            capture_output=True, text=True, check=True).stdout
+    wanted = [line.split()[1] for line in listed.splitlines() if line.startswith("Inst ")]
+    return [next(archives.glob(f"{name}_*.deb")) for name in wanted]
+
+
+@pytest.fixture(scope="module", params=["bookworm", "sid"])
+def installed(request: pytest.FixtureRequest, deb: Path,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[BareBox]:
+    dist = request.param
+    debs = dependencies(dist, rootfs(dist))
+    box = BareBox(dist, f"siphadeb-{dist[:3]}", tmp_path_factory.mktemp(f"siphadeb-{dist}"))
+    try:
+        inbox = box.path("/var/tmp/sipha-debs")
+        inbox.mkdir(parents=True)
+        for path in [*debs, deb]:
+            shutil.copy(path, inbox)
+        began = time.monotonic()
+        done = box.run(["sh", "-c", "dpkg -i /var/tmp/sipha-debs/*.deb"], timeout=300)
+        print(f"{dist}: dpkg -i of {len(debs)} dependencies and sip-ha: "
+              f"{time.monotonic() - began:.1f} s")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert box.run(["ip", "route", "show", "default"]).stdout == ""  # no network
+        yield box
+    finally:
+        box.stop()
+
+
+def man_page(box: BareBox, page: str) -> str:
+    return gzip.decompress(box.path(f"/usr/share/man/{page}.gz").read_bytes()).decode()
+
+
+def test_commands_run_with_the_system_python(installed: BareBox):
+    version = installed.run(["sip-ha", "--version"])
+    assert version.returncode == 0, version.stderr
+    assert "0." in version.stdout
+    for name in ("sip-ha", "sip-ha-sync", "sip-ha-sip-options"):
+        done = installed.run([name, "--help"])
+        assert done.returncode == 0, done.stderr
+        text = installed.path(f"/usr/bin/{name}").read_text()
+        assert text.startswith("#!/usr/bin/python3 -I\n")
+    # dh_python3's postinst compiled the private folder for the box's Python.
+    tag = installed.run(["python3", "-c", "import sys; print(sys.implementation.cache_tag)"])
+    cache = installed.path("/usr/share/sip-ha/sip_ha/__pycache__")
+    assert (cache / f"cli.{tag.stdout.strip()}.pyc").is_file(), sorted(cache.iterdir())
+
+
+@pytest.mark.parametrize("agent", sorted(AGENTS))
+def test_agent_shims_give_valid_metadata(installed: BareBox, agent: str):
+    shim = f"/usr/lib/ocf/resource.d/{PROVIDER}/{agent}"
+    assert installed.path(shim).read_text().startswith("#!/usr/bin/python3 -I\n")
+    done = installed.run([shim, "meta-data"])
+    assert done.returncode == 0, done.stderr
+    root = etree.fromstring(done.stdout.encode())
+    dtd = etree.DTD(str(DTD))
+    assert dtd.validate(root), dtd.error_log.filter_from_errors()
+    page = man_page(installed, f"man7/ocf_{PROVIDER}_{agent}.7")
+    for param in root.iterfind("parameters/parameter"):
+        name = param.get("name", "").replace("-", "\\-")
+        assert f"\\fB{name}\\fR" in page
+
+
+def test_man_pages_completion_conffiles_and_alert_agent(installed: BareBox):
+    for page in ("man8/sip-ha.8", "man8/sip-ha-sync.8", "man8/sip-ha-alert.8",
+                 "man1/sip-ha-sip-options.1"):
+        assert man_page(installed, page).startswith(".TH ")
+    sync_page = man_page(installed, "man8/sip-ha-sync.8")
+    assert ".SS sip\\-ha\\-sync push" in sync_page
+    completion = installed.run(["bash", "-c", "COMP_WORDS='sip-ha ci' COMP_CWORD=1 "
+                                "_SIP_HA_COMPLETE=bash_complete sip-ha"])
+    assert "plain,cib" in completion.stdout.split(), completion.stdout + completion.stderr
+    assert installed.path("/usr/share/bash-completion/completions/sip-ha").is_file()
+    conffiles = installed.run(["dpkg-query", "-W", "-f=${Conffiles}", "sip-ha"]).stdout
+    assert "/etc/sip-ha/cluster.toml.example" in conffiles
+    assert oct(installed.path("/etc/sip-ha/secrets").stat().st_mode & 0o777) == "0o700"
+    alert = installed.run(["/usr/share/pacemaker/alerts/sip-ha-alert"],
+                          env={"CRM_alert_kind": "node", "CRM_alert_recipient": "pager"})
+    assert alert.returncode == 1 and "recipient 'pager'" in alert.stderr
+
+
+def test_install_agents_leaves_the_package_alone_and_dpkg_removes_it(installed: BareBox):
+    refused = installed.run(["sip-ha", "install-agents"])
+    assert refused.returncode == 1
+    assert "belongs to the sip-ha Debian package" in refused.stderr + refused.stdout
+    assert installed.run(["sip-ha", "install-agents", "--uninstall"]).returncode == 0
+    assert installed.path(f"/usr/lib/ocf/resource.d/{PROVIDER}/asterisk").is_file()
+    purged = installed.run(["dpkg", "--purge", "sip-ha"])
+    assert purged.returncode == 0, purged.stderr
+    assert not installed.path(f"/usr/lib/ocf/resource.d/{PROVIDER}").exists()
+    assert not installed.path("/usr/share/sip-ha").exists()
