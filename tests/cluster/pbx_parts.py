@@ -35,6 +35,9 @@ SYNC_TOML = "/etc/sip-ha/sync.toml"
 # test Asterisk's ROOT, and PHP's sessions.
 SYNCED = ("etc", "spool/voicemail", "lib/sounds/custom")
 AMI_SECRET_FILE = "/etc/sip-ha/secrets/ami"
+# The standby's copy of the active's astdb families (ocf_agents.astdb_carry:
+# Context.state_file of the service's asterisk resource)
+ASTDB_SNAPSHOT = "/run/resource-agents/sipha-asterisk-pbx-asterisk.astdb.json"
 # Real phones on the phone host, each on an address of its own there (the
 # host's stand-in listens on its main address), and SIPp beside them.
 PHONES = {"100": ("udp", NET + ".210"), "101": ("tcp", NET + ".211"),
@@ -295,6 +298,22 @@ def replication(cluster, node: str, service: str = "pbx") -> str:
                       f"sipha-mysql-{service}-db-replication", check=False)
     found = re.search(r'value="([^"]*)"', res.stdout)
     return found.group(1) if found else ""
+
+
+def standby_holds_the_registrations(cluster, active: str, root: str) -> bool:
+    """The standby's astdb snapshot (what its promote imports) holds every
+    registration ("contact/...") the active's astdb holds now: a phone
+    started again registers with a new contact, and a snapshot taken
+    before that still names the old one (calls to it: 404 from the phone)."""
+    standby = next(node for node in cluster.nodes if node != active)
+    current = {line.split(": ", 1)[0].removeprefix("/registrar/")
+               for line in asterisk(cluster, active, root, "database show registrar").splitlines()
+               if line.startswith("/registrar/contact/")}
+    res = cluster.run(standby, "cat", ASTDB_SNAPSHOT, check=False)
+    if res.returncode != 0 or not current:
+        return False
+    carried = json.loads(res.stdout)["families"].get("registrar", {})
+    return current <= set(carried)
 
 
 def cdr_rows(cluster, node: str) -> list[str]:

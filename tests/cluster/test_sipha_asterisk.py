@@ -65,12 +65,8 @@ def phones(pbx):
         phones = pbx_parts.start_phones(pbx, stack)
         # A registration reaches the standby with its next astdb pull (every
         # unpromoted monitor); one younger than that is not carried over.
-        standby = other(pbx, active(pbx))
-        snapshot = "/run/resource-agents/sipha-asterisk-pbx-asterisk.astdb.json"
-        wait_until(lambda: all(f"contact/{ext};@" in pbx.run(standby, "cat", snapshot,
-                                                             check=False).stdout
-                               for ext in pbx_parts.PHONES), 30,
-                   what="every phone's registration in the standby's snapshot")
+        wait_until(lambda: pbx_parts.standby_holds_the_registrations(pbx, active(pbx), ROOT),
+                   30, what="the active's registrations in the standby's snapshot")
         yield phones, stack
 
 
