@@ -116,6 +116,35 @@ def test_standby_here_moves_the_service_and_unstandby_does_not_fail_back(proxy):
     assert active(proxy, "proxy") == "node2"
 
 
+STORAGE_DIR = "/srv/sipha-shared"
+# A tmpfs stands for the NAS export: what is checked is where and when
+# Pacemaker mounts it, not what it holds.
+STORAGE = f"""[service.storage]
+device = "tmpfs"
+directory = "{STORAGE_DIR}"
+fstype = "tmpfs"
+options = "size=1m"
+"""
+
+
+def test_the_shared_storage_is_mounted_only_where_the_service_is_sip_active(proxy):
+    """[service.storage]: ocf:heartbeat:Filesystem on the SIP-ACTIVE node
+    only, and it moves with the role."""
+    def mounted() -> list[str]:
+        return [node for node in proxy.nodes if proxy.run(
+            node, "findmnt", "--noheadings", "--mountpoint", STORAGE_DIR,
+            check=False).returncode == 0]
+    for node in proxy.nodes:
+        proxy.run(node, "mkdir", "-p", STORAGE_DIR)
+    install(proxy, params_toml(proxy.nodes, SERVICE + STORAGE))
+    wait_until(lambda: mounted() == [active(proxy, "proxy")], 60,
+               what="the storage mounted on the SIP-ACTIVE node only")
+    res = proxy.run("node1", SIP_HA, "failover", "--service", "proxy", "--params", PARAMS,
+                    timeout=300)
+    assert "failover proxy: node1 -> node2" in res.stdout, res.stdout
+    wait_until(lambda: mounted() == ["node2"], 60, what="the storage moved to node2")
+
+
 SYNC_DIR = "/srv/sipha-sync"
 SYNC_SERVICE = '[service.sync]\nconfig = "/etc/sip-ha/sync.toml"\n'
 SYNC_TOML = f"""folders = ["{SYNC_DIR}"]
