@@ -17,6 +17,7 @@ import configparser
 import importlib
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def main(dest: Path, libdir: str) -> None:
                    _completion(command, name), 0o644)
         else:
             page = manpages.docstring_page(module.__doc__ or name, name, section, version,
-                                           see_also)
+                                           see_also, _usage(private, name, target))
         _write(dest, f"/usr/share/man/man{section}/{name}.{section}", page, 0o644)
     for agent, module_name in install.AGENTS.items():
         agent_module = importlib.import_module(module_name)
@@ -98,6 +99,18 @@ def _completion(command: object, name: str) -> str:
 
     var = "_{}_COMPLETE".format(name.replace("-", "_").upper())
     return BashComplete(command, {}, name, var).source()  # type: ignore[arg-type]
+
+
+def _usage(private: Path, name: str, target: str) -> str:
+    """What ``NAME --help`` prints, if it answers with a usage (argparse does);
+    empty for a program that takes no options."""
+    module, function = target.split(":")
+    code = (f"import sys; sys.path.insert(0, {str(private)!r}); sys.argv = [{name!r}, '--help']; "
+            f"from {module} import {function}; sys.exit({function}())")
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
+                          stdin=subprocess.DEVNULL, timeout=30, check=False)
+    return done.stdout if done.returncode == 0 and done.stdout.startswith("usage:") else ""
 
 
 def _section(name: str) -> str:

@@ -112,12 +112,16 @@ def click_command(command: click.Command, prog: str, section: str, version: str,
     return "\n".join(lines) + "\n"
 
 
-def docstring_page(doc: str, prog: str, section: str, version: str, see_also: str) -> str:
-    """PROG(SECTION) from a module docstring: its first line is the summary."""
+def docstring_page(doc: str, prog: str, section: str, version: str, see_also: str,
+                   usage: str = "") -> str:
+    """PROG(SECTION) from a module docstring (its first line is the summary)
+    and the program's own usage text, if it has one."""
     first, _, rest = doc.strip().partition("\n")
     summary = first.split(":", 1)[-1].strip().rstrip(".") or prog
-    lines = [*header(prog, section, version, "SIP-HA"), escape(f"{prog} - {summary}"),
-             ".SH DESCRIPTION", *paragraphs(rest.replace("``", "")),
+    lines = [*header(prog, section, version, "SIP-HA"), escape(f"{prog} - {summary}")]
+    if usage:
+        lines += [".SH SYNOPSIS", ".nf", *(escape(r) for r in usage.rstrip().splitlines()), ".fi"]
+    lines += [".SH DESCRIPTION", *paragraphs(rest.replace("``", "")),
              ".SH SEE ALSO", see_also]
     return "\n".join(lines) + "\n"
 
