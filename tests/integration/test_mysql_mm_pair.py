@@ -615,6 +615,8 @@ def test_planned_move_applies_the_old_masters_last_writes_first(lab: Lab, handov
     # relay log wait alone would have returned at once, 2 s before they came.
     present = set(rows) & b.cdr_ids()
     assert present == set(rows), f"{len(present)} of {len(rows)} rows applied"
+    print(f"planned move: promote returned after {promoted.elapsed:.2f} s, its {len(rows)} "
+          "rows held back for 2 s all applied")
     assert 2 <= promoted.elapsed < 10
     assert f"the old master's final binlog position {a_file}:{a_pos} (demoted on a at " \
         in promoted.stderr
@@ -629,6 +631,7 @@ def test_handover_timeout_is_one_line_and_the_promote_goes_on(lab: Lab, handover
     rows = [f"held-{n}" for n in range(5)]
     a_file, a_pos = _written_then_demoted(lab, handover, rows)
     promoted = handover.promote(b, handover_timeout="2s")
+    print(f"handover_timeout=2s: promote returned after {promoted.elapsed:.2f} s")
     assert 2 <= promoted.elapsed < 8
     warnings = [line for line in promoted.stderr.splitlines()
                 if "final binlog position" in line]
@@ -659,6 +662,7 @@ def test_a_stale_position_is_not_waited_for(lab: Lab, handover: Handover):
     _repoint(b, RELAY_ADDRESS, new_file, new_pos)
     wait_for(lambda: lab.pair.replicating(b), 10, "b replicating a's new binary log")
     promoted = handover.promote(b, handover_timeout="10s")
+    print(f"stale position: promote returned after {promoted.elapsed:.2f} s")
     assert promoted.elapsed < 5
     assert "an earlier promote here already waited for it" in promoted.stderr
     assert "not applied here" not in promoted.stderr
