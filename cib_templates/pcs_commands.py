@@ -1,12 +1,19 @@
 """The ``pcs`` commands (pcs 0.11 and later) that build the same cluster as
 a rendered CIB, for administrators who prefer to type them.  They are read
-from the rendered XML, so they cannot drift from what ``cib apply`` installs."""
+from the rendered XML, so they cannot drift from what ``cib apply`` installs;
+the last one sets Corosync's timing, which no CIB holds."""
 
 from __future__ import annotations
 
 import shlex
 
 from lxml import etree
+
+from cib_templates import totem
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cib_templates.params import Timings
 
 
 def _pairs(element: etree._Element | None) -> list[str]:
@@ -123,10 +130,15 @@ def _alert(alert: etree._Element) -> list[list[str]]:
                       for recipient in alert.iterfind("recipient")]
 
 
-def script(cib: etree._Element, cib_file: str = "sip-ha-cib.xml") -> str:
+def script(cib: etree._Element, cib_file: str = "sip-ha-cib.xml",
+           timings: Timings | None = None) -> str:
     """Shell lines that edit a copy of the live CIB (``pcs -f``) and push it
-    once, so nothing starts before its constraints exist."""
+    once, so nothing starts before its constraints exist; with TIMINGS, then
+    Corosync's token and consensus on every node (not in the CIB)."""
     lines = [["pcs", "cluster", "cib", cib_file]]
     lines += [[words[0], "-f", cib_file, *words[1:]] for words in commands(cib)]
     lines.append(["pcs", "cluster", "cib-push", cib_file, "--config"])
+    if timings is not None:
+        lines.append(totem.update_argv(timings.corosync_token, timings.corosync_consensus,
+                                       pcs="pcs"))
     return "".join(shlex.join(words) + "\n" for words in lines)

@@ -25,9 +25,9 @@ def default_consensus(token: int, members: int) -> int:
     return int(1.2 * running_token(token, members))
 
 
-def update_argv(token: int, consensus: int) -> list[str]:
+def update_argv(token: int, consensus: int, pcs: str = PCS) -> list[str]:
     """pcs (0.11 and 0.12) writes corosync.conf on every node through pcsd
     and reloads Corosync there (corosync-cfgtool -R); the cluster keeps
     running."""
-    return [PCS, "cluster", "config", "update", "totem", f"token={token}",
+    return [pcs, "cluster", "config", "update", "totem", f"token={token}",
             f"consensus={consensus}"]

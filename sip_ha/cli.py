@@ -375,13 +375,15 @@ def cib_render(params_path: str, schema: str, schema_dir: str, as_pcs: bool,
 
     if schema == "auto":
         schema = validate.newest_schema(schema_dir)
-    root = render.render(_load(params_path), schema).getroot()
+    loaded = _load(params_path)
+    root = render.render(loaded, schema).getroot()
     problems = validate.relaxng_problems(root, schema_dir)
     if problems:
         raise validate.ValidationError(f"not valid against {schema}", problems)
     if not no_verify:
         _warn(validate.check(root, tools.runner(90), schema_dir))
-    click.echo(pcs_commands.script(root) if as_pcs else render.to_text(root), nl=False)
+    click.echo(pcs_commands.script(root, timings=loaded.timings) if as_pcs
+               else render.to_text(root), nl=False)
 
 
 @cib.command("diff")

@@ -42,7 +42,8 @@ def test_golden(name: str):
     text = render.to_text(rendered(name))
     golden = GOLDEN / f"cib-{name}.xml"
     pcs_golden = GOLDEN / f"cib-{name}.pcs"
-    pcs_text = pcs_commands.script(rendered(name))
+    pcs_text = pcs_commands.script(rendered(name),
+                                   timings=params.load(str(CASES[name])).timings)
     if os.environ.get("SIPHA_REGOLD"):
         golden.write_text(text)
         pcs_golden.write_text(pcs_text)
