@@ -349,6 +349,9 @@ def monitor(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     except (OCFError, CommandError) as err:
         promotion.set_score(ctx, None)
         raise GenericError(err.reason, failed) from None
+    from ocf_agents import crash_watch
+
+    crash_watch.ensure(ctx, pid, "asterisk")
     # Trouble that is no failure is published, never returned as 190/191:
     # Pacemaker records a degraded result as a failed operation, and then
     # waits action timeout + cluster-delay (90 s) for the cancellation of

@@ -9,7 +9,9 @@ the controller records a failed operation of R on N and recovers it as it
 would a failed monitor; with ``migration-threshold=1`` the standby takes
 over), and logs why.
 
-A planned stop, and so a restart, never counts: ``disarm`` (the first thing
+A monitor of a server the agent started re-arms a watcher that is missing
+(an agent updated under a running server, a watcher killed).  A planned
+stop, and so a restart, never counts: ``disarm`` (the first thing
 stop does) removes the watch file and ends the watcher before the daemon
 is told to stop, and the watcher reports only while the watch file still
 holds the token it was armed with.
@@ -18,9 +20,7 @@ holds the token it was armed with.
 from __future__ import annotations
 
 import os
-import secrets
 import select
-import shutil
 import signal
 import time
 
@@ -42,12 +42,16 @@ def watch_file(ctx: Context) -> str:
 
 def report_argv(ctx: Context) -> list[str]:
     """crm_resource as the agent's PATH finds it (Pacemaker's own first)."""
+    import shutil
+
     binary = shutil.which("crm_resource", path=ctx.environ.get("PATH")) or CRM_RESOURCE
     return [binary, "--fail", "--resource", ctx.resource, "--node", ctx.node]
 
 
 def arm(ctx: Context, pid: int, what: str) -> None:
     """Watch PID (WHAT names it in the log) until it exits or stop disarms."""
+    import secrets
+
     disarm(ctx)
     path, token = watch_file(ctx), secrets.token_hex(8)
     _write(path, f"{token} {pid}\n")
@@ -58,12 +62,37 @@ def arm(ctx: Context, pid: int, what: str) -> None:
     ctx.log.debug(f"watching {what} (pid {pid}) for an exit: pid {watcher}")
 
 
+def ensure(ctx: Context, pid: int, what: str) -> None:
+    """A monitor's: arm a watcher for a server the agent started (its
+    marker) when none watches it."""
+    from ocf_agents import daemon
+
+    if daemon.was_started(ctx) and not watching(ctx, pid):
+        arm(ctx, pid, what)
+
+
+def watching(ctx: Context, pid: int) -> bool:
+    """Whether a live watcher is armed for PID (a monitor re-arms one that
+    is missing: an agent updated under a running server, a watcher killed)."""
+    fields = _fields(watch_file(ctx))
+    return (len(fields) == 4 and fields[1] == str(pid) and fields[2].isdigit()
+            and str(processes.start_time(int(fields[2])) or 0) == fields[3]
+            and processes.is_alive(int(fields[2])))
+
+
+def _fields(path: str) -> list[str]:
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read().split()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return []
+
+
 def disarm(ctx: Context) -> None:
     """End the watcher; from now on an exit of the daemon is not reported."""
     path = watch_file(ctx)
+    fields = _fields(path)
     try:
-        with open(path, encoding="ascii") as handle:
-            fields = handle.read().split()
         os.unlink(path)
     except FileNotFoundError:
         return
@@ -82,11 +111,7 @@ def _write(path: str, text: str) -> None:
 
 
 def _armed(path: str, token: str) -> bool:
-    try:
-        with open(path, encoding="ascii") as handle:
-            return handle.read().split()[:1] == [token]
-    except (FileNotFoundError, OSError):
-        return False
+    return _fields(path)[:1] == [token]
 
 
 def wait_exit(pid: int) -> None:

@@ -189,6 +189,9 @@ def monitor(cfg: SipServerConfig, ctx: Context) -> OCFCode:
     if pid is None:
         return OCFCode.NOT_RUNNING
     check_health(cfg, ctx, plan, pid, ctx.check_level)
+    from ocf_agents import crash_watch
+
+    crash_watch.ensure(ctx, pid, os.path.basename(plan.binary))
     return OCFCode.SUCCESS
 
 

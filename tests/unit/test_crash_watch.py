@@ -117,3 +117,27 @@ def test_wait_exit_returns_for_a_process_already_gone():
     started = time.monotonic()
     crash_watch.wait_exit(proc.pid)
     assert time.monotonic() - started < 0.5
+
+
+def test_a_monitor_re_arms_a_missing_watcher_of_what_the_agent_started(ctx: Context,
+                                                                      tmp_path: Path):
+    from ocf_agents import daemon as daemons
+
+    proc = daemon()
+    crash_watch.ensure(ctx, proc.pid, "sleep")         # not started by the agent: left alone
+    assert not os.path.exists(crash_watch.watch_file(ctx))
+    daemons.record_group(ctx, None)
+    crash_watch.arm(ctx, proc.pid, "sleep")
+    first = watcher(ctx)
+    assert crash_watch.watching(ctx, proc.pid)
+    crash_watch.ensure(ctx, proc.pid, "sleep")         # watched: nothing to do
+    assert watcher(ctx) == first
+    os.kill(first, signal.SIGKILL)                      # a watcher killed by hand
+    assert until(lambda: not processes.is_alive(first))
+    assert not crash_watch.watching(ctx, proc.pid)
+    crash_watch.ensure(ctx, proc.pid, "sleep")
+    assert crash_watch.watching(ctx, proc.pid) and watcher(ctx) != first
+    proc.kill()
+    proc.wait()
+    assert until((tmp_path / "reported").exists)
+    crash_watch.disarm(ctx)
