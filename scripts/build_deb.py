@@ -1,6 +1,6 @@
 """Build the Debian package from this checkout (``make deb``).
 
-    build_deb.py [OUTDIR]       default build/deb
+    build_deb.py [--version VERSION] [OUTDIR]       default build/deb
 
 Copies the files git knows (tracked and new ones, not ignored, as they are
 on disk) into a scratch folder, so the checkout gets no build litter, builds
@@ -8,10 +8,15 @@ the binary package there with dpkg-buildpackage (dh-python, pybuild), runs
 lintian on it, and leaves the .deb and lintian's report in OUTDIR.  Fails
 when debian/changelog and setup.cfg disagree on the version, or when lintian
 reports a tag that debian/sip-ha.lintian-overrides does not explain.
+
+``--version`` builds the checkout as another version (the copy's setup.cfg
+and a changelog entry; the checkout is not changed): version N+1 of the
+same code, for an upgrade test.
 """
 
 from __future__ import annotations
 
+import argparse
 import configparser
 import shutil
 import subprocess
@@ -45,16 +50,19 @@ def changelog_version(repo: Path = REPO) -> str:
                           check=True).stdout.strip()
 
 
-def build(out: Path = REPO / "build" / "deb") -> Path:
-    """Build the package; return the .deb's path."""
-    version = changelog_version()
-    if version != upstream_version():
-        raise BuildError(f"debian/changelog says {version}, setup.cfg {upstream_version()}: "
+def build(out: Path = REPO / "build" / "deb", version: str | None = None) -> Path:
+    """Build the package (as VERSION if given); return the .deb's path."""
+    ours = changelog_version()
+    if ours != upstream_version():
+        raise BuildError(f"debian/changelog says {ours}, setup.cfg {upstream_version()}: "
                          "add a changelog entry (dch -v VERSION)")
+    version = version or ours
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sipha-deb-") as scratch:
         tree = Path(scratch) / f"{PACKAGE}-{version}"
         _copy_checkout(tree)
+        if version != ours:
+            _set_version(tree, ours, version)
         log = out / "build.log"
         with log.open("w") as handle:
             done = subprocess.run(["dpkg-buildpackage", "-b", "-us", "-uc", "--no-sign"],
@@ -66,6 +74,20 @@ def build(out: Path = REPO / "build" / "deb") -> Path:
         shutil.copy2(Path(scratch) / deb.name, deb)
     lintian(deb, out / "lintian.txt")
     return deb
+
+
+def _set_version(tree: Path, old: str, new: str) -> None:
+    cfg = tree / "setup.cfg"
+    text = cfg.read_text()
+    if f"\nversion = {old}\n" not in text:
+        raise BuildError(f"setup.cfg has no line 'version = {old}'")
+    cfg.write_text(text.replace(f"\nversion = {old}\n", f"\nversion = {new}\n", 1))
+    changelog = tree / "debian" / "changelog"
+    stamp = subprocess.run(["date", "-R"], capture_output=True, text=True, check=True).stdout
+    entry = (f"{PACKAGE} ({new}) unstable; urgency=medium\n\n"
+             f"  * Built by build_deb.py --version {new} from {old}.\n\n"
+             f" -- SIP-HA developers <sip-ha@lists.example.org>  {stamp.strip()}\n\n")
+    changelog.write_text(entry + changelog.read_text())
 
 
 def lintian(deb: Path, report: Path) -> None:
@@ -94,9 +116,12 @@ def _copy_checkout(tree: Path) -> None:
 
 
 def main() -> int:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "build" / "deb"
+    parser = argparse.ArgumentParser(description="Build the Debian package from this checkout.")
+    parser.add_argument("--version", help="build as this version (an upgrade test's N+1)")
+    parser.add_argument("out", nargs="?", type=Path, default=REPO / "build" / "deb")
+    args = parser.parse_args()
     try:
-        deb = build(out)
+        deb = build(args.out, args.version)
     except BuildError as err:
         print(f"make deb: {err}", file=sys.stderr)
         return 1
