@@ -91,9 +91,10 @@ def _set_version(tree: Path, old: str, new: str) -> None:
 
 
 def lintian(deb: Path, report: Path) -> None:
-    """Every tag lintian shows, info included, must be overridden (with a
-    reason in debian/sip-ha.lintian-overrides)."""
-    done = subprocess.run(["lintian", "--display-info", "--fail-on", "error,warning", str(deb)],
+    """Every tag lintian shows, info, pedantic and experimental included, must
+    be overridden, with a reason, in debian/sip-ha.lintian-overrides."""
+    done = subprocess.run(["lintian", "--display-info", "--pedantic", "--display-experimental",
+                           "--fail-on", "error,warning", str(deb)],
                           capture_output=True, text=True, stdin=subprocess.DEVNULL, env=ENV,
                           check=False)
     report.write_text(done.stdout + done.stderr)
