@@ -27,3 +27,26 @@ def use(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setattr("sip_ha.corosync.survey", lambda *args, **kwargs: ())
         return fake
     return install
+
+
+def _stderr_apart_as_in_click_8_2() -> None:
+    """Debian 12's click 8.1 mixes stderr into a CliRunner's stdout unless told
+    not to; the tests read the streams as click 8.2 gives them (``stdout``,
+    ``stderr``, and ``output`` both)."""
+    import inspect
+
+    from click import testing
+
+    if "mix_stderr" not in inspect.signature(testing.CliRunner.__init__).parameters:
+        return
+    init = testing.CliRunner.__init__
+
+    def apart(self: testing.CliRunner, *args: object, **kwargs: object) -> None:
+        init(self, *args, **{"mix_stderr": False, **kwargs})  # type: ignore[arg-type]
+
+    testing.CliRunner.__init__ = apart  # type: ignore[method-assign]
+    testing.Result.output = property(  # type: ignore[method-assign,assignment]
+        lambda self: self.stdout + (self.stderr if self.stderr_bytes is not None else ""))
+
+
+_stderr_apart_as_in_click_8_2()
