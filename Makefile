@@ -4,8 +4,8 @@ PYTHON ?= /usr/bin/python3
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: all deps deb-deps deb boxes venv lint typecheck shellcheck check test unit integration \
-        cluster bench demo clean
+.PHONY: all deps deb-deps deb boxes venv lint typecheck shellcheck check test unit unit-debian \
+        integration cluster bench demo clean
 
 SHELL_SCRIPTS = .ci/run scripts/host-deps.sh vagrant/*.sh vagrant/box/*.sh vagrant/provision/*.sh
 
@@ -58,6 +58,19 @@ unit: venv
 	SIPHA_ALLOW_SKIP=1 $(PY) -m pytest -q -rs tests/unit
 
 check: lint typecheck shellcheck unit
+
+# The unit tests on Debian 12's python3-click, -lxml, -pymysql and -watchdog
+# (setup.cfg's floors, the .deb's Depends); pytest 8 from PyPI.
+DEBIAN_VENV = build/venv-debian
+unit-debian:
+	./scripts/host-deps.sh python3-click python3-lxml python3-pymysql python3-watchdog
+	test -x $(DEBIAN_VENV)/bin/python || $(PYTHON) -m venv --system-site-packages $(DEBIAN_VENV)
+	$(DEBIAN_VENV)/bin/pip install -q 'pytest>=8' aiosmtpd jsonschema
+	$(DEBIAN_VENV)/bin/pip install -q --no-deps --no-build-isolation .
+	cd build && ../$(DEBIAN_VENV)/bin/python -c 'import click, lxml.etree, pymysql, watchdog.version; \
+	    print("click", click.__version__, "lxml", lxml.etree.__version__, \
+	          "pymysql", pymysql.__version__, "watchdog", watchdog.version.VERSION_STRING)'
+	SIPHA_ALLOW_SKIP=1 $(DEBIAN_VENV)/bin/python -m pytest -q -rs -p no:cacheprovider tests/unit
 
 # The slow layers: host packages, test boxes, root.
 integration: deps venv boxes
