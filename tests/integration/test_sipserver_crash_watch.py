@@ -85,3 +85,17 @@ def test_planned_stops_and_restarts_are_never_reported(ocf_root: Path,
     time.sleep(0.5)
     assert reported.read_text().count("--fail") == 1
     agent(ocf_root, env, "stop")
+
+
+def test_a_monitor_re_arms_a_watcher_that_is_gone(ocf_root: Path, kamailio: KamailioSetup,
+                                                  env: dict[str, str], reported: Path):
+    agent(ocf_root, env, "start")
+    watch = Path(env["HA_RSCTMP"]) / "sipha-sipserver-proxy-sipserver.watch"
+    first = int(watch.read_text().split()[2])
+    os.kill(first, signal.SIGKILL)                 # a watcher killed by hand
+    agent(ocf_root, {**env, "OCF_RESKEY_CRM_meta_interval": "10000"}, "monitor")
+    second = int(watch.read_text().split()[2])
+    assert second != first
+    os.kill(kamailio.main_pid(), signal.SIGKILL)
+    assert waited_for(reported, 5)
+    agent(ocf_root, env, "stop")
