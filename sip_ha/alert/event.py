@@ -182,6 +182,11 @@ class Event:
             return (f"node attribute {self.attribute_name} on {self.node} is now "
                     f"{self.attribute_value or '(removed)'}")
         op = self.task + (f" (every {self.interval_ms // 1000}s)" if self.interval_ms else "")
+        if self.failed and self.task == "asyncmon":
+            # crm_resource --fail, as the agents' crash watcher reports a
+            # server that exited unasked: Pacemaker records it as "asyncmon".
+            return (f"{self.rsc} FAILED on {self.node}: its server exited unasked (reported "
+                    f"at once, Pacemaker's asyncmon): {self.outcome()}")
         if self.failed:
             return f"{self.rsc} {op} FAILED on {self.node}: {self.outcome()}"
         if self.task == "promote":

@@ -40,6 +40,14 @@ def test_failed_monitor_names_resource_node_and_result():
                                "(rc 7 not running, expected 8 running (promoted))")
 
 
+def test_a_crash_reported_at_once_says_so_not_asyncmon_alone():
+    event = resource("asyncmon", 1, 0, desc="error")
+    assert event.failed and event.severity == "err"
+    assert event.summary() == ("pbx-asterisk FAILED on node1: its server exited unasked "
+                               "(reported at once, Pacemaker's asyncmon): error (rc 1 generic "
+                               "error, expected 0 ok)")
+
+
 def test_timed_out_operation_is_a_failure_even_with_matching_rc():
     event = resource("stop", 0, 0, status=3, desc="Timed Out")
     assert event.failed and event.severity == "err"

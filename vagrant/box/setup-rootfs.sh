@@ -21,10 +21,11 @@ fi
 printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
     >/etc/apt/apt.conf.d/99sipha-norecommends
 
+# kmod: ocf:heartbeat:Filesystem (the shared storage area) needs modprobe.
 PKGS=(corosync pacemaker pacemaker-cli-utils pcs resource-agents
       kamailio mariadb-server openssh-server openssh-client rsync sipsak
       python3-venv ifupdown sudo less iproute2 iputils-arping
-      ca-certificates tcpdump libxml2-utils)
+      ca-certificates tcpdump libxml2-utils kmod)
 apt-get update -qq
 if apt-cache show pcsd >/dev/null 2>&1; then PKGS+=(pcsd); fi
 # The PBX box: Asterisk with ODBC CDRs into MariaDB, a PHP web extra, and
