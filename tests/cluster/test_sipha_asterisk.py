@@ -93,6 +93,21 @@ def test_rendered_cib_installs_and_crm_verify_is_clean(pbx):
     assert answers(pbx)
 
 
+def test_the_shipped_timing_is_in_effect_on_every_node(pbx):
+    """[timings]' defaults, applied by `sip-ha cib apply`: Corosync's token
+    and consensus on every node, the two-node fencing delay, and the
+    priority on the service address that the delay favours."""
+    for node in pbx.nodes:
+        running = pbx.run(node, "corosync-cmapctl", "runtime.config.totem.").stdout
+        assert "runtime.config.totem.token (u32) = 1000\n" in running, (node, running)
+        assert "runtime.config.totem.consensus (u32) = 1200\n" in running, (node, running)
+    def cib(xpath: str) -> str:
+        return pbx.run(pbx.nodes[0], "cibadmin", "--query", "--xpath", xpath).stdout
+    assert 'value="5s"' in cib("//cluster_property_set/nvpair[@name='priority-fencing-delay']")
+    assert 'value="1"' in cib("//primitive[@id='pbx-ip']/meta_attributes/nvpair[@name='priority']")
+    assert not [note for note in status(pbx)["needs_attention"] if "Corosync" in note]
+
+
 def test_hard_loss_of_the_active_node_is_fenced_and_never_failed_back(pbx, phones):
     old = active(pbx)
     new = other(pbx, old)
