@@ -486,7 +486,8 @@ def promote(cfg: MysqlConfig, ctx: Context) -> OCFCode:
     def budget(limit: float) -> float:
         return max(0.0, min(float(limit), ctx.remaining() - margin))
 
-    handover = _handover(ctx)
+    # 0 means no wait: not even a look at what the old master published.
+    handover = _handover(ctx) if cfg.handover_timeout > 0 else None
     longest = max(cfg.catchup_timeout, cfg.handover_timeout if handover else 0)
     try:
         with session(cfg, ctx, read_timeout=max(0.1, min(

@@ -247,3 +247,11 @@ def test_the_agents_names_are_the_rendered_ones(node: Node):
     assert mysql_mm.attribute_names(ctx)[0] == render.replication_attributes(service)[0]
     assert mysql_mm.reminder_attribute(ctx) == render.replication_reminder_attribute(service)
     assert mysql_mm.handover_attribute(ctx) == render.handover_attribute(service)
+
+
+def test_handover_timeout_0_neither_reads_nor_waits_nor_warns(node: Node):
+    node.recorder.cluster = {"node1": PUBLISHED}
+    assert promote(node, handover_timeout="0") == OCFCode.SUCCESS
+    assert ["attrd_updater", "-Q", "-A", "-n", HANDOVER] not in node.recorder.calls
+    assert waits(node) == ["SELECT MASTER_POS_WAIT('mariadb-bin.000007', 900, 5.0) AS waited"]
+    assert logged(node, "WARNING") == []
