@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 
 from cib_templates import totem
 from sip_ha import tools
+from sip_ha.errors import Interrupted
+from sip_ha.interrupt import shielded
 from sipha_runtime.run import CommandError
 
 TYPE_CHECKING = False
@@ -162,6 +164,18 @@ def pending(runner: Runner, timings: Timings, live: etree._Element,
 
 
 def apply(runner: Runner, timings: Timings) -> None:
-    tools.run(runner, update_argv(timings), "set Corosync's token and consensus on every node",
-              "The Pacemaker configuration is in place; Corosync keeps its old values. Is "
-              "pcsd running and authenticated on every node (pcs host auth)?", timeout=120)
+    """Set TIMINGS on every node with pcs.  Ctrl-C does not cut pcs short
+    while it pushes corosync.conf node by node; should one still arrive,
+    the message says what is installed."""
+    try:
+        with shielded():
+            tools.run(runner, update_argv(timings),
+                      "set Corosync's token and consensus on every node",
+                      "The Pacemaker configuration is in place; Corosync keeps its old "
+                      "values. Is pcsd running and authenticated on every node (pcs host "
+                      "auth)?", timeout=120)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "interrupted: the Pacemaker configuration is installed; Corosync's token and "
+            "consensus may be set on some nodes only: 'sip-ha cib diff' shows what "
+            "differs, 'sip-ha cib apply' sets them") from None

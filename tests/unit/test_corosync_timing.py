@@ -237,6 +237,19 @@ def test_a_failing_pcs_is_one_sentence():
         "values. Is pcsd running and authenticated on every node (pcs host auth)?")
 
 
+def test_ctrl_c_does_not_cut_pcs_short():
+    import signal
+
+    def pcs(argv: list[str]):
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        return done()
+    before = signal.getsignal(signal.SIGINT)
+    fake = FakeRunner([(PCS_UPDATE, pcs)])
+    corosync.apply(fake, load().timings)
+    assert fake.finished()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 # -- the command line ----------------------------------------------------------------
 
 
@@ -367,3 +380,21 @@ def test_cib_diff_json_carries_each_nodes_timing(cli_on_node1):
         {"node": "node2", "token": None, "consensus": None, "wanted_token": None,
          "wanted_consensus": None, "error": "ssh: connect to host node2: refused"}]}
     assert json.loads(result.stdout)["diff"] == ""
+
+
+@pytest.mark.pacemaker_tools
+def test_cib_apply_interrupted_while_pcs_runs_says_what_is_installed(cli_on_node1):
+    from tests.unit.test_cli_cib import QUERY, VERIFY, real
+
+    def interrupt(argv: list[str]):
+        raise KeyboardInterrupt
+    reads = [(CMAP, done(cmap(3000, 3600))),
+             (tools.on_node("node2", CMAP), done(cmap(3000, 3600)))]
+    cli_on_node1(FakeRunner([(QUERY, done(up_to_date())), (VERIFY, real), *reads,
+                             (PCS_UPDATE, interrupt)]))
+    result = invoke("cib", "apply")
+    assert result.exit_code == 130, result.output
+    assert result.stderr.endswith(
+        "sip-ha: interrupted: the Pacemaker configuration is installed; Corosync's token "
+        "and consensus may be set on some nodes only: 'sip-ha cib diff' shows what "
+        "differs, 'sip-ha cib apply' sets them\n")
