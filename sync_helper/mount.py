@@ -58,15 +58,34 @@ def mounted_type(path: Path, mountinfo: Path = MOUNTINFO) -> str | None:
     return found
 
 
+class _Probe:
+    """One look for a file, in a daemon thread: a stat blocked on a dead hard
+    NFS mount cannot be interrupted, and must not keep the sync (or its exit)
+    waiting."""
+
+    def __init__(self, path: Path) -> None:
+        self.answer: list[bool] = []
+        self.thread = threading.Thread(target=lambda: self.answer.append(path.is_file()),
+                                       daemon=True)
+        self.thread.start()
+
+
+# At most one probe a path: the watcher checks on every push, resync and
+# prune, and each probe left blocked on a hung mount would be a thread for good.
+_PROBES: dict[Path, _Probe] = {}
+_PROBES_LOCK = threading.Lock()
+
+
 def _exists_within(path: Path, timeout: float) -> bool | None:
-    """Whether PATH is a file; None when the file system did not answer in time."""
-    answer: list[bool] = []
-    # a daemon thread: a stat blocked on a dead hard NFS mount cannot be
-    # interrupted, and must not keep the sync (or its exit) waiting
-    worker = threading.Thread(target=lambda: answer.append(path.is_file()), daemon=True)
-    worker.start()
-    worker.join(timeout)
-    return answer[0] if answer else None
+    """Whether PATH is a file; None when the file system did not answer in
+    time, or still has not answered an earlier look."""
+    with _PROBES_LOCK:
+        probe = _PROBES.get(path)
+        if probe is not None and probe.thread.is_alive():
+            return None
+        probe = _PROBES[path] = _Probe(path)
+    probe.thread.join(timeout)
+    return probe.answer[0] if probe.answer else None
 
 
 def problem(target: MountTarget, timeout: float, mountinfo: Path = MOUNTINFO) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import pathlib
-import time
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -59,18 +59,29 @@ def test_problems_name_what_is_wrong(tmp_path: Path) -> None:
     assert "cannot read" in problem(MountTarget(share), 1, tmp_path / "none")
 
 
-def test_a_marker_that_does_not_answer_in_time_is_a_problem(
+def test_a_marker_that_does_not_answer_in_time_is_a_problem_probed_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hung hard NFS mount: one probe blocks, later checks start no other."""
     info = mountinfo(tmp_path, (str(tmp_path), "nfs4"))
+    release = threading.Event()
+    started: list[Path] = []
+
     def hangs(self: Path) -> bool:
-        time.sleep(1)
+        started.append(self)
+        release.wait()
         return True
 
     monkeypatch.setattr(pathlib.Path, "is_file", hangs)
-    started = time.monotonic()
-    assert problem(MountTarget(tmp_path, marker="m"), 0.1, info) == \
-        f"{tmp_path} did not answer within 0.1s"
-    assert time.monotonic() - started < 0.9
+    before = set(threading.enumerate())
+    target = MountTarget(tmp_path, marker="m")
+    for _ in range(3):
+        assert problem(target, 0.05, info) == f"{tmp_path} did not answer within 0.05s"
+    assert started == [tmp_path / "m"]
+    (probe,) = set(threading.enumerate()) - before
+    release.set()
+    probe.join(5)
+    assert problem(target, 1, info) == ""  # answered again: a new look
+    assert started == [tmp_path / "m"] * 2
 
 
 def config(tmp_path: Path, **target: object) -> SyncConfig:
