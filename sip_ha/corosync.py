@@ -1,17 +1,18 @@
 """The Corosync timing each node runs, against the parameter file's
 ``[timings]`` (``corosync_token``, ``corosync_consensus``).
 
-Read with ``corosync-cmapctl`` on this node and, over root ssh (as ``sip-ha
-logs`` reads the journals), on every other online node: the token and
-consensus Corosync runs (``runtime.config.totem.*``), and the nodelist and
-``token_coefficient`` that turn the configured token into the running one.
+Read with ``corosync-cmapctl``: the token and consensus Corosync runs
+(``runtime.config.totem.*``), and the nodelist and ``token_coefficient`` that
+turn the configured token into the running one.  ``status`` reads this node
+only (it runs on every node, also as a monitoring check without root's ssh
+key); ``cib diff`` and ``cib apply`` read every online node, the others over
+root ssh (as ``sip-ha logs`` reads the journals).
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-import socket
 from dataclasses import dataclass, replace
 
 from cib_templates import totem
@@ -96,11 +97,20 @@ def read(runner: Runner, node: str, timings: Timings, local: str) -> NodeTiming:
     return parse(result.stdout, node, timings)
 
 
+def local_name(runner: Runner) -> str:
+    """This node's Pacemaker name, as the CIB and crm_mon name it (the host
+    name may be the FQDN where the node is the short name, or another)."""
+    return tools.run(runner, [tools.CRM_NODE, "-n"], "name this node",
+                     "Is Pacemaker running on this node?", timeout=10).stdout.strip()
+
+
 def survey(runner: Runner, timings: Timings, nodes: Iterable[str],
            local: str | None = None) -> tuple[NodeTiming, ...]:
     """NODES' timing (the online ones: ssh to a lost node would only wait)."""
-    local = local or socket.gethostname()
-    return tuple(read(runner, node, timings, local) for node in nodes)
+    nodes = list(nodes)
+    if nodes and local is None:
+        local = local_name(runner)
+    return tuple(read(runner, node, timings, local or "") for node in nodes)
 
 
 def update_argv(timings: Timings) -> list[str]:
@@ -118,11 +128,12 @@ def notes(found: Iterable[NodeTiming], timings: Timings) -> list[str]:
 
 def attend(runner: Runner, params: ClusterParams, state: ClusterState,
            local: str | None = None) -> ClusterState:
-    """STATE with a note of attention for each online node whose Corosync runs
-    other timing than PARAMS, or could not be read."""
-    nodes = [node.name for node in state.nodes if node.online and not node.unclean]
-    found = survey(runner, params.timings, nodes, local)
-    return replace(state, attention=(*state.attention, *notes(found, params.timings)))
+    """STATE with a note of attention when this node's Corosync runs other
+    timing than PARAMS, or could not be read.  This node only: no ssh, so a
+    monitoring check (run on every node, as a haclient user) answers in time."""
+    name = local or local_name(runner)
+    found = read(runner, name, params.timings, name)
+    return replace(state, attention=(*state.attention, *notes([found], params.timings)))
 
 
 def online(cib: etree._Element) -> list[str]:

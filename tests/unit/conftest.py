@@ -25,6 +25,7 @@ def use(monkeypatch: pytest.MonkeyPatch):
         # Its cluster runs the parameter file's Corosync timing; reading each
         # node's is tested in test_corosync_timing.py.
         monkeypatch.setattr("sip_ha.corosync.survey", lambda *args, **kwargs: ())
+        monkeypatch.setattr("sip_ha.corosync.attend", lambda runner, params, state: state)
         return fake
     return install
 

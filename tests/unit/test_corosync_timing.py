@@ -18,6 +18,7 @@ from tests.support.fake_runner import FakeRunner, done
 EXAMPLE = Path(params.__file__).parent / "example.toml"
 THREE = Path(__file__).parent / "data" / "three-nodes.toml"
 CMAP = corosync.CMAP_ARGV
+NAME = [tools.CRM_NODE, "-n"]
 PCS_UPDATE = [totem.PCS, "cluster", "config", "update", "totem", "token=1000",
               "consensus=1200"]
 
@@ -170,23 +171,38 @@ def state(*nodes: tuple[str, bool]) -> cluster.ClusterState:
         attention=("already here",))
 
 
-def test_status_notes_each_online_node_that_runs_other_values():
-    p = load()
-    fake = FakeRunner([(CMAP, done(cmap(1000, 1200))),
-                       (tools.on_node("node2", CMAP), done(cmap(3000, 3600)))])
-    seen = corosync.attend(fake, p, state(("node1", True), ("node2", True)), local="node1")
+def test_status_reads_this_node_only():
+    """No ssh: status runs on every node, also as a haclient user without
+    root's key, within a monitoring plugin's deadline."""
+    fake = FakeRunner([(NAME, done("node1\n")), (CMAP, done(cmap(3000, 3600)))])
+    seen = corosync.attend(fake, load(), state(("node1", True), ("node2", True)))
     assert fake.finished()
     assert seen.attention[0] == "already here"
     assert [note.split(";")[0] for note in seen.attention[1:]] == [
-        "node2 runs Corosync token 3000 ms, consensus 3600 ms"]
-
-
-def test_status_asks_no_lost_node_and_is_quiet_when_all_agree():
+        "node1 runs Corosync token 3000 ms, consensus 3600 ms"]
     fake = FakeRunner([(CMAP, done(cmap(1000, 1200)))])
-    seen = corosync.attend(fake, load(), state(("node1", True), ("node2", False)),
+    seen = corosync.attend(fake, load(), state(("node1", True), ("node2", True)),
                            local="node1")
     assert fake.finished()
     assert seen.attention == ("already here",)
+
+
+def test_status_says_when_it_cannot_read_this_nodes_timing():
+    fake = FakeRunner([(CMAP, done(returncode=1, stderr="Failed to initialize the cmap "
+                                                        "API. Error CS_ERR_ACCESS\n"))])
+    seen = corosync.attend(fake, load(), state(("node1", True)), local="node1")
+    assert seen.attention[1:] == (
+        "could not read Corosync's timing on node1: Failed to initialize the cmap API. "
+        "Error CS_ERR_ACCESS",)
+
+
+def test_the_local_node_is_pacemakers_name_not_the_host_name():
+    """An FQDN host name on a node Pacemaker calls node1: no ssh to itself."""
+    fake = FakeRunner([(NAME, done("node1\n")), (CMAP, done(cmap(1000, 1200))),
+                       (tools.on_node("node2", CMAP), done(cmap(1000, 1200)))])
+    assert not any(item.differs or item.error for item in
+                   corosync.survey(fake, load().timings, ["node1", "node2"]))
+    assert fake.finished()
 
 
 # -- sip-ha cib diff / apply -------------------------------------------------------
@@ -255,9 +271,9 @@ def test_ctrl_c_does_not_cut_pcs_short():
 
 @pytest.fixture
 def cli_on_node1(monkeypatch: pytest.MonkeyPatch):
-    """The sip-ha command line on node1, running FAKE instead of real commands."""
+    """The sip-ha command line on node1, running FAKE instead of real commands
+    (FAKE's steps name the node: crm_node -n)."""
     monkeypatch.setattr("sip_ha.history.record", lambda message: None)
-    monkeypatch.setattr(corosync.socket, "gethostname", lambda: "node1")
 
     def install(fake: FakeRunner) -> FakeRunner:
         monkeypatch.setattr(tools, "runner", lambda seconds: fake)
@@ -295,7 +311,7 @@ def up_to_date() -> str:
 
 
 @pytest.mark.pacemaker_tools
-def test_status_says_which_node_runs_other_timing(tmp_path: Path, cli_on_node1):
+def test_status_says_when_this_node_runs_other_timing(tmp_path: Path, cli_on_node1):
     import json
 
     from tests.support.scheduler import Simulation
@@ -305,24 +321,30 @@ def test_status_says_which_node_runs_other_timing(tmp_path: Path, cli_on_node1):
     healthy(sim, "node1")
     healthy(sim, "node2")
     sim.settle()
-    steps = [(cluster.CRM_MON_ARGV, done(sim.crm_mon())), (CMAP, done(cmap(1000, 1200))),
-             (tools.on_node("node2", CMAP), done(cmap(3000, 3600)))]
+    # node2 online and not asked: no ssh from status (nor --nagios)
+    steps = [(cluster.CRM_MON_ARGV, done(sim.crm_mon())), (NAME, done("node1\n")),
+             (CMAP, done(cmap(3000, 3600)))]
     cli_on_node1(FakeRunner(list(steps)))
     result = invoke("status")
     assert result.exit_code == 5, result.output
-    assert ("  - node2 runs Corosync token 3000 ms, consensus 3600 ms; the parameter file "
+    assert ("  - node1 runs Corosync token 3000 ms, consensus 3600 ms; the parameter file "
             "says 1000 ms and 1200 ms: run 'sip-ha cib apply'") in result.output
     cli_on_node1(FakeRunner(list(steps)))
     result = invoke("status", "--output-as", "json")
     assert result.exit_code == 5, result.output
     notes = json.loads(result.stdout)["needs_attention"]
     assert [n for n in notes if "Corosync" in n] == [
-        "node2 runs Corosync token 3000 ms, consensus 3600 ms; the parameter file says "
+        "node1 runs Corosync token 3000 ms, consensus 3600 ms; the parameter file says "
         "1000 ms and 1200 ms: run 'sip-ha cib apply' (it runs '/usr/sbin/pcs cluster config "
         "update totem token=1000 consensus=1200')"]
-    steps[2] = (tools.on_node("node2", CMAP), done(cmap(1000, 1200)))
-    fake = cli_on_node1(FakeRunner(steps))
+    steps[2] = (CMAP, done(cmap(1000, 1200)))
+    fake = cli_on_node1(FakeRunner(list(steps)))
     assert invoke("status").exit_code == 0
+    assert fake.finished()
+    fake = cli_on_node1(FakeRunner(list(steps)))
+    result = invoke("status", "--nagios")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("SIPHA OK - ")
     assert fake.finished()
 
 
@@ -331,7 +353,7 @@ def test_cib_diff_names_the_command_and_apply_runs_it(cli_on_node1):
     from tests.unit.test_cli_cib import QUERY, VERIFY, real
 
     live = up_to_date()
-    reads = [(CMAP, done(cmap(3000, 3600))),
+    reads = [(NAME, done("node1\n")), (CMAP, done(cmap(3000, 3600))),
              (tools.on_node("node2", CMAP), done(cmap(3000, 3600)))]
     cli_on_node1(FakeRunner([(QUERY, done(live)), (VERIFY, real), *reads]))
     result = invoke("cib", "diff")
@@ -350,7 +372,7 @@ def test_cib_diff_names_the_command_and_apply_runs_it(cli_on_node1):
     assert result.stdout.endswith("Corosync: token 1000 ms, consensus 1200 ms set on every "
                                   "node\n")
     assert "already runs" not in result.stdout
-    same = [(CMAP, done(cmap(1000, 1200))),
+    same = [(NAME, done("node1\n")), (CMAP, done(cmap(1000, 1200))),
             (tools.on_node("node2", CMAP), done(cmap(1000, 1200)))]
     fake = cli_on_node1(FakeRunner([(QUERY, done(live)), (VERIFY, real), *same]))
     result = invoke("cib", "apply")
@@ -366,7 +388,7 @@ def test_cib_diff_json_carries_each_nodes_timing(cli_on_node1):
     from tests.unit.test_cli_output import valid
 
     cli_on_node1(FakeRunner([(QUERY, done(up_to_date())), (VERIFY, real),
-                             (CMAP, done(cmap(1000, 1200))),
+                             (NAME, done("node1\n")), (CMAP, done(cmap(1000, 1200))),
                              (tools.on_node("node2", CMAP), done(returncode=255,
                                                                   stderr="ssh: connect to "
                                                                   "host node2: refused\n"))]))
@@ -388,7 +410,7 @@ def test_cib_apply_interrupted_while_pcs_runs_says_what_is_installed(cli_on_node
 
     def interrupt(argv: list[str]):
         raise KeyboardInterrupt
-    reads = [(CMAP, done(cmap(3000, 3600))),
+    reads = [(NAME, done("node1\n")), (CMAP, done(cmap(3000, 3600))),
              (tools.on_node("node2", CMAP), done(cmap(3000, 3600)))]
     cli_on_node1(FakeRunner([(QUERY, done(up_to_date())), (VERIFY, real), *reads,
                              (PCS_UPDATE, interrupt)]))
