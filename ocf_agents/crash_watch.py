@@ -15,10 +15,16 @@ stop, and so a restart, never counts: ``disarm`` (the first thing
 stop does) removes the watch file and ends the watcher before the daemon
 is told to stop, and the watcher reports only while the watch file still
 holds the token it was armed with.
+
+Nor does an exit while Pacemaker does not manage the resource here
+(maintenance: an operator restarts the server by hand): a report would be
+a fail-count that moves the service once maintenance ends.  The watcher
+reads the CIB once before it reports and only logs then.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -33,19 +39,88 @@ if TYPE_CHECKING:
     from ocf_agents.ocf import Context
 
 CRM_RESOURCE = "/usr/sbin/crm_resource"
+CIBADMIN = "/usr/sbin/cibadmin"
 REPORT_TIMEOUT = 30.0
+CIB_TIMEOUT = 10.0
+_TRUE = frozenset({"1", "yes", "true", "on", "y"})   # Pacemaker's crm_is_true
 
 
 def watch_file(ctx: Context) -> str:
     return ctx.state_file("watch")
 
 
-def report_argv(ctx: Context) -> list[str]:
-    """crm_resource as the agent's PATH finds it (Pacemaker's own first)."""
+def _binary(ctx: Context, name: str, default: str) -> str:
+    """NAME as the agent's PATH finds it (Pacemaker's own first)."""
     import shutil
 
-    binary = shutil.which("crm_resource", path=ctx.environ.get("PATH")) or CRM_RESOURCE
-    return [binary, "--fail", "--resource", ctx.resource, "--node", ctx.node]
+    return shutil.which(name, path=ctx.environ.get("PATH")) or default
+
+
+def report_argv(ctx: Context) -> list[str]:
+    return [_binary(ctx, "crm_resource", CRM_RESOURCE),
+            "--fail", "--resource", ctx.resource, "--node", ctx.node]
+
+
+def unmanaged(ctx: Context) -> str | None:
+    """Why Pacemaker does not manage the resource on this node now, or None
+    when it does or the CIB cannot be read (a crash is then reported as
+    ever: a lost report costs the service, a wrong one a cleanup)."""
+    argv = [_binary(ctx, "cibadmin", CIBADMIN), "--query"]
+    try:
+        result = Runner(time.monotonic() + CIB_TIMEOUT + 5).run(argv, timeout=CIB_TIMEOUT)
+    except CommandError:
+        return None
+    if not result.ok:
+        return None
+    return unmanaged_in(result.stdout, ctx.resource, ctx.node)
+
+
+def unmanaged_in(cib_xml: str, resource: str, node: str) -> str | None:
+    """UNMANAGED's reading of a CIB (rules in attribute sets are ignored)."""
+    from xml.etree import ElementTree
+
+    try:
+        cib = ElementTree.fromstring(cib_xml)  # noqa: S314 - the local CIB, root's
+    except ElementTree.ParseError:
+        return None
+
+    def meta(element: ElementTree.Element, name: str) -> str | None:
+        for pair in element.iterfind(f"meta_attributes/nvpair[@name='{name}']"):
+            return pair.get("value", "")
+        return None
+
+    def true(value: str | None) -> bool:
+        return (value or "").lower() in _TRUE
+
+    for pair in cib.iterfind("configuration/crm_config/cluster_property_set/"
+                             "nvpair[@name='maintenance-mode']"):
+        if true(pair.get("value")):
+            return "the cluster is in maintenance-mode"
+    for where, inside in (("configuration/nodes/node", "instance_attributes"),
+                          ("status/node_state", "transient_attributes/instance_attributes")):
+        for entry in cib.iterfind(where):
+            if entry.get("uname") != node:
+                continue
+            for pair in entry.iterfind(f"{inside}/nvpair[@name='maintenance']"):
+                if true(pair.get("value")):
+                    return f"node {node} is in maintenance"
+    parents = {child: parent for parent in cib.iter() for child in parent}
+    chain = [element for element in cib.iter("primitive") if element.get("id") == resource]
+    while chain and chain[-1] in parents and chain[-1].tag != "resources":
+        chain.append(parents[chain[-1]])
+    chain = [element for element in chain if element.tag != "resources"]
+    chain.extend(cib.iterfind("configuration/rsc_defaults"))
+    # A meta attribute the resource has itself wins over its parents'
+    # (a clone's, a group's), theirs over rsc_defaults (Pacemaker's order).
+    for name, unmanaged_if in (("maintenance", True), ("is-managed", False)):
+        for element in chain:
+            value = meta(element, name)
+            if value is not None:
+                if true(value) == unmanaged_if:
+                    owner = element.get("id") or element.tag
+                    return f"{owner} has {name}={value}"
+                break
+    return None
 
 
 def arm(ctx: Context, pid: int, what: str) -> None:
@@ -58,6 +133,7 @@ def arm(ctx: Context, pid: int, what: str) -> None:
     argv = report_argv(ctx)
     watcher = processes.in_background(lambda: _watch(ctx, path, token, pid, what, argv))
     started = processes.start_time(watcher)
+    _write(_identity_file(path), f"{watcher} {started or 0}\n")
     _write(path, f"{token} {pid} {watcher} {started or 0}\n")
     ctx.log.debug(f"watching {what} (pid {pid}) for an exit: pid {watcher}")
 
@@ -68,6 +144,10 @@ def ensure(ctx: Context, pid: int, what: str) -> None:
     from ocf_agents import daemon
 
     if daemon.was_started(ctx) and not watching(ctx, pid):
+        why = unmanaged(ctx)
+        if why is not None:
+            ctx.log.debug(f"not watching {what} (pid {pid}) while unmanaged: {why}")
+            return
         arm(ctx, pid, what)
 
 
@@ -91,15 +171,22 @@ def _fields(path: str) -> list[str]:
 def disarm(ctx: Context) -> None:
     """End the watcher; from now on an exit of the daemon is not reported."""
     path = watch_file(ctx)
-    fields = _fields(path)
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return
-    if len(fields) == 4 and fields[2].isdigit():
-        watcher = int(fields[2])
-        if str(processes.start_time(watcher) or 0) == fields[3]:
+    found = []
+    for name, where in ((path, slice(2, 4)), (_identity_file(path), slice(0, 2))):
+        fields = _fields(name)[where]
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+        if len(fields) == 2 and fields[0].isdigit():
+            found.append((int(fields[0]), fields[1]))
+    # The identity file outlives a watch file removed from outside, so such
+    # a watcher (silent: it reports only while its token is there) goes too.
+    for watcher, started in set(found):
+        if str(processes.start_time(watcher) or 0) == started:
             processes.signal_pid(watcher, signal.SIGKILL)
+
+
+def _identity_file(path: str) -> str:
+    return f"{path}.watcher"
 
 
 def _write(path: str, text: str) -> None:
@@ -138,6 +225,11 @@ def _watch(ctx: Context, path: str, token: str, pid: int, what: str,
         return
     log = Logger(ctx.agent, ctx.instance, ctx.environ,
                  stderr=open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - to _exit
+    why = unmanaged(ctx)
+    if why is not None:
+        log.warning(f"{what} (pid {pid}) exited without a stop while Pacemaker does not "
+                    f"manage {ctx.resource} here ({why}): not reported")
+        return
     log.error(f"{what} (pid {pid}) exited without a stop: reporting the failure to "
                 f"Pacemaker now ({' '.join(argv)})")
     try:
