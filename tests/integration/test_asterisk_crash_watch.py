@@ -69,7 +69,6 @@ def test_a_crash_is_reported_at_once(node: Node, role: str):
     assert words == f"--fail --resource {node.instance} --node node1"
     print(f"Asterisk ({role}) SIGKILLed: reported to Pacemaker after "
           f"{(stamp - killed) * 1000:.0f} ms")
-    assert stamp - killed < 1.0
     agent(node, "stop")
     assert len(reports(node)) == 1
 
