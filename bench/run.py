@@ -93,7 +93,7 @@ def import_bench() -> dict[str, float]:
     snippets = {
         "interpreter only": "pass",
         "monitor path (ocf_agents.sipserver)": "import ocf_agents.sipserver",
-        "interactive path (+ click)": "import ocf_agents.sipserver, ocf_agents.ocf_cli",
+        "interactive path (+ click)": "import ocf_agents.sipserver, ocf_agents.framework.ocf_cli",
         "meta-data path (+ lxml)": "import ocf_agents.sipserver, lxml.etree",
     }
     results = {}

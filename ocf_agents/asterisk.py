@@ -22,15 +22,16 @@ from __future__ import annotations
 import os
 import time
 
-from ocf_agents import asterisk_config, daemon, promotion
-from ocf_agents.asterisk_cli import (
+from ocf_agents.clients import asterisk_config
+from ocf_agents.clients.asterisk_cli import (
     AsteriskCli,
     AsteriskDown,
     AsteriskError,
     noload_modules,
     read_directories,
 )
-from ocf_agents.ocf import (
+from ocf_agents.framework import daemon, promotion
+from ocf_agents.framework.ocf import (
     Agent,
     ArgsError,
     Context,
@@ -43,7 +44,7 @@ from ocf_agents.ocf import (
     Operation,
     param,
 )
-from ocf_agents.sip_check import SipCheckConfig, check_sip, validate_sip
+from ocf_agents.shared.sip_check import SipCheckConfig, check_sip, validate_sip
 from sipha_runtime import processes
 from sipha_runtime.run import CommandError
 
@@ -208,7 +209,7 @@ def manager_secret(cfg: AsteriskConfig) -> str:
     """ami_user's secret; AmiError when ami_secret_file cannot be read."""
     if not cfg.ami_secret_file:
         return cfg.ami_secret
-    from ocf_agents.asterisk_ami import AmiError
+    from ocf_agents.clients.asterisk_ami import AmiError
 
     try:
         with open(cfg.ami_secret_file, encoding="utf-8") as handle:
@@ -349,7 +350,7 @@ def monitor(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     except (OCFError, CommandError) as err:
         promotion.set_score(ctx, None)
         raise GenericError(err.reason, failed) from None
-    from ocf_agents import crash_watch
+    from ocf_agents.framework import crash_watch
 
     crash_watch.ensure(ctx, pid, "asterisk")
     # Trouble that is no failure is published, never returned as 190/191:
@@ -406,7 +407,7 @@ def start(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
                 _record_loaded(ctx, mark)
                 promotion.set_score(ctx, HEALTHY_SCORE)
                 ctx.log.info(f"running as pid {pid}, fully booted, answering SIP")
-                from ocf_agents import crash_watch
+                from ocf_agents.framework import crash_watch
 
                 crash_watch.arm(ctx, pid, "asterisk")
                 return OCFCode.SUCCESS
@@ -427,7 +428,7 @@ def _pull_astdb(cfg: AsteriskConfig, ctx: Context) -> str:
     """Refresh the snapshot; why the standby is degraded, "" while it is not."""
     if not cfg.astdb_families:
         return ""
-    from ocf_agents import astdb_carry
+    from ocf_agents.shared import astdb_carry
 
     try:
         astdb_carry.pull(ctx, cfg.astdb_families, cfg.ami_port, cfg.ami_user, manager_secret(cfg),
@@ -447,7 +448,7 @@ def _pull_astdb(cfg: AsteriskConfig, ctx: Context) -> str:
 def _import_astdb(cfg: AsteriskConfig, ctx: Context) -> None:
     if not cfg.astdb_families:
         return
-    from ocf_agents import astdb_carry
+    from ocf_agents.shared import astdb_carry
 
     try:
         ctx.log.info(astdb_carry.import_snapshot(
@@ -459,11 +460,11 @@ def _import_astdb(cfg: AsteriskConfig, ctx: Context) -> None:
 
 def _refresh_phones(cfg: AsteriskConfig, ctx: Context) -> None:
     """Leave a child that refreshes the phones once the address is up."""
-    from ocf_agents import asterisk_phones
+    from ocf_agents.clients import asterisk_phones
 
     notify_endpoints: list[str] = []
     if cfg.resync_notify and cfg.astdb_families:
-        from ocf_agents import astdb_carry
+        from ocf_agents.shared import astdb_carry
 
         notify_endpoints = astdb_carry.contact_endpoints(ctx)
     cli = cli_of(cfg)
@@ -499,7 +500,7 @@ def drain(cfg: AsteriskConfig, ctx: Context) -> None:
 
 
 def stop(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
-    from ocf_agents import crash_watch
+    from ocf_agents.framework import crash_watch
 
     crash_watch.disarm(ctx)     # first: the drain and the stop are no crash
     paths = Paths(cfg)
@@ -522,7 +523,7 @@ def stop(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     daemon.stop_leftovers(ctx, cfg.binary, graceful)
     promotion.set_score(ctx, None)
     promotion.publish(ctx, {config_attribute(ctx): None, degraded_attribute(ctx): None})
-    from ocf_agents import astdb_carry
+    from ocf_agents.shared import astdb_carry
 
     daemon.forget(ctx, promotion.promoted_marker(ctx), ctx.state_file("config"),
                   *astdb_carry.state_files(ctx))
@@ -555,7 +556,7 @@ def promote(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     if not was_promoted:
         _refresh_phones(cfg, ctx)
         if cfg.astdb_families:
-            from ocf_agents import astdb_carry
+            from ocf_agents.shared import astdb_carry
 
             # Imported once; a later promote must not apply it over newer data.
             daemon.remove(astdb_carry.snapshot_file(ctx))
@@ -592,7 +593,7 @@ def reload(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
 
 def notify(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     if cfg.astdb_families:
-        from ocf_agents import astdb_carry
+        from ocf_agents.shared import astdb_carry
 
         astdb_carry.remember_active(ctx)
     return OCFCode.SUCCESS

@@ -25,8 +25,8 @@ import signal
 import sys
 import time
 
-from ocf_agents import daemon, promotion, reminder
-from ocf_agents.ocf import (
+from ocf_agents.framework import daemon, promotion, reminder
+from ocf_agents.framework.ocf import (
     Agent,
     Config,
     Context,

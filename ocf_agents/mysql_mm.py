@@ -67,8 +67,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from ocf_agents import daemon, promotion, reminder
-from ocf_agents.mysql_probe import (
+from ocf_agents.clients.mysql_probe import (
     BROKEN,
     LAGGING,
     LOCK_WAIT_TIMEOUT,
@@ -84,7 +83,8 @@ from ocf_agents.mysql_probe import (
     read_password,
     truthy,
 )
-from ocf_agents.ocf import (
+from ocf_agents.framework import daemon, promotion, reminder
+from ocf_agents.framework.ocf import (
     Agent,
     Config,
     Context,
@@ -106,7 +106,7 @@ if TYPE_CHECKING:
     import subprocess
     from collections.abc import Mapping
 
-    from ocf_agents.mysql_probe import Session
+    from ocf_agents.clients.mysql_probe import Session
     from sipha_runtime.log import Logger
 
 # Promotion scores by replication state: always positive, so that no state
@@ -238,7 +238,7 @@ def password(cfg: MysqlConfig) -> str | None:
 
 def session(cfg: MysqlConfig, ctx: Context, read_timeout: float | None = None) -> Session:
     """A connection as db_user; ServerDown/ProbeError when there is none."""
-    from ocf_agents.mysql_probe import Session
+    from ocf_agents.clients.mysql_probe import Session
 
     limit = max(0.1, min(cfg.query_timeout, ctx.remaining()))
     return Session(cfg.socket, cfg.db_user, password(cfg), connect_timeout=limit,

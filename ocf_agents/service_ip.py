@@ -19,8 +19,7 @@ import signal
 import socket
 import time
 
-from ocf_agents.iproute import ROUTE_PROTO, Ip, IpCommandError, TcpSockets, unrestorable
-from ocf_agents.ocf import (
+from ocf_agents.framework.ocf import (
     Agent,
     ArgsError,
     Config,
@@ -33,6 +32,7 @@ from ocf_agents.ocf import (
     Operation,
     param,
 )
+from ocf_agents.shared.iproute import ROUTE_PROTO, Ip, IpCommandError, TcpSockets, unrestorable
 from sipha_runtime import processes
 from sipha_runtime.run import CommandError
 
@@ -334,7 +334,7 @@ def _stop_sender(state: State) -> None:
 
 
 def _targets(state: State, links: list[dict[str, Any]]) -> list[Any]:
-    from ocf_agents.announce import Target
+    from ocf_agents.clients.announce import Target
 
     targets = []
     for entry in state.addresses:
@@ -346,7 +346,7 @@ def _targets(state: State, links: list[dict[str, Any]]) -> list[Any]:
 
 def _announce(cfg: ServiceIpConfig, ctx: Context, state: State,
               links: list[dict[str, Any]]) -> None:
-    from ocf_agents import announce
+    from ocf_agents.clients import announce
 
     targets = _targets(state, links)
     if not targets:
@@ -600,7 +600,7 @@ def monitor(cfg: ServiceIpConfig, ctx: Context) -> OCFCode:
             raise GenericError(f"the route to {route['dst']} no longer has source "
                                f"{route['prefsrc']}")
     if ctx.check_level >= 10:
-        from ocf_agents.announce import find_duplicates
+        from ocf_agents.clients.announce import find_duplicates
 
         for address, mac in find_duplicates(_targets(state, links), cfg.duplicate_timeout):
             raise GenericError(f"duplicate address: {address} is also answered by {mac} "

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import time
 
-from ocf_agents import daemon
-from ocf_agents.ocf import (
+from ocf_agents.framework import daemon
+from ocf_agents.framework.ocf import (
     Agent,
     ArgsError,
     Context,
@@ -26,7 +26,7 @@ from ocf_agents.ocf import (
     Operation,
     param,
 )
-from ocf_agents.sip_check import SipCheckConfig, check_sip, validate_sip
+from ocf_agents.shared.sip_check import SipCheckConfig, check_sip, validate_sip
 from sipha_runtime import processes
 from sipha_runtime.run import CommandError
 
@@ -189,7 +189,7 @@ def monitor(cfg: SipServerConfig, ctx: Context) -> OCFCode:
     if pid is None:
         return OCFCode.NOT_RUNNING
     check_health(cfg, ctx, plan, pid, ctx.check_level)
-    from ocf_agents import crash_watch
+    from ocf_agents.framework import crash_watch
 
     crash_watch.ensure(ctx, pid, os.path.basename(plan.binary))
     return OCFCode.SUCCESS
@@ -221,7 +221,7 @@ def start(cfg: SipServerConfig, ctx: Context) -> OCFCode:
                 last = err.reason
             else:
                 ctx.log.info(f"running as pid {pid} and answering SIP")
-                from ocf_agents import crash_watch
+                from ocf_agents.framework import crash_watch
 
                 crash_watch.arm(ctx, pid, os.path.basename(plan.binary))
                 return OCFCode.SUCCESS
@@ -230,7 +230,7 @@ def start(cfg: SipServerConfig, ctx: Context) -> OCFCode:
 
 
 def stop(cfg: SipServerConfig, ctx: Context) -> OCFCode:
-    from ocf_agents import crash_watch
+    from ocf_agents.framework import crash_watch
 
     crash_watch.disarm(ctx)     # first: what follows is no crash
     plan = Plan(cfg, ctx)

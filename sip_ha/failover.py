@@ -329,8 +329,8 @@ def sip_answers(uri: str, timeout: float = 0.5) -> bool:
     """True when URI answers SIP OPTIONS over TCP or UDP with a status a
     working stack gives.  TCP first: a server bound to the wildcard address
     may answer UDP from another source address, which the probe ignores."""
-    from ocf_agents.sip_check import accepts
-    from ocf_agents.sip_options import SipError, probe
+    from ocf_agents.clients.sip_options import SipError, probe
+    from ocf_agents.shared.sip_check import accepts
 
     for transport in ("tcp", "udp"):
         try:

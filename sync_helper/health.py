@@ -5,8 +5,8 @@ Whoever pushes (the watcher, an operator's ``push`` or ``resync``) updates
 one root-only JSON file under a short lock; the agent only reads it.  A file
 rather than attributes set by the watcher itself: the watcher also runs
 without Pacemaker (systemd, by hand), the agent already owns the node
-attributes and their cache (ocf_agents.promotion), and a monitor that reads
-a file costs no process.
+attributes and their cache (ocf_agents.framework.promotion), and a monitor
+that reads a file costs no process.
 
 Per peer:
 

@@ -5,8 +5,8 @@ reminder (ocf:sipha:mysql-mm) and a forced move (sip-ha failover/failback
 
 Pacemaker runs the alert when such a value changes: one alert per change of
 state, never one per retry; the reminder attribute changes once per interval
-while a bad state lasts (ocf_agents.reminder).  The names are the ones
-cib_templates.render gives the alert's ``<select_attributes>``.
+while a bad state lasts (ocf_agents.framework.reminder).  The names are the
+ones cib_templates.render gives the alert's ``<select_attributes>``.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ SYNC_TOML = "/etc/sip-ha/sync.toml"
 # test Asterisk's ROOT, and PHP's sessions.
 SYNCED = ("etc", "spool/voicemail", "lib/sounds/custom")
 AMI_SECRET_FILE = "/etc/sip-ha/secrets/ami"
-# The standby's copy of the active's astdb families (ocf_agents.astdb_carry:
+# The standby's copy of the active's astdb families (ocf_agents.shared.astdb_carry:
 # Context.state_file of the service's asterisk resource)
 ASTDB_SNAPSHOT = "/run/resource-agents/sipha-asterisk-pbx-asterisk.astdb.json"
 # Real phones on the phone host, each on an address of its own there (the

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ocf_agents import asterisk_config
+from ocf_agents.clients import asterisk_config
 from sipha_runtime import processes
 from tests.support.asterisk import AMI_SECRET, CHECK_ENDPOINT
 from tests.support.asterisk_nodes import (

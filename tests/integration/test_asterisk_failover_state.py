@@ -58,7 +58,8 @@ def manager(node: Node, call: str, secret: str | None = None) -> str:
     ``sent`` lists the actions sent so far, as (name, fields)."""
     params = node.params
     secret = AMI_SECRET if secret is None else secret
-    return in_box(node.box, "import json; from ocf_agents.asterisk_ami import Ami; sent = []; "
+    return in_box(node.box, "import json; from ocf_agents.clients.asterisk_ami import Ami; "
+                            "sent = []; "
                             "send = Ami._send; "
                             "Ami._send = lambda self, name, fields: "
                             "sent.append((name, dict(fields))) or send(self, name, fields); "

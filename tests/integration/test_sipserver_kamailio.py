@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ocf_agents.sip_options import SipError, probe
+from ocf_agents.clients.sip_options import SipError, probe
 from tests.support.agent_run import run_agent
 from tests.support.kamailio import KamailioSetup
 

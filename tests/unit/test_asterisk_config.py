@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ocf_agents import asterisk_config
-from ocf_agents.asterisk_config import Loaded, changed_since, freshen, module_of
+from ocf_agents.clients import asterisk_config
+from ocf_agents.clients.asterisk_config import Loaded, changed_since, freshen, module_of
 
 
 class Console:

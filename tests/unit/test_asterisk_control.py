@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ocf_agents import astdb_carry, asterisk
-from ocf_agents.asterisk_ami import Ami, AmiError
-from ocf_agents.asterisk_cli import (
+from ocf_agents import asterisk
+from ocf_agents.clients.asterisk_ami import Ami, AmiError
+from ocf_agents.clients.asterisk_cli import (
     AsteriskCli,
     AsteriskDown,
     AsteriskError,
@@ -24,7 +24,8 @@ from ocf_agents.asterisk_cli import (
     parse_database,
     read_directories,
 )
-from ocf_agents.ocf import Context, OCFCode
+from ocf_agents.framework.ocf import Context, OCFCode
+from ocf_agents.shared import astdb_carry
 from sipha_runtime.log import Logger
 
 REGISTRATIONS = """

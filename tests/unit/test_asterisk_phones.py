@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 
-from ocf_agents import asterisk_phones
-from ocf_agents.asterisk_phones import endpoints_with_contacts, refresh, refresh_when_up
+from ocf_agents.clients import asterisk_phones
+from ocf_agents.clients.asterisk_phones import endpoints_with_contacts, refresh, refresh_when_up
 
 # Asterisk 22's answer, trimmed (tests/integration has the live one).
 ENDPOINTS = """

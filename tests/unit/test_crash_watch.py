@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ocf_agents import crash_watch, sipserver
-from ocf_agents.ocf import Context
+from ocf_agents import sipserver
+from ocf_agents.framework import crash_watch
+from ocf_agents.framework.ocf import Context
 from sipha_runtime import processes
 from sipha_runtime.log import Logger
 
@@ -135,7 +136,7 @@ def test_wait_exit_returns_for_a_process_already_gone():
 
 def test_a_monitor_re_arms_a_missing_watcher_of_what_the_agent_started(ctx: Context,
                                                                       tmp_path: Path):
-    from ocf_agents import daemon as daemons
+    from ocf_agents.framework import daemon as daemons
 
     proc = daemon()
     crash_watch.ensure(ctx, proc.pid, "sleep")         # not started by the agent: left alone
@@ -245,7 +246,7 @@ def test_an_exit_while_managed_is_reported(ctx: Context, tmp_path: Path, text: s
 
 
 def test_a_monitor_does_not_arm_a_watcher_while_unmanaged(ctx: Context, tmp_path: Path):
-    from ocf_agents import daemon as daemons
+    from ocf_agents.framework import daemon as daemons
 
     (tmp_path / "cib.xml").write_text(UNMANAGED["maintenance-mode"][0])
     proc = daemon()

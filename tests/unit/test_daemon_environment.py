@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ocf_agents import asterisk, daemon, mysql_mm, sipserver
-from ocf_agents.ocf import Context, OCFCode
+from ocf_agents import asterisk, mysql_mm, sipserver
+from ocf_agents.framework import daemon
+from ocf_agents.framework.ocf import Context, OCFCode
 from sipha_runtime.log import Logger
 
 SECRET = "s3cret-in-the-cib"

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ocf_agents import mysql_mm, ocf
-from ocf_agents.ocf import Agent, Config, Context, GenericError, OCFCode, param
+from ocf_agents import mysql_mm
+from ocf_agents.framework import ocf
+from ocf_agents.framework.ocf import Agent, Config, Context, GenericError, OCFCode, param
 
 
 class Params(Config):

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from ocf_agents import daemon, filesync, promotion
-from ocf_agents.ocf import Context, NodeAttributes, OCFCode
+from ocf_agents import filesync
+from ocf_agents.framework import daemon, promotion
+from ocf_agents.framework.ocf import Context, NodeAttributes, OCFCode
 from sipha_runtime.log import Logger
 from tests.support.agent_run import AgentRun
 
@@ -347,7 +348,7 @@ def test_the_score_follows_health_and_is_published_once(node: Node, scores: Scor
 
 def test_a_failed_score_update_is_retried_later(node: Node,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from ocf_agents.ocf import GenericError
+    from ocf_agents.framework.ocf import GenericError
 
     calls: list[int] = []
 

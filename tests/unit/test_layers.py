@@ -17,25 +17,23 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("sipha_runtime", "ocf_agents", "sync_helper", "cib_templates", "sip_ha", "bench",
             "tests")
 
-# Inside ocf_agents: the OCF framework, the protocol clients (usable without
-# OCF), the parts a few agents share, and the agents Pacemaker runs.
-OCF_FRAMEWORK = {"ocf", "ocf_errors", "ocf_cli", "promotion", "daemon", "reminder",
-                 "crash_watch"}
-OCF_CLIENTS = {"sip_options", "asterisk_ami", "asterisk_cli", "asterisk_config",
-               "asterisk_phones", "mysql_probe", "announce"}
-OCF_PARTS = {"iproute", "sip_check", "astdb_carry"}
-OCF_AGENTS = {"asterisk", "sipserver", "service_ip", "filesync", "mysql_mm"}
+# Inside ocf_agents the folder is the layer: framework/ (the OCF contract),
+# clients/ (protocol clients, usable without OCF), shared/ (parts a few agents
+# share); the agents Pacemaker runs are the modules directly in ocf_agents/
+# (installed shims import ocf_agents.<agent>).
+OCF_SUBPACKAGES = {"framework": "ocf-framework", "clients": "ocf-clients",
+                   "shared": "ocf-shared"}
 
-PRODUCT = {"runtime", "ocf-framework", "ocf-clients", "ocf-parts", "ocf-agents", "sync",
+PRODUCT = {"runtime", "ocf-framework", "ocf-clients", "ocf-shared", "ocf-agents", "sync",
            "alert", "cib", "cli"}
 # layer -> the layers it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
     "runtime": set(),
     "ocf-framework": {"runtime"},
     "ocf-clients": {"runtime"},
-    "ocf-parts": {"runtime", "ocf-framework", "ocf-clients"},
+    "ocf-shared": {"runtime", "ocf-framework", "ocf-clients"},
     "sync": {"runtime"},
-    "ocf-agents": {"runtime", "ocf-framework", "ocf-clients", "ocf-parts", "sync"},
+    "ocf-agents": {"runtime", "ocf-framework", "ocf-clients", "ocf-shared", "sync"},
     "alert": {"runtime"},
     "cib": {"runtime"},
     "cli": PRODUCT - {"cli"},
@@ -54,13 +52,12 @@ def layer_of(module: str) -> str:
     if top == "sipha_runtime":
         return "runtime"
     if top == "ocf_agents":
-        name = parts[1] if len(parts) > 1 else "__init__"
-        for layer, names in (("ocf-framework", OCF_FRAMEWORK | {"__init__"}),
-                             ("ocf-clients", OCF_CLIENTS), ("ocf-parts", OCF_PARTS),
-                             ("ocf-agents", OCF_AGENTS)):
-            if name in names:
-                return layer
-        raise AssertionError(f"{module}: add it to one of the ocf_agents groups above")
+        if len(parts) == 1:
+            return "ocf-framework"  # the package itself, empty
+        if (REPO / "ocf_agents" / parts[1]).is_dir():
+            assert parts[1] in OCF_SUBPACKAGES, f"{module}: add its folder to OCF_SUBPACKAGES"
+            return OCF_SUBPACKAGES[parts[1]]
+        return "ocf-agents"
     if top == "sync_helper":
         return "sync"
     if top == "cib_templates":
@@ -166,13 +163,22 @@ def test_no_import_cycles_between_modules() -> None:
     assert not cycles, "\n".join(sorted(cycles))
 
 
+def test_the_modules_directly_in_ocf_agents_are_the_agents_pacemaker_runs() -> None:
+    """A helper belongs in framework/, clients/ or shared/, where its layer is."""
+    from sip_ha.install import AGENTS
+
+    found = {f"ocf_agents.{path.stem}" for path in (REPO / "ocf_agents").glob("*.py")
+             if path.stem != "__init__"}
+    assert found == set(AGENTS.values())
+
+
 def test_sip_ha_package_itself_imports_nothing() -> None:
     """Importing the alert agent (sip_ha.alert) must not load the CLI."""
     assert imports(REPO / "sip_ha" / "__init__.py") == []
 
 
 @pytest.mark.parametrize("module", ["sipha_runtime.run", "sync_helper.syncer",
-                                    "ocf_agents.ocf_cli", "bench.asterisk_bench"])
+                                    "ocf_agents.framework.ocf_cli", "bench.asterisk_bench"])
 def test_the_checker_sees_imports(module: str) -> None:
     """The imports the layering was built to remove are seen when present."""
     path = REPO / Path(*module.split(".")).with_suffix(".py")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from ocf_agents.ocf import Agent, Config, Operation, param
+from ocf_agents.framework.ocf import Agent, Config, Operation, param
 from sip_ha.install import AGENTS
 
 # resource-agents' /usr/share/resource-agents/ra-api-1.dtd, copied so that the

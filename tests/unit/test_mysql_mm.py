@@ -13,8 +13,8 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from ocf_agents import mysql_mm, promotion
-from ocf_agents.mysql_probe import (
+from ocf_agents import mysql_mm
+from ocf_agents.clients.mysql_probe import (
     BROKEN,
     LAGGING,
     OK,
@@ -27,7 +27,8 @@ from ocf_agents.mysql_probe import (
     Session,
     layout_problems,
 )
-from ocf_agents.ocf import Context, OCFCode, OCFError
+from ocf_agents.framework import promotion
+from ocf_agents.framework.ocf import Context, OCFCode, OCFError
 from sipha_runtime import processes
 from sipha_runtime.log import Logger
 from sipha_runtime.run import Completed

@@ -11,8 +11,8 @@ import pytest
 
 from cib_templates import params, render
 from ocf_agents import mysql_mm
-from ocf_agents.mysql_probe import reached
-from ocf_agents.ocf import OCFCode
+from ocf_agents.clients.mysql_probe import reached
+from ocf_agents.framework.ocf import OCFCode
 from tests.unit.test_mysql_mm import Node, attrd, row
 
 HANDOVER, REMINDER = "sipha-mysql-db-handover", "sipha-mysql-db-reminder"

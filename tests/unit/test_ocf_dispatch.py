@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from ocf_agents.ocf import (
+from ocf_agents.framework.ocf import (
     Agent,
     Config,
     Context,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ocf_agents.ocf import Config, Duration, NotConfiguredError, OCFCode, param
+from ocf_agents.framework.ocf import Config, Duration, NotConfiguredError, OCFCode, param
 
 
 class Sample(Config):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ocf_agents.reminder import Reminder, advance, load, save
+from ocf_agents.framework.reminder import Reminder, advance, load, save
 
 
 def test_a_state_that_lasts_is_reminded_once_per_interval():

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ocf_agents.ocf import NodeAttributes, OCFCode
+from ocf_agents.framework.ocf import NodeAttributes, OCFCode
 from sipha_runtime import processes
 from sipha_runtime.run import CommandNotFound, CommandTimeout, Runner
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ocf_agents import announce, service_ip
-from ocf_agents.iproute import route_argv, unrestorable
-from ocf_agents.ocf import ArgsError, Context, GenericError, NotConfiguredError, OCFCode
+from ocf_agents import service_ip
+from ocf_agents.clients import announce
+from ocf_agents.framework.ocf import ArgsError, Context, GenericError, NotConfiguredError, OCFCode
+from ocf_agents.shared.iproute import route_argv, unrestorable
 from sipha_runtime.log import Logger
 from sipha_runtime.processes import is_alive
 from sipha_runtime.run import Completed

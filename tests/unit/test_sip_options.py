@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from ocf_agents.sip_options import SipError, Target, build_request, parse_response, parse_uri, probe
+from ocf_agents.clients.sip_options import (
+    SipError,
+    Target,
+    build_request,
+    parse_response,
+    parse_uri,
+    probe,
+)
 from tests.support.fake_sip import FakeSip, reply
 
 

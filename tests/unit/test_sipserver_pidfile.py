@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ocf_agents import sipserver
-from ocf_agents.ocf import Context
+from ocf_agents.framework.ocf import Context
 from sipha_runtime.log import Logger
 
 

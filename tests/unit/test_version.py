@@ -23,7 +23,8 @@ def declared() -> str:
     ("sip-ha", "from sip_ha.cli import main; main()"),
     ("sip-ha-sync", "from sync_helper.cli import main; main()"),
     ("sip-ha-alert", "from sip_ha.alert.agent import main; main()"),
-    ("sip-ha-sip-options", "import sys; from ocf_agents.sip_options import main; sys.exit(main())"),
+    ("sip-ha-sip-options", "import sys; from ocf_agents.clients.sip_options import main; "
+                           "sys.exit(main())"),
     ("asterisk", "from ocf_agents.asterisk import AGENT; AGENT.main()"),
     ("service-ip", "from ocf_agents.service_ip import AGENT; AGENT.main()"),
 ])

@@ -18,10 +18,10 @@ import json
 import os
 import time
 
-from ocf_agents import daemon
-from ocf_agents.asterisk_ami import Ami, AmiError
-from ocf_agents.asterisk_cli import parse_database
-from ocf_agents.ocf import Context
+from ocf_agents.clients.asterisk_ami import Ami, AmiError
+from ocf_agents.clients.asterisk_cli import parse_database
+from ocf_agents.framework import daemon
+from ocf_agents.framework.ocf import Context
 
 QUEUE_MEMBERS = "Queue/PersistentMembers"
 

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ocf_agents.ocf import Config, Context, Duration, GenericError, NotConfiguredError, param
+from ocf_agents.framework.ocf import (
+    Config,
+    Context,
+    Duration,
+    GenericError,
+    NotConfiguredError,
+    param,
+)
 
 if TYPE_CHECKING:
-    from ocf_agents.sip_options import Answer
+    from ocf_agents.clients.sip_options import Answer
 
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx")
 
@@ -41,7 +48,7 @@ def accepts(patterns: tuple[str, ...], status: int) -> bool:
 
 
 def validate_sip(cfg: SipCheckConfig) -> None:
-    from ocf_agents.sip_options import parse_uri
+    from ocf_agents.clients.sip_options import parse_uri
 
     for pattern in cfg.sip_accept:
         if pattern not in STATUS_CLASSES and not (pattern.isdigit() and 100 <= int(pattern) <= 699):
@@ -57,7 +64,7 @@ def validate_sip(cfg: SipCheckConfig) -> None:
 def check_sip(cfg: SipCheckConfig, ctx: Context) -> list[Answer]:
     """Every URI answers OPTIONS in time with an accepted status (their
     answers), or GenericError."""
-    from ocf_agents.sip_options import SipError, probe
+    from ocf_agents.clients.sip_options import SipError, probe
 
     answers = []
     for uri in cfg.sip_uris:

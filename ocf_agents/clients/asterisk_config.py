@@ -23,7 +23,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from ocf_agents.asterisk_cli import AsteriskCli
+from ocf_agents.clients.asterisk_cli import AsteriskCli
 
 SETTLE = 2.0
 

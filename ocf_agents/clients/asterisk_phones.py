@@ -19,7 +19,7 @@ import socket
 import time
 from collections.abc import Sequence
 
-from ocf_agents.asterisk_cli import AsteriskCli, AsteriskError
+from ocf_agents.clients.asterisk_cli import AsteriskCli, AsteriskError
 
 WAIT_FOR_ADDRESS = 30.0
 POLL = 0.05

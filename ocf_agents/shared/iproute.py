@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from ocf_agents.ocf import GenericError
+from ocf_agents.framework.ocf import GenericError
 from sipha_runtime.run import tool
 
 TYPE_CHECKING = False

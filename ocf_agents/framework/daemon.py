@@ -12,7 +12,7 @@ import os
 import signal
 import time
 
-from ocf_agents.ocf import Context, GenericError, NotInstalledError, OCFCode, PermError
+from ocf_agents.framework.ocf import Context, GenericError, NotInstalledError, OCFCode, PermError
 from sipha_runtime import processes, secret_file
 from sipha_runtime.run import Completed
 

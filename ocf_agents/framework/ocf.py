@@ -19,7 +19,7 @@ import os
 import sys
 import time
 
-from ocf_agents.ocf_errors import (  # noqa: F401 - agents import all of them from here
+from ocf_agents.framework.ocf_errors import (  # noqa: F401 - agents import all of them from here
     ArgsError,
     GenericError,
     NotConfiguredError,
@@ -411,7 +411,7 @@ class Agent:
         """Map every outcome of one call to an OCF exit code."""
         if len(argv) == 1 and not argv[0].startswith("-"):
             return self.dispatch(argv[0], environ)
-        from ocf_agents.ocf_cli import run_interactive
+        from ocf_agents.framework.ocf_cli import run_interactive
 
         return run_interactive(self, argv, environ)
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import click
 
-from ocf_agents.ocf_errors import NotConfiguredError, OCFCode
+from ocf_agents.framework.ocf_errors import NotConfiguredError, OCFCode
 from sipha_runtime.version import click_option
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from ocf_agents.ocf import Agent
+    from ocf_agents.framework.ocf import Agent
 
 
 def build_command(agent: Agent, environ: Mapping[str, str]) -> click.Command:

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable
 
-from ocf_agents.ocf import Context, OCFError
+from ocf_agents.framework.ocf import Context, OCFError
 from sipha_runtime.run import CommandError
 
 RETRY_AFTER = 60

@@ -36,7 +36,7 @@ from sipha_runtime.run import CommandError, Runner
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ocf_agents.ocf import Context
+    from ocf_agents.framework.ocf import Context
 
 CRM_RESOURCE = "/usr/sbin/crm_resource"
 CIBADMIN = "/usr/sbin/cibadmin"
@@ -141,7 +141,7 @@ def arm(ctx: Context, pid: int, what: str) -> None:
 def ensure(ctx: Context, pid: int, what: str) -> None:
     """A monitor's: arm a watcher for a server the agent started (its
     marker) when none watches it."""
-    from ocf_agents import daemon
+    from ocf_agents.framework import daemon
 
     if daemon.was_started(ctx) and not watching(ctx, pid):
         why = unmanaged(ctx)
