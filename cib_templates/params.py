@@ -19,9 +19,9 @@ from dataclasses import dataclass, field, replace
 
 from cib_templates import totem
 from sipha_runtime.errors import Failure
+from sipha_runtime.log import SYSLOG_FACILITIES
 from sipha_runtime.recipients import (
     SEVERITIES,
-    SYSLOG_FACILITIES,
     TLS_MODES,
     RecipientError,
     check_tls,

@@ -7,6 +7,7 @@ import os
 import sys
 import syslog
 import time
+from types import MappingProxyType
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -14,13 +15,14 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-_FACILITIES = {
-    "kern": syslog.LOG_KERN, "user": syslog.LOG_USER, "mail": syslog.LOG_MAIL,
-    "daemon": syslog.LOG_DAEMON, "auth": syslog.LOG_AUTH,
-    "syslog": syslog.LOG_SYSLOG, "lpr": syslog.LOG_LPR, "news": syslog.LOG_NEWS,
-    "uucp": syslog.LOG_UUCP, "cron": syslog.LOG_CRON,
-    **{f"local{i}": getattr(syslog, f"LOG_LOCAL{i}") for i in range(8)},
-}
+# syslog(3) facility codes by name: the agents' log (HA_LOGFACILITY) and the
+# alert agent's syslog channels (sipha_runtime.recipients) read this one table.
+SYSLOG_FACILITIES = MappingProxyType({
+    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
+    "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
+    **{f"local{n}": 16 + n for n in range(8)},
+})
+
 _PRIORITIES = {"debug": syslog.LOG_DEBUG, "info": syslog.LOG_INFO,
                "warning": syslog.LOG_WARNING, "err": syslog.LOG_ERR,
                "crit": syslog.LOG_CRIT}
@@ -35,7 +37,8 @@ class Logger:
                  stderr: Any = None) -> None:
         self.tag = f"{agent}({instance})"
         self.pid = os.getpid()
-        self.facility = _FACILITIES.get(environ.get("HA_LOGFACILITY", "").lower())
+        code = SYSLOG_FACILITIES.get(environ.get("HA_LOGFACILITY", "").lower())
+        self.facility = None if code is None else code << 3    # syslog.LOG_DAEMON etc.
         self.logfile = environ.get("HA_LOGFILE", "")
         self.debuglog = environ.get("HA_DEBUGLOG", "")
         self.debug_on = environ.get("HA_debug", "0") not in ("", "0")

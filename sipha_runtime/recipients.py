@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.utils import parseaddr
-from types import MappingProxyType
 from typing import NamedTuple
 
 from sipha_runtime.hostport import split_host_port
@@ -27,11 +26,6 @@ FORMS = ("an e-mail address (or mailto:a@x,b@y), syslog:local, syslog:unix:PATH,
 SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 # The names of <syslog.h> (glibc's facilitynames, without the ambiguous
 # "security" and the internal "mark").
-SYSLOG_FACILITIES = MappingProxyType({
-    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
-    "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
-    **{f"local{n}": 16 + n for n in range(8)},
-})
 SYSLOG_PORT = 514
 SNMP_PORT = 162
 # none: plain SMTP; starttls: STARTTLS required (port 25); smtps: TLS from

@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 from sip_ha.alert.errors import AlertError, alert_errors
 from sipha_runtime import recipients
+from sipha_runtime.log import SYSLOG_FACILITIES
 from sipha_runtime.recipients import SyslogTarget
 from sipha_runtime.resolve import resolve
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
-FACILITIES = recipients.SYSLOG_FACILITIES
+FACILITIES = SYSLOG_FACILITIES
 # RFC 5424 table 2, plus the aliases syslog(3) and logger(1) accept.
 SEVERITIES = MappingProxyType({
     "emerg": 0, "alert": 1, "crit": 2, "err": 3, "warning": 4, "notice": 5, "info": 6,
