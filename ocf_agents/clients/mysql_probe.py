@@ -10,6 +10,7 @@ finds no server running never loads it.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -59,21 +60,17 @@ class ServerDown(ProbeError):
     """No connection: the server is not there or does not answer in time."""
 
 
+@dataclass(slots=True, repr=False, eq=False)
 class Replication:
     """What one ``SHOW SLAVE STATUS`` row says about this replica."""
 
-    __slots__ = ("state", "lag", "detail", "io", "sql", "read_pos", "exec_pos")
-
-    def __init__(self, state: str, lag: int | None = None, detail: str = "",
-                 io: str = "", sql: str = "", read_pos: tuple[str, int] | None = None,
-                 exec_pos: tuple[str, int] | None = None) -> None:
-        self.state = state
-        self.lag = lag
-        self.detail = detail
-        self.io = io
-        self.sql = sql
-        self.read_pos = read_pos
-        self.exec_pos = exec_pos
+    state: str
+    lag: int | None = None
+    detail: str = ""
+    io: str = ""
+    sql: str = ""
+    read_pos: tuple[str, int] | None = None
+    exec_pos: tuple[str, int] | None = None
 
     def __repr__(self) -> str:
         return f"Replication({self.state!r}, lag={self.lag!r}, detail={self.detail!r})"
