@@ -3,7 +3,7 @@
 The sid cluster module (tests/cluster/test_sipha_asterisk.py) runs every
 fault with three baresip phones (UDP, TCP, TLS) and SIPp calling at 2/s; its
 tests assert the bounds and, with $SIPHA_FIGURES set, append each fault's
-figures as a JSON line (tests/cluster/sipha_service.record_figures).  This
+figures as a JSON line (tests/support/sipha_service.record_figures).  This
 bench runs those tests BENCH_FAULT_RUNS times (default 1) and prints, per
 fault: the SIP outage a phone polling OPTIONS over TCP every 0.2 s saw;
 SIPp's failed calls, and how many of them were never answered (the rest

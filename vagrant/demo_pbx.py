@@ -31,15 +31,14 @@ from contextlib import ExitStack
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "cluster")]
+sys.path.insert(0, str(REPO))
 
-import pbx_parts  # noqa: E402
-import sipha_service as svc  # noqa: E402
-from asterisk_checks import ROOT, install_asterisk_files  # noqa: E402
-from sipha_cluster import SERVICE_IP, TRUNK_IP, Cluster, wait_until  # noqa: E402
-
+from tests.support import pbx_parts  # noqa: E402
+from tests.support import sipha_service as svc  # noqa: E402
 from tests.support.alertlab import AlertNetns  # noqa: E402
 from tests.support.mail_receiver import MailReceiver  # noqa: E402
+from tests.support.pbx_parts import ROOT, install_asterisk_files  # noqa: E402
+from tests.support.sipha_cluster import SERVICE_IP, TRUNK_IP, Cluster, wait_until  # noqa: E402
 
 PREFIX = os.environ.get("SIPHA_PREFIX", "sipha")
 ALERTS = svc.TEST_ALERTS

@@ -7,34 +7,15 @@ share its cluster instead of bringing up one of their own."""
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
-from sipha_cluster import TRUNK_IP, wait_until
 
-from tests.support.asterisk import AsteriskSetup
+from tests.support.pbx_parts import ROOT, install_asterisk_files
+from tests.support.sipha_cluster import wait_until
 
-ROOT = "/srv/pbx"
 RESOURCE = "pbx"
 CLONE = "pbx-clone"
-
-
-def install_asterisk_files(cluster) -> dict[str, str]:
-    """The same Asterisk configuration on every node (as the file sync keeps
-    it), under ROOT; returns it (path below ROOT -> text)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        AsteriskSetup(Path(tmp), "0.0.0.0", f"{TRUNK_IP}:5060", inside=ROOT)
-        files = {str(p.relative_to(tmp)): p.read_text()
-                 for p in Path(tmp).rglob("*") if p.is_file()}
-    for node in cluster.nodes:
-        for sub in ("etc", "lib", "spool", "run", "log"):
-            cluster.run(node, "mkdir", "-p", f"{ROOT}/{sub}")
-        for name, text in files.items():
-            cluster.run(node, "tee", f"{ROOT}/{name}", input=text)
-        cluster.run(node, "chown", "-R", "asterisk:asterisk", ROOT)
-    return files
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ runs (pytest collects them there) and sets CLUSTER_DIST / CLUSTER_NODES."""
 import re
 import time
 
-from sipha_cluster import HOST_IP, SERVICE_IP, TRUNK_IP, wait_until
+from tests.support.sipha_cluster import HOST_IP, SERVICE_IP, TRUNK_IP, wait_until
 
 
 def _target(cluster):

@@ -24,7 +24,7 @@ from tests.support.missing import require_root
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from sipha_cluster import VAGRANT_DIR, Cluster
+from tests.support.sipha_cluster import VAGRANT_DIR, Cluster
 
 PREFIX = os.environ.get("SIPHA_TEST_PREFIX", "siphat")
 

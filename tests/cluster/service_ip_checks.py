@@ -11,7 +11,7 @@ import socket
 import subprocess
 import time
 
-from sipha_cluster import HOST_IP, TRUNK_IP, wait_until
+from tests.support.sipha_cluster import HOST_IP, TRUNK_IP, wait_until
 
 SERVICE_V4 = "198.51.100.100"
 SERVICE_V6 = "2001:db8:5164::100"

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 from asterisk_checks import asterisk_files  # noqa: F401  (module fixture)
-from sipha_cluster import NET
-from sipha_service import (
+
+from tests.support.sipha_cluster import NET
+from tests.support.sipha_service import (
     FENCED_LIMIT,
     PBX,
     active,

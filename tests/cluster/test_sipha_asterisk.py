@@ -12,12 +12,15 @@ from __future__ import annotations
 import time
 from contextlib import ExitStack
 
-import pbx_parts
 import pytest
-from asterisk_checks import ROOT, asterisk_files  # noqa: F401  (module fixture)
-from pbx_parts import asterisk, cdr_rows, web
-from sipha_cluster import TRUNK_IP, wait_until
-from sipha_service import (
+from asterisk_checks import asterisk_files  # noqa: F401  (module fixture)
+
+from tests.support import pbx_parts
+from tests.support.alertlab import AlertNetns
+from tests.support.mail_receiver import MailReceiver
+from tests.support.pbx_parts import ROOT, asterisk, cdr_rows, web
+from tests.support.sipha_cluster import TRUNK_IP, wait_until
+from tests.support.sipha_service import (
     FENCED_LIMIT,
     PARAMS,
     PBX,
@@ -39,9 +42,6 @@ from sipha_service import (
     standby_ready,
     status,
 )
-
-from tests.support.alertlab import AlertNetns
-from tests.support.mail_receiver import MailReceiver
 
 CLUSTER_DIST = "sid"
 CLUSTER_NODES = 2

@@ -4,7 +4,7 @@ processes, mounts)."""
 
 import os
 
-from sipha_cluster import Cluster
+from tests.support.sipha_cluster import Cluster
 
 
 def test_teardown_left_nothing(host_tools, teardown_record):

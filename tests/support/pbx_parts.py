@@ -14,8 +14,11 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from sipha_cluster import NET, SERVICE_IP, TRUNK_IP
-
+from ocf_agents import asterisk as asterisk_agent
+from ocf_agents.clients.asterisk_cli import parse_database
+from ocf_agents.framework.ocf import Context
+from ocf_agents.shared import astdb_carry
+from sipha_runtime.log import Logger
 from tests.support.asterisk import (
     AMI_SECRET,
     AsteriskSetup,
@@ -25,6 +28,7 @@ from tests.support.asterisk import (
 )
 from tests.support.baresip import Account, Phone
 from tests.support.client_host import ClientHost
+from tests.support.sipha_cluster import NET, SERVICE_IP, TRUNK_IP
 from tests.support.sipp_load import SippLoad
 
 DB_CNF = "/etc/mysql/sipha-cdr.cnf"
@@ -37,7 +41,11 @@ SYNCED = ("etc", "spool/voicemail", "lib/sounds/custom")
 AMI_SECRET_FILE = "/etc/sip-ha/secrets/ami"
 # The standby's copy of the active's astdb families (ocf_agents.shared.astdb_carry:
 # Context.state_file of the service's asterisk resource)
-ASTDB_SNAPSHOT = "/run/resource-agents/sipha-asterisk-pbx-asterisk.astdb.json"
+ROOT = "/srv/pbx"  # the Asterisk tree on every node
+# Where the standby's agent keeps it (the example's Asterisk resource)
+ASTDB_SNAPSHOT = astdb_carry.snapshot_file(
+    Context(asterisk_agent.AGENT, "monitor", {"OCF_RESOURCE_INSTANCE": "pbx-asterisk:1"},
+            Logger("asterisk", "pbx-asterisk", {}), 10))
 # Real phones on the phone host, each on an address of its own there (the
 # host's stand-in listens on its main address), and SIPp beside them.
 PHONES = {"100": ("udp", NET + ".210"), "101": ("tcp", NET + ".211"),
@@ -306,9 +314,9 @@ def standby_holds_the_registrations(cluster, active: str, root: str) -> bool:
     started again registers with a new contact, and a snapshot taken
     before that still names the old one (calls to it: 404 from the phone)."""
     standby = next(node for node in cluster.nodes if node != active)
-    current = {line.split(": ", 1)[0].removeprefix("/registrar/")
-               for line in asterisk(cluster, active, root, "database show registrar").splitlines()
-               if line.startswith("/registrar/contact/")}
+    current = {key for key in parse_database(
+        asterisk(cluster, active, root, "database show registrar"), "registrar")
+        if key.startswith("contact/")}
     res = cluster.run(standby, "cat", ASTDB_SNAPSHOT, check=False)
     if res.returncode != 0 or not current:
         return False
@@ -356,3 +364,19 @@ def cleanup(cluster, root: str) -> None:
         cluster.run(node, "sh", "-c", "; ".join(f"rm -rf {folder}/*"
                                                for folder in synced_folders(root)[1:]),
                     check=False)
+
+
+def install_asterisk_files(cluster) -> dict[str, str]:
+    """The same Asterisk configuration on every node (as the file sync keeps
+    it), under ROOT; returns it (path below ROOT -> text)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        AsteriskSetup(Path(tmp), "0.0.0.0", f"{TRUNK_IP}:5060", inside=ROOT)
+        files = {str(p.relative_to(tmp)): p.read_text()
+                 for p in Path(tmp).rglob("*") if p.is_file()}
+    for node in cluster.nodes:
+        for sub in ("etc", "lib", "spool", "run", "log"):
+            cluster.run(node, "mkdir", "-p", f"{ROOT}/{sub}")
+        for name, text in files.items():
+            cluster.run(node, "tee", f"{ROOT}/{name}", input=text)
+        cluster.run(node, "chown", "-R", "asterisk:asterisk", ROOT)
+    return files

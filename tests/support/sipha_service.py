@@ -14,9 +14,9 @@ import tomllib
 from contextlib import contextmanager
 from pathlib import Path
 
-import pbx_parts
-from asterisk_checks import ROOT
-from sipha_cluster import HOST_IP, SERVICE_IP, TRUNK_IP, VAGRANT_DIR, wait_until
+from tests.support import pbx_parts
+from tests.support.pbx_parts import ROOT
+from tests.support.sipha_cluster import HOST_IP, SERVICE_IP, TRUNK_IP, VAGRANT_DIR, wait_until
 
 PARAMS = "/etc/sip-ha/cluster.toml"
 SIP_HA = "/usr/local/sbin/sip-ha"
@@ -264,7 +264,7 @@ def toml_text(data: dict, prefix: str = "") -> str:
 def install_whole_pbx(cluster, alerts: dict | None = None) -> str:
     """The example's PBX (whole_pbx_params): Asterisk with its CDR database,
     file sync and web GUI, on nodes that have the Asterisk files
-    (asterisk_checks.install_asterisk_files).  Returns the SIP-ACTIVE node."""
+    (pbx_parts.install_asterisk_files).  Returns the SIP-ACTIVE node."""
     pbx_parts.prepare_nodes(cluster, ROOT)
     install(cluster, whole_pbx_params(cluster.nodes, alerts))
     first = settled(cluster)
