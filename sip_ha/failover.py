@@ -320,9 +320,21 @@ def _announce_forced(runner: Runner, service: Service, target: str, problems: li
                         f"{result.summary()}")
 
 
-def sip_uri(address: str) -> str:
+def sip_uri(address: str, local_uris: str = "") -> str:
+    """The service address at the port the server's own check uses (its
+    first plain SIP URI in LOCAL_URIS, the agent's ``sip_uris``), else 5060."""
+    from ocf_agents.clients.sip_options import parse_uri
+
     host = address.partition("/")[0]
-    return f"sip:[{host}]" if ":" in host else f"sip:{host}"
+    hostport = f"[{host}]" if ":" in host else host
+    for uri in local_uris.split():
+        try:
+            target = parse_uri(uri)
+        except ValueError:
+            continue
+        if target.transport != "tls":
+            return f"sip:{hostport}" if target.port == 5060 else f"sip:{hostport}:{target.port}"
+    return f"sip:{hostport}"
 
 
 def sip_answers(uri: str, timeout: float = 0.5) -> bool:
@@ -348,7 +360,7 @@ class _OutageWatch:
 
     def __init__(self, service: Service, probe: Callable[[str], bool],
                  interval: float = 0.2) -> None:
-        self.uri = sip_uri(service.ip[0])
+        self.uri = sip_uri(service.ip[0], service.options.get("sip_uris", ""))
         self.probe = probe
         self.interval = interval
         self.samples: list[tuple[float, bool]] = []

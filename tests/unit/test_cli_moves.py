@@ -437,6 +437,17 @@ def test_longest_outage():
     assert failover.sip_uri("2001:db8::10/64") == "sip:[2001:db8::10]"
 
 
+@pytest.mark.parametrize(("uris", "uri"), [
+    ("", "sip:198.51.100.10"),
+    ("sip:127.0.0.1:5070;transport=tcp", "sip:198.51.100.10:5070"),
+    ("sips:127.0.0.1:5061 sip:127.0.0.1", "sip:198.51.100.10"),
+    ("not-a-uri sip:127.0.0.1:5080", "sip:198.51.100.10:5080"),
+])
+def test_outage_probe_asks_the_port_the_server_listens_on(uris, uri):
+    """A Kamailio proxy on 5070 is not "SIP outage not over" for want of 5060."""
+    assert failover.sip_uri("198.51.100.10/24", uris) == uri
+
+
 @pytest.mark.parametrize(("args", "argv"), [
     (["standby", "node2"], [tools.PCS, "node", "standby", "node2", "--wait=120"]),
     (["unstandby", "node2", "--wait", "30"], [tools.PCS, "node", "unstandby", "node2",
