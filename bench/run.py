@@ -2,14 +2,15 @@
 
 1. One ``monitor`` of ocf:sipha:sipserver beside the stock
    ocf:heartbeat:kamailio monitor, on the same real Kamailio, interleaved so
-   that both see the same machine load.  Target: ours no slower than the
-   stock shell agent (ratio <= 1.0) while checking more (UDP and TCP OPTIONS
-   in both; ours also the process state, and at depth 10 the control socket).
+   that both see the same machine load.  Ours checks more (UDP and TCP
+   OPTIONS in both; ours also the process state, and at depth 10 the
+   control socket).  Target: ours at most half the stock agent's wall time.
 2. Import cost of the monitor path against the interactive surface.
 3. Asterisk monitor and hang detection against the stock agent
-   (bench/asterisk_bench.py).
+   (bench/asterisk_bench.py).  Target: ours at most 0.7 of the stock
+   monitor's wall time.
 4. File sync of one changed file against a whole-tree rsync
-   (bench/sync_bench.py).
+   (bench/sync_bench.py; BENCH_SYNC=0 leaves it out).
 5. Every fault on the sid PBX cluster with real phones and SIPp
    (bench/pbx_faults.py; BENCH_CLUSTER=0 leaves it out).
 """
@@ -34,6 +35,9 @@ from tests.support.kamailio import KamailioSetup  # noqa: E402
 
 STOCK = "/usr/lib/ocf/resource.d/heartbeat/kamailio"
 RUNS = int(os.environ.get("BENCH_RUNS", "40"))
+# Largest wall-time ratio ours/stock (issue #14)
+SIPSERVER_TARGET = 0.5
+ASTERISK_TARGET = 0.7
 
 
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
@@ -118,7 +122,7 @@ def main() -> int:
         monitors = monitor_bench(work, ocf_root)
     imports = import_bench()
     asterisk = asterisk_bench.run(max(5, RUNS // 4))
-    sync = sync_bench.run(max(5, RUNS // 4))
+    sync = sync_bench.run(max(5, RUNS // 4)) if os.environ.get("BENCH_SYNC", "1") != "0" else {}
     print(f"monitor of one Kamailio (UDP+TCP OPTIONS), {RUNS} interleaved runs each:")
     print(f"  {'agent':32s} {'wall med':>9s} {'wall min':>9s} {'cpu med':>8s} "
           f"{'wall/stock':>10s} {'cpu/stock':>9s} fails")
@@ -130,15 +134,21 @@ def main() -> int:
     for name, ms in imports.items():
         print(f"  {name:40s} {ms:6.1f} ms")
     print("\n".join(asterisk_bench.report(asterisk)))
-    print("\n".join(sync_bench.report(sync)))
+    if sync:
+        print("\n".join(sync_bench.report(sync)))
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps({"monitor": monitors, "imports": imports,
                                                  "asterisk": asterisk, "sync": sync},
                                                 indent=2))
-    ours = monitors["ocf:sipha:sipserver depth 0"]
-    verdict = "met" if ours["wall_ratio_to_stock"] <= 1.0 else "NOT met"
-    print(f"target (sipserver monitor no slower than the stock agent): {verdict}")
+    sipserver = monitors["ocf:sipha:sipserver depth 0"]["wall_ratio_to_stock"]
+    ours, stock = asterisk["ocf:sipha:asterisk"], asterisk["stock ocf:heartbeat:asterisk"]
+    for name, ratio, target in (
+            ("sipserver", sipserver, SIPSERVER_TARGET),
+            ("asterisk", ours["monitor_ms_median"] / stock["monitor_ms_median"], ASTERISK_TARGET)):
+        verdict = "met" if ratio <= target else "NOT met"
+        print(f"target ({name} monitor at most {target:g} of the stock agent's wall time, "
+              f"now {ratio:.2f}): {verdict}")
     if os.environ.get("BENCH_CLUSTER", "1") != "0":
         return pbx_faults.main()
     return 0
