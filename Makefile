@@ -23,13 +23,14 @@ deb-deps:
 	./scripts/host-deps.sh $(DEB_DEPS)
 
 # The Debian package, built from this checkout (its tracked and new files):
-# build/deb/sip-ha_VERSION_all.deb and lintian's report beside it.
+# build/deb/sip-ha_VERSION_all.deb and lintian's report beside it, rebuilt
+# only when those files changed.  The test clusters and the demo install it.
 deb: deb-deps
 	$(PYTHON) scripts/build_deb.py build/deb
 
 # Test boxes (Debian 12 and sid), cached in /var/cache/sip-ha, rebuilt only
-# when their recipe changes.
-boxes: deps
+# when their recipe changes; and the package their nodes install.
+boxes: deps deb
 	./vagrant/build-box.sh bookworm
 	./vagrant/build-box.sh sid
 
@@ -76,16 +77,16 @@ unit-debian:
 integration: deps venv boxes
 	$(PY) -m pytest -q tests/integration
 
-cluster: deps venv boxes
+cluster: deps venv boxes deb
 	$(PY) -m pytest -q -ra tests/cluster
 
-test: deps venv lint typecheck shellcheck boxes
+test: deps venv lint typecheck shellcheck boxes deb
 	$(PY) -m pytest -q -ra --durations=15 tests/unit tests/integration tests/cluster
 
 bench: venv boxes
 	$(PY) bench/run.py
 
-demo: venv
+demo: venv deb
 	./vagrant/demo.sh
 
 clean:

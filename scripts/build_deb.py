@@ -12,12 +12,20 @@ reports a tag that debian/sip-ha.lintian-overrides does not explain.
 ``--version`` builds the checkout as another version (the copy's setup.cfg
 and a changelog entry; the checkout is not changed): version N+1 of the
 same code, for an upgrade test.
+
+A .deb already in OUTDIR that was built from the same files (a digest of
+their names, modes and contents, kept beside it) is kept as it is: the
+cluster harness asks for the package before every cluster it brings up,
+and gets the one the checkout's current files make.
 """
 
 from __future__ import annotations
 
 import argparse
 import configparser
+import fcntl
+import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -51,28 +59,51 @@ def changelog_version(repo: Path = REPO) -> str:
 
 
 def build(out: Path = REPO / "build" / "deb", version: str | None = None) -> Path:
-    """Build the package (as VERSION if given); return the .deb's path."""
+    """Build the package (as VERSION if given) unless OUTDIR holds it built
+    from the same files already; return the .deb's path."""
+    missing = [tool for tool in ("dpkg-buildpackage", "dpkg-parsechangelog", "lintian")
+               if shutil.which(tool, path=ENV["PATH"]) is None]
+    if missing:
+        raise BuildError(f"{', '.join(missing)} not installed: run 'make deb-deps'")
     ours = changelog_version()
     if ours != upstream_version():
         raise BuildError(f"debian/changelog says {ours}, setup.cfg {upstream_version()}: "
                          "add a changelog entry (dch -v VERSION)")
     version = version or ours
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="sipha-deb-") as scratch:
-        tree = Path(scratch) / f"{PACKAGE}-{version}"
-        _copy_checkout(tree)
-        if version != ours:
-            _set_version(tree, ours, version)
-        log = out / "build.log"
-        with log.open("w") as handle:
-            done = subprocess.run(["dpkg-buildpackage", "-b", "-us", "-uc", "--no-sign"],
-                                  cwd=tree, env=ENV, stdout=handle, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, check=False)
-        if done.returncode != 0:
-            raise BuildError(f"dpkg-buildpackage failed ({done.returncode}); see {log}")
-        deb = out / f"{PACKAGE}_{version}_all.deb"
-        shutil.copy2(Path(scratch) / deb.name, deb)
-    lintian(deb, out / "lintian.txt")
+    deb = out / f"{PACKAGE}_{version}_all.deb"
+    stamp = deb.with_name(deb.name + ".inputs")
+    # Two clusters coming up at once build into the same folder one by one.
+    with (out / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        files = _checkout_files()
+        digest = _digest(files, version)
+        if deb.is_file() and stamp.is_file() and stamp.read_text() == digest:
+            return deb
+        # A failed build leaves no older package behind to be installed instead.
+        stamp.unlink(missing_ok=True)
+        deb.unlink(missing_ok=True)
+        with tempfile.TemporaryDirectory(prefix="sipha-deb-") as scratch:
+            tree = Path(scratch) / f"{PACKAGE}-{version}"
+            for name in files:
+                target = tree / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(REPO / name, target)
+            if version != ours:
+                _set_version(tree, ours, version)
+            log = out / "build.log"
+            with log.open("w") as handle:
+                done = subprocess.run(["dpkg-buildpackage", "-b", "-us", "-uc", "--no-sign"],
+                                      cwd=tree, env=ENV, stdout=handle,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      check=False)
+            if done.returncode != 0:
+                raise BuildError(f"dpkg-buildpackage failed ({done.returncode}); see {log}")
+            # Only a package lintian passed lands in OUTDIR.
+            lintian(Path(scratch) / deb.name, out / "lintian.txt")
+            shutil.copy2(Path(scratch) / deb.name, f"{deb}.new")
+            os.replace(f"{deb}.new", deb)
+        stamp.write_text(digest)
     return deb
 
 
@@ -103,17 +134,22 @@ def lintian(deb: Path, report: Path) -> None:
         raise BuildError("lintian: " + "; ".join(unexplained or [done.stderr.strip()]))
 
 
-def _copy_checkout(tree: Path) -> None:
+def _checkout_files() -> list[str]:
+    """The files git knows (tracked and new, not ignored) that are on disk."""
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
                              "--exclude-standard"], cwd=REPO, capture_output=True,
                             check=True).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        source = REPO / name
-        if not source.is_file():  # deleted but not yet committed
-            continue
-        target = tree / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
+    # A tracked file deleted but not yet committed is left out.
+    return sorted(name for name in listed if name and (REPO / name).is_file())
+
+
+def _digest(files: list[str], version: str) -> str:
+    digest = hashlib.sha256(f"{PACKAGE} {version}\n".encode())
+    for name in files:
+        path = REPO / name
+        digest.update(f"{name}\0{path.stat().st_mode & 0o111:o}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest() + "\n"
 
 
 def main() -> int:

@@ -43,7 +43,7 @@ def _sources_seen(cluster, host: str, since: float) -> set[str]:
 
 
 def _send_options(cluster, node: str, target: str) -> None:
-    cluster.run(node, "/opt/sip-ha/venv/bin/sip-ha-sip-options", "--timeout", "1",
+    cluster.run(node, "/usr/bin/sip-ha-sip-options", "--timeout", "1",
                 f"sip:{target}", check=False)
 
 

@@ -18,6 +18,9 @@ from cluster_checks import (  # noqa: F401  (collected by pytest)
 from service_ip_checks import (  # noqa: F401  (collected by pytest)
     test_service_addresses_move_with_the_neighbour_caches_and_trunk_source,
 )
+from upgrade_checks import checkout_version, installed_versions
+
+from sip_ha.install import AGENTS
 
 CLUSTER_DIST = "bookworm"
 CLUSTER_NODES = 2
@@ -28,8 +31,14 @@ def test_pacemaker_2_1(cluster):
     assert out.startswith("Pacemaker 2.1"), out
 
 
-def test_sip_ha_installed_from_checkout(cluster):
-    cluster.run(cluster.nodes[0], "/opt/sip-ha/venv/bin/pip", "show", "sip-ha")
-    agents = cluster.run(cluster.nodes[0], "crm_resource", "--list-agents", "ocf:sipha",
-                         check=False).stdout.split()
-    assert agents, "sip-ha install-agents installed no OCF agent"
+def test_sip_ha_installed_from_the_checkouts_package(cluster):
+    """vagrant/provision/node.sh installed build/deb's package with dpkg."""
+    version = checkout_version()
+    for node in cluster.nodes:
+        assert installed_versions(cluster, node) == (version, version)
+        agents = cluster.run(node, "crm_resource", "--list-agents", "ocf:sipha").stdout.split()
+        assert set(AGENTS) <= set(agents), agents
+        paths = ["/usr/lib/ocf/resource.d/sipha/sipserver",
+                 "/usr/share/pacemaker/alerts/sip-ha-alert", "/usr/bin/sip-ha-sync"]
+        owners = cluster.run(node, "dpkg", "-S", *paths).stdout.splitlines()
+        assert sorted(owners) == sorted(f"sip-ha: {path}" for path in paths)

@@ -30,6 +30,8 @@ def test_pacemaker_3_and_asterisk(cluster):
     # Only Pacemaker may start Asterisk.
     assert cluster.run(node, "systemctl", "is-enabled", "asterisk",
                        check=False).stdout.strip() != "enabled"
-    assert cluster.run(node, "/opt/sip-ha/venv/bin/python", "-c",
-                       "import sys, click, lxml, pymysql, watchdog, pexpect;"
+    # The Debian package runs sid's own Python and modules.
+    assert cluster.run(node, "/usr/bin/python3", "-I", "-c",
+                       "import sys, click, lxml, pymysql, watchdog;"
                        "print(sys.version_info[:2])").stdout.strip() == "(3, 14)"
+    assert cluster.run(node, "head", "-1", "/usr/bin/sip-ha").stdout == "#!/usr/bin/python3 -I\n"

@@ -138,6 +138,11 @@ class Cluster:
         t0 = time.monotonic()
         self.script("build-box.sh", self.dist, timeout=1800)
         self.timings["box"] = time.monotonic() - t0
+        # The package the nodes install (vagrant/provision/node.sh): rebuilt
+        # here if the checkout changed since `make deb`.
+        t0 = time.monotonic()
+        _run(["/usr/bin/python3", os.path.join(REPO, "scripts", "build_deb.py")], timeout=600)
+        self.timings["deb"] = time.monotonic() - t0
         stale = self.leftovers()
         if stale:
             print("leftovers of an earlier run, cleaning: %s" % ", ".join(stale))

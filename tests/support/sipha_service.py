@@ -19,7 +19,7 @@ from tests.support.pbx_parts import ROOT
 from tests.support.sipha_cluster import HOST_IP, SERVICE_IP, TRUNK_IP, VAGRANT_DIR, wait_until
 
 PARAMS = "/etc/sip-ha/cluster.toml"
-SIP_HA = "/usr/local/sbin/sip-ha"
+SIP_HA = "/usr/bin/sip-ha"  # the Debian package's
 # What a fault may cost at most, fencing included (token loss, fence, promote).
 FENCED_LIMIT = 90
 # Stands for the fence daemon's secret until install() writes the file.

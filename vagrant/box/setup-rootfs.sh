@@ -22,10 +22,14 @@ printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
     >/etc/apt/apt.conf.d/99sipha-norecommends
 
 # kmod: ocf:heartbeat:Filesystem (the shared storage area) needs modprobe.
+# python3-click, -lxml, -pymysql, -watchdog: what the sip-ha .deb depends on
+# beyond the cluster stack; the nodes have no network, provisioning installs
+# the package from the checkout with dpkg -i (vagrant/provision/node.sh).
 PKGS=(corosync pacemaker pacemaker-cli-utils pcs resource-agents
       kamailio mariadb-server openssh-server openssh-client rsync sipsak
       python3-venv ifupdown sudo less iproute2 iputils-arping
-      ca-certificates tcpdump libxml2-utils kmod)
+      ca-certificates tcpdump libxml2-utils kmod
+      python3-click python3-lxml python3-pymysql python3-watchdog)
 apt-get update -qq
 if apt-cache show pcsd >/dev/null 2>&1; then PKGS+=(pcsd); fi
 # The PBX box: Asterisk with ODBC CDRs into MariaDB, a PHP web extra, and
@@ -34,6 +38,8 @@ if [ "$DIST" = sid ]; then
     PKGS+=(asterisk unixodbc odbc-mariadb apache2 libapache2-mod-php
            baresip-core sip-tester)
 fi
+# Shows SIP-HA's node attributes to Prometheus (tests/cluster/metrics_checks.py).
+PKGS+=(prometheus-hacluster-exporter)
 apt-get install -y -qq "${PKGS[@]}" >/tmp/apt.log 2>&1 || { tail -40 /tmp/apt.log; exit 1; }
 
 # Vagrant user: insecure key, passwordless sudo.
@@ -56,6 +62,8 @@ for s in asterisk kamailio mariadb corosync pacemaker apache2; do
     systemctl disable "$s" >/dev/null 2>&1 || true
 done
 systemctl enable pcsd ssh >/dev/null 2>&1 || true
+# Its unit would listen on every address (:9664); the test runs its own on loopback.
+systemctl disable ha_cluster_exporter >/dev/null 2>&1 || true
 # Units that cannot work in a container.
 for s in systemd-networkd-wait-online systemd-timesyncd; do
     systemctl mask "$s" >/dev/null 2>&1 || true
@@ -63,12 +71,14 @@ done
 rm -f /etc/corosync/corosync.conf /etc/corosync/authkey
 rm -rf /var/lib/pacemaker/cib/* /var/lib/pcsd/known-hosts
 
-# Python: a venv with the project's dependencies, from wheels fetched by
-# the host; the project itself is installed into it at provisioning time.
+# A venv with the project's dependencies from PyPI (wheels fetched by the
+# host), for the pip install path: the integration tests' containers
+# (tests/support/container.py) pip-install the checkout into it.  The
+# cluster nodes run the Debian package instead and leave it unused.
 python3 -m venv /opt/sip-ha/venv
 /opt/sip-ha/venv/bin/pip install -q --no-index --find-links $SRC/wheels \
     -r $SRC/python-requirements.txt
-echo "sipha-box: $(/opt/sip-ha/venv/bin/python --version)," \
+echo "sipha-box: $(python3 --version)," \
      "pacemaker $(dpkg-query -W -f='${Version}' pacemaker)," \
      "corosync $(dpkg-query -W -f='${Version}' corosync)," \
      "pcs $(dpkg-query -W -f='${Version}' pcs)" \
