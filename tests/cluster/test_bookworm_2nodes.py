@@ -18,7 +18,11 @@ from cluster_checks import (  # noqa: F401  (collected by pytest)
 from service_ip_checks import (  # noqa: F401  (collected by pytest)
     test_service_addresses_move_with_the_neighbour_caches_and_trunk_source,
 )
-from upgrade_checks import checkout_version, installed_versions
+from upgrade_checks import (  # noqa: F401  (collected by pytest)
+    checkout_version,
+    installed_versions,
+    test_rolling_upgrade_one_node_at_a_time_while_the_phone_polls,
+)
 
 from sip_ha.install import AGENTS
 
