@@ -44,6 +44,21 @@ def test_starts_on_the_preferred_node(two: Simulation):
     assert two.roles("pbx-asterisk-clone") == {"node1": "Promoted", "node2": "Unpromoted"}
 
 
+def test_the_preferred_node_wins_when_the_other_ping_reports_first(tmp_path: Path):
+    """At cluster start the standby's ping may report before the preferred
+    node's: a node that has not reported yet is not the worse choice."""
+    sim = Simulation(render.render(params.load(str(EXAMPLE))).getroot(), tmp_path)
+    healthy(sim, "node2")
+    sim.set_attrs("node1", **{"master-pbx-asterisk": "100", "master-pbx-filesync": "1",
+                              "master-pbx-db": "10"})
+    sim.settle()
+    assert placement(sim) == (["node1"], {"node1": "Started"}, {"node1": "Started"})
+    # node1's ping then finds no gateway: the role goes to node2.
+    sim.set_attrs("node1", sipha_gw_pbx="0")
+    sim.settle()
+    assert placement(sim)[0] == ["node2"]
+
+
 def test_lost_node_is_fenced_and_the_standby_takes_over_without_failback(two: Simulation):
     actions = two.settle("--node-fail", "node1")
     assert any(a.startswith("Fence (reboot) node1") for a in actions), actions
