@@ -5,10 +5,13 @@ fault with three baresip phones (UDP, TCP, TLS) and SIPp calling at 2/s; its
 tests assert the bounds and, with $SIPHA_FIGURES set, append each fault's
 figures as a JSON line (tests/support/sipha_service.record_figures).  This
 bench runs those tests BENCH_FAULT_RUNS times (default 1) and prints, per
-fault: the SIP outage a phone polling OPTIONS over TCP every 0.2 s saw;
+fault: the SIP outage a phone polling OPTIONS over TCP every 0.05 s saw;
 SIPp's failed calls, and how many of them were never answered (the rest
 were cut while up); when each phone's call was answered after the service
-answered again.  Medians with the range over the runs.
+answered again; and the fault's timeline from the nodes' journals (what
+``sip-ha logs`` reads: node lost, fencing, demote, promote, the address up
+and announced) beside the phone's first answer.  Medians with the range
+over the runs.
 
     python3 bench/pbx_faults.py        (root; the cluster test layer's needs)
 """
@@ -65,6 +68,23 @@ def table(records: list[dict]) -> list[str]:
     return lines
 
 
+def timelines(records: list[dict]) -> list[str]:
+    """Per fault, each step's seconds after the fault, in the order they came."""
+    faults: dict[str, list[dict]] = {}
+    for record in records:
+        faults.setdefault(record["fault"], []).append(record)
+    lines = []
+    for fault, runs in faults.items():
+        steps: dict[str, list[float]] = {}
+        for run in runs:
+            for name, after, _node in run.get("timeline", []):
+                steps.setdefault(name, []).append(after)
+        order = sorted(steps, key=lambda name: statistics.median(steps[name]))
+        lines.append(f"  {fault}: " + ", ".join(f"{name} {spread(steps[name])}"
+                                                for name in order))
+    return lines
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sipha-faults-") as tmp:
         figures = Path(tmp) / "figures.jsonl"
@@ -72,9 +92,11 @@ def main() -> int:
         records = [json.loads(line) for line in figures.read_text().splitlines()] \
             if figures.exists() else []
     print(f"faults on the sid PBX cluster, {RUNS} run(s): SIP outage seen by OPTIONS (TCP) "
-          "every 0.2 s; SIPp's failed calls of 40 at 2/s; each phone's call answered this long "
+          "every 0.05 s; SIPp's failed calls of 40 at 2/s; each phone's call answered this long "
           "after the service answered again")
     print("\n".join(table(records)))
+    print("timeline per fault, seconds after the fault (from the nodes' journals):")
+    print("\n".join(timelines(records)))
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "pbx_faults.json").write_text(json.dumps(records, indent=2))

@@ -1,6 +1,8 @@
-"""Failover history from every node's journal: Pacemaker's promote/demote
-and start/stop results for the SIP-HA resources, fencing, and the operator
-actions ``sip-ha`` itself recorded, merged in time order."""
+"""Failover history from every node's journal: nodes lost, failed monitors
+(and crashes the agents reported at once), fencing, Pacemaker's
+promote/demote and start/stop results for the SIP-HA resources, the service
+address announced, and the operator actions ``sip-ha`` itself recorded,
+merged in time order."""
 
 from __future__ import annotations
 
@@ -15,10 +17,16 @@ if TYPE_CHECKING:
     from sipha_runtime.run import Runner
 
 MARK = "SIP-HA:"
-# Pacemaker's controller logs one line per operation result; the fencer one
-# per fencing action; sip-ha logs its own actions with MARK.
-PATTERN = (r"Result of (promote|demote|start|stop) operation for|"
-           r"Operation '?(reboot|off|on)'? .*targeting|" + MARK)
+# Pacemaker's controller logs one line per operation result (a recurring
+# monitor only when its result changes) and per node it loses; the fencer
+# one per fencing action; ocf:sipha:service-ip one per announcement of the
+# address; sip-ha logs its own actions with MARK.
+PATTERN = (r"Result of (promote|demote|start|stop|monitor|asyncmon) operation for|"
+           r"Operation '?(reboot|off|on)'? .*targeting|state is now lost|"
+           r": INFO: announced |" + MARK)
+# A monitor that found the resource as it should be is not history
+# (Pacemaker 2 says "ok", 3 "OK" and "Promoted").
+_HEALTHY = (": ok", ": promoted")
 
 
 def record(message: str) -> None:
@@ -56,8 +64,26 @@ def entries(runner: Runner, params: ClusterParams, since: str = "-7d",
             missing.append(f"{node} ({result.summary()})")
             continue
         for line in result.stdout.splitlines():
-            stamp, _, rest = line.partition(" ")
-            message = rest.split(": ", 1)[-1].strip()
-            if MARK in line or "targeting" in line or any(r in message for r in ours):
-                lines.append((stamp, node, message))
+            entry = parse_line(line, ours)
+            if entry is not None:
+                lines.append((entry[0], node, entry[1]))
     return sorted(lines), missing
+
+
+def parse_line(line: str, ours: tuple[str, ...]) -> tuple[str, str] | None:
+    """(timestamp, message) of a journal line (short-iso-precise) that is
+    failover history of the resources and fence devices OURS names, else None."""
+    stamp, _, rest = line.partition(" ")
+    source, _, message = rest.partition(": ")
+    message = message.strip()
+    if MARK in line or "targeting" in line:
+        return stamp, message
+    if "state is now lost" in message:
+        # Every Pacemaker daemon says so; the controller's line is the one that counts.
+        return (stamp, message) if "pacemaker-controld[" in source else None
+    if not any(r in rest for r in ours):
+        return None
+    if " monitor operation for " in message and \
+            message.split(" | ")[0].lower().endswith(_HEALTHY):
+        return None
+    return stamp, message

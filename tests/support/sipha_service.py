@@ -14,7 +14,7 @@ import tomllib
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support import pbx_parts
+from tests.support import fault_timeline, pbx_parts
 from tests.support.pbx_parts import ROOT
 from tests.support.sipha_cluster import HOST_IP, SERVICE_IP, TRUNK_IP, VAGRANT_DIR, wait_until
 
@@ -124,7 +124,7 @@ class Probe:
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", f"{cluster.prefix}-phone", "python3",
              os.path.join(VAGRANT_DIR, "sip", "sipsim.py"), "probe", "--to", address,
-             "--port", str(port), "--tcp", "--interval", "0.2", "--timeout", "0.5",
+             "--port", str(port), "--tcp", "--interval", "0.05", "--timeout", "0.5",
              "--duration", "600", "--until-file", self.stop_file],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -152,6 +152,7 @@ def phone(cluster, limit: float, address: str = SERVICE_IP, port: int = 5060):
     result: dict = {}
     try:
         time.sleep(1)
+        result["fault_at"] = time.time()
         yield result
         wait_until(lambda: answers(cluster, address, port), limit,
                    what=f"{address} answering again")
@@ -159,6 +160,7 @@ def phone(cluster, limit: float, address: str = SERVICE_IP, port: int = 5060):
     finally:
         summary = probe.stop()
     result["outage"] = summary["longest_outage_s"]
+    result["answered_again_at"] = summary["answered_again_at"]
     assert not summary["still_down"], summary
     assert summary["answered"] > 0, summary
     assert result["outage"] < limit, summary
@@ -328,9 +330,12 @@ def clients_through(cluster, phones: dict, stack, fault: str, limit: float,
               f"({took:.1f} s of calling{': ' + outcome if took > 1 else ''})")
     figures = load.wait()
     print(f"{fault}: SIP outage {seen['outage']} s; {figures}")
+    steps = fault_timeline.collect(cluster, "pbx", seen["fault_at"], seen["answered_again_at"])
+    print(fault_timeline.render(fault, steps))
     record_figures({"fault": fault, "outage_s": seen["outage"], "sipp_calls": figures.created,
                     "sipp_answered": figures.answered, "sipp_failed": figures.failed,
-                    "phones": calls})
+                    "phones": calls,
+                    "timeline": [[s.name, s.after_s, s.node] for s in steps]})
     # Calls up when the fault hit, and those placed while nothing answered
     # (each waits pbx_parts' 5 s receive timeout), may fail; no more.
     bound = int(SIPP_RATE * (seen["outage"] + 5 + 2)) + 2

@@ -156,36 +156,52 @@ def options(args):
 
 
 def probe(args):
+    """Send OPTIONS every INTERVAL, each in a thread of its own, so that a
+    request lost into a dead address does not delay the next: the outage is
+    measured to the interval, not to the timeout."""
     t_start = time.monotonic()
-    last_ok = None
-    state = None
-    outages = []
-    down_since = None
-    sent = answered = 0
+    results = []            # (monotonic sent, wall clock sent, answer or None)
+    lock = threading.Lock()
+
+    def one(sent, wall):
+        line = send_options(args.to, args.port, args.tcp, args.timeout)
+        with lock:
+            results.append((sent, wall, line))
+
+    threads = []
     while time.monotonic() - t_start < args.duration:
         if args.until_file and os.path.exists(args.until_file):
             break
         t0 = time.monotonic()
-        line = send_options(args.to, args.port, args.tcp, args.timeout)
-        sent += 1
-        ok = line is not None
-        now = time.monotonic()
-        if ok:
-            answered += 1
-            if down_since is not None:
-                outages.append(now - (last_ok if last_ok is not None else down_since))
-                down_since = None
-            last_ok = now
-        elif down_since is None:
-            down_since = t0
-        if ok != state:
-            print("%8.2f s  %s" % (now - t_start, line if ok else "no answer"), flush=True)
-            state = ok
+        thread = threading.Thread(target=one, args=(t0, time.time()), daemon=True)
+        thread.start()
+        threads = [t for t in threads if t.is_alive()] + [thread]
         time.sleep(max(0.0, args.interval - (time.monotonic() - t0)))
+    for thread in threads:
+        thread.join()
+    last_ok = None
+    state = None
+    outages = []            # (seconds, wall clock of the first answered request after it)
+    down_since = None
+    for sent, wall, line in sorted(results):
+        ok = line is not None
+        if ok:
+            if down_since is not None:
+                outages.append((sent - (last_ok if last_ok is not None else down_since), wall))
+                down_since = None
+            last_ok = sent
+        elif down_since is None:
+            down_since = sent
+        if ok != state:
+            print("%8.2f s  %s" % (sent - t_start, line if ok else "no answer"), flush=True)
+            state = ok
     if down_since is not None:
-        outages.append(time.monotonic() - (last_ok if last_ok is not None else down_since))
-    summary = {"sent": sent, "answered": answered,
-               "longest_outage_s": round(max(outages), 2) if outages else 0.0,
+        outages.append((time.monotonic() - (last_ok if last_ok is not None else down_since),
+                        None))
+    longest = max(outages, key=lambda o: o[0]) if outages else (0.0, None)
+    summary = {"sent": len(results), "answered": sum(r[2] is not None for r in results),
+               "longest_outage_s": round(longest[0], 2),
+               "answered_again_at": longest[1],
                "outages": len(outages), "still_down": down_since is not None}
     print(json.dumps(summary), flush=True)
     return 0
