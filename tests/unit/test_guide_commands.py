@@ -129,3 +129,22 @@ def test_the_guide_has_tested_steps_for_the_sid_cluster():
     mon = next(s for s in steps if isinstance(s, Command) and s.command == "crm_mon -1")
     assert any("Promoted" in line for line in mon.expect)
     assert {s.node for s in steps} <= {"pbx1", "pbx2"}
+
+
+def test_the_guide_s_parameter_file_renders_to_what_its_render_block_shows():
+    """A key the parameter file does not know, or a resource the render
+    block shows that the file does not make, fails here before any cluster."""
+    import tomllib
+
+    from cib_templates import params, render, validate
+
+    steps = load("sid")
+    (file,) = [s for s in steps if isinstance(s, File)]
+    cib = render.render(params.parse(tomllib.loads(file.text)), validate.newest_schema())
+    assert validate.relaxng_problems(cib.getroot()) == []
+    text = render.to_text(cib)
+    block = next(s for s in steps if isinstance(s, Command)
+                 and s.command.startswith("sip-ha cib render"))
+    assert [line.strip() for line in block.output] == [
+        line.strip() for line in text.splitlines() if line.strip().startswith(
+            ("<clone ", "<primitive "))]
