@@ -18,6 +18,7 @@ from cluster_checks import (  # noqa: F401  (collected by pytest)
     test_service_address_answers_phone_and_fails_over,
     test_vagrant_up_all_nodes_running,
 )
+from guide_checks import test_the_deployment_guide_runs_as_written  # noqa: F401  (collected by pytest)
 
 CLUSTER_DIST = "sid"
 CLUSTER_NODES = 2
