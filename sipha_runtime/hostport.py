@@ -4,8 +4,6 @@ refuses exactly what they would."""
 
 from __future__ import annotations
 
-import ipaddress
-
 
 def split_host_port(text: str, default_port: int) -> tuple[str, int]:
     """``host``, ``host:port``, ``[IPv6]``, ``[IPv6]:port`` or a bare IPv6
@@ -40,6 +38,8 @@ def split_host_port(text: str, default_port: int) -> tuple[str, int]:
 
 
 def _ipv6(host: str, hint: str = "") -> None:
+    import ipaddress  # 1 ms: only for the IPv6 forms, not on every SIP check
+
     try:
         ipaddress.IPv6Address(host)
     except ValueError:

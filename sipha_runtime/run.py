@@ -4,7 +4,6 @@ their own process group, never past a deadline."""
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 from sipha_runtime.errors import Failure
@@ -136,6 +135,8 @@ def _read_all(fd: int) -> str:
 
 
 def _kill_group(pgid: int) -> None:
+    import signal  # with enum: not on the path of a monitor that runs no command
+
     try:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:

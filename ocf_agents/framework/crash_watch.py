@@ -24,10 +24,7 @@ reads the CIB once before it reports and only logs then.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import select
-import signal
 import time
 
 from sipha_runtime import processes
@@ -162,8 +159,8 @@ def watching(ctx: Context, pid: int) -> bool:
 
 def _fields(path: str) -> list[str]:
     try:
-        with open(path, encoding="ascii") as handle:
-            return handle.read().split()
+        with open(path, "rb") as handle:   # no text file: no codec to load
+            return handle.read().decode("ascii").split()
     except (FileNotFoundError, UnicodeDecodeError):
         return []
 
@@ -174,12 +171,16 @@ def disarm(ctx: Context) -> None:
     found = []
     for name, where in ((path, slice(2, 4)), (_identity_file(path), slice(0, 2))):
         fields = _fields(name)[where]
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(name)
+        except FileNotFoundError:
+            pass
         if len(fields) == 2 and fields[0].isdigit():
             found.append((int(fields[0]), fields[1]))
     # The identity file outlives a watch file removed from outside, so such
     # a watcher (silent: it reports only while its token is there) goes too.
+    import signal  # with enum: a monitor never disarms
+
     for watcher, started in set(found):
         if str(processes.start_time(watcher) or 0) == started:
             processes.signal_pid(watcher, signal.SIGKILL)
@@ -203,6 +204,8 @@ def _armed(path: str, token: str) -> bool:
 
 def wait_exit(pid: int) -> None:
     """Return once PID has exited (at once if it is gone already)."""
+    import select
+
     try:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
@@ -219,6 +222,8 @@ def wait_exit(pid: int) -> None:
 def _watch(ctx: Context, path: str, token: str, pid: int, what: str,
            argv: list[str]) -> None:
     """The watcher's whole life (in the child: its descriptors are /dev/null)."""
+    import signal
+
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     wait_exit(pid)
     if not _armed(path, token):

@@ -9,7 +9,6 @@ crashed main process left behind, which would keep the ports bound.
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 from ocf_agents.framework.ocf import Context, GenericError, NotInstalledError, OCFCode, PermError
@@ -104,6 +103,8 @@ def terminate(pid: int, binary: str, deadline: float) -> bool:
     """SIGCONT then SIGTERM, repeated each second: Kamailio can miss a SIGTERM
     that arrives while it handles its workers' SIGCHLD (seen after they were
     stopped and continued).  True once the process is gone."""
+    import signal  # with enum: stop's, not the monitor's
+
     group = processes.group_of(pid)
     if group is not None:
         processes.signal_group(group, signal.SIGCONT, binary)
@@ -117,6 +118,8 @@ def terminate(pid: int, binary: str, deadline: float) -> bool:
 
 def kill(ctx: Context, pid: int, binary: str) -> None:
     """SIGKILL ``pid``; GenericError if it survives until the deadline."""
+    import signal
+
     ctx.log.warning(f"pid {pid} did not stop in time; sending SIGKILL")
     processes.signal_pid(pid, signal.SIGKILL)
     if not processes.wait_gone(pid, ctx.deadline):
@@ -128,6 +131,8 @@ def stop_leftovers(ctx: Context, binary: str, graceful: float | None = None) -> 
     group = recorded_group(ctx)
     if not group or not processes.group_members(group):
         return
+    import signal
+
     if graceful is not None:
         # Orphaned workers wait for a main process that will not come back.
         processes.signal_group(group, signal.SIGTERM, binary)

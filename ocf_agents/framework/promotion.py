@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 
 from ocf_agents.framework.ocf import Context, OCFError
 from sipha_runtime.run import CommandError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Write = Callable[[str, str], None]
+
 RETRY_AFTER = 60
 SCORE = "promotion-score"
-
-Write = Callable[[str, str], None]
 
 
 def _attribute(ctx: Context) -> Write:

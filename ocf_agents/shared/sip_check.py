@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ocf_agents.framework.ocf import (
     Config,
     Context,
@@ -14,6 +12,7 @@ from ocf_agents.framework.ocf import (
     param,
 )
 
+TYPE_CHECKING = False  # typing itself would cost the monitor 2 ms (it imports re)
 if TYPE_CHECKING:
     from ocf_agents.clients.sip_options import Answer
 
