@@ -21,9 +21,15 @@ def test_install_run_and_uninstall(tmp_path: Path):
     assert result.exit_code == 0, result.output
     shim = tmp_path / "resource.d" / "sipha" / "sipserver"
     assert os.access(shim, os.X_OK)
-    assert shim.read_text().startswith(f"#!{sys.executable} -I\n")
+    # A monitor without the site module; everything else with it (lxml).
+    assert shim.read_text().startswith(f"#!{sys.executable} -IS\n")
     meta = subprocess.run([str(shim), "meta-data"], capture_output=True, text=True, check=True)
     assert '<resource-agent name="sipserver"' in meta.stdout
+    monitor = subprocess.run([str(shim), "monitor"], capture_output=True, text=True, check=False,
+                             env={"HA_RSCTMP": str(tmp_path), "OCF_RESKEY_sip_uris": ""})
+    assert monitor.returncode == 7, monitor.stderr
+    mysql = tmp_path / "resource.d" / "sipha" / "mysql-mm"   # its monitor needs pymysql
+    assert mysql.read_text().startswith(f"#!{sys.executable} -I\n")
     # Running it again replaces our own files.
     assert CliRunner().invoke(cli, install(tmp_path)).exit_code == 0
     result = CliRunner().invoke(cli, [*install(tmp_path), "--uninstall"])

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sip_ha.install import code_root
 from tests.support.fake_asterisk import FakeConsole
 from tests.support.fake_sip import FakeSip, reply
 
@@ -22,9 +23,12 @@ HEAVY = ("lxml", "click", "pymysql", "watchdog", "pexpect",
          "encodings.idna", "shlex", "argparse", "json", "xml.etree.ElementTree", "tempfile",
          "shutil", "datetime", "threading", "secrets", "random", "hashlib", "traceback")
 
+# Run as the lean shims run a monitor (sip_ha.install.LEAN_MONITOR): without
+# site-packages, the code's folder last on sys.path.
 PROBE = """
 import sys
 before = set(sys.modules)
+sys.path.append(sys.argv.pop())
 from sipha_runtime.run import Runner
 commands = []
 real_run = Runner.run
@@ -39,11 +43,14 @@ print(__import__("json").dumps([code, heavy, commands]), file=sys.stderr)
 """
 
 
-def run_action(agent: str, action: str, env: dict[str, str]) -> tuple[int, list[str], list[str]]:
+def run_action(agent: str, action: str, env: dict[str, str],
+               site: bool = False) -> tuple[int, list[str], list[str]]:
     """Exit code, the HEAVY modules the action loaded, the commands it ran
     (but the RTT attribute, published only when the round trip moved by
     more than metrics.close allows, which a loaded machine can cause)."""
-    result = subprocess.run([sys.executable, "-I", "-c", PROBE, agent, action, " ".join(HEAVY)],
+    flags = "-I" if site else "-IS"
+    result = subprocess.run([sys.executable, flags, "-c", PROBE, agent, action, " ".join(HEAVY),
+                             code_root()],
                             env={**os.environ, **env}, capture_output=True, text=True, check=True)
     code, heavy, commands = json.loads(result.stderr.splitlines()[-1])
     return code, heavy, [" ".join(argv) for argv in commands if not _rtt(argv)]
@@ -81,9 +88,9 @@ def test_a_sipserver_monitor_imports_and_runs_nothing_heavy(tmp_path: Path):
         assert (code, heavy, commands) == (0, [], [])
         assert watch.read_text() == armed
         # meta-data is the one Pacemaker call that needs lxml (and the probe sees it).
-        assert "lxml" in run_action("sipserver", "meta-data", env)[1]
+        assert "lxml" in run_action("sipserver", "meta-data", env, site=True)[1]
     finally:
-        run_action("sipserver", "stop", env)    # ends the watcher, then the sleeper
+        run_action("sipserver", "stop", env, site=True)  # ends the watcher, then the sleeper
         sleeper.kill()
         sleeper.wait()
         udp.close()
