@@ -94,18 +94,22 @@ def monitor_bench(work: Path, ocf_root: Path) -> dict[str, object]:
 def import_bench() -> dict[str, float]:
     """Milliseconds to import what each path needs, in fresh interpreters."""
     python = sys.executable
+    lean = f"import sys; sys.path.append({str(ROOT)!r}); "   # as a lean shim's monitor
     snippets = {
-        "interpreter only": "pass",
-        "monitor path (ocf_agents.sipserver)": "import ocf_agents.sipserver",
-        "interactive path (+ click)": "import ocf_agents.sipserver, ocf_agents.framework.ocf_cli",
-        "meta-data path (+ lxml)": "import ocf_agents.sipserver, lxml.etree",
+        "interpreter only": ("-I", "pass"),
+        "interpreter without site (-IS)": ("-IS", "pass"),
+        "monitor path (ocf_agents.sipserver, -IS)": ("-IS", lean + "import ocf_agents.sipserver"),
+        "monitor path (ocf_agents.asterisk, -IS)": ("-IS", lean + "import ocf_agents.asterisk"),
+        "interactive path (+ click)": ("-I", "import ocf_agents.sipserver, "
+                                             "ocf_agents.framework.ocf_cli"),
+        "meta-data path (+ lxml)": ("-I", "import ocf_agents.sipserver, lxml.etree"),
     }
     results = {}
-    for name, code in snippets.items():
+    for name, (flags, code) in snippets.items():
         times = []
         for _ in range(15):
             started = time.perf_counter()
-            subprocess.run([python, "-I", "-c", code], check=True)
+            subprocess.run([python, flags, "-c", code], check=True)
             times.append(time.perf_counter() - started)
         results[name] = statistics.median(times) * 1000
     return results
