@@ -18,12 +18,15 @@ if TYPE_CHECKING:
 
 MARK = "SIP-HA:"
 # Pacemaker's controller logs one line per operation result (a recurring
-# monitor only when its result changes) and per node it loses; the fencer
-# one per fencing action; ocf:sipha:service-ip one per announcement of the
+# monitor only when its result changes), per node it loses and per fencing
+# it asks for; the fencer when it delays a fencing (priority-fencing-delay)
+# and its outcome; ocf:sipha:service-ip one per announcement of the
 # address; sip-ha logs its own actions with MARK.
+# (journalctl --grep sees the message alone, without "ident[pid]: ".)
 PATTERN = (r"Result of (promote|demote|start|stop|monitor|asyncmon) operation for|"
+           r"Requesting fencing|Delaying '?(reboot|off)'? action targeting|"
            r"Operation '?(reboot|off|on)'? .*targeting|state is now lost|"
-           r": INFO: announced |" + MARK)
+           r"^INFO: announced |" + MARK)
 # A monitor that found the resource as it should be is not history
 # (Pacemaker 2 says "ok", 3 "OK" and "Promoted").
 _HEALTHY = (": ok", ": promoted")

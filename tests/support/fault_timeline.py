@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 STEPS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("monitor failed", re.compile(r"Result of (monitor|asyncmon) operation for ", re.I)),
     ("node lost", re.compile(r"Node \S+ state is now lost")),
+    ("fencing asked", re.compile(r"Requesting fencing")),
+    ("fencing delayed", re.compile(r"Delaying '?(reboot|off)'? action targeting")),
     ("fenced", re.compile(r"Operation '?(reboot|off)'? targeting \S+ by .*: OK", re.I)),
     ("demoted", re.compile(r"Result of demote operation for \S+-asterisk on \S+: OK", re.I)),
     ("address down", re.compile(r"Result of stop operation for \S+-ip on \S+: OK", re.I)),

@@ -26,7 +26,7 @@ def entries(text: str, node: str) -> list[tuple[str, str, str]]:
 
 def test_history_keeps_the_failover_steps_and_drops_the_noise():
     kept = [message for _, _, message in entries(NODE2, "node2")]
-    assert len(kept) == 7
+    assert len(kept) == 9
     # One "lost" line (the controller's), no healthy monitor, nothing of other services.
     assert sum("state is now lost" in m for m in kept) == 1
     assert not any(m.endswith(": Promoted") or "other-ip" in m for m in kept)
@@ -46,11 +46,12 @@ def test_timeline_orders_the_first_of_each_step_after_the_fault():
     answered = FAULT_AT + 7.55
     steps = fault_timeline.timeline(entries(NODE2, "node2"), FAULT_AT, answered)
     assert [(s.name, s.after_s) for s in steps] == [
-        ("node lost", 1.04), ("fenced", 6.5), ("database promoted", 6.9),
+        ("node lost", 1.04), ("fencing asked", 1.6), ("fencing delayed", 1.61), ("fenced", 6.5),
+        ("database promoted", 6.9),
         ("address up", 7.3), ("announced", 7.31), ("promoted", 7.4), ("SIP answers", 7.55)]
     # The promote before the fault (the previous test's) is not this fault's.
     assert all(s.after_s >= 0 for s in steps)
-    assert "pbx-asterisk on node2" in steps[5].message
+    assert "pbx-asterisk on node2" in steps[7].message
 
 
 def test_timeline_without_an_answer_has_no_answer_step():
