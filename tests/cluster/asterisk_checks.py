@@ -81,7 +81,7 @@ def test_crash_of_the_promoted_asterisk_moves_the_role(pbx):
     active = promoted(cluster)
     standby = next(n for n in cluster.nodes if n != active)
     started = time.time()
-    cluster.kill_process(active, "asterisk")
+    cluster.kill_process(active, "asterisk", user="asterisk")
     wait_until(lambda: promoted(cluster) == standby, 90, what="the standby promoted")
     wait_until(lambda: cluster.ip(standby) in registers_from(cluster, started), 60,
                what="REGISTER from the new active node")
@@ -95,7 +95,8 @@ def test_hung_promoted_asterisk_is_failed_over(pbx):
     cluster = pbx
     active = promoted(cluster)
     started = time.monotonic()
-    cluster.kill_process(active, "asterisk", sig=19)  # SIGSTOP: alive, answering nothing
+    # SIGSTOP: alive, answering nothing
+    cluster.kill_process(active, "asterisk", sig=19, user="asterisk")
     wait_until(lambda: promoted(cluster) not in (None, active), 120,
                what="the standby promoted after the hang")
     outage = time.monotonic() - started

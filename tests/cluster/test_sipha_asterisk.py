@@ -124,14 +124,15 @@ def test_hard_loss_of_the_active_node_is_fenced_and_never_failed_back(pbx, phone
 def test_asterisk_crash_fails_over(pbx, phones):
     old = active(pbx)
     with clients_through(pbx, *phones, f"Asterisk SIGKILL on {old}", LOCAL_LIMIT):
-        pbx.kill_process(old, "asterisk")
+        pbx.kill_process(old, "asterisk", user="asterisk")
         wait_until(lambda: active(pbx) == other(pbx, old), LOCAL_LIMIT, what="failover")
 
 
 def test_asterisk_hang_fails_over(pbx, phones):
     old = active(pbx)
     with clients_through(pbx, *phones, f"Asterisk SIGSTOP on {old}", LOCAL_LIMIT):
-        pbx.kill_process(old, "asterisk", sig=19)  # SIGSTOP: alive, answering nothing
+        # SIGSTOP: alive, answering nothing
+        pbx.kill_process(old, "asterisk", sig=19, user="asterisk")
         wait_until(lambda: active(pbx) == other(pbx, old), LOCAL_LIMIT, what="failover")
 
 

@@ -333,8 +333,12 @@ class Cluster:
     def heal(self, node):
         _run(["ip", "link", "set", self.veth(node), "up"], check=False)
 
-    def kill_process(self, node, name, sig=signal.SIGKILL):
-        return self.run(node, "pkill", "--signal", str(int(sig)), "-x", name, check=False)
+    def kill_process(self, node, name, sig=signal.SIGKILL, user=None):
+        """Signal NODE's processes named NAME (run as USER when given: the
+        agent's own processes carry the name of its shim, "asterisk" too)."""
+        owner = ["-u", user] if user else []
+        return self.run(node, "pkill", "--signal", str(int(sig)), "-x", *owner, name,
+                        check=False)
 
     def stop_service(self, node, unit):
         return self.run(node, "systemctl", "stop", unit, check=False)
