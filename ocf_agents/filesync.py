@@ -650,7 +650,10 @@ def flush(cfg: FileSyncConfig, ctx: Context, until: float) -> None:
         config = load_sync_config(cfg)
         config.check_folders()
         syncer = Syncer(config, lambda: Runner(until, ctx.log), log, lambda: ACTIVE)
-        report = syncer.resync(PUSH)
+        try:
+            report = syncer.resync(PUSH)
+        finally:
+            syncer.close()  # a standby holds no connection to its peers
     except (OCFError, CommandError, SyncError) as err:
         log.warning(f"final push not completed: {err.reason}{_ran_out(cfg, until)}")
         return

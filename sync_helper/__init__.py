@@ -8,6 +8,7 @@ The pieces, each in a module named for what it does:
 - ``debounce``: bursts of file events into one batch;
 - ``watcher``: inotify through ``watchdog``, feeding the debouncer;
 - ``rsync_argv``: argument lists for rsync over ssh and their output parsers;
+- ``multiplex``: one shared ssh connection per peer (its root-only socket);
 - ``ledger``: the version of each file this node and a peer last agreed on;
 - ``health``: how the pushes to each peer are going (what the filesync agent
   publishes as node attributes); ``filelock``: the short lock both records take;

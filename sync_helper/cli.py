@@ -100,7 +100,10 @@ def push(ctx: click.Context, paths: tuple[str, ...], peers: tuple[str, ...], for
     if syncer.role() != ACTIVE:
         raise RoleError("this node is not the active one; only the active pushes")
     wanted = [os.path.abspath(p) for p in paths]
-    report = syncer.push_paths(wanted, peers=peers, force=force)
+    try:
+        report = syncer.push_paths(wanted, peers=peers, force=force)
+    finally:
+        syncer.close()
     record(HealthFile.of(config.state_dir), report, set(wanted))
     _finish(report, as_json)
 
@@ -121,7 +124,11 @@ def resync(ctx: click.Context, direction: str, peers: tuple[str, ...], force: bo
     config = _config(ctx)
     if direction == PUSH:
         config.check_folders()
-    report = _syncer(config).resync(direction, peers=peers, force=force, dry_run=dry_run)
+    syncer = _syncer(config)
+    try:
+        report = syncer.resync(direction, peers=peers, force=force, dry_run=dry_run)
+    finally:
+        syncer.close()
     record(HealthFile.of(config.state_dir), report)
     _finish(report, as_json)
 

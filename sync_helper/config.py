@@ -42,6 +42,8 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-
 _USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 _PEER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 DEFAULT_EXCLUDES = ("*.swp", "*.swx", "*~", ".#*", "4913")
+# sun_path holds 108 bytes: the folder, "/", 16 characters, and the ".<16>" ssh binds first
+CONTROL_DIR_MAX = 70
 
 
 def check_host(host: str) -> str:
@@ -108,6 +110,8 @@ class SshSettings:
     known_hosts_file: str = ""
     connect_timeout: int = 10
     strict_host_key_checking: str = "yes"
+    # where the shared connections' sockets live (sync_helper.multiplex); "": none
+    control_dir: str = "/run/sip-ha/ssh"
 
 
 @dataclass(frozen=True)
@@ -295,7 +299,8 @@ def _ssh_settings(table: object, source: str) -> SshSettings:
     if not isinstance(table, dict):
         raise ConfigError(f"{source}: [ssh] must be a table")
     unknown = sorted(set(table) - {"ssh", "identity_file", "known_hosts_file",
-                                   "connect_timeout", "strict_host_key_checking"})
+                                   "connect_timeout", "strict_host_key_checking",
+                                   "control_dir"})
     if unknown:
         raise ConfigError(f"{source}: ssh setting(s) {', '.join(unknown)} unknown")
     values: dict[str, Any] = {}
@@ -312,4 +317,18 @@ def _ssh_settings(table: object, source: str) -> SshSettings:
         if value not in ("yes", "accept-new"):
             raise ConfigError(f"{source}: strict_host_key_checking must be yes or accept-new")
         values["strict_host_key_checking"] = value
+    if "control_dir" in table:
+        values["control_dir"] = _control_dir(table["control_dir"], source)
     return SshSettings(**values)
+
+
+def _control_dir(value: object, source: str) -> str:
+    """Empty (no shared connections) or an absolute folder whose sockets'
+    paths fit in a socket address."""
+    if value == "":
+        return ""
+    folder = str(absolute_dir(value, "ssh control_dir"))
+    if len(folder.encode()) > CONTROL_DIR_MAX:
+        raise ConfigError(f"{source}: ssh control_dir {folder} is longer than "
+                          f"{CONTROL_DIR_MAX} bytes (a socket's path must fit in 108)")
+    return folder

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sync_helper import multiplex
 from sync_helper.config import Peer, SshSettings, SyncConfig
 from sync_helper.paths import Entry, Listing
 
@@ -48,7 +49,8 @@ def _common(config: SyncConfig, peer: Peer) -> list[str]:
     argv = [config.rsync, "--archive", "--relative", "--from0", "--8-bit-output",
             f"--timeout={max(int(config.timeout), 1)}"]
     if peer.mount is None:
-        argv += ["-e", " ".join(ssh_command(config.ssh, peer))]
+        ssh = [*ssh_command(config.ssh, peer), *multiplex.options(config.ssh, peer)]
+        argv += ["-e", " ".join(ssh)]
     if config.bwlimit:
         argv.append(f"--bwlimit={config.bwlimit}")
     return argv

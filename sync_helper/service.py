@@ -62,6 +62,8 @@ class SyncService:
                 if active != was_active:
                     self.log.info("active: pushing changes" if active else
                                   "standby: not pushing")
+                    if not active:
+                        self.syncer.close()
                     was_active = active
                 batch = self.debouncer.wait(_TICK)
                 if batch and active:
@@ -70,6 +72,7 @@ class SyncService:
                     self.log.debug(f"standby: {len(batch)} changed path(s) not pushed")
         finally:
             self.watcher.stop()
+            self.syncer.close()
 
     def _push(self, batch: set[str]) -> None:
         try:

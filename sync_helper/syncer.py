@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from sipha_runtime.run import Completed
-from sync_helper import rsync_argv
+from sipha_runtime.run import CommandError, Completed
+from sync_helper import multiplex, rsync_argv
 from sync_helper.config import Peer, SyncConfig
 from sync_helper.errors import PathEscapeError, RoleError
 from sync_helper.ledger import Ledger
@@ -97,6 +97,8 @@ class Syncer:
         self.role = role
         self.stamp = stamp
         self.filters = Filters(config.include, config.exclude)
+        # peers whose shared connection (sync_helper.multiplex) a run of ours opened
+        self._opened: set[str] = set()
 
     # -- entry points ----------------------------------------------------------
 
@@ -150,6 +152,26 @@ class Syncer:
                 self._sync_folder(peer, folder, None, direction, ledger, peer_report,
                                   force=force, dry_run=dry_run)
         return report
+
+    def close(self) -> None:
+        """End the shared connections our runs opened (a master another
+        process opened is its to end); what another process still runs over
+        one finishes first.  The watcher calls this when it stops pushing."""
+        for name in sorted(self._opened):
+            peer = self.config.peer(name)
+            path = multiplex.control_path(self.config.ssh, peer)
+            if path is None or not path.exists():
+                continue
+            argv = multiplex.control_argv(self.config.ssh, peer, path, "stop")
+            try:
+                result = self.runner().run(argv, timeout=self.config.ssh.connect_timeout)
+            except CommandError as exc:
+                self.log.warning(f"ssh connection to {peer.name} not closed: {exc.reason}")
+                continue
+            if not result.ok and path.exists():
+                self.log.warning(f"ssh connection to {peer.name} not closed: "
+                                 f"{failure_reason(result)}")
+        self._opened.clear()
 
     # -- one folder with one peer ------------------------------------------------
 
@@ -224,7 +246,7 @@ class Syncer:
                 self._check_mounted(peer)
                 transfer = rsync_argv.Transfer(folder, files_from, backup, delete=delete,
                                                stage=stage)
-                result = self._rsync(build(self.config, peer, transfer))
+                result = self._rsync(peer, build(self.config, peer, transfer))
                 if result.returncode not in _RSYNC_OK:
                     raise _Failed(f"rsync failed: {failure_reason(result)}")
                 changes = rsync_argv.parse_changes(result.stdout)
@@ -263,8 +285,8 @@ class Syncer:
                 rsync_argv.write_file_list(files_from, names)
             empty = Path(scratch) / "empty"
             empty.mkdir()
-            result = self._rsync(rsync_argv.listing_argv(self.config, peer, folder, files_from,
-                                                         empty))
+            result = self._rsync(peer, rsync_argv.listing_argv(self.config, peer, folder,
+                                                               files_from, empty))
         if result.returncode not in _RSYNC_OK:
             if _MISSING_FOLDER.search(result.stderr) and result.returncode in (3, 12, 23):
                 return {}
@@ -283,9 +305,20 @@ class Syncer:
         if reason:
             raise _Failed(f"target {peer.name}: {reason}")
 
-    def _rsync(self, argv: list[str]) -> Completed:
+    def _rsync(self, peer: Peer, argv: list[str]) -> Completed:
+        self._share(peer)
         self.log.debug(f"running {argv}")
         return self.runner().run(argv, timeout=self.config.timeout, env=rsync_argv.RSYNC_ENV)
+
+    def _share(self, peer: Peer) -> None:
+        """Before a run over ssh: the control folder is ours alone, and a run
+        that finds no master there opens one (ours to close)."""
+        path = multiplex.control_path(self.config.ssh, peer)
+        if path is None:
+            return
+        multiplex.prepare(path.parent)
+        if not path.exists():
+            self._opened.add(peer.name)
 
     def _wanted(self, name: str, entry: Entry) -> bool:
         return self.filters.wanted_folder(name) if entry.kind == "d" else \

@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -393,7 +394,10 @@ def test_a_folder_swapped_for_a_symlink_during_a_push_sends_nothing_from_outside
     swap = SwapDuringPush(sub, secret, owner, moment)
     log = Logger("sip-ha-sync", "test", {})
     syncer = Syncer(node.config(), lambda: swap, log, lambda: "active")
-    syncer.push_paths([str(sub / "voicemail.conf")])
+    try:
+        syncer.push_paths([str(sub / "voicemail.conf")])
+    finally:
+        syncer.close()
     assert swap.swapped
     arrived = {p: p.read_text() for p in node.peer_root.rglob("*") if p.is_file()}
     assert not [p for p, text in arrived.items() if "secret" in text], arrived
@@ -657,3 +661,97 @@ def test_the_receiving_node_prunes_what_confined_pushes_left(
     monkeypatch.setattr("time.time", lambda: now + 31 * 86400)
     assert main(["-c", str(receiver), "prune"]) == 0
     assert list(node.peer_backups.iterdir()) == []
+
+
+# -- one shared ssh connection per peer ---------------------------------------
+
+
+def _logins(daemon: sshd.PrivateSshd) -> int:
+    """Connections the peer's sshd accepted so far (one line each)."""
+    return daemon.log.read_text().count("Accepted publickey for root")
+
+
+def _master_check(node: Node) -> subprocess.CompletedProcess[str]:
+    from sync_helper import multiplex
+
+    config = node.config()
+    peer = config.peers[0]
+    path = multiplex.control_path(config.ssh, peer)
+    assert path is not None
+    return subprocess.run(multiplex.control_argv(config.ssh, peer, path, "check"),
+                          capture_output=True, text=True, timeout=10, check=False)
+
+
+def arrived(node: Node, path: Path, text: str) -> bool:
+    return content(node.on_peer(path)) == text
+
+
+def _restart(daemon: sshd.PrivateSshd) -> None:
+    """The peer's sshd and every connection it holds end, as in a reboot of
+    the peer; then it starts again (the same address, port and keys)."""
+    import signal
+
+    def inside() -> list[int]:
+        found = subprocess.run(["/usr/sbin/ip", "netns", "pids", daemon.netns],
+                               capture_output=True, text=True, timeout=10, check=True)
+        return [int(pid) for pid in found.stdout.split()]
+
+    for pid in inside():
+        os.kill(pid, signal.SIGTERM)
+    assert eventually(lambda: not inside())
+    assert daemon.process is not None
+    daemon.process.wait(5)
+    daemon._start()  # the harness's own start, without a new network
+
+
+def test_pushes_share_one_connection_which_a_peer_restart_does_not_wedge(
+        node: Node, peer_sshd: sshd.PrivateSshd) -> None:
+    """What an operator sees: the peer's sshd logs one login for the
+    watcher's reconcile and every push after it; the connection is there
+    between pushes (``ssh -O check``); when the peer restarts, the next change
+    still arrives, over a new connection; and stopping the watcher ends it."""
+    before = _logins(peer_sshd)
+    first, second, third = (node.folder / n for n in ("a.conf", "b.conf", "c.conf"))
+    with Running(node):
+        for path in (first, second):
+            path.write_text(f"{path.name}\n")
+            assert eventually(partial(arrived, node, path, f"{path.name}\n"))
+        assert _logins(peer_sshd) - before == 1
+        checked = _master_check(node)
+        assert checked.returncode == 0 and "Master running" in checked.stderr
+        _restart(peer_sshd)
+        third.write_text("after the restart\n")
+        assert eventually(lambda: content(node.on_peer(third)) == "after the restart\n",
+                          within=20)
+        assert _logins(peer_sshd) - before == 2
+    assert eventually(lambda: _master_check(node).returncode != 0, within=5)
+
+
+def test_a_new_host_key_after_a_restart_is_refused(
+        node: Node, peer_sshd: sshd.PrivateSshd, tmp_path: Path) -> None:
+    """A shared connection does not carry pushes past a host key change: the
+    one made before ends with the old server, the next is checked."""
+    from sync_helper.health import FAILING, read
+
+    written = node.folder / "sip.conf"
+    key = peer_sshd.folder / "host_ed25519"
+    kept = {suffix: Path(f"{key}{suffix}").read_bytes() for suffix in ("", ".pub")}
+    with Running(node):
+        written.write_text("before\n")
+        assert eventually(lambda: content(node.on_peer(written)) == "before\n")
+        try:
+            for suffix in ("", ".pub"):
+                Path(f"{key}{suffix}").unlink()
+            subprocess.run([sshd.SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                           check=True, capture_output=True, timeout=30)
+            _restart(peer_sshd)
+            written.write_text("not to an impostor\n")
+            record = node.config().state_dir / "health.json"
+            assert eventually(lambda: getattr(read(record).get("peer-b"), "state", "")
+                              == FAILING)
+            assert "Host key verification failed" in read(record)["peer-b"].error
+            assert content(node.on_peer(written)) == "before\n"
+        finally:
+            for suffix, data in kept.items():
+                Path(f"{key}{suffix}").write_bytes(data)
+            _restart(peer_sshd)

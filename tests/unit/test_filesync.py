@@ -35,7 +35,8 @@ class Node:
             folder.mkdir(parents=True)
         self.role_file = tmp_path / "run" / "sync-role"
         self.config = tmp_path / "sync.toml"
-        ssh_table = f'[ssh]\nssh = "{ssh}"\n' if ssh else ""
+        # no shared connections: a fake ssh makes no control socket
+        ssh_table = '[ssh]\ncontrol_dir = ""\n' + (f'ssh = "{ssh}"\n' if ssh else "")
         self.config.write_text(
             f"folders = [{', '.join(f'{str(f)!r}' for f in self.folders)}]\n"
             f'role_file = "{self.role_file}"\n'

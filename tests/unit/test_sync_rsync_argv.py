@@ -18,7 +18,10 @@ CONFIG = config_from_mapping({
                "backup_dir": "/var/backups/sip-ha"}]})
 PEER = CONFIG.peer("b")
 SSH = ("/usr/bin/ssh -o BatchMode=yes -o ConnectTimeout=10 -o StrictHostKeyChecking=yes "
-       "-o IdentitiesOnly=yes -i /etc/sip-ha/key -o UserKnownHostsFile=/etc/sip-ha/known -p 2222")
+       "-o IdentitiesOnly=yes -i /etc/sip-ha/key -o UserKnownHostsFile=/etc/sip-ha/known -p 2222 "
+       # one shared connection per peer (sync_helper.multiplex)
+       "-o ControlMaster=auto -o ControlPath=/run/sip-ha/ssh/b4915d0745947ed6 "
+       "-o ControlPersist=120 -o ServerAliveInterval=3 -o ServerAliveCountMax=3")
 COMMON = ["/usr/bin/rsync", "--archive", "--relative", "--from0", "--8-bit-output",
           "--timeout=60", "-e", SSH]
 

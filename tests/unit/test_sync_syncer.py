@@ -35,7 +35,7 @@ def setup(tmp_path: Path) -> tuple[SyncConfig, Path]:
     folder.mkdir()
     config = config_from_mapping({
         "folders": [str(folder)], "state_dir": str(tmp_path / "state"),
-        "backup_dir": str(tmp_path / "local-backups"),
+        "backup_dir": str(tmp_path / "local-backups"), "ssh": {"control_dir": ""},
         "peers": [{"name": "b", "host": "198.51.100.12", "backup_dir": "/var/backups/sip-ha"}]})
     return config, folder
 

@@ -1,0 +1,84 @@
+"""One ssh connection per peer, shared by every rsync run to it (OpenSSH
+connection multiplexing): a push lists the peer's side and then transfers,
+two runs per folder, and a new connection costs a key exchange and a login
+each time.
+
+The first run to a peer becomes the master (``ControlMaster=auto``) and stays
+``PERSIST`` seconds after its last session (the watcher's reconcile keeps it
+alive while the node is active).  ``auto`` also makes a stale socket (a
+master that was killed) harmless: ssh removes it and connects anew.  The
+master checks the peer's host key when it connects, as every connection
+does; the sessions it carries run the key's forced command each, so a
+confined key (rrsync) is as confined.  Each master pings the peer
+(``ServerAliveInterval``), so a peer that goes away ends its master within
+about ``connect_timeout`` and the sessions waiting on it fail, rather than
+wait for rsync's own timeout.
+
+The control socket lets whoever can reach it use the peer's login, so it
+lives in a folder only this user (root) can enter; its name is a digest of
+everything that decides the connection (user, host, port, key, known hosts,
+checking), so a configuration that trusts another host key never rides on a
+connection made under the old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+from sync_helper.config import Peer, SshSettings
+from sync_helper.errors import ConfigError
+
+PERSIST = 120
+ALIVE_COUNT = 3
+
+
+def control_path(settings: SshSettings, peer: Peer) -> Path | None:
+    """The peer's control socket, or None without sharing (or a mounted target)."""
+    if not settings.control_dir or peer.mount is not None:
+        return None
+    decides = "\0".join((peer.user, peer.host, str(peer.port), settings.ssh,
+                         settings.identity_file, settings.known_hosts_file,
+                         settings.strict_host_key_checking, str(settings.connect_timeout)))
+    return Path(settings.control_dir) / hashlib.sha256(decides.encode()).hexdigest()[:16]
+
+
+def alive_interval(settings: SshSettings) -> int:
+    return max(1, settings.connect_timeout // ALIVE_COUNT)
+
+
+def options(settings: SshSettings, peer: Peer) -> list[str]:
+    """What rsync's ssh adds to share the peer's connection (none without)."""
+    path = control_path(settings, peer)
+    if path is None:
+        return []
+    return ["-o", "ControlMaster=auto", "-o", f"ControlPath={path}",
+            "-o", f"ControlPersist={PERSIST}",
+            "-o", f"ServerAliveInterval={alive_interval(settings)}",
+            "-o", f"ServerAliveCountMax={ALIVE_COUNT}"]
+
+
+def control_argv(settings: SshSettings, peer: Peer, path: Path, command: str) -> list[str]:
+    """``ssh -O COMMAND`` to the peer's master: ``check``, or ``stop``: take no
+    new session and end once the sessions it carries are done (a run of
+    another process in flight is not cut, as ``exit`` would)."""
+    return [settings.ssh, "-o", "BatchMode=yes", "-o", f"ControlPath={path}", "-O", command,
+            "-p", str(peer.port), peer.address()]
+
+
+def prepare(folder: Path) -> None:
+    """Make the control folder (mode 0700) or check the one there: a folder,
+    not a symlink, owned by this user and closed to everyone else."""
+    try:
+        folder.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot make the ssh control folder {folder}: {exc.strerror}") \
+            from None
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or \
+            info.st_mode & 0o077:
+        raise ConfigError(f"ssh control folder {folder} must be a folder of uid "
+                          f"{os.geteuid()} with mode 0700 (it holds the peers' connections)")
