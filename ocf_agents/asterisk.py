@@ -30,7 +30,7 @@ from ocf_agents.clients.asterisk_cli import (
     noload_modules,
     read_directories,
 )
-from ocf_agents.framework import daemon, promotion
+from ocf_agents.framework import daemon, metrics, promotion
 from ocf_agents.framework.ocf import (
     Agent,
     ArgsError,
@@ -238,6 +238,7 @@ def check_health(cfg: AsteriskConfig, ctx: Context, pid: int, paths: Paths) -> N
         raise GenericError(f"the control socket is answered by pid {answered_by[0]}, "
                            f"not by asterisk pid {pid} (a second Asterisk?)")
     answers = check_sip(cfg, ctx)
+    metrics.publish_rtt(ctx, answers)
     _say_if_check_unknown(ctx, any(answer.status == 401 for answer in answers))
 
 
@@ -522,7 +523,8 @@ def stop(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
             daemon.kill(ctx, pid, cfg.binary)
     daemon.stop_leftovers(ctx, cfg.binary, graceful)
     promotion.set_score(ctx, None)
-    promotion.publish(ctx, {config_attribute(ctx): None, degraded_attribute(ctx): None})
+    promotion.publish(ctx, {config_attribute(ctx): None, degraded_attribute(ctx): None,
+                            metrics.rtt_attribute(ctx): None})
     from ocf_agents.shared import astdb_carry
 
     daemon.forget(ctx, promotion.promoted_marker(ctx), ctx.state_file("config"),

@@ -25,7 +25,7 @@ import signal
 import sys
 import time
 
-from ocf_agents.framework import daemon, promotion, reminder
+from ocf_agents.framework import daemon, metrics, promotion, reminder
 from ocf_agents.framework.ocf import (
     Agent,
     Config,
@@ -313,7 +313,7 @@ def validate(cfg: FileSyncConfig, ctx: Context) -> None:
 
 # The attribute names' last words, after sipha-RESOURCE-PEER-.
 HEALTH_WORDS = ("sync", "pushed", "reconciled", "pending", "conflicts", "error", "reminder",
-                "kept", "kept-names")
+                "kept", "kept-names", "sync-lag-s")
 # how many of the peer's never-synced files kept-names lists
 KEPT_LISTED = 10
 
@@ -324,7 +324,8 @@ def health_attribute(resource: str, peer: str, word: str) -> str:
 
 
 def health_values(resource: str, peers: Mapping[str, PeerHealth],
-                  reminders: Mapping[str, reminder.Reminder]) -> dict[str, str | None]:
+                  reminders: Mapping[str, reminder.Reminder],
+                  now: float) -> dict[str, str | None]:
     values: dict[str, str | None] = {}
     for peer, health in peers.items():
         def name(word: str, peer: str = peer) -> str:
@@ -340,7 +341,8 @@ def health_values(resource: str, peers: Mapping[str, PeerHealth],
             name("error"): health.error[:200] or None,
             name("reminder"): found.value() if found else None,
             name("kept"): str(len(health.kept)),
-            name("kept-names"): "; ".join(health.kept[:KEPT_LISTED])[:900] or None})
+            name("kept-names"): "; ".join(health.kept[:KEPT_LISTED])[:900] or None,
+            name("sync-lag-s"): metrics.lag_seconds(health.healthy, health.last_ok, now)})
     return values
 
 
@@ -371,8 +373,8 @@ def publish_health(cfg: FileSyncConfig, ctx: Context, peers: Mapping[str, PeerHe
     values: dict[str, str | None] = {
         name: None for name in published
         if name.startswith(prefix) and name.endswith(tuple(f"-{w}" for w in HEALTH_WORDS))}
-    values.update(health_values(resource, peers, reminders))
-    promotion.publish(ctx, values)
+    values.update(health_values(resource, peers, reminders, now))
+    metrics.publish(ctx, values)
     for peer, health in peers.items():
         state = health.state
         if published.get(health_attribute(resource, peer, "sync")) == state:

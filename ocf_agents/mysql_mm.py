@@ -63,7 +63,6 @@ PROCESS and CONNECTION ADMIN.
 from __future__ import annotations
 
 import os
-import re
 import time
 from dataclasses import dataclass
 
@@ -99,7 +98,6 @@ from ocf_agents.framework.ocf import (
     param,
 )
 from sipha_runtime import processes
-from sipha_runtime.run import tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -115,8 +113,6 @@ SCORES = {OK: 10, PEER_UNREACHABLE: 8, LAGGING: 5, STOPPED: 3, UNCONFIGURED: 2, 
 LOG_LIMIT = 1 << 20
 # What config holds when stop runs without it (never read by stop).
 NO_CONFIG = "(not set)"
-# attrd_updater -Q -A: one line per node holding the attribute.
-_QUERY_LINE = re.compile(r'host="(?P<node>[^"]*)" value="(?P<value>[^"]*)"')
 
 
 class MysqlConfig(Config):
@@ -584,11 +580,9 @@ def _where(position: tuple[str, int] | None) -> str:
 
 def published_handovers(ctx: Context) -> dict[str, str]:
     """Every node's handover attribute, by node (empty when attrd cannot say)."""
-    result = ctx.run.run([tool("attrd_updater"), "-Q", "-A", "-n", handover_attribute(ctx)],
-                         timeout=max(0.5, min(5.0, ctx.remaining())))
-    if not result.ok:
-        return {}
-    return {m["node"]: m["value"] for m in _QUERY_LINE.finditer(result.stdout) if m["value"]}
+    from ocf_agents.framework.metrics import everywhere
+
+    return everywhere(ctx, handover_attribute(ctx))
 
 
 def _handover(ctx: Context) -> Handover | None:

@@ -19,6 +19,7 @@ import signal
 import socket
 import time
 
+from ocf_agents.framework import metrics
 from ocf_agents.framework.ocf import (
     Agent,
     ArgsError,
@@ -532,6 +533,7 @@ def start(cfg: ServiceIpConfig, ctx: Context) -> OCFCode:
         ctx.log.info(f"outbound source for {dest} is {src}")
     _announce(cfg, ctx, state, links)
     state.save()
+    metrics.took_over(ctx)
     return OCFCode.SUCCESS
 
 
@@ -539,6 +541,7 @@ def stop(cfg: ServiceIpConfig, ctx: Context) -> OCFCode:
     state = State.load(_state_path(ctx))
     if state is None:
         return OCFCode.SUCCESS
+    metrics.released(ctx)
     _stop_sender(state)
     state.save()
     ip = Ip(ctx.run)

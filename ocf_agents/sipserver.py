@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 
-from ocf_agents.framework import daemon
+from ocf_agents.framework import daemon, metrics
 from ocf_agents.framework.ocf import (
     Agent,
     ArgsError,
@@ -174,7 +174,7 @@ def check_health(cfg: SipServerConfig, ctx: Context, plan: Plan, pid: int, depth
     """Raise GenericError with the reason if the running server is unhealthy."""
     if processes.is_stopped(pid):
         raise GenericError(f"{os.path.basename(plan.binary)} (pid {pid}) is stopped (SIGSTOP?)")
-    check_sip(cfg, ctx)
+    metrics.publish_rtt(ctx, check_sip(cfg, ctx))
     if depth >= 10 and plan.control:
         result = ctx.run.run(plan.control, timeout=min(cfg.control_timeout, ctx.remaining()))
         if not result.ok:
@@ -241,6 +241,7 @@ def stop(cfg: SipServerConfig, ctx: Context) -> OCFCode:
         if not daemon.terminate(pid, plan.binary, graceful):
             daemon.kill(ctx, pid, plan.binary)
     daemon.stop_leftovers(ctx, plan.binary, graceful)
+    metrics.publish(ctx, {metrics.rtt_attribute(ctx): None})
     daemon.forget(ctx, plan.pidfile)
     return OCFCode.SUCCESS
 

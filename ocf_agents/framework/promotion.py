@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     Write = Callable[[str, str], None]
+    # (name, published value, new value): True when the change is not worth a call
+    Close = Callable[[str, str, str], bool]
 
 RETRY_AFTER = 60
 SCORE = "promotion-score"
@@ -55,9 +57,10 @@ def _read(cache: str) -> dict[str, tuple[str, float]]:
 
 
 def publish(ctx: Context, values: dict[str, str | None], cache: str | None = None,
-            write: Write | None = None) -> dict[str, str]:
+            write: Write | None = None, close: Close | None = None) -> dict[str, str]:
     """Set (or with None delete) node attributes, calling Pacemaker only for a
-    change. CACHE defaults to the agent's "attrs" state file. Returns what was
+    change (and, with CLOSE, only for one CLOSE does not call too small).
+    CACHE defaults to the agent's "attrs" state file. Returns what was
     published before."""
     cache = cache or ctx.state_file("attrs")
     write = write or _attribute(ctx)
@@ -69,6 +72,9 @@ def publish(ctx: Context, values: dict[str, str | None], cache: str | None = Non
         if text == old and (not failed or now - failed < RETRY_AFTER):
             continue
         if name not in before and not text:
+            continue
+        if (close is not None and old and text and close(name, old, text)
+                and (not failed or now - failed < RETRY_AFTER)):
             continue
         try:
             write(name, text)

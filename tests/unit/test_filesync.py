@@ -483,7 +483,10 @@ def test_the_active_node_publishes_sync_health_and_the_monitor_stays_ok(
     # failing: still 8, never 191 (see the monitor)
     assert filesync.AGENT.dispatch("monitor", node.env) == OCFCode.RUNNING_PROMOTED
     prefix = "sipha-filesync-node2-"
-    assert attributes.now() == {
+    published = attributes.now()
+    # behind since the last push that reached node2 (test_metrics.py: when it changes)
+    assert abs(int(published.pop(f"{prefix}sync-lag-s")) - (time.time() - 1700000000)) < 5
+    assert published == {
         f"{prefix}sync": "failing", f"{prefix}pushed": "2023-11-14T22:13:20Z",
         f"{prefix}pending": "1", f"{prefix}conflicts": "0", f"{prefix}kept": "0",
         f"{prefix}error": "cannot list node2: Host key verification failed"}
@@ -498,7 +501,7 @@ def test_the_active_node_publishes_sync_health_and_the_monitor_stays_ok(
     assert attributes.now() == {
         f"{prefix}sync": "ok", f"{prefix}pushed": "2023-11-14T22:15:00Z",
         f"{prefix}reconciled": "2023-11-14T22:15:00Z", f"{prefix}pending": "0",
-        f"{prefix}conflicts": "0", f"{prefix}kept": "2",
+        f"{prefix}conflicts": "0", f"{prefix}kept": "2", f"{prefix}sync-lag-s": "0",
         f"{prefix}kept-names": "/etc/asterisk/only-there.conf; /etc/asterisk/sip.conf.orig"}
     # a standby pushes to nobody: everything goes
     node.role_file.write_text("standby")

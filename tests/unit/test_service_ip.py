@@ -50,6 +50,7 @@ class FakeIp:
     def __init__(self, links=None, routes4=None, routes6=None, get=None, sockets=(),
                  destroy=True, fail=None) -> None:
         self.calls: list[list[str]] = []
+        self.attrd: list[list[str]] = []
         self.links = LINKS if links is None else links
         self.routes = {4: routes4 or [], 6: routes6 or []}
         self.get = get
@@ -58,6 +59,9 @@ class FakeIp:
 
     def run(self, argv, timeout=None, env=None):
         args = list(argv[1:])
+        if argv[0].endswith("attrd_updater"):    # the takeover's metrics (test_metrics.py)
+            self.attrd.append(args)
+            return Completed(argv, 0, "", "", 0.0)
         if argv[0].endswith("/ss") or argv[0] == "ss":
             args = ["ss", *args]
         self.calls.append(args)

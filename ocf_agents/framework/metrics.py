@@ -1,0 +1,126 @@
+"""Measurements published as transient node attributes, for
+prometheus-hacluster-exporter (``ha_cluster_pacemaker_node_attributes``)
+and ``crm_mon -A``: the SIP round-trip time, the file sync lag and the
+last takeover with the outage it ended.
+
+A measurement's unit is the last word of its name (``-ms``, ``-s``).  It is
+published through the agents' one attribute cache (``promotion.publish``)
+only when it moved meaningfully from the published value: by more than
+20 % or the unit's step (5 ms, 10 s), so a monitor whose value did not move
+costs no ``attrd_updater`` call, and the exporter, which shows each value as
+a label, is not handed a new series per monitor.  The published value thus
+stays within that margin of the last measurement.  For a lag, 0 (in sync)
+is a state of its own: reaching it or leaving it is always published.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ocf_agents.framework import promotion
+from ocf_agents.framework.ocf import Context
+from sipha_runtime.run import tool
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ocf_agents.clients.sip_options import Answer
+
+RELATIVE = 0.2
+STEPS = {"-ms": 5.0, "-s": 10.0}
+# A takeover counts a peer's release as the start of its outage only if the
+# release is this recent: an older one belongs to an earlier move.
+RELEASE_WINDOW = 300
+# attrd_updater -Q -A: one line per node holding the attribute.
+QUERY_LINE = r'host="(?P<node>[^"]*)" value="(?P<value>[^"]*)"'
+
+
+def close(name: str, old: str, new: str) -> bool:
+    """Whether NEW is too near the published OLD to be worth a call."""
+    step = next((s for unit, s in STEPS.items() if name.endswith(unit)), None)
+    if step is None:
+        return False
+    try:
+        before, after = float(old), float(new)
+    except ValueError:
+        return False
+    if name.endswith("-lag-s") and (before == 0) != (after == 0):
+        return False
+    return abs(after - before) <= max(step, RELATIVE * before)
+
+
+def publish(ctx: Context, values: dict[str, str | None]) -> dict[str, str]:
+    """promotion.publish with the margin above."""
+    return promotion.publish(ctx, values, close=close)
+
+
+def rtt_attribute(ctx: Context) -> str:
+    return f"sipha-{ctx.resource}-sip-rtt-ms"
+
+
+def publish_rtt(ctx: Context, answers: Sequence[Answer]) -> None:
+    """The slowest answer of the SIP check, in whole milliseconds."""
+    if answers:
+        slowest = max(answer.rtt for answer in answers)
+        publish(ctx, {rtt_attribute(ctx): str(round(slowest * 1000))})
+
+
+def lag_seconds(in_sync: bool, last_ok: float | None, now: float) -> str | None:
+    """A sync lag: 0 in sync, else the time since the last success (None:
+    no success known yet)."""
+    if in_sync:
+        return "0"
+    return None if last_ok is None else str(max(0, round(now - last_ok)))
+
+
+# --------------------------------------------------------------------------
+# Takeovers: who can know an outage's length
+
+
+def release_attribute(ctx: Context) -> str:
+    """Set by the active node when it stops serving (stop or demote)."""
+    return f"sipha-{ctx.resource}-released"
+
+
+def takeover_attributes(ctx: Context) -> tuple[str, str]:
+    return f"sipha-{ctx.resource}-last-takeover", f"sipha-{ctx.resource}-last-outage-s"
+
+
+def everywhere(ctx: Context, name: str) -> dict[str, str]:
+    """Every node's value of the transient attribute NAME, by node (empty
+    when attrd cannot say)."""
+    result = ctx.run.run([tool("attrd_updater"), "-Q", "-A", "-n", name],
+                         timeout=max(0.5, min(5.0, ctx.remaining())))
+    if not result.ok:
+        return {}
+    import re
+
+    return {m["node"]: m["value"] for m in re.finditer(QUERY_LINE, result.stdout) if m["value"]}
+
+
+def released(ctx: Context) -> None:
+    """Called when this node stops being the active one."""
+    promotion.publish(ctx, {release_attribute(ctx): f"{time.time():.1f}"})
+
+
+def took_over(ctx: Context) -> None:
+    """Called when this node has become the active one: the time (UTC), and
+    the outage from the previous active's release (its stop or demote) to
+    now.  Without a recent release elsewhere (the previous active crashed or
+    was fenced, and its attributes went with it; or there was none) no node
+    knows when service stopped, and the outage attribute is removed."""
+    now = time.time()
+    releases = []
+    for node, value in everywhere(ctx, release_attribute(ctx)).items():
+        try:
+            stamp = float(value)
+        except ValueError:
+            continue
+        if node != ctx.node and now - RELEASE_WINDOW <= stamp <= now:
+            releases.append(stamp)
+    outage = f"{now - max(releases):.1f}" if releases else None
+    when, length = takeover_attributes(ctx)
+    from ocf_agents.framework.reminder import utc
+
+    promotion.publish(ctx, {when: utc(now), length: outage})
