@@ -541,7 +541,7 @@ def stop(cfg: ServiceIpConfig, ctx: Context) -> OCFCode:
     state = State.load(_state_path(ctx))
     if state is None:
         return OCFCode.SUCCESS
-    metrics.released(ctx)
+    leaving = time.time()
     _stop_sender(state)
     state.save()
     ip = Ip(ctx.run)
@@ -559,6 +559,7 @@ def stop(cfg: ServiceIpConfig, ctx: Context) -> OCFCode:
         ctx.log.info(f"removed {entry['ip']}/{entry['prefix']} from {entry['dev']}")
     _lift_guards(ip, ctx, state)
     state.remove()
+    metrics.released(ctx, leaving)      # last: attrd's round trip is no part of the outage
     return OCFCode.SUCCESS
 
 

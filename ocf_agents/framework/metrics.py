@@ -99,9 +99,10 @@ def everywhere(ctx: Context, name: str) -> dict[str, str]:
     return {m["node"]: m["value"] for m in re.finditer(QUERY_LINE, result.stdout) if m["value"]}
 
 
-def released(ctx: Context) -> None:
-    """Called when this node stops being the active one."""
-    promotion.publish(ctx, {release_attribute(ctx): f"{time.time():.1f}"})
+def released(ctx: Context, when: float) -> None:
+    """Called when this node has stopped being the active one, WHEN it began
+    to stop."""
+    promotion.publish(ctx, {release_attribute(ctx): f"{when:.1f}"})
 
 
 def took_over(ctx: Context) -> None:
