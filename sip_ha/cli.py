@@ -183,13 +183,14 @@ def _move_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _report(outcome: Any, verb: str, output_as: str) -> None:
     from sip_ha import history
+    from sip_ha.failover import PROBE_INTERVAL
 
     if not outcome.probed:
         outage = "not measured"
     elif outcome.outage is None:
         outage = "not over: the address does not answer SIP now, check 'sip-ha status'"
     elif outcome.outage == 0.0:
-        outage = "none seen (SIP OPTIONS every 0.2s)"
+        outage = f"none seen (SIP OPTIONS every {PROBE_INTERVAL:g}s)"
     else:
         outage = f"{outcome.outage:.1f}s"
     for warning in outcome.warnings:

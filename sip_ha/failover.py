@@ -354,31 +354,49 @@ def sip_answers(uri: str, timeout: float = 0.5) -> bool:
     return False
 
 
+# How often the outage watch asks the service address.
+PROBE_INTERVAL = 0.1
+
+
 class _OutageWatch:
     """Probe the service address in the background; the longest stretch from
-    the last answer before a silence to the first answer after it."""
+    the last answer before a silence to the first answer after it.  Each
+    probe runs in a thread of its own and counts at the time it was sent, so
+    a probe waiting out its timeout on a dead address does not hide when the
+    next one is answered: the outage is measured to the interval."""
 
     def __init__(self, service: Service, probe: Callable[[str], bool],
-                 interval: float = 0.2) -> None:
+                 interval: float = PROBE_INTERVAL) -> None:
         self.uri = sip_uri(service.ip[0], service.options.get("sip_uris", ""))
         self.probe = probe
         self.interval = interval
         self.samples: list[tuple[float, bool]] = []
+        self.lock = threading.Lock()
+        self.probes: list[threading.Thread] = []
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
 
     def _loop(self) -> None:
         while not self.done.is_set():
-            self.samples.append((time.monotonic(), self.probe(self.uri)))
+            probe = threading.Thread(target=self._one, args=(time.monotonic(),), daemon=True)
+            probe.start()
+            self.probes = [p for p in self.probes if p.is_alive()] + [probe]
             self.done.wait(self.interval)
+
+    def _one(self, sent: float) -> None:
+        answered = self.probe(self.uri)
+        with self.lock:
+            self.samples.append((sent, answered))
 
     def stop(self) -> float | None:
         # One more probe after the move so a final silence is measured too.
         self.done.set()
         self.thread.join()
-        self.samples.append((time.monotonic(), self.probe(self.uri)))
-        return longest_outage(self.samples)
+        for probe in self.probes:
+            probe.join()
+        self._one(time.monotonic())
+        return longest_outage(sorted(self.samples))
 
 
 def longest_outage(samples: list[tuple[float, bool]]) -> float | None:

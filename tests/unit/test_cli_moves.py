@@ -378,8 +378,8 @@ def slow(seconds: float):
 
 
 def test_failover_picks_the_standby_and_measures_the_outage(states):
-    # The probe runs every 0.2 s during the move: answer, two silences, answers.
-    answers = iter([True, False, False] + [True] * 100)
+    # A probe every 0.1 s during the move: answer, five silences, answers.
+    answers = iter([True] + [False] * 5 + [True] * 100)
     fake = FakeRunner([
         (CRM_MON, done(states["on-node1"])),
         ([tools.PCS, "resource", "move", "pbx-asterisk-clone", "node2", "--promoted",
