@@ -145,6 +145,17 @@ def wait_gone(pid: int, deadline: float, poll: float = 0.05) -> bool:
     return True
 
 
+def set_name(name: str) -> None:
+    """This process's name as ps, pkill and killall see it (at most 15
+    bytes): a process forked from an agent otherwise keeps the name of the
+    agent's shim, which for ocf:sipha:asterisk is the server's ("asterisk")."""
+    try:
+        with open("/proc/self/comm", "w", encoding="ascii") as handle:
+            handle.write(name[:15])
+    except OSError:
+        pass
+
+
 def in_background(work: Callable[[], object]) -> int:
     """Run WORK in a child that outlives the agent and return its pid. The
     child has its own session and none of our descriptors: Pacemaker waits

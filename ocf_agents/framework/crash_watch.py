@@ -120,6 +120,10 @@ def unmanaged_in(cib_xml: str, resource: str, node: str) -> str | None:
     return None
 
 
+# The watcher's process name (ps, pkill).
+WATCHER_NAME = "sipha-watch"
+
+
 def arm(ctx: Context, pid: int, what: str) -> None:
     """Watch PID (WHAT names it in the log) until it exits or stop disarms."""
     import secrets
@@ -224,6 +228,9 @@ def _watch(ctx: Context, path: str, token: str, pid: int, what: str,
     """The watcher's whole life (in the child: its descriptors are /dev/null)."""
     import signal
 
+    # An administrator's "killall -9 asterisk" (a crash test) must not end
+    # the watcher with the server it watches.
+    processes.set_name(WATCHER_NAME)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     wait_exit(pid)
     if not _armed(path, token):

@@ -59,6 +59,8 @@ def test_an_exit_without_a_stop_is_reported_at_once(ctx: Context, tmp_path: Path
     crash_watch.arm(ctx, proc.pid, "sleep")
     pid = watcher(ctx)
     assert processes.is_alive(pid)
+    # Not named after the agent's shim: "killall asterisk" spares it.
+    assert until(lambda: Path(f"/proc/{pid}/comm").read_text() == "sipha-watch\n")
     time.sleep(0.2)
     assert not (tmp_path / "reported").exists()
     killed = time.monotonic()
