@@ -228,16 +228,20 @@ def check_health(cfg: AsteriskConfig, ctx: Context, pid: int, paths: Paths) -> N
     if processes.is_stopped(pid):
         raise GenericError(f"asterisk (pid {pid}) is stopped (SIGSTOP?)")
     cli = cli_of(cfg, paths)
-    try:
-        cli.uptime()
-    except AsteriskError as err:
-        raise GenericError(str(err)) from None
-    # The banner is "host/pid/version": the socket must be this Asterisk's.
-    answered_by = cli.banner.split("/")[1:2]
-    if answered_by and answered_by[0].isdigit() and int(answered_by[0]) != pid:
-        raise GenericError(f"the control socket is answered by pid {answered_by[0]}, "
-                           f"not by asterisk pid {pid} (a second Asterisk?)")
-    answers = check_sip(cfg, ctx)
+
+    def control() -> None:
+        try:
+            cli.uptime()
+        except AsteriskError as err:
+            raise GenericError(str(err)) from None
+        # The banner is "host/pid/version": the socket must be this Asterisk's.
+        answered_by = cli.banner.split("/")[1:2]
+        if answered_by and answered_by[0].isdigit() and int(answered_by[0]) != pid:
+            raise GenericError(f"the control socket is answered by pid {answered_by[0]}, "
+                               f"not by asterisk pid {pid} (a second Asterisk?)")
+
+    # The control socket while the SIP probes are under way; its failure first.
+    answers = check_sip(cfg, ctx, during=control)
     metrics.publish_rtt(ctx, answers)
     _say_if_check_unknown(ctx, any(answer.status == 401 for answer in answers))
 

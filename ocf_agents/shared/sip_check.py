@@ -14,6 +14,8 @@ from ocf_agents.framework.ocf import (
 
 TYPE_CHECKING = False  # typing itself would cost the monitor 2 ms (it imports re)
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ocf_agents.clients.sip_options import Answer
 
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx")
@@ -60,18 +62,20 @@ def validate_sip(cfg: SipCheckConfig) -> None:
             raise NotConfiguredError(f"sip_uris: {err}") from None
 
 
-def check_sip(cfg: SipCheckConfig, ctx: Context) -> list[Answer]:
+def check_sip(cfg: SipCheckConfig, ctx: Context,
+              during: Callable[[], object] | None = None) -> list[Answer]:
     """Every URI answers OPTIONS in time with an accepted status (their
-    answers), or GenericError."""
-    from ocf_agents.clients.sip_options import SipError, probe
+    answers), or GenericError for the first that does not.  The URIs are
+    asked at once; DURING (an agent's other check) runs meanwhile, and what
+    it raises comes first."""
+    from ocf_agents.clients.sip_options import SipError, probe_all
 
+    limit = min(cfg.sip_timeout, ctx.remaining())
+    results = probe_all(cfg.sip_uris, limit, tls_verify=cfg.sip_tls_verify, during=during)
     answers = []
-    for uri in cfg.sip_uris:
-        limit = min(cfg.sip_timeout, ctx.remaining())
-        try:
-            answer = probe(uri, limit, tls_verify=cfg.sip_tls_verify)
-        except SipError as err:
-            raise GenericError(f"SIP OPTIONS {uri}: {err}") from None
+    for uri, answer in zip(cfg.sip_uris, results, strict=True):
+        if isinstance(answer, SipError):
+            raise GenericError(f"SIP OPTIONS {uri}: {answer}")
         if not accepts(cfg.sip_accept, answer.status):
             raise GenericError(f"SIP OPTIONS {uri} answered {answer.status} {answer.reason}")
         answers.append(answer)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from ocf_agents.clients.sip_options import (
+    Answer,
     SipError,
     Target,
     build_request,
     parse_response,
     parse_uri,
     probe,
+    probe_all,
 )
 from tests.support.fake_sip import FakeSip, reply
 
@@ -125,3 +130,46 @@ def test_a_bare_ipv6_address_takes_no_port():
 def test_uris_follow_the_one_host_port_grammar(uri: str):
     with pytest.raises(ValueError):
         parse_uri(uri)
+
+
+def test_probe_all_asks_every_uri_at_once_while_during_runs():
+    # Neither server answers before DURING has seen both requests arrive:
+    # probes one after the other would never get there.
+    both_asked = threading.Event()
+    servers = [FakeSip(kind, lambda req, n: (both_asked.wait(5), [reply(req, "200 OK")])[1])
+               for kind in ("udp", "tcp")]
+
+    def during() -> None:
+        deadline = time.monotonic() + 3
+        while not all(s.requests for s in servers) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert all(s.requests for s in servers), "the probes did not run at once"
+        both_asked.set()
+
+    try:
+        answers = probe_all([s.uri for s in servers], 4, during=during)
+        assert [type(a) for a in answers] == [Answer, Answer]
+        assert [a.status for a in answers if isinstance(a, Answer)] == [200, 200]
+    finally:
+        both_asked.set()
+        for server in servers:
+            server.close()
+
+
+def test_probe_all_keeps_the_order_and_during_fails_after_the_probes():
+    silent = FakeSip("udp", lambda req, n: [])
+    answering = FakeSip("tcp", lambda req, n: [reply(req, "503 Busy")])
+
+    def failing() -> None:
+        raise RuntimeError("control socket broken")
+
+    try:
+        results = probe_all([silent.uri, answering.uri], 0.3)
+        assert isinstance(results[0], SipError) and "no answer" in str(results[0])
+        assert isinstance(results[1], Answer) and results[1].status == 503
+        with pytest.raises(RuntimeError, match="control socket broken"):
+            probe_all([silent.uri, answering.uri], 0.3, during=failing)
+        assert len(silent.requests) >= 2 and len(answering.requests) == 2
+    finally:
+        silent.close()
+        answering.close()
