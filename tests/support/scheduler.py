@@ -70,6 +70,15 @@ class Simulation:
                              value=value)
         tree.write(str(self.path))
 
+    def delete_attr(self, node: str, name: str) -> None:
+        """What ``attrd_updater -D -n NAME`` leaves: no such attribute on NODE."""
+        tree = etree.parse(str(self.path))
+        for nvpair in tree.getroot().findall(
+                f"status/node_state[@uname='{node}']/transient_attributes/"
+                f"instance_attributes/nvpair[@name='{name}']"):
+            nvpair.getparent().remove(nvpair)
+        tree.write(str(self.path))
+
     def move(self, rsc: str, node: str | None, role: str | None = None) -> None:
         """What 'pcs resource move RSC NODE [--promoted]' adds; None: 'clear' removes it."""
         tree = etree.parse(str(self.path))

@@ -59,6 +59,18 @@ def test_the_preferred_node_wins_when_the_other_ping_reports_first(tmp_path: Pat
     assert placement(sim)[0] == ["node2"]
 
 
+def test_a_node_whose_ping_is_stopped_counts_as_reaching_the_gateway(two: Simulation):
+    """ocf:pacemaker:ping's stop deletes the attribute: unknown, not lost.
+    The active node that reaches no gateway gives the role to it; while the
+    active node reaches them, nothing moves."""
+    two.delete_attr("node2", "sipha-gw-pbx")
+    assert two.settle() == []
+    assert placement(two)[0] == ["node1"]
+    two.set_attrs("node1", sipha_gw_pbx="0")
+    two.settle()
+    assert placement(two)[0] == ["node2"]
+
+
 def test_lost_node_is_fenced_and_the_standby_takes_over_without_failback(two: Simulation):
     actions = two.settle("--node-fail", "node1")
     assert any(a.startswith("Fence (reboot) node1") for a in actions), actions
