@@ -81,8 +81,14 @@ def test_crash_of_the_promoted_asterisk_moves_the_role(pbx):
     active = promoted(cluster)
     standby = next(n for n in cluster.nodes if n != active)
     started = time.time()
-    cluster.kill_process(active, "asterisk", user="asterisk")
+    # As an administrator tests a crash (killall -9 asterisk): the agent's
+    # crash watcher, no longer named after its shim, survives it and reports.
+    cluster.kill_process(active, "asterisk")
     wait_until(lambda: promoted(cluster) == standby, 90, what="the standby promoted")
+    reported = cluster.run(active, "journalctl", "--no-pager", "--quiet", "--since",
+                           f"@{int(started)}", "--grep", "exited without a stop: reporting",
+                           check=False).stdout
+    assert "asterisk (pid" in reported, "the crash watcher did not report the crash"
     wait_until(lambda: cluster.ip(standby) in registers_from(cluster, started), 60,
                what="REGISTER from the new active node")
     # The crashed instance comes back as the hot standby.
