@@ -429,6 +429,25 @@ def test_pcs_failure_is_a_sentence(states):
     assert fake.finished()
 
 
+def test_a_probe_waiting_out_its_timeout_does_not_hide_the_answer_after_it():
+    """The address is dead from 0.3 s to 1.0 s; a probe into it waits 0.8 s.
+    Probes in their own threads, counted when sent, see about 0.7 s; one
+    after the other they saw 1.2 s (the next probe waited for the dead one)."""
+    began = time.monotonic()
+
+    def probe(uri: str) -> bool:
+        if 0.3 <= time.monotonic() - began < 1.0:
+            time.sleep(0.8)
+            return False
+        return True
+
+    service = params.load(EXAMPLE).services[0]
+    watch = failover._OutageWatch(service, probe)
+    time.sleep(2.0)
+    outage = watch.stop()
+    assert outage is not None and 0.5 < outage < 1.05, outage
+
+
 def test_longest_outage():
     assert failover.longest_outage([(0, True), (1, True)]) == 0.0
     assert failover.longest_outage([(0, True), (1, False), (2.5, False), (3, True)]) == 3

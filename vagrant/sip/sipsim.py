@@ -158,7 +158,9 @@ def options(args):
 def probe(args):
     """Send OPTIONS every INTERVAL, each in a thread of its own, so that a
     request lost into a dead address does not delay the next: the outage is
-    measured to the interval, not to the timeout."""
+    measured to the interval, not to the timeout.  (sip_ha.failover's
+    _OutageWatch measures the same way for the CLI; this script runs alone
+    in the phone's network namespace, without the package.)"""
     t_start = time.monotonic()
     results = []            # (monotonic sent, wall clock sent, answer or None)
     lock = threading.Lock()
