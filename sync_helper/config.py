@@ -124,7 +124,7 @@ class SyncConfig:
     state_dir: Path = Path("/var/lib/sip-ha/sync")
     backup_dir: Path = Path("/var/backups/sip-ha")
     backup_keep_days: float = 30.0
-    debounce: float = 0.5
+    debounce: float = 0.1
     max_delay: float = 5.0
     reconcile_interval: float = 60.0
     timeout: float = 300.0
