@@ -15,6 +15,9 @@ from cluster_checks import (  # noqa: F401  (collected by pytest)
     test_service_address_answers_phone_and_fails_over,
     test_vagrant_up_all_nodes_running,
 )
+from metrics_checks import (  # noqa: F401  (collected by pytest)
+    test_the_exporter_shows_rtt_sync_lag_replication_lag_and_the_last_outage,
+)
 from service_ip_checks import (  # noqa: F401  (collected by pytest)
     test_service_addresses_move_with_the_neighbour_caches_and_trunk_source,
 )
