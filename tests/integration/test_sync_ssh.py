@@ -756,3 +756,44 @@ def test_a_new_host_key_after_a_restart_is_refused(
             for suffix, data in kept.items():
                 Path(f"{key}{suffix}").write_bytes(data)
             _restart(peer_sshd)
+
+
+def test_a_shared_connection_to_a_silent_peer_fails_the_push_in_bounded_time(
+        node: Node, peer_sshd: sshd.PrivateSshd) -> None:
+    """The peer's link goes down without a word (no reset, no close): the
+    connection's pings go unanswered and the push waiting on it fails within
+    about connect_timeout (10 s), not rsync's timeout; once the link is back,
+    the next change arrives."""
+    from sync_helper.health import FAILING, read
+
+    record = node.config().state_dir / "health.json"
+    link = ["/usr/sbin/ip", "-n", peer_sshd.netns, "link", "set", "eth0"]
+    with Running(node):
+        (node.folder / "a.conf").write_text("a\n")
+        assert eventually(partial(arrived, node, node.folder / "a.conf", "a\n"))
+        subprocess.run([*link, "down"], check=True, timeout=10)
+        try:
+            (node.folder / "b.conf").write_text("b\n")
+            started = time.monotonic()
+            assert eventually(lambda: getattr(read(record).get("peer-b"), "state", "")
+                              == FAILING, within=40)
+            print(f"failed after {time.monotonic() - started:.1f} s: "
+                  f"{read(record)['peer-b'].error}")
+        finally:
+            subprocess.run([*link, "up"], check=True, timeout=10)
+        (node.folder / "c.conf").write_text("c\n")
+        assert eventually(partial(arrived, node, node.folder / "c.conf", "c\n"), within=30)
+    _end_orphans(peer_sshd)
+
+
+def _end_orphans(daemon: sshd.PrivateSshd) -> None:
+    """A server side whose client vanished while the link was down waits for
+    a packet that may never come: end it (ours, in the peer's namespace)."""
+    import signal
+
+    found = subprocess.run(["/usr/sbin/ip", "netns", "pids", daemon.netns],
+                           capture_output=True, text=True, timeout=10, check=True)
+    listener = daemon.process.pid if daemon.process is not None else -1
+    for pid in (int(p) for p in found.stdout.split()):
+        if pid != listener:
+            os.kill(pid, signal.SIGTERM)
