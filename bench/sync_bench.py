@@ -337,4 +337,8 @@ def report(result: dict[str, float]) -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(report(run(int(sys.argv[1]) if len(sys.argv) > 1 else 7))))
+    import json
+
+    measured = run(int(sys.argv[1]) if len(sys.argv) > 1 else 7)
+    print("\n".join(report(measured)))
+    print(json.dumps(measured))
