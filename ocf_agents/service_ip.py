@@ -559,6 +559,7 @@ def stop(cfg: ServiceIpConfig, ctx: Context) -> OCFCode:
         ctx.log.info(f"removed {entry['ip']}/{entry['prefix']} from {entry['dev']}")
     _lift_guards(ip, ctx, state)
     state.remove()
+    metrics.forget_takeover(ctx)
     metrics.released(ctx, leaving)      # last: attrd's round trip is no part of the outage
     return OCFCode.SUCCESS
 
@@ -609,6 +610,8 @@ def monitor(cfg: ServiceIpConfig, ctx: Context) -> OCFCode:
         for address, mac in find_duplicates(_targets(state, links), cfg.duplicate_timeout):
             raise GenericError(f"duplicate address: {address} is also answered by {mac} "
                                "(another host holds it)")
+    if not ctx.is_probe:
+        metrics.settle_outage(ctx)
     return OCFCode.SUCCESS
 
 

@@ -15,6 +15,7 @@ is a state of its own: reaching it or leaving it is always published.
 
 from __future__ import annotations
 
+import os
 import time
 
 from ocf_agents.framework import promotion
@@ -32,6 +33,9 @@ STEPS = {"-ms": 5.0, "-s": 10.0}
 # A takeover counts a peer's release as the start of its outage only if the
 # release is this recent: an older one belongs to an earlier move.
 RELEASE_WINDOW = 300
+# How long the monitors after a takeover look for a release that had not
+# reached this node's attrd when the start ran.
+PENDING_FOR = 60
 # attrd_updater -Q -A: one line per node holding the attribute.
 QUERY_LINE = r'host="(?P<node>[^"]*)" value="(?P<value>[^"]*)"'
 
@@ -108,20 +112,64 @@ def released(ctx: Context, when: float) -> None:
 def took_over(ctx: Context) -> None:
     """Called when this node has become the active one: the time (UTC), and
     the outage from the previous active's release (its stop or demote) to
-    now.  Without a recent release elsewhere (the previous active crashed or
-    was fenced, and its attributes went with it; or there was none) no node
-    knows when service stopped, and the outage attribute is removed."""
+    now.  The release may reach this node's attrd only after the start
+    (seen on Pacemaker 2.1): then the monitors ask again (settle_outage).
+    Without a release elsewhere (the previous active crashed or was fenced,
+    and its attributes went with it; or there was none) no node knows when
+    service stopped, and the outage attribute is removed."""
     now = time.time()
+    outage = _outage(ctx, now)
+    when, length = takeover_attributes(ctx)
+    from ocf_agents.framework.reminder import utc
+
+    promotion.publish(ctx, {when: utc(now), length: outage})
+    pending = _pending_file(ctx)
+    if outage is None:
+        with open(pending, "w", encoding="ascii") as handle:
+            handle.write(f"{now:.1f}\n")
+    else:
+        forget_takeover(ctx)
+
+
+def settle_outage(ctx: Context) -> None:
+    """A monitor's: the outage of a takeover whose release had not reached
+    this node when it started, once it has (given up after PENDING_FOR)."""
+    path = _pending_file(ctx)
+    try:
+        with open(path, "rb") as handle:
+            at = float(handle.read())
+    except FileNotFoundError:
+        return
+    except ValueError:
+        forget_takeover(ctx)
+        return
+    outage = _outage(ctx, at)
+    if outage is not None:
+        promotion.publish(ctx, {takeover_attributes(ctx)[1]: outage})
+    if outage is not None or time.time() - at > PENDING_FOR:
+        forget_takeover(ctx)
+
+
+def forget_takeover(ctx: Context) -> None:
+    try:
+        os.unlink(_pending_file(ctx))
+    except FileNotFoundError:
+        pass
+
+
+def _pending_file(ctx: Context) -> str:
+    return ctx.state_file("takeover")
+
+
+def _outage(ctx: Context, at: float) -> str | None:
+    """Seconds from another node's latest release (within RELEASE_WINDOW
+    before AT) to AT; None when no node released the service then."""
     releases = []
     for node, value in everywhere(ctx, release_attribute(ctx)).items():
         try:
             stamp = float(value)
         except ValueError:
             continue
-        if node != ctx.node and now - RELEASE_WINDOW <= stamp <= now:
+        if node != ctx.node and at - RELEASE_WINDOW <= stamp <= at:
             releases.append(stamp)
-    outage = f"{now - max(releases):.1f}" if releases else None
-    when, length = takeover_attributes(ctx)
-    from ocf_agents.framework.reminder import utc
-
-    promotion.publish(ctx, {when: utc(now), length: outage})
+    return f"{at - max(releases):.1f}" if releases else None

@@ -141,6 +141,34 @@ def test_a_takeover_nobody_released_has_no_outage_length(tmp_path):
     assert OUTAGE not in attrd.sets()                      # nothing to delete there
 
 
+def test_a_release_that_reaches_attrd_after_the_start_is_counted_by_a_monitor(tmp_path):
+    """Pacemaker 2.1: the old node's release can reach this node's attrd
+    after the new start asked; a later monitor finds it and publishes the
+    outage up to the takeover, once."""
+    attrd = Recorder({})
+    metrics.took_over(context(tmp_path, attrd))
+    taken = time.time()
+    assert OUTAGE not in attrd.sets()
+    late = Recorder({"node1": taken - 1.5})
+    metrics.settle_outage(context(tmp_path, late))
+    assert 1.4 <= float(late.sets()[OUTAGE] or "") < 3
+    again = Recorder({"node1": taken - 1.5})
+    metrics.settle_outage(context(tmp_path, again))
+    assert again.calls == []                               # settled: no more queries
+
+
+def test_a_takeover_without_any_release_stops_asking_after_a_while(tmp_path, monkeypatch):
+    metrics.took_over(context(tmp_path, Recorder({})))
+    asked = Recorder({})
+    metrics.settle_outage(context(tmp_path, asked))
+    assert asked.calls == [["-Q", "-A", "-n", RELEASED]]
+    monkeypatch.setattr(metrics.time, "time", lambda: time.monotonic() + 1e10)
+    metrics.settle_outage(context(tmp_path, Recorder({})))
+    quiet = Recorder({"node1": 1.0})
+    metrics.settle_outage(context(tmp_path, quiet))
+    assert quiet.calls == []
+
+
 def test_the_service_address_releases_on_stop_and_takes_over_on_start(tmp_path):
     fake = FakeIp()
     ctx = context(tmp_path, fake)
