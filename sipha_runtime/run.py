@@ -83,13 +83,17 @@ class Runner:
         return self.deadline - time.monotonic()
 
     def run(self, argv: Sequence[str], timeout: float | None = None,
-            env: Mapping[str, str] | None = None) -> Completed:
+            env: Mapping[str, str | None] | None = None) -> Completed:
+        """ARGV's outcome; ENV changes the child's environment (None removes
+        a variable)."""
         limit = self.remaining() if timeout is None else min(timeout, self.remaining())
         if limit <= 0:
             raise CommandTimeout(f"no time left to run {argv[0]}")
         import subprocess  # not on the path of a monitor that runs no command
 
-        child_env = {**os.environ, **(env or {}), "LC_ALL": "C"}
+        child_env = {key: value for key, value in {**os.environ, **(env or {})}.items()
+                     if value is not None}
+        child_env["LC_ALL"] = "C"
         started = time.monotonic()
         out, err = os.memfd_create("stdout"), os.memfd_create("stderr")
         try:

@@ -36,6 +36,8 @@ RELEASE_WINDOW = 300
 # How long the monitors after a takeover look for a release that had not
 # reached this node's attrd when the start ran.
 PENDING_FOR = 60
+# Pacemaker's name for the node an action runs on, in the agent's environment.
+NODE_VARIABLE = "OCF_RESKEY_CRM_meta_on_node"
 # attrd_updater -Q -A: one line per node holding the attribute.
 QUERY_LINE = r'host="(?P<node>[^"]*)" value="(?P<value>[^"]*)"'
 
@@ -93,9 +95,12 @@ def takeover_attributes(ctx: Context) -> tuple[str, str]:
 
 def everywhere(ctx: Context, name: str) -> dict[str, str]:
     """Every node's value of the transient attribute NAME, by node (empty
-    when attrd cannot say)."""
+    when attrd cannot say).  Without the agent's OCF_RESKEY_CRM_meta_on_node:
+    with it, attrd_updater -Q -A answers for that node alone (Pacemaker
+    2.1.5, seen in the bookworm cluster)."""
     result = ctx.run.run([tool("attrd_updater"), "-Q", "-A", "-n", name],
-                         timeout=max(0.5, min(5.0, ctx.remaining())))
+                         timeout=max(0.5, min(5.0, ctx.remaining())),
+                         env={NODE_VARIABLE: None})
     if not result.ok:
         return {}
     import re
@@ -112,8 +117,8 @@ def released(ctx: Context, when: float) -> None:
 def took_over(ctx: Context) -> None:
     """Called when this node has become the active one: the time (UTC), and
     the outage from the previous active's release (its stop or demote) to
-    now.  The release may reach this node's attrd only after the start
-    (seen on Pacemaker 2.1): then the monitors ask again (settle_outage).
+    now.  attrd spreads the release asynchronously: if it has not reached
+    this node when the start asks, the monitors ask again (settle_outage).
     Without a release elsewhere (the previous active crashed or was fenced,
     and its attributes went with it; or there was none) no node knows when
     service stopped, and the outage attribute is removed."""

@@ -129,6 +129,21 @@ def test_a_takeover_after_a_release_elsewhere_records_the_outage(tmp_path):
     assert 2.4 <= float(sets[OUTAGE] or "") < 4
 
 
+def test_the_query_for_every_node_runs_without_the_agents_node():
+    """attrd_updater -Q -A with OCF_RESKEY_CRM_meta_on_node set answers for
+    that node alone (Pacemaker 2.1.5): the query must not inherit it."""
+    seen = []
+
+    class Env(Recorder):
+        def run(self, argv, timeout=None, env=None):
+            seen.append(env)
+            return super().run(argv, timeout, env)
+
+    assert metrics.everywhere(context(Path("/nonexistent"), Env({"node1": 5.0})),
+                              RELEASED) == {"node1": "5.0"}
+    assert seen == [{"OCF_RESKEY_CRM_meta_on_node": None}]
+
+
 def test_a_takeover_nobody_released_has_no_outage_length(tmp_path):
     metrics.took_over(context(tmp_path, Recorder({"node1": time.time() - 2})))
     # node1 fenced or crashed: its attributes went with it

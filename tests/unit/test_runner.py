@@ -20,6 +20,16 @@ def test_output_and_environment():
     assert result.summary() == "oops"
 
 
+def test_a_variable_set_to_none_is_removed_from_the_child(monkeypatch):
+    """How metrics.everywhere hides the agent's node from attrd_updater -Q -A."""
+    monkeypatch.setenv("OCF_RESKEY_CRM_meta_on_node", "node2")
+    runner = Runner(time.monotonic() + 10)
+    script = ["/bin/sh", "-c", 'echo "${OCF_RESKEY_CRM_meta_on_node-unset} $EXTRA"']
+    assert runner.run(script).stdout == "node2 \n"
+    assert runner.run(script, env={"OCF_RESKEY_CRM_meta_on_node": None,
+                                   "EXTRA": "x"}).stdout == "unset x\n"
+
+
 def test_stdin_is_closed():
     result = Runner(time.monotonic() + 10).run(["/bin/cat"])
     assert result.ok
