@@ -144,8 +144,9 @@ def test_the_syncer_ends_the_master_it_opened_and_only_that(tmp_path: Path,
 
     # a master that was there before (the watcher's) is not ours to end
     runner = FakeRunner([(listing, done()), (push, done())])
-    Syncer(config, lambda: runner, Log(), lambda: ACTIVE, stamp=lambda: "T").push_paths(
-        [str(folder / "sip.conf")], peers=["b"])
+    syncer = Syncer(config, lambda: runner, Log(), lambda: ACTIVE, stamp=lambda: "T")
+    syncer.push_paths([str(folder / "sip.conf")], peers=["b"])
+    syncer.close()  # would run "-O stop": the fake runner has no such step
     assert runner.finished()
 
 
