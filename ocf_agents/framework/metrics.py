@@ -167,14 +167,22 @@ def _pending_file(ctx: Context) -> str:
 
 
 def _outage(ctx: Context, at: float) -> str | None:
-    """Seconds from another node's latest release (within RELEASE_WINDOW
-    before AT) to AT; None when no node released the service then."""
-    releases = []
+    """Seconds from the latest release of the service (within RELEASE_WINDOW
+    before AT, by any node: this one's own when the address restarted here)
+    to AT; None when nobody released it then.  Each release counts once: the
+    takeover that used it removes it, so a later takeover after a crash
+    does not count an older move's release as the start of its outage."""
+    releases: dict[str, float] = {}
     for node, value in everywhere(ctx, release_attribute(ctx)).items():
         try:
             stamp = float(value)
         except ValueError:
             continue
-        if node != ctx.node and at - RELEASE_WINDOW <= stamp <= at:
-            releases.append(stamp)
-    return f"{at - max(releases):.1f}" if releases else None
+        if at - RELEASE_WINDOW <= stamp <= at:
+            releases[node] = stamp
+    if not releases:
+        return None
+    for node in releases:
+        ctx.run.run([tool("attrd_updater"), "-D", "-n", release_attribute(ctx), "-N", node],
+                    timeout=max(0.5, min(5.0, ctx.remaining())), env={NODE_VARIABLE: None})
+    return f"{at - max(releases.values()):.1f}"

@@ -119,14 +119,37 @@ class Recorder:
 
 def test_a_takeover_after_a_release_elsewhere_records_the_outage(tmp_path):
     now = time.time()
-    # its own release from an earlier spell, and one too old, do not count
-    attrd = Recorder({"node1": now - 2.5, "node2": now - 1, "node3": now - 3600})
+    # one too old (an earlier move) does not count
+    attrd = Recorder({"node1": now - 2.5, "node3": now - 3600})
     metrics.took_over(context(tmp_path, attrd))
     assert attrd.calls[0] == ["-Q", "-A", "-n", RELEASED]
     sets = attrd.sets()
     assert sets[TAKEOVER] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)) or \
         sets[TAKEOVER] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 1))
     assert 2.4 <= float(sets[OUTAGE] or "") < 4
+    # the release it used is removed, so it counts once
+    assert ["-D", "-n", RELEASED, "-N", "node1"] in attrd.calls
+
+
+def test_an_address_restarted_in_place_counts_from_its_own_stop(tmp_path):
+    now = time.time()
+    attrd = Recorder({"node1": now - 100, "node2": now - 0.5})
+    metrics.took_over(context(tmp_path, attrd))
+    assert 0.4 <= float(attrd.sets()[OUTAGE] or "") < 2
+
+
+def test_a_release_counts_once_so_a_crash_after_a_move_has_no_outage(tmp_path):
+    """Three nodes: node1 moved the service to node2 (node2's takeover used
+    node1's release and removed it), then node2 crashed: node3 knows no
+    release, and so no outage."""
+    now = time.time()
+    cluster = {"node1": now - 30}
+    first = Recorder(cluster)
+    metrics.took_over(context(tmp_path / "n2", first))
+    assert ["-D", "-n", RELEASED, "-N", "node1"] in first.calls
+    after_the_crash = Recorder({})     # what attrd holds once node1's release is gone
+    metrics.took_over(context(tmp_path / "n3", after_the_crash, node="node3"))
+    assert OUTAGE not in after_the_crash.sets()
 
 
 def test_the_query_for_every_node_runs_without_the_agents_node():
