@@ -91,7 +91,7 @@ def plan(source: Listing, destination: Listing, agreed: dict[str, Entry],
             if there is None:
                 result.send.append(name)
         elif here is not None:
-            _decide_changed(name, here, there, base, force, result)
+            _decide_changed(name, here, there, base, force, observed, result)
         elif there is not None and there.kind == "d":
             dest_only_dirs.append(name)
         elif there is not None:
@@ -101,11 +101,18 @@ def plan(source: Listing, destination: Listing, agreed: dict[str, Entry],
 
 
 def _decide_changed(name: str, here: Entry, there: Entry | None, base: Entry | None,
-                    force: bool, result: Plan) -> None:
+                    force: bool, observed: bool, result: Plan) -> None:
     if there is None:
         result.send.append(name)
     elif here.same_content_as(there):
-        result.in_sync[name] = here
+        # A change the watcher saw on a file the destination holds as last
+        # sent: a second write in the same second, of the same size, looks
+        # the same in the listings (whole seconds), so it is sent anyway;
+        # the push compares content (--checksum) and sends only a real change.
+        if observed and base is not None and there.same_content_as(base):
+            result.send.append(name)
+        else:
+            result.in_sync[name] = here
     elif force or (base is not None and there.same_content_as(base)):
         result.send.append(name)
     elif base is not None and there.mtime > base.mtime:

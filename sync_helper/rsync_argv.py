@@ -98,7 +98,10 @@ class Transfer:
 def push_argv(config: SyncConfig, peer: Peer, transfer: Transfer) -> list[str]:
     if transfer.stage is None:
         raise ValueError("a push sends from its stage, never from the watched folder")
-    return [*_transfer_options(config, peer, transfer), *_as_peer_user(peer),
+    # --checksum: what the planner sends may match the peer's copy in size and
+    # whole-second time (a second write in the same second), which rsync's
+    # quick check would skip; only the files planned are compared.
+    return [*_transfer_options(config, peer, transfer), "--checksum", *_as_peer_user(peer),
             local(transfer.stage), remote(peer, peer.destination(transfer.folder))]
 
 

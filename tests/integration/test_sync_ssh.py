@@ -495,6 +495,23 @@ def test_a_confined_key_lists_pushes_keeps_backups_and_pulls(
     assert "forced-command (key-option) '/usr/bin/rrsync" in node.daemon.log.read_text()
 
 
+def test_a_second_edit_in_the_same_second_of_the_same_size_arrives(confined: Node) -> None:
+    """5060 -> 5061 written twice within one second: the listings (whole
+    seconds, size) cannot tell it from what was sent, rsync's quick check
+    neither; the push sends what it was told changed and compares content.
+    Through a confined key: rrsync lets --checksum through."""
+    node, local = confined, confined.folder / "sip.conf"
+    second = 1_700_000_000 * 10**9
+    local.write_text("bindport=5060\n")
+    os.utime(local, ns=(second + 100_000_000, second + 100_000_000))
+    assert node.cli("push", str(local)) == 0
+    assert content(node.on_peer(local)) == "bindport=5060\n"
+    local.write_text("bindport=5061\n")
+    os.utime(local, ns=(second + 700_000_000, second + 700_000_000))
+    assert node.cli("push", str(local)) == 0
+    assert content(node.on_peer(local)) == "bindport=5061\n"
+
+
 def test_a_confined_key_runs_no_command_and_writes_below_its_folder_only(
         confined: Node, tmp_path: Path) -> None:
     config = confined.config()

@@ -164,7 +164,7 @@ def test_a_mounted_target_is_listed_and_written_once_mounted(tmp_path: Path) -> 
         return done("")
 
     runner = FakeRunner([([ANY] * len(listing), listed),
-                         ([ANY] * 15, done("<f+++++++++|sip.conf\n"))])
+                         ([ANY] * 16, done("<f+++++++++|sip.conf\n"))])
     syncer = Syncer(cfg, lambda: runner, LOG, lambda: ACTIVE, stamp=lambda: "T",
                     mountinfo=mountinfo(tmp_path, (str(tmp_path / "nas"), "nfs4")))
     report = syncer.resync("push")

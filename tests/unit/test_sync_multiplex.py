@@ -131,7 +131,7 @@ def test_the_syncer_ends_the_master_it_opened_and_only_that(tmp_path: Path,
     path = multiplex.control_path(config.ssh, peer)
     assert path is not None
     listing = [ANY] * 15
-    push = [ANY] * 17
+    push = [ANY] * 18
     stop: list[object] = ["/usr/bin/ssh", "-o", "BatchMode=yes", "-o", f"ControlPath={path}",
                           "-O", "stop", "-p", "2222", "root@198.51.100.12"]
     runner = FakeRunner([(listing, becomes_master(path)), (push, done()), (stop, done())])
@@ -153,7 +153,7 @@ def test_the_syncer_ends_the_master_it_opened_and_only_that(tmp_path: Path,
 def test_a_master_that_is_gone_already_is_not_asked_to_stop(tmp_path: Path,
                                                             control_dir: Path) -> None:
     config, folder = one_file(tmp_path, control_dir)
-    runner = FakeRunner([([ANY] * 15, done()), ([ANY] * 17, done())])
+    runner = FakeRunner([([ANY] * 15, done()), ([ANY] * 18, done())])
     syncer = Syncer(config, lambda: runner, Log(), lambda: ACTIVE, stamp=lambda: "T")
     syncer.push_paths([str(folder / "sip.conf")], peers=["b"])
     syncer.close()  # its master ended with the peer: its socket went with it

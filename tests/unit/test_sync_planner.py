@@ -98,3 +98,19 @@ def test_a_folder_removed_here_leaves_what_the_destination_alone_has() -> None:
     result = plan({}, there, {"d/x": f(100)}, ["d"], observed=True)
     assert result.remove == ["d/x"]
     assert result.kept == ["d/e/mine"]
+
+
+def test_a_change_seen_here_in_the_second_of_the_last_push_is_sent() -> None:
+    """A second write in the same second, of the same size (5060 -> 5061):
+    the listings cannot tell it from what was sent; the event can.  The push
+    compares content (--checksum), so a spurious event sends nothing."""
+    same = f(100, 10)
+    seen = plan({"sip.conf": same}, {"sip.conf": same}, {"sip.conf": same}, ["sip.conf"],
+                observed=True)
+    assert seen.send == ["sip.conf"] and not seen.in_sync
+    # the 60 s comparison, and a file never synced, trust the listings
+    full = plan({"sip.conf": same}, {"sip.conf": same}, {"sip.conf": same}, ["sip.conf"],
+                observed=False)
+    assert full.send == [] and "sip.conf" in full.in_sync
+    unknown = plan({"sip.conf": same}, {"sip.conf": same}, {}, ["sip.conf"], observed=True)
+    assert unknown.send == [] and "sip.conf" in unknown.in_sync

@@ -33,7 +33,7 @@ def test_push_keeps_what_it_replaces_and_never_deletes_outright() -> None:
     assert rsync_argv.push_argv(CONFIG, PEER, transfer) == [
         *COMMON, "--mkpath", "--files-from=/tmp/list", "--backup",
         "--backup-dir=/var/backups/sip-ha/T/etc/asterisk", "--suffix=", "--out-format=%i|%n",
-        "--ignore-missing-args", "/var/lib/sip-ha/sync/.sync-x/send-stage/",
+        "--ignore-missing-args", "--checksum", "/var/lib/sip-ha/sync/.sync-x/send-stage/",
         "root@198.51.100.12:/srv/b/etc/asterisk/"]
     removal = rsync_argv.Transfer(transfer.folder, transfer.files_from, transfer.backup_dir,
                                   delete=True, stage=transfer.stage)

@@ -60,9 +60,12 @@ LISTING = ["--dry-run", "--recursive", "--ignore-missing-args", "--out-format=%i
 LIST = [*[ANY] * 8, *LISTING, ANY, ANY, ANY]  # with --files-from
 LIST_ALL = [*[ANY] * 8, *LISTING, ANY, ANY]
 PUSH = [ANY] * 8 + ["--mkpath", ANY, "--backup", ANY, "--suffix=", ANY,
-                    "--ignore-missing-args", ANY, ANY]
+                    "--ignore-missing-args", "--checksum", ANY, ANY]
 REMOVE = [ANY] * 8 + ["--mkpath", ANY, "--backup", ANY, "--suffix=", ANY,
-                      "--delete-missing-args", "--force", ANY, ANY]
+                      "--delete-missing-args", "--force", "--checksum", ANY, ANY]
+# A pull takes the peer's files as they are (no --checksum: it never plans
+# a same-looking file)
+PULL_ARGV = [a for a in PUSH if a != "--checksum"]
 
 
 def test_the_standby_does_not_push(tmp_path: Path) -> None:
@@ -163,7 +166,7 @@ def test_pull_copies_from_the_peer_into_a_local_backup(tmp_path: Path) -> None:
     runner = FakeRunner([
         ([*LIST_ALL[:-2], f"root@198.51.100.12:{folder}/./", ANY],
          done(">f+++++++++|2030/01/01-00:00:00|9|sip.conf\n")),
-        (PUSH, answer("<f.st......|sip.conf\n", ["sip.conf"])),
+        (PULL_ARGV, answer("<f.st......|sip.conf\n", ["sip.conf"])),
     ])
     report = syncer(config, runner, STANDBY).resync(PULL)
     assert runner.finished()
