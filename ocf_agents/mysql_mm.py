@@ -580,9 +580,7 @@ def _where(position: tuple[str, int] | None) -> str:
 
 def published_handovers(ctx: Context) -> dict[str, str]:
     """Every node's handover attribute, by node (empty when attrd cannot say)."""
-    from ocf_agents.framework.metrics import everywhere
-
-    return everywhere(ctx, handover_attribute(ctx))
+    return ctx.attrs.everywhere(handover_attribute(ctx))
 
 
 def _handover(ctx: Context) -> Handover | None:

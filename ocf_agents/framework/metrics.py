@@ -20,7 +20,6 @@ import time
 
 from ocf_agents.framework import promotion
 from ocf_agents.framework.ocf import Context
-from sipha_runtime.run import tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,10 +35,6 @@ RELEASE_WINDOW = 300
 # How long the monitors after a takeover look for a release that had not
 # reached this node's attrd when the start ran.
 PENDING_FOR = 60
-# Pacemaker's name for the node an action runs on, in the agent's environment.
-NODE_VARIABLE = "OCF_RESKEY_CRM_meta_on_node"
-# attrd_updater -Q -A: one line per node holding the attribute.
-QUERY_LINE = r'host="(?P<node>[^"]*)" value="(?P<value>[^"]*)"'
 
 
 def close(name: str, old: str, new: str) -> bool:
@@ -91,21 +86,6 @@ def release_attribute(ctx: Context) -> str:
 
 def takeover_attributes(ctx: Context) -> tuple[str, str]:
     return f"sipha-{ctx.resource}-last-takeover", f"sipha-{ctx.resource}-last-outage-s"
-
-
-def everywhere(ctx: Context, name: str) -> dict[str, str]:
-    """Every node's value of the transient attribute NAME, by node (empty
-    when attrd cannot say).  Without the agent's OCF_RESKEY_CRM_meta_on_node:
-    with it, attrd_updater -Q -A answers for that node alone (Pacemaker
-    2.1.5, seen in the bookworm cluster)."""
-    result = ctx.run.run([tool("attrd_updater"), "-Q", "-A", "-n", name],
-                         timeout=max(0.5, min(5.0, ctx.remaining())),
-                         env={NODE_VARIABLE: None})
-    if not result.ok:
-        return {}
-    import re
-
-    return {m["node"]: m["value"] for m in re.finditer(QUERY_LINE, result.stdout) if m["value"]}
 
 
 def released(ctx: Context, when: float) -> None:
@@ -173,7 +153,7 @@ def _outage(ctx: Context, at: float) -> str | None:
     takeover that used it removes it, so a later takeover after a crash
     does not count an older move's release as the start of its outage."""
     releases: dict[str, float] = {}
-    for node, value in everywhere(ctx, release_attribute(ctx)).items():
+    for node, value in ctx.attrs.everywhere(release_attribute(ctx)).items():
         try:
             stamp = float(value)
         except ValueError:
@@ -183,6 +163,5 @@ def _outage(ctx: Context, at: float) -> str | None:
     if not releases:
         return None
     for node in releases:
-        ctx.run.run([tool("attrd_updater"), "-D", "-n", release_attribute(ctx), "-N", node],
-                    timeout=max(0.5, min(5.0, ctx.remaining())), env={NODE_VARIABLE: None})
+        ctx.attrs.delete_on(release_attribute(ctx), node)
     return f"{at - max(releases.values()):.1f}"

@@ -217,6 +217,12 @@ class Config:
 # Node attributes and promotion scores
 
 
+# Pacemaker's name for the node an action runs on, in the agent's environment.
+NODE_VARIABLE = "OCF_RESKEY_CRM_meta_on_node"
+# attrd_updater -Q -A: one line per node holding the attribute.
+QUERY_LINE = r'host="(?P<node>[^"]*)" value="(?P<value>[^"]*)"'
+
+
 class NodeAttributes:
     """Transient node attributes (``attrd_updater``) and this resource's
     promotion score (``crm_attribute --promotion``)."""
@@ -245,6 +251,24 @@ class NodeAttributes:
     def delete(self, name: str) -> None:
         self._check(self.runner.run([tool("attrd_updater"), "-D", "-n", name], timeout=5),
                     f"delete node attribute {name}")
+
+    def everywhere(self, name: str) -> dict[str, str]:
+        """Every node's value of NAME, by node (empty when attrd cannot say).
+        Without the agent's OCF_RESKEY_CRM_meta_on_node: with it,
+        attrd_updater -Q -A answers for that node alone (Pacemaker 2.1.5)."""
+        result = self.runner.run([tool("attrd_updater"), "-Q", "-A", "-n", name], timeout=5,
+                                 env={NODE_VARIABLE: None})
+        if not result.ok:
+            return {}
+        import re
+
+        return {m["node"]: m["value"] for m in re.finditer(QUERY_LINE, result.stdout)
+                if m["value"]}
+
+    def delete_on(self, name: str, node: str) -> None:
+        """Remove NAME on NODE; a failure is left to the next try."""
+        self.runner.run([tool("attrd_updater"), "-D", "-n", name, "-N", node], timeout=5,
+                        env={NODE_VARIABLE: None})
 
     def set_promotion_score(self, score: int) -> None:
         argv = [tool("crm_attribute"), f"--promotion={self.resource}", "-v", str(score)]

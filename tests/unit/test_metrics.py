@@ -162,8 +162,8 @@ def test_the_query_for_every_node_runs_without_the_agents_node():
             seen.append(env)
             return super().run(argv, timeout, env)
 
-    assert metrics.everywhere(context(Path("/nonexistent"), Env({"node1": 5.0})),
-                              RELEASED) == {"node1": "5.0"}
+    ctx = context(Path("/nonexistent"), Env({"node1": 5.0}))
+    assert ctx.attrs.everywhere(RELEASED) == {"node1": "5.0"}
     assert seen == [{"OCF_RESKEY_CRM_meta_on_node": None}]
 
 
