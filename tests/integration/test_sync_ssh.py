@@ -7,6 +7,7 @@ host's file system, so each test gives the peer its own root folder (the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -714,7 +715,8 @@ def _restart(daemon: sshd.PrivateSshd) -> None:
         return [int(pid) for pid in found.stdout.split()]
 
     for pid in inside():
-        os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # ended since the listing
+            os.kill(pid, signal.SIGTERM)
     assert eventually(lambda: not inside())
     assert daemon.process is not None
     daemon.process.wait(5)
