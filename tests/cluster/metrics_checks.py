@@ -14,10 +14,10 @@ import calendar
 import re
 import time
 
-from test_sipha_3nodes import KAMAILIO, KAMAILIO_CFG
 from test_sipha_bookworm import SERVICE, SYNC_DIR, SYNC_SERVICE, SYNC_TOML
 
 from tests.support.pbx_parts import DB_CNF, db_cnf, replicate, sql
+from tests.support.proxy_parts import KAMAILIO, KAMAILIO_CFG
 from tests.support.sipha_cluster import wait_until
 from tests.support.sipha_service import PARAMS, SIP_HA, active, install, params_toml, settled
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from asterisk_checks import asterisk_files  # noqa: F401  (module fixture)
 
-from tests.support.sipha_cluster import NET
+from tests.support.proxy_parts import KAMAILIO, KAMAILIO_CFG, PROXY, PROXY_IP, PROXY_PORT
 from tests.support.sipha_service import (
     FENCED_LIMIT,
     PBX,
@@ -23,42 +23,6 @@ from tests.support.sipha_service import (
 
 CLUSTER_DIST = "sid"
 CLUSTER_NODES = 3
-PROXY_IP = f"{NET}.110"
-PROXY_PORT = 5070
-KAMAILIO_CFG = "/etc/sip-ha/proxy-kamailio.cfg"
-# Listens on every address, so the hot standby runs before the service
-# address arrives; replies over TCP come from the address that was asked.
-KAMAILIO = f"""#!KAMAILIO
-debug=2
-log_stderror=no
-children=2
-tcp_children=2
-listen=udp:0.0.0.0:{PROXY_PORT}
-listen=tcp:0.0.0.0:{PROXY_PORT}
-server_header="Server: sipha-test-proxy"
-loadmodule "sl.so"
-loadmodule "pv.so"
-request_route {{
-    if ($rm == "OPTIONS") {{
-        sl_send_reply("200", "OK");
-        exit;
-    }}
-    sl_send_reply("404", "Not here");
-}}
-"""
-PROXY = f"""
-[[service]]
-name = "proxy"
-server = "sipserver"
-preferred_node = "node3"
-nodes = ["node2", "node3"]
-ip = ["{PROXY_IP}/24"]
-[service.options]
-profile = "kamailio"
-config = "{KAMAILIO_CFG}"
-sip_uris = "sip:127.0.0.1:{PROXY_PORT};transport=tcp"
-control_command = "none"
-"""
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from test_sipha_3nodes import KAMAILIO, KAMAILIO_CFG, PROXY, PROXY_IP, PROXY_PORT
 from test_sipha_asterisk import assert_crm_verify_clean
 
 from sip_ha.alert import snmp
 from tests.support.alertlab import AlertNetns
 from tests.support.mail_receiver import MailReceiver
 from tests.support.pbx_parts import DB_CNF, db_cnf, replicate, replication, sql
+from tests.support.proxy_parts import KAMAILIO, KAMAILIO_CFG, PROXY, PROXY_IP, PROXY_PORT
 from tests.support.rsyslog import SyslogReceiver
 from tests.support.sipha_cluster import TRUNK_IP, wait_until
 from tests.support.sipha_service import (

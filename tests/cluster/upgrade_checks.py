@@ -19,9 +19,9 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from test_sipha_3nodes import KAMAILIO, KAMAILIO_CFG, PROXY_IP, PROXY_PORT
 from test_sipha_bookworm import SERVICE
 
+from tests.support.proxy_parts import KAMAILIO, KAMAILIO_CFG, PROXY_IP, PROXY_PORT
 from tests.support.sipha_cluster import REPO, wait_until
 from tests.support.sipha_service import (
     SIP_HA,
