@@ -44,7 +44,7 @@ from ocf_agents.framework.ocf import (
     Operation,
     param,
 )
-from ocf_agents.shared.sip_check import SipCheckConfig, check_sip, validate_sip
+from ocf_agents.shared.sip_check import SipCheckConfig, check_sip
 from sipha_runtime import processes
 from sipha_runtime.run import CommandError
 
@@ -163,7 +163,6 @@ def cli_of(cfg: AsteriskConfig, paths: Paths | None = None) -> AsteriskCli:
 
 
 def validate(cfg: AsteriskConfig, ctx: Context) -> None:
-    validate_sip(cfg)
     if cfg.ami_secret_file and cfg.ami_secret:
         raise NotConfiguredError("set ami_secret_file or the deprecated ami_secret, not both")
     if cfg.astdb_families and not (cfg.ami_user and (cfg.ami_secret_file or cfg.ami_secret)):

@@ -26,7 +26,7 @@ from ocf_agents.framework.ocf import (
     Operation,
     param,
 )
-from ocf_agents.shared.sip_check import SipCheckConfig, check_sip, validate_sip
+from ocf_agents.shared.sip_check import SipCheckConfig, check_sip
 from sipha_runtime import processes
 from sipha_runtime.run import CommandError
 
@@ -140,7 +140,6 @@ def _split(text: str, name: str) -> list[str]:
 def validate(cfg: SipServerConfig, ctx: Context) -> None:
     plan = Plan(cfg, ctx)
     plan.start  # noqa: B018 - splitting the command lines validates them
-    validate_sip(cfg)
     _require_program(plan.binary, "server binary")
     if plan.control:
         _require_program(plan.control[0], "control command")

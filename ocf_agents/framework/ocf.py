@@ -73,10 +73,11 @@ class Param:
     """One OCF parameter; created with ``param()`` inside a ``Config`` body."""
 
     __slots__ = ("name", "kind", "default", "shortdesc", "longdesc", "unique",
-                 "choices")
+                 "choices", "check")
 
     def __init__(self, default: object, shortdesc: str, longdesc: str,
-                 unique: bool, choices: tuple[str, ...]) -> None:
+                 unique: bool, choices: tuple[str, ...],
+                 check: Callable[[Any], None] | None = None) -> None:
         self.name = ""
         self.kind = "str"
         self.default = default
@@ -84,6 +85,7 @@ class Param:
         self.longdesc = longdesc or shortdesc
         self.unique = unique
         self.choices = choices
+        self.check = check
 
     @property
     def required(self) -> bool:
@@ -133,6 +135,11 @@ class Param:
             raise NotConfiguredError(
                 f"parameter {self.name}={text!r} is not one of "
                 f"{', '.join(self.choices)}")
+        if self.check is not None:
+            try:
+                self.check(value)
+            except ValueError as err:
+                raise NotConfiguredError(f"parameter {self.name}: {err}") from None
         return value
 
 
@@ -145,9 +152,13 @@ _REQUIRED: Any = _Required()
 
 
 def param(default: Any = _REQUIRED, *, shortdesc: str, longdesc: str = "",
-          unique: bool = False, choices: Sequence[str] = ()) -> Any:
-    """Declare a parameter; the annotation of the attribute gives its type."""
-    return Param(default, shortdesc, longdesc, unique, tuple(choices))
+          unique: bool = False, choices: Sequence[str] = (),
+          check: Callable[[Any], None] | None = None) -> Any:
+    """Declare a parameter; the annotation of the attribute gives its type.
+    CHECK, given the converted value, raises ValueError saying what is wrong
+    with it: every action then fails with ERR_CONFIGURED and that line (stop
+    takes the default instead), as for a value of the wrong type."""
+    return Param(default, shortdesc, longdesc, unique, tuple(choices), check)
 
 
 class Config:

@@ -88,3 +88,20 @@ def test_unsupported_annotation_is_refused():
     with pytest.raises(TypeError, match="unsupported type"):
         class Broken(Config):
             ratio: float = param(1.0, shortdesc="Ratio")
+
+
+def _even(value: int) -> None:
+    if value % 2:
+        raise ValueError(f"{value} is odd")
+
+
+class Checked(Config):
+    pairs: int = param(2, shortdesc="Pairs", check=_even)
+
+
+def test_a_check_turns_its_value_error_into_not_configured():
+    assert Checked.from_env(env(pairs="4")).pairs == 4
+    with pytest.raises(NotConfiguredError) as caught:
+        Checked.from_env(env(pairs="3"))
+    assert caught.value.reason == "parameter pairs: 3 is odd"
+    assert Checked.from_env(env(pairs="3"), lenient=True).pairs == 2
