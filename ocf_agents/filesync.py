@@ -313,7 +313,7 @@ def validate(cfg: FileSyncConfig, ctx: Context) -> None:
 
 # The attribute names' last words, after sipha-RESOURCE-PEER-.
 HEALTH_WORDS = ("sync", "pushed", "reconciled", "pending", "conflicts", "error", "reminder",
-                "kept", "kept-names", "sync-lag-s")
+                "kept", "kept-names", metrics.SYNC_LAG_WORD)
 # how many of the peer's never-synced files kept-names lists
 KEPT_LISTED = 10
 
@@ -342,7 +342,7 @@ def health_values(resource: str, peers: Mapping[str, PeerHealth],
             name("reminder"): found.value() if found else None,
             name("kept"): str(len(health.kept)),
             name("kept-names"): "; ".join(health.kept[:KEPT_LISTED])[:900] or None,
-            name("sync-lag-s"): metrics.lag_seconds(health.healthy, health.last_ok, now)})
+            name(metrics.SYNC_LAG_WORD): metrics.lag_seconds(health.healthy, health.last_ok, now)})
     return values
 
 

@@ -141,10 +141,16 @@ def _status_text(state: Any, notes: list[str]) -> str:
             gateways = ("" if not service.gateway_count else
                         f"  gateways {node.gateways if node.gateways is not None else '?'}"
                         f"/{service.gateway_count}")
-            lines.append(f"  {node.node:<12} {node.role:<11} {health}{gateways}")
+            rtt = f"  SIP {node.sip_rtt_ms} ms" if node.sip_rtt_ms is not None else ""
+            lines.append(f"  {node.node:<12} {node.role:<11} {health}{gateways}{rtt}")
+            if node.last_takeover:
+                outage = ("outage unknown" if node.last_outage_s is None
+                          else f"outage {node.last_outage_s:.1f}s")
+                lines.append(f"      last takeover here {node.last_takeover}, {outage}")
             if node.sync is not None:
+                lag = f", lag {node.sync.lag}s" if node.sync.lag else ""
                 lines.append(f"      file sync from {service.sync_node}: "
-                             f"{node.sync.describe()}")
+                             f"{node.sync.describe()}{lag}")
                 if node.sync.kept:
                     lines.append(f"      {node.sync.kept} file(s) only there, never synced: "
                                  f"{node.sync.kept_names}")

@@ -20,6 +20,7 @@ from cib_templates.render import (
     sync_attribute,
     sync_resource,
 )
+from ocf_agents.framework import metrics
 from sip_ha import pacemaker_result, tools
 from sip_ha.errors import SipHaError
 
@@ -56,6 +57,7 @@ class SyncHealth:
     error: str | None
     kept: int | None = None    # files only there, never synced (the last comparison)
     kept_names: str | None = None  # the first of them, "; "-separated
+    lag: int | None = None     # seconds since the last push that reached it (0: in sync)
 
     def describe(self) -> str:
         if self.state == "ok":
@@ -107,6 +109,10 @@ class NodeHealth:
     sync: SyncHealth | None = None
     # With [service.database] (None: not published, the server is not running).
     replication: Replication | None = None
+    # The metrics this node's agents publish (README "Metrics"; None: not published):
+    sip_rtt_ms: int | None = None       # the slowest answer of its SIP check
+    last_takeover: str | None = None    # when the service address last arrived here (UTC)
+    last_outage_s: float | None = None  # how long the service had no address then
 
 
 @dataclass(frozen=True)
@@ -232,6 +238,8 @@ def _service(root: ET.Element, params: ClusterParams, service: Service,
     score_attr = promotion_attribute(service)
     ping_attr = PING_ATTRIBUTE.format(svc=service.name)
     sync_node = _promoted(root, sync_resource(service)) if service.sync else None
+    rtt_name = metrics.rtt_name(_primitive(active_resource(service)))
+    takeover_name, outage_name = metrics.takeover_names(ip_resource(service))
     health = []
     for name in service.nodes:
         role, failed = server.get(name, ("Stopped", False))
@@ -245,7 +253,9 @@ def _service(root: ET.Element, params: ClusterParams, service: Service,
                                  _number(reached),
                                  attrs.get(config_attribute(service)) or None,
                                  _sync(service, attributes.get(sync_node or "", {}), name),
-                                 _replication(service, attrs)))
+                                 _replication(service, attrs), _number(attrs.get(rtt_name)),
+                                 attrs.get(takeover_name) or None,
+                                 _seconds(attrs.get(outage_name))))
     ip_nodes = [n for n, (role, failed) in address.items() if role == "Started" and not failed]
     if service.promotable:
         active = [n for n, (role, _) in server.items() if role == "Promoted"]
@@ -282,6 +292,19 @@ def _number(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
+def _seconds(value: str | None) -> float | None:
+    try:
+        seconds = float(value or "")
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < float("inf") else None
+
+
+def _primitive(clone: str) -> str:
+    """The primitive a clone of ours wraps: its agents name their attributes after it."""
+    return clone.removesuffix("-clone")
+
+
 def _sync(service: Service, attrs: dict[str, str], node: str) -> SyncHealth | None:
     """The pushing node's view of NODE (ATTRS: the pushing node's attributes)."""
     def get(word: str) -> str | None:
@@ -292,7 +315,7 @@ def _sync(service: Service, attrs: dict[str, str], node: str) -> SyncHealth | No
         return None
     return SyncHealth(state, get("pushed"), get("reconciled"), _number(get("pending")),
                       _number(get("conflicts")), get("error"), _number(get("kept")),
-                      get("kept-names"))
+                      get("kept-names"), _number(get(metrics.SYNC_LAG_WORD)))
 
 
 def _replication(service: Service, attrs: dict[str, str]) -> Replication | None:

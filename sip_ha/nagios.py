@@ -71,8 +71,9 @@ def _line(code: int, summary: str) -> str:
 def perfdata(state: ClusterState, attention: int) -> str:
     """Values a grapher keeps: services with a SIP-ACTIVE node (critical
     below all of them), nodes online, sentences of attention, and per
-    service and node the file sync's undelivered changes and the replica's
-    lag."""
+    service and node the file sync's undelivered changes and lag, the
+    replica's lag, the SIP check's round-trip time and the outage of the
+    last takeover there (the agents' metrics, README "Metrics")."""
     services = len(state.services)
     active = sum(1 for s in state.services if s.active_node)
     values = [f"'services_active'={active};;{services}:;0;{services}",
@@ -80,8 +81,15 @@ def perfdata(state: ClusterState, attention: int) -> str:
               f"'attention'={attention};0;;0"]
     for service in state.services:
         for node in service.nodes:
+            label = f"{service.name}_{node.node}"
             if node.sync is not None and node.sync.pending is not None:
-                values.append(f"'{service.name}_{node.node}_sync_pending'={node.sync.pending};;;0")
+                values.append(f"'{label}_sync_pending'={node.sync.pending};;;0")
+            if node.sync is not None and node.sync.lag is not None:
+                values.append(f"'{label}_sync_lag'={node.sync.lag}s;;;0")
             if node.replication is not None and node.replication.lag is not None:
-                values.append(f"'{service.name}_{node.node}_db_lag'={node.replication.lag}s;;;0")
+                values.append(f"'{label}_db_lag'={node.replication.lag}s;;;0")
+            if node.sip_rtt_ms is not None:
+                values.append(f"'{label}_sip_rtt'={node.sip_rtt_ms}ms;;;0")
+            if node.last_outage_s is not None:
+                values.append(f"'{label}_last_outage'={node.last_outage_s:.1f}s;;;0")
     return " ".join(values)

@@ -56,8 +56,26 @@ def publish(ctx: Context, values: dict[str, str | None]) -> dict[str, str]:
     return promotion.publish(ctx, values, close=close)
 
 
+# The names, built here only: the agents publish through them and ``sip-ha
+# status`` reads through them.  RESOURCE is the primitive's id.
+
+
+def rtt_name(resource: str) -> str:
+    return f"sipha-{resource}-sip-rtt-ms"
+
+
+# The last word of the file sync's lag behind a peer, after sipha-RESOURCE-PEER-
+# (ocf_agents.filesync.HEALTH_WORDS, cib_templates.render.sync_attribute).
+SYNC_LAG_WORD = "sync-lag-s"
+
+
+def takeover_names(resource: str) -> tuple[str, str]:
+    """The service address's last arrival on a node (UTC) and the outage it ended (s)."""
+    return f"sipha-{resource}-last-takeover", f"sipha-{resource}-last-outage-s"
+
+
 def rtt_attribute(ctx: Context) -> str:
-    return f"sipha-{ctx.resource}-sip-rtt-ms"
+    return rtt_name(ctx.resource)
 
 
 def publish_rtt(ctx: Context, answers: Sequence[Answer]) -> None:
@@ -85,7 +103,7 @@ def release_attribute(ctx: Context) -> str:
 
 
 def takeover_attributes(ctx: Context) -> tuple[str, str]:
-    return f"sipha-{ctx.resource}-last-takeover", f"sipha-{ctx.resource}-last-outage-s"
+    return takeover_names(ctx.resource)
 
 
 def released(ctx: Context, when: float) -> None:

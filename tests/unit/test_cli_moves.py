@@ -290,7 +290,8 @@ def test_status_shows_sync_and_replication_per_node(tmp_path, use):
     (node1,) = [n for n in data["services"][0]["nodes"] if n["node"] == "node1"]
     assert node1["sync"] == {"state": "ok", "pushed": "2026-11-30T09:00:00Z",
                              "reconciled": "2026-11-30T09:00:00Z", "pending": 0,
-                             "conflicts": 0, "error": None, "kept": 0, "kept_names": None}
+                             "conflicts": 0, "error": None, "kept": 0, "kept_names": None,
+                             "lag": None}     # no sync-lag-s published in this state
     assert node1["replication"] == {"state": "ok", "lag": 0}
     (node2,) = [n for n in data["services"][0]["nodes"] if n["node"] == "node2"]
     assert node2["sync"] is None           # nobody pushes to the active node
