@@ -19,6 +19,10 @@ lives in a folder only this user (root) can enter; its name is a digest of
 everything that decides the connection (user, host, port, key, known hosts,
 checking), so a configuration that trusts another host key never rides on a
 connection made under the old one.
+
+Ending them (``Syncer.close``) goes by the sockets there, not by who opened
+them: a master that a run started over a stale socket, or that outlived a
+run cut by its deadline, is as much there.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from sync_helper.config import Peer, SshSettings
@@ -33,6 +38,9 @@ from sync_helper.errors import ConfigError
 
 PERSIST = 120
 ALIVE_COUNT = 3
+# ``ssh -O exit`` is answered by the master on this host at once; one that is
+# wedged must not hold up a stop or demote longer than this, each
+EXIT_WITHIN = 2.0
 
 
 def control_path(settings: SshSettings, peer: Peer) -> Path | None:
@@ -61,22 +69,47 @@ def options(settings: SshSettings, peer: Peer) -> list[str]:
 
 
 def control_argv(settings: SshSettings, peer: Peer, path: Path, command: str) -> list[str]:
-    """``ssh -O COMMAND`` to the peer's master: ``check``, or ``stop``: take no
-    new session and end once the sessions it carries are done (a run of
-    another process in flight is not cut, as ``exit`` would)."""
+    """``ssh -O COMMAND`` to the peer's master: ``check``, or ``exit``: end
+    now, with the sessions it carries."""
     return [settings.ssh, "-o", "BatchMode=yes", "-o", f"ControlPath={path}", "-O", command,
             "-p", str(peer.port), peer.address()]
 
 
+def sockets(settings: SshSettings, peers: Iterable[Peer]) -> list[tuple[Peer, Path]]:
+    """The peers' control sockets there now, each once (peers may share
+    one), whoever opened them; none without a control folder."""
+    if not settings.control_dir or not os.path.lexists(settings.control_dir):
+        return []
+    _check(Path(settings.control_dir))
+    found: dict[Path, Peer] = {}
+    for peer in peers:
+        path = control_path(settings, peer)
+        if path is not None and path not in found and _is_socket(path):
+            found[path] = peer
+    return [(peer, path) for path, peer in found.items()]
+
+
+def _is_socket(path: Path) -> bool:
+    try:
+        return stat.S_ISSOCK(path.lstat().st_mode)
+    except FileNotFoundError:
+        return False
+
+
 def prepare(folder: Path) -> None:
-    """Make the control folder (mode 0700) or check the one there: a folder,
-    not a symlink, owned by this user and closed to everyone else."""
+    """Make the control folder (mode 0700) or check the one there."""
     try:
         folder.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         folder.mkdir(mode=0o700, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot make the ssh control folder {folder}: {exc.strerror}") \
             from None
+    _check(folder)
+
+
+def _check(folder: Path) -> None:
+    """A folder, not a symlink, owned by this user and closed to everyone
+    else: a socket in it is ours to use."""
     info = folder.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or \
             info.st_mode & 0o077:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from sipha_runtime.run import CommandError, Completed
+from sipha_runtime.run import CommandError, Completed, Runner
 from sync_helper import multiplex, rsync_argv
 from sync_helper.config import Peer, SyncConfig
-from sync_helper.errors import PathEscapeError, RoleError
+from sync_helper.errors import ConfigError, PathEscapeError, RoleError
 from sync_helper.ledger import Ledger
 from sync_helper.mount import MOUNTINFO, problem
 from sync_helper.paths import Entry, Filters, Listing, describe, list_local, locate
@@ -35,6 +36,8 @@ _MISSING_FOLDER = re.compile(r"(change_dir .* failed:|rrsync error: post-realpat
 PUSH, PULL = "push", "pull"
 _SSH_FAILURES = ("Host key verification failed", "Permission denied", "Connection refused",
                  "No route to host", "timed out", "Could not resolve", "Network is unreachable")
+# what ``ssh -O`` says to a socket no master listens on (one that was killed)
+_NO_MASTER = re.compile(r"Control socket connect\(.*\): (Connection refused|No such file)")
 
 
 def failure_reason(result: Completed) -> str:
@@ -87,18 +90,22 @@ class _Failed(Exception):
 
 
 class Syncer:
+    """``runner``: one for each rsync run, within the operation's deadline;
+    ``runner_until``: one with a deadline of its own (ending the shared
+    connections, which must happen also once that deadline is used up)."""
+
     def __init__(self, config: SyncConfig, runner: Callable[[], Runs], log: Log,
                  role: RoleSource, stamp: Callable[[], str] = rsync_argv.backup_stamp,
-                 mountinfo: Path = MOUNTINFO) -> None:
+                 mountinfo: Path = MOUNTINFO,
+                 runner_until: Callable[[float], Runs] = Runner) -> None:
         self.config = config
         self.mountinfo = mountinfo
         self.runner = runner
+        self.runner_until = runner_until
         self.log = PrintableLog(log)
         self.role = role
         self.stamp = stamp
         self.filters = Filters(config.include, config.exclude)
-        # peers whose shared connection (sync_helper.multiplex) a run of ours opened
-        self._opened: set[str] = set()
 
     # -- entry points ----------------------------------------------------------
 
@@ -154,24 +161,29 @@ class Syncer:
         return report
 
     def close(self) -> None:
-        """End the shared connections our runs opened (a master another
-        process opened is its to end); what another process still runs over
-        one finishes first.  The watcher calls this when it stops pushing."""
-        for name in sorted(self._opened):
-            peer = self.config.peer(name)
-            path = multiplex.control_path(self.config.ssh, peer)
-            if path is None or not path.exists():
-                continue
-            argv = multiplex.control_argv(self.config.ssh, peer, path, "stop")
+        """End every peer's shared connection (``ssh -O exit`` on each of
+        their sockets there, whoever's run opened it, over a stale socket or
+        not), each within ``multiplex.EXIT_WITHIN`` of its own: a push cut
+        by its deadline has none left, and its master outlives it.  A
+        session another process runs on one ends with it.  Called when
+        pushing stops (standby, stop, the demote's final push) and after a
+        command-line push or resync."""
+        try:
+            found = multiplex.sockets(self.config.ssh, self.config.peers)
+        except ConfigError as exc:
+            self.log.warning(f"ssh connections not closed: {exc.reason}")
+            return
+        for peer, path in found:
+            argv = multiplex.control_argv(self.config.ssh, peer, path, "exit")
+            within = multiplex.EXIT_WITHIN
             try:
-                result = self.runner().run(argv, timeout=self.config.ssh.connect_timeout)
+                result = self.runner_until(time.monotonic() + within).run(argv, timeout=within)
             except CommandError as exc:
                 self.log.warning(f"ssh connection to {peer.name} not closed: {exc.reason}")
                 continue
-            if not result.ok and path.exists():
+            if not result.ok and not _NO_MASTER.search(result.stderr):
                 self.log.warning(f"ssh connection to {peer.name} not closed: "
                                  f"{failure_reason(result)}")
-        self._opened.clear()
 
     # -- one folder with one peer ------------------------------------------------
 
@@ -311,14 +323,10 @@ class Syncer:
         return self.runner().run(argv, timeout=self.config.timeout, env=rsync_argv.RSYNC_ENV)
 
     def _share(self, peer: Peer) -> None:
-        """Before a run over ssh: the control folder is ours alone, and a run
-        that finds no master there opens one (ours to close)."""
+        """Before a run over ssh: the control folder is ours alone."""
         path = multiplex.control_path(self.config.ssh, peer)
-        if path is None:
-            return
-        multiplex.prepare(path.parent)
-        if not path.exists():
-            self._opened.add(peer.name)
+        if path is not None:
+            multiplex.prepare(path.parent)
 
     def _wanted(self, name: str, entry: Entry) -> bool:
         return self.filters.wanted_folder(name) if entry.kind == "d" else \

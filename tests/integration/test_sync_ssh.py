@@ -805,6 +805,70 @@ def test_a_shared_connection_to_a_silent_peer_fails_the_push_in_bounded_time(
     _end_orphans(peer_sshd)
 
 
+def _naming(path: Path) -> list[int]:
+    """Processes whose command line names the control socket: its master
+    (``ssh: PATH [mux]``) or a run still on it."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):  # ended since the listing
+            if os.fsencode(path) in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("before", ["a-stale-socket", "a-push-cut-by-its-deadline"])
+def test_closing_leaves_no_ssh_master_behind(node: Node, peer_sshd: sshd.PrivateSshd,
+                                             before: str) -> None:
+    """What an operator checks after a stop or demote: no ssh master for the
+    peer (its socket gone, ``ssh -O check`` refused, no process naming it),
+    also when its master was opened over a stale socket (one a killed master
+    left), or when the push before the close used up its deadline (the
+    demote's final push cut by flush_timeout) on a peer gone silent."""
+    import socket
+
+    from sipha_runtime.log import Logger
+    from sipha_runtime.run import CommandTimeout, Runner
+    from sync_helper import multiplex
+
+    # pings every 20 s: a master to a silent peer lives on a minute by itself
+    node.config_file.write_text(node.config_file.read_text().replace(
+        "[ssh]\n", "[ssh]\nconnect_timeout = 60\n"))
+    config = node.config()
+    path = multiplex.control_path(config.ssh, config.peers[0])
+    assert path is not None
+    log = Logger("sip-ha-sync", "test", {})
+    link = ["/usr/sbin/ip", "-n", peer_sshd.netns, "link", "set", "eth0"]
+    first, second = node.folder / "a.conf", node.folder / "b.conf"
+    first.write_text("a\n")
+    second.write_text("b\n")
+    opener = Syncer(config, lambda: Runner(time.monotonic() + 60, log), log, lambda: "active")
+    if before == "a-stale-socket":
+        multiplex.prepare(path.parent)
+        with socket.socket(socket.AF_UNIX) as stale:
+            stale.bind(str(path))
+    opener.push_paths([str(first)])
+    assert arrived(node, first, "a\n")
+    assert _master_check(node).returncode == 0
+    until = time.monotonic() + 3
+    closer = Syncer(config, lambda: Runner(until, log), log, lambda: "active")
+    try:
+        if before == "a-push-cut-by-its-deadline":
+            subprocess.run([*link, "down"], check=True, timeout=10)
+            with pytest.raises(CommandTimeout):
+                closer.push_paths([str(second)])
+            assert _master_check(node).returncode == 0  # it outlived the push
+        started = time.monotonic()
+        closer.close()
+        assert time.monotonic() - started < multiplex.EXIT_WITHIN
+        assert eventually(lambda: not os.path.lexists(path) and not _naming(path), within=3), \
+            _naming(path)
+        checked = _master_check(node)
+        assert checked.returncode != 0 and "Master running" not in checked.stderr
+    finally:
+        subprocess.run([*link, "up"], check=True, timeout=10)
+        _end_orphans(peer_sshd)
+
+
 def _end_orphans(daemon: sshd.PrivateSshd) -> None:
     """A server side whose client vanished while the link was down waits for
     a packet that may never come: end it (ours, in the peer's namespace)."""
