@@ -27,9 +27,14 @@ echo 'hacluster:sipha-test' | chpasswd
 chage -E -1 hacluster
 usermod -a -G haclient hacluster
 
-# Name resolution for the cluster, the phone and the trunk provider.
+# Name resolution for the cluster, the phone and the trunk provider, and
+# localhost as Debian's installer writes it (debootstrap writes no hosts
+# file; the stock kamailio agent's sipsak asks for localhost).
 {
-    grep -v -E '(node[0-9]+|sipha-(phone|trunk|host))( |$)' /etc/hosts | grep -v "^127.0.1.1" || true
+    grep -v -E '(node[0-9]+|sipha-(phone|trunk|host)|localhost)( |$)' /etc/hosts \
+        | grep -v "^127.0.1.1" || true
+    echo "127.0.0.1 localhost"
+    echo "::1 localhost ip6-localhost ip6-loopback"
     echo "127.0.1.1 $(hostname)"
     for pair in $SIPHA_NODES; do echo "${pair#*=} ${pair%%=*}"; done
     echo "$SIPHA_HOST_IP sipha-host"

@@ -1,0 +1,299 @@
+"""Failover beside the stock agents, interleaved in one run (issue #14).
+
+One two-node test cluster (tests/support/sipha_cluster; real Pacemaker,
+Corosync, fencing) runs each fault under two configurations, alternating:
+
+* stock: what an administrator builds from resource-agents with default
+  settings -- an ``ocf:heartbeat:IPaddr2`` address and the stock agent of
+  the SIP server in one group, resource-stickiness 100, Corosync's default
+  token, no fencing delay, every operation as pcs creates it from the
+  agents' meta-data;
+* ours: the parameter file of the test modules, installed with
+  ``sip-ha cib apply`` (its [timings]: token 1000 ms, the two-node fencing
+  delay, monitors, the hot standby).
+
+Per run, both configurations in turn (the order swaps every run, so both
+see the machine in the same states), each through every fault:
+
+* power cut: the active node's link goes down, then the node is killed
+  (silent: no FIN/RST reaches a phone);
+* crash: SIGKILL to the SIP server on the active node;
+* hang: SIGSTOP to it (alive, answering nothing);
+* planned move: ``pcs resource move`` (stock) or ``sip-ha failover`` (ours).
+
+What is measured is what a phone notices: the longest gap between answers
+of SIP OPTIONS over TCP sent every 0.05 s to the service address from the
+phone host (vagrant/sip/sipsim.py probe).  Medians and ranges per fault and
+configuration, the ratio ours/stock, a table (bench/results/failover.md),
+the records (failover.json) and a plot (failover.png, matplotlib).
+
+    python3 bench/failover_compare.py [bookworm]   (root; the cluster layer's needs)
+
+BENCH_FAILOVER_RUNS (default 3) runs; BENCH_FAILOVER_FAULTS picks faults by
+name (comma-separated).  Holds the test network for about 10 minutes a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.proxy_parts import KAMAILIO, KAMAILIO_CFG, PROXY, PROXY_IP, PROXY_PORT  # noqa: E402
+from tests.support.sipha_cluster import SERVICE_IP, Cluster, wait_until  # noqa: E402
+from tests.support.sipha_service import (  # noqa: E402
+    FENCED_LIMIT,
+    PARAMS,
+    SIP_HA,
+    active,
+    install,
+    params_toml,
+    phone,
+    settled,
+)
+
+RUNS = int(os.environ.get("BENCH_FAILOVER_RUNS", "3"))
+FAULTS = ("power cut", "crash", "hang", "planned move")
+STOCK_GROUP = "stock"
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One cluster kind: its distribution, its SIP server, and both configurations."""
+
+    dist: str
+    process: str                       # the SIP server's process name
+    stock_agent: tuple[str, ...]       # pcs resource create NAME AGENT PARAMS...
+    stock_empty: tuple[str, ...]       # parameters set to "" (pcs drops empty values)
+    stock_target: tuple[str, int]      # where the stock service answers SIP
+    ours_name: str                     # the [[service]] name
+    ours_params: Callable[[list[str]], str]
+    ours_target: tuple[str, int]
+    prepare: Callable[[Cluster], None]
+
+
+def _kamailio_files(cluster: Cluster) -> None:
+    for node in cluster.nodes:
+        cluster.run(node, "mkdir", "-p", "/etc/sip-ha")
+        cluster.run(node, "tee", KAMAILIO_CFG, input=KAMAILIO)
+
+
+def _proxy_on_two(nodes: list[str]) -> str:
+    service = PROXY.replace('nodes = ["node2", "node3"]', 'nodes = ["node1", "node2"]').replace(
+        'preferred_node = "node3"', 'preferred_node = "node1"')
+    return params_toml(nodes, service)
+
+
+KINDS = {
+    # Kamailio as the boxes install it (vagrant/sip/kamailio.cfg: the
+    # service address, port 5060) under ocf:heartbeat:kamailio.
+    "bookworm": Kind(
+        dist="bookworm", process="kamailio",
+        stock_agent=("ocf:heartbeat:kamailio", "conffile=/etc/kamailio/kamailio.cfg",
+                     f"listen_address={SERVICE_IP}", "port=5060", "proto=udptcp"),
+        # The agent's advice for a Kamailio without the ctl module: no kamctl check.
+        stock_empty=("kamctlrc",),
+        stock_target=(SERVICE_IP, 5060),
+        ours_name="proxy", ours_params=_proxy_on_two, ours_target=(PROXY_IP, PROXY_PORT),
+        prepare=_kamailio_files),
+}
+
+
+@dataclass
+class Config:
+    """How one configuration is installed, asked and moved."""
+
+    name: str
+    kind: Kind
+
+    def install(self, cluster: Cluster) -> None:
+        cluster.reset()  # the configuration as after `vagrant up`: no service
+        if self.name == "stock":
+            # Corosync's own token and consensus (an empty value removes them).
+            cluster.run(cluster.nodes[0], "pcs", "cluster", "config", "update", "totem",
+                        "token=", "consensus=", timeout=120)
+            cluster.run(cluster.nodes[0], "pcs", "resource", "defaults", "update",
+                        "resource-stickiness=100")
+            cluster.run(cluster.nodes[0], "pcs", "resource", "create", "stock-ip",
+                        "ocf:heartbeat:IPaddr2", f"ip={SERVICE_IP}", "cidr_netmask=24",
+                        "--group", STOCK_GROUP)
+            cluster.run(cluster.nodes[0], "pcs", "resource", "create", "stock-sip",
+                        *self.kind.stock_agent, "--group", STOCK_GROUP, "--disabled")
+            for name in self.kind.stock_empty:
+                cluster.run(cluster.nodes[0], "cibadmin", "--modify", "--xml-text",
+                            f'<instance_attributes id="stock-sip-instance_attributes">'
+                            f'<nvpair id="stock-sip-instance_attributes-{name}" name="{name}" '
+                            f'value=""/></instance_attributes>')
+            cluster.run(cluster.nodes[0], "pcs", "resource", "enable", "stock-sip")
+        else:
+            self.kind.prepare(cluster)
+            install(cluster, self.kind.ours_params(cluster.nodes))
+        self.settle(cluster)
+        token = cluster.run(cluster.nodes[0], "corosync-cmapctl", "-g",
+                            "runtime.config.totem.token").stdout.split()[-1]
+        print(f"{self.name}: installed, Corosync token {token} ms", flush=True)
+
+    def target(self) -> tuple[str, int]:
+        return self.kind.stock_target if self.name == "stock" else self.kind.ours_target
+
+    def active(self, cluster: Cluster) -> str | None:
+        if self.name == "ours":
+            return active(cluster, self.kind.ours_name)
+        found = cluster.run(cluster.nodes[0], "crm_resource", "--locate", "--resource",
+                            STOCK_GROUP, check=False).stdout
+        words = found.split()
+        return words[-1] if "running on:" in found else None
+
+    def settle(self, cluster: Cluster) -> str:
+        """Every failure cleared and the service settled: its active node."""
+        for node in cluster.nodes:
+            cluster.run(node, "pkill", "--signal", "CONT", "-x", self.kind.process,
+                        check=False)
+        cluster.run(cluster.nodes[0], "crm_resource", "--cleanup", check=False)
+        cluster.wait_idle(cluster.nodes[0], timeout=180)
+        if self.name == "ours":
+            return settled(cluster, self.kind.ours_name)
+        return wait_until(lambda: self.active(cluster), 120, what="the stock group running")
+
+    def move(self, cluster: Cluster, old: str, new: str) -> None:
+        if self.name == "ours":
+            cluster.run(old, SIP_HA, "failover", "--params", PARAMS, timeout=300)
+            return
+        cluster.run(old, "pcs", "resource", "move", STOCK_GROUP, new, timeout=180)
+        wait_until(lambda: self.active(cluster) == new, 120, what="the move")
+        cluster.run(old, "pcs", "resource", "clear", STOCK_GROUP, check=False)
+
+
+def fault(cluster: Cluster, config: Config, name: str) -> float:
+    """Inject one fault into the active node; the outage the phone saw."""
+    old = config.settle(cluster)
+    new = next(n for n in cluster.nodes if n != old)
+    address, port = config.target()
+    with phone(cluster, FENCED_LIMIT, address, port) as seen:
+        if name == "power cut":
+            mark = len(cluster.fence_log())
+            cluster.kill_node(old)
+            cluster.wait_fenced(old, mark, timeout=FENCED_LIMIT)
+        elif name == "crash":
+            cluster.kill_process(old, config.kind.process)
+        elif name == "hang":
+            cluster.kill_process(old, config.kind.process, sig=signal.SIGSTOP)
+        else:
+            config.move(cluster, old, new)
+    if name == "power cut":
+        cluster.wait_all_online(timeout=240)
+    print(f"{config.name} {name}: outage {seen['outage']} s", flush=True)
+    return float(seen["outage"])
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def table(records: list[dict]) -> list[str]:
+    """Markdown: per kind and fault, stock and ours (median, range) and ours/stock."""
+    lines = ["| cluster | fault | stock s | SIP-HA s | SIP-HA/stock |",
+             "|---|---|---|---|---|"]
+    for kind in dict.fromkeys(r["kind"] for r in records):
+        for name in FAULTS:
+            got = {c: [r["outage_s"] for r in records
+                       if r["kind"] == kind and r["fault"] == name and r["config"] == c]
+                   for c in ("stock", "ours")}
+            if not got["stock"] and not got["ours"]:
+                continue
+            ratio = (f"{statistics.median(got['ours']) / statistics.median(got['stock']):.2f}"
+                     if got["stock"] and got["ours"] and statistics.median(got["stock"]) else "-")
+            lines.append(f"| {kind} | {name} | {spread(got['stock'])} | {spread(got['ours'])} "
+                         f"| {ratio} |")
+    return lines
+
+
+def plot(records: list[dict], path: Path) -> None:
+    """Grouped bars per fault: the median outage, the range as error bars."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = list(dict.fromkeys(r["kind"] for r in records))
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6.5 * len(kinds), 4), squeeze=False)
+    for ax, kind in zip(axes[0], kinds, strict=True):
+        names = [f for f in FAULTS if any(r["kind"] == kind and r["fault"] == f for r in records)]
+        for offset, config, colour in ((-0.2, "stock", "#999999"), (0.2, "ours", "#1f6fb4")):
+            medians, low, high = [], [], []
+            for name in names:
+                values = [r["outage_s"] for r in records if r["kind"] == kind
+                          and r["fault"] == name and r["config"] == config] or [0.0]
+                median = statistics.median(values)
+                medians.append(median)
+                low.append(median - min(values))
+                high.append(max(values) - median)
+            xs = [i + offset for i in range(len(names))]
+            ax.bar(xs, medians, width=0.4, color=colour, yerr=[low, high], capsize=3,
+                   label="stock agents, defaults" if config == "stock" else "SIP-HA")
+            for x, median in zip(xs, medians, strict=True):
+                ax.annotate(f"{median:.1f}", (x, median), ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(names)), names)
+        ax.set_ylabel("outage seen by a phone, s (OPTIONS every 50 ms)")
+        ax.set_title(f"{kind}: median of {RUNS} runs, range as bars")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str]) -> int:
+    kinds = argv or list(KINDS)
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        print(f"failover_compare: unknown cluster kind {', '.join(unknown)} "
+              f"(known: {', '.join(KINDS)})", file=sys.stderr)
+        return 2
+    chosen = os.environ.get("BENCH_FAILOVER_FAULTS")
+    faults = [f.strip() for f in chosen.split(",")] if chosen else list(FAULTS)
+    if set(faults) - set(FAULTS):
+        print(f"failover_compare: unknown fault in BENCH_FAILOVER_FAULTS (known: "
+              f"{', '.join(FAULTS)})", file=sys.stderr)
+        return 2
+    records: list[dict] = []
+    RESULTS.mkdir(exist_ok=True)
+    for kind_name in kinds:
+        kind = KINDS[kind_name]
+        cluster = Cluster(kind.dist, 2, prefix=os.environ.get("SIPHA_TEST_PREFIX", "siphat"))
+        cluster.up()
+        try:
+            for run in range(RUNS):
+                order = ("stock", "ours") if run % 2 == 0 else ("ours", "stock")
+                for config_name in order:
+                    config = Config(config_name, kind)
+                    config.install(cluster)
+                    for name in faults:
+                        records.append({"kind": kind_name, "config": config_name, "run": run,
+                                        "fault": name, "at": time.time(),
+                                        "outage_s": fault(cluster, config, name)})
+                        (RESULTS / "failover.json").write_text(json.dumps(records, indent=1))
+        finally:
+            cluster.destroy()
+    lines = table(records)
+    print("\n".join(lines))
+    (RESULTS / "failover.md").write_text(
+        f"Outage a phone saw (SIP OPTIONS over TCP every 0.05 s), seconds: median "
+        f"(range) of {RUNS} interleaved runs; bench/failover_compare.py\n\n"
+        + "\n".join(lines) + "\n")
+    plot(records, RESULTS / "failover.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
