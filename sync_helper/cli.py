@@ -100,10 +100,9 @@ def push(ctx: click.Context, paths: tuple[str, ...], peers: tuple[str, ...], for
     if syncer.role() != ACTIVE:
         raise RoleError("this node is not the active one; only the active pushes")
     wanted = [os.path.abspath(p) for p in paths]
-    try:
-        report = syncer.push_paths(wanted, peers=peers, force=force)
-    finally:
-        syncer.close()
+    # The shared ssh connections stay: the watcher may be pushing on them,
+    # and an idle one ends by itself (multiplex.PERSIST).
+    report = syncer.push_paths(wanted, peers=peers, force=force)
     record(HealthFile.of(config.state_dir), report, set(wanted))
     _finish(report, as_json)
 
@@ -125,10 +124,7 @@ def resync(ctx: click.Context, direction: str, peers: tuple[str, ...], force: bo
     if direction == PUSH:
         config.check_folders()
     syncer = _syncer(config)
-    try:
-        report = syncer.resync(direction, peers=peers, force=force, dry_run=dry_run)
-    finally:
-        syncer.close()
+    report = syncer.resync(direction, peers=peers, force=force, dry_run=dry_run)
     record(HealthFile.of(config.state_dir), report)
     _finish(report, as_json)
 

@@ -166,8 +166,9 @@ class Syncer:
         not), each within ``multiplex.EXIT_WITHIN`` of its own: a push cut
         by its deadline has none left, and its master outlives it.  A
         session another process runs on one ends with it.  Called when
-        pushing stops (standby, stop, the demote's final push) and after a
-        command-line push or resync."""
+        pushing stops (standby, stop, the demote's final push); a
+        command-line push or resync leaves them (the watcher may be using
+        them, and ssh ends an idle one after ``multiplex.PERSIST`` s)."""
         try:
             found = multiplex.sockets(self.config.ssh, self.config.peers)
         except ConfigError as exc:
