@@ -84,6 +84,7 @@ test: deps venv lint typecheck shellcheck boxes deb
 	$(PY) -m pytest -q -ra --durations=15 tests/unit tests/integration tests/cluster
 
 bench: venv boxes
+	$(PY) -m pip install -q -e '.[test,bench]' --config-settings editable_mode=compat
 	$(PY) bench/run.py
 
 demo: venv deb

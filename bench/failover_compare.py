@@ -27,7 +27,8 @@ phone host (vagrant/sip/sipsim.py probe).  Medians and ranges per fault and
 configuration, the ratio ours/stock, a table (bench/results/failover.md),
 the records (failover.json) and a plot (failover.png, matplotlib).
 
-    python3 bench/failover_compare.py [bookworm]   (root; the cluster layer's needs)
+    python3 bench/failover_compare.py [bookworm] [sid]   (root; the cluster layer's needs)
+    python3 bench/failover_compare.py --report          (table and plot from failover.json)
 
 BENCH_FAILOVER_RUNS (default 3) runs; BENCH_FAILOVER_FAULTS picks faults by
 name (comma-separated).  Holds the test network for about 10 minutes a run.
@@ -42,17 +43,21 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support import pbx_parts  # noqa: E402
+from tests.support.pbx_parts import ROOT as PBX_ROOT  # noqa: E402
 from tests.support.proxy_parts import KAMAILIO, KAMAILIO_CFG, PROXY, PROXY_IP, PROXY_PORT  # noqa: E402
 from tests.support.sipha_cluster import SERVICE_IP, Cluster, wait_until  # noqa: E402
 from tests.support.sipha_service import (  # noqa: E402
     FENCED_LIMIT,
     PARAMS,
+    PBX,
     SIP_HA,
     active,
     install,
@@ -65,6 +70,10 @@ RUNS = int(os.environ.get("BENCH_FAILOVER_RUNS", "3"))
 FAULTS = ("power cut", "crash", "hang", "planned move")
 STOCK_GROUP = "stock"
 RESULTS = ROOT / "bench" / "results"
+# SIPp through each fault where a PBX answers: 2 calls/s for 20 s, as the
+# sid module's fault tests (tests/support/sipha_service.clients_through).
+SIPP_RATE = 2
+SIPP_CALLS = 40
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ class Kind:
     ours_params: Callable[[list[str]], str]
     ours_target: tuple[str, int]
     prepare: Callable[[Cluster], None]
+    sipp: bool = False                 # SIPp calls through each fault (a PBX answers them)
 
 
 def _kamailio_files(cluster: Cluster) -> None:
@@ -94,6 +104,15 @@ def _proxy_on_two(nodes: list[str]) -> str:
     return params_toml(nodes, service)
 
 
+def _pbx_files(cluster: Cluster) -> None:
+    pbx_parts.install_asterisk_files(cluster)
+    pbx_parts.prepare_phones(cluster, PBX_ROOT)
+
+
+def _pbx(nodes: list[str]) -> str:
+    return params_toml(nodes, PBX + pbx_parts.asterisk_options())
+
+
 KINDS = {
     # Kamailio as the boxes install it (vagrant/sip/kamailio.cfg: the
     # service address, port 5060) under ocf:heartbeat:kamailio.
@@ -106,6 +125,14 @@ KINDS = {
         stock_target=(SERVICE_IP, 5060),
         ours_name="proxy", ours_params=_proxy_on_two, ours_target=(PROXY_IP, PROXY_PORT),
         prepare=_kamailio_files),
+    # The test modules' Asterisk (on every address, under /srv/pbx) under
+    # ocf:heartbeat:asterisk, which starts it where the address is.
+    "sid": Kind(
+        dist="sid", process="asterisk",
+        stock_agent=("ocf:heartbeat:asterisk", f"config={PBX_ROOT}/asterisk.conf"),
+        stock_empty=(), stock_target=(SERVICE_IP, 5060),
+        ours_name="pbx", ours_params=_pbx, ours_target=(SERVICE_IP, 5060),
+        prepare=_pbx_files, sipp=True),
 }
 
 
@@ -118,6 +145,7 @@ class Config:
 
     def install(self, cluster: Cluster) -> None:
         cluster.reset()  # the configuration as after `vagrant up`: no service
+        self.kind.prepare(cluster)
         if self.name == "stock":
             # Corosync's own token and consensus (an empty value removes them).
             cluster.run(cluster.nodes[0], "pcs", "cluster", "config", "update", "totem",
@@ -136,7 +164,6 @@ class Config:
                             f'value=""/></instance_attributes>')
             cluster.run(cluster.nodes[0], "pcs", "resource", "enable", "stock-sip")
         else:
-            self.kind.prepare(cluster)
             install(cluster, self.kind.ours_params(cluster.nodes))
         self.settle(cluster)
         token = cluster.run(cluster.nodes[0], "corosync-cmapctl", "-g",
@@ -174,49 +201,66 @@ class Config:
         cluster.run(old, "pcs", "resource", "clear", STOCK_GROUP, check=False)
 
 
-def fault(cluster: Cluster, config: Config, name: str) -> float:
-    """Inject one fault into the active node; the outage the phone saw."""
+def fault(cluster: Cluster, config: Config, name: str) -> dict:
+    """Inject one fault into the active node: the outage the phone saw, and
+    SIPp's calls through it where the kind has them."""
     old = config.settle(cluster)
     new = next(n for n in cluster.nodes if n != old)
     address, port = config.target()
-    with phone(cluster, FENCED_LIMIT, address, port) as seen:
-        if name == "power cut":
-            mark = len(cluster.fence_log())
-            cluster.kill_node(old)
-            cluster.wait_fenced(old, mark, timeout=FENCED_LIMIT)
-        elif name == "crash":
-            cluster.kill_process(old, config.kind.process)
-        elif name == "hang":
-            cluster.kill_process(old, config.kind.process, sig=signal.SIGSTOP)
-        else:
-            config.move(cluster, old, new)
+    found: dict = {}
+    with ExitStack() as stack:
+        load = None
+        if config.kind.sipp:
+            load = pbx_parts.sipp(cluster, stack, rate=SIPP_RATE, calls=SIPP_CALLS)
+            load.start()
+        with phone(cluster, FENCED_LIMIT, address, port) as seen:
+            if name == "power cut":
+                mark = len(cluster.fence_log())
+                cluster.kill_node(old)
+                cluster.wait_fenced(old, mark, timeout=FENCED_LIMIT)
+            elif name == "crash":
+                cluster.kill_process(old, config.kind.process)
+            elif name == "hang":
+                cluster.kill_process(old, config.kind.process, sig=signal.SIGSTOP)
+            else:
+                config.move(cluster, old, new)
+        found["outage_s"] = float(seen["outage"])
+        if load is not None:
+            figures = load.wait()
+            found.update(sipp_calls=figures.created, sipp_failed=figures.failed)
     if name == "power cut":
         cluster.wait_all_online(timeout=240)
-    print(f"{config.name} {name}: outage {seen['outage']} s", flush=True)
-    return float(seen["outage"])
+    print(f"{config.name} {name}: {found}", flush=True)
+    return found
 
 
-def spread(values: list[float]) -> str:
+def spread(values: list[float], digits: int = 2) -> str:
     if not values:
         return "-"
-    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+    median, low, high = statistics.median(values), min(values), max(values)
+    return f"{median:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
 
 
 def table(records: list[dict]) -> list[str]:
-    """Markdown: per kind and fault, stock and ours (median, range) and ours/stock."""
-    lines = ["| cluster | fault | stock s | SIP-HA s | SIP-HA/stock |",
-             "|---|---|---|---|---|"]
+    """Markdown: per kind and fault, stock and ours (median, range), ours/stock,
+    and SIPp's failed calls where there were any."""
+    lines = ["| cluster | fault | stock s | SIP-HA s | SIP-HA/stock | SIPp failed, stock | "
+             "SIPp failed, SIP-HA |",
+             "|---|---|---|---|---|---|---|"]
     for kind in dict.fromkeys(r["kind"] for r in records):
         for name in FAULTS:
-            got = {c: [r["outage_s"] for r in records
-                       if r["kind"] == kind and r["fault"] == name and r["config"] == c]
-                   for c in ("stock", "ours")}
+            runs = {c: [r for r in records
+                        if r["kind"] == kind and r["fault"] == name and r["config"] == c]
+                    for c in ("stock", "ours")}
+            got = {c: [r["outage_s"] for r in found] for c, found in runs.items()}
             if not got["stock"] and not got["ours"]:
                 continue
             ratio = (f"{statistics.median(got['ours']) / statistics.median(got['stock']):.2f}"
                      if got["stock"] and got["ours"] and statistics.median(got["stock"]) else "-")
+            failed = {c: spread([r["sipp_failed"] for r in found if "sipp_failed" in r], 0)
+                      for c, found in runs.items()}
             lines.append(f"| {kind} | {name} | {spread(got['stock'])} | {spread(got['ours'])} "
-                         f"| {ratio} |")
+                         f"| {ratio} | {failed['stock']} | {failed['ours']} |")
     return lines
 
 
@@ -234,7 +278,7 @@ def plot(records: list[dict], path: Path) -> None:
             medians, low, high = [], [], []
             for name in names:
                 values = [r["outage_s"] for r in records if r["kind"] == kind
-                          and r["fault"] == name and r["config"] == config] or [0.0]
+                          and r["fault"] == name and r["config"] == config] or [0.05]
                 median = statistics.median(values)
                 medians.append(median)
                 low.append(median - min(values))
@@ -244,16 +288,22 @@ def plot(records: list[dict], path: Path) -> None:
                    label="stock agents, defaults" if config == "stock" else "SIP-HA")
             for x, median in zip(xs, medians, strict=True):
                 ax.annotate(f"{median:.1f}", (x, median), ha="center", va="bottom", fontsize=8)
+        ax.set_yscale("log")  # 0.1 s beside 60 s
+        ax.set_ylim(bottom=0.05)
         ax.set_xticks(range(len(names)), names)
         ax.set_ylabel("outage seen by a phone, s (OPTIONS every 50 ms)")
-        ax.set_title(f"{kind}: median of {RUNS} runs, range as bars")
-        ax.legend()
+        runs = len({r["run"] for r in records if r["kind"] == kind})
+        ax.set_title(f"{kind}: median of {runs} runs, range as bars")
+        ax.legend(loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def main(argv: list[str]) -> int:
+    if argv == ["--report"]:  # the table and plot again from failover.json
+        report(json.loads((RESULTS / "failover.json").read_text()))
+        return 0
     kinds = argv or list(KINDS)
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
@@ -266,8 +316,11 @@ def main(argv: list[str]) -> int:
         print(f"failover_compare: unknown fault in BENCH_FAILOVER_FAULTS (known: "
               f"{', '.join(FAULTS)})", file=sys.stderr)
         return 2
-    records: list[dict] = []
     RESULTS.mkdir(exist_ok=True)
+    # Kinds not run now keep their last records: one table and plot for both.
+    saved = RESULTS / "failover.json"
+    records = [r for r in (json.loads(saved.read_text()) if saved.exists() else [])
+               if r["kind"] not in kinds]
     for kind_name in kinds:
         kind = KINDS[kind_name]
         cluster = Cluster(kind.dist, 2, prefix=os.environ.get("SIPHA_TEST_PREFIX", "siphat"))
@@ -281,18 +334,25 @@ def main(argv: list[str]) -> int:
                     for name in faults:
                         records.append({"kind": kind_name, "config": config_name, "run": run,
                                         "fault": name, "at": time.time(),
-                                        "outage_s": fault(cluster, config, name)})
-                        (RESULTS / "failover.json").write_text(json.dumps(records, indent=1))
+                                        **fault(cluster, config, name)})
+                        saved.write_text(json.dumps(records, indent=1))
         finally:
             cluster.destroy()
+    report(records)
+    return 0
+
+
+def report(records: list[dict]) -> None:
+    """The table (printed, and bench/results/failover.md) and the plot."""
     lines = table(records)
     print("\n".join(lines))
+    runs = len({(r["kind"], r["run"]) for r in records})
     (RESULTS / "failover.md").write_text(
         f"Outage a phone saw (SIP OPTIONS over TCP every 0.05 s), seconds: median "
-        f"(range) of {RUNS} interleaved runs; bench/failover_compare.py\n\n"
+        f"(range) of the interleaved runs ({runs} in all); SIPp's failed calls of "
+        f"{SIPP_CALLS} at {SIPP_RATE}/s; bench/failover_compare.py\n\n"
         + "\n".join(lines) + "\n")
     plot(records, RESULTS / "failover.png")
-    return 0
 
 
 if __name__ == "__main__":

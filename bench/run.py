@@ -12,7 +12,9 @@
 4. File sync of one changed file against a whole-tree rsync
    (bench/sync_bench.py; BENCH_SYNC=0 leaves it out).
 5. Every fault on the sid PBX cluster with real phones and SIPp
-   (bench/pbx_faults.py; BENCH_CLUSTER=0 leaves it out).
+   (bench/pbx_faults.py; BENCH_CLUSTER=0 leaves it and 6 out).
+6. Failover beside the stock agents, interleaved, on both cluster kinds
+   (bench/failover_compare.py): table and plot in bench/results.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import asterisk_bench, pbx_faults, sync_bench  # noqa: E402
+from bench import asterisk_bench, failover_compare, pbx_faults, sync_bench  # noqa: E402
 from tests.support.kamailio import KamailioSetup  # noqa: E402
 
 STOCK = "/usr/lib/ocf/resource.d/heartbeat/kamailio"
@@ -154,7 +156,8 @@ def main() -> int:
         print(f"target ({name} monitor at most {target:g} of the stock agent's wall time, "
               f"now {ratio:.2f}): {verdict}")
     if os.environ.get("BENCH_CLUSTER", "1") != "0":
-        return pbx_faults.main()
+        faults = pbx_faults.main()
+        return failover_compare.main([]) or faults
     return 0
 
 
