@@ -63,6 +63,7 @@ from tests.support.sipha_service import (  # noqa: E402
     params_toml,
     phone,
     settled,
+    standby_ready,
 )
 
 RUNS = int(os.environ.get("BENCH_FAILOVER_RUNS", "3"))
@@ -227,6 +228,12 @@ def fault(cluster: Cluster, config: Config, name: str) -> dict:
             else:
                 config.move(cluster, old, new)
         found["outage_s"] = float(seen["outage"])
+        if config.name == "ours" and name in ("crash", "hang"):
+            # Redundancy back: the old node runs a healthy standby again by
+            # itself (the failure expires: failure-timeout), no cleanup.
+            wait_until(lambda: standby_ready(cluster, old, config.kind.ours_name), LIMIT,
+                       what=f"{old} a healthy standby again")
+            found["standby_back_s"] = round(time.time() - seen["fault_at"], 1)
         if load is not None:
             figures = load.wait()
             found.update(sipp_calls=figures.created, sipp_failed=figures.failed)
@@ -347,13 +354,19 @@ def main(argv: list[str]) -> int:
 def report(records: list[dict]) -> None:
     """The table (printed, and bench/results/failover.md) and the plot."""
     lines = table(records)
-    print("\n".join(lines))
+    back: dict[str, list[float]] = {}
+    for r in records:
+        if "standby_back_s" in r:
+            back.setdefault(f"{r['kind']} {r['fault']}", []).append(r["standby_back_s"])
+    extra = [f"SIP-HA's old node a healthy standby again, s after the fault ({where}): "
+             f"{spread(values, 1)}" for where, values in back.items()]
+    print("\n".join(lines + extra))
     runs = len({(r["kind"], r["run"]) for r in records})
     (RESULTS / "failover.md").write_text(
         f"Outage a phone saw (SIP OPTIONS over TCP every 0.05 s), seconds: median "
         f"(range) of the interleaved runs ({runs} in all); SIPp's failed calls of "
         f"{SIPP_CALLS} at {SIPP_RATE}/s; bench/failover_compare.py\n\n"
-        + "\n".join(lines) + "\n")
+        + "\n".join(lines) + "\n" + "".join(f"\n{line}\n" for line in extra))
     plot(records, RESULTS / "failover.png")
 
 
