@@ -13,7 +13,9 @@ Corosync, fencing) runs each fault under two configurations, alternating:
   delay, monitors, the hot standby).
 
 Per run, both configurations in turn (the order swaps every run, so both
-see the machine in the same states), each through every fault:
+see the machine in the same states), each through every fault, each fault
+a random 0-20 s after the service settled (the same offsets for both:
+otherwise every fault would meet the monitors at the same phase):
 
 * power cut: the active node's link goes down, then the node is killed
   (silent: no FIN/RST reaches a phone);
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import statistics
 import sys
@@ -70,6 +73,9 @@ RUNS = int(os.environ.get("BENCH_FAILOVER_RUNS", "3"))
 FAULTS = ("power cut", "crash", "hang", "planned move")
 STOCK_GROUP = "stock"
 RESULTS = ROOT / "bench" / "results"
+# The longest monitor interval of either configuration (the stock asterisk
+# agent's 20 s): each fault comes a random time up to this after the settle.
+OFFSET_MAX = 20.0
 # SIPp through each fault where a PBX answers: 2 calls/s for 20 s, as the
 # sid module's fault tests (tests/support/sipha_service.clients_through).
 SIPP_RATE = 2
@@ -85,6 +91,7 @@ class Kind:
 
     dist: str
     process: str                       # the SIP server's process name
+    user: str | None                   # ... and its user (agents' scripts share the name)
     stock_agent: tuple[str, ...]       # pcs resource create NAME AGENT PARAMS...
     stock_empty: tuple[str, ...]       # parameters set to "" (pcs drops empty values)
     stock_target: tuple[str, int]      # where the stock service answers SIP
@@ -120,7 +127,7 @@ KINDS = {
     # Kamailio as the boxes install it (vagrant/sip/kamailio.cfg: the
     # service address, port 5060) under ocf:heartbeat:kamailio.
     "bookworm": Kind(
-        dist="bookworm", process="kamailio",
+        dist="bookworm", process="kamailio", user=None,
         stock_agent=("ocf:heartbeat:kamailio", "conffile=/etc/kamailio/kamailio.cfg",
                      f"listen_address={SERVICE_IP}", "port=5060", "proto=udptcp"),
         # The agent's advice for a Kamailio without the ctl module: no kamctl check.
@@ -131,7 +138,7 @@ KINDS = {
     # The test modules' Asterisk (on every address, under /srv/pbx) under
     # ocf:heartbeat:asterisk, which starts it where the address is.
     "sid": Kind(
-        dist="sid", process="asterisk",
+        dist="sid", process="asterisk", user="asterisk",
         stock_agent=("ocf:heartbeat:asterisk", f"config={PBX_ROOT}/asterisk.conf"),
         stock_empty=(), stock_target=(SERVICE_IP, 5060),
         ours_name="pbx", ours_params=_pbx, ours_target=(SERVICE_IP, 5060),
@@ -204,10 +211,14 @@ class Config:
         cluster.run(old, "pcs", "resource", "clear", STOCK_GROUP, check=False)
 
 
-def fault(cluster: Cluster, config: Config, name: str) -> dict:
-    """Inject one fault into the active node: the outage the phone saw, and
-    SIPp's calls through it where the kind has them."""
+def fault(cluster: Cluster, config: Config, name: str, offset: float) -> dict:
+    """Inject one fault into the active node OFFSET seconds after it settled:
+    the outage the phone saw, and SIPp's calls through it where the kind has
+    them."""
     old = config.settle(cluster)
+    # settle()'s cleanup restarts the monitors: without a random wait every
+    # fault would land at the same point between two of them.
+    time.sleep(offset)
     new = next(n for n in cluster.nodes if n != old)
     address, port = config.target()
     found: dict = {}
@@ -222,9 +233,10 @@ def fault(cluster: Cluster, config: Config, name: str) -> dict:
                 cluster.kill_node(old)
                 cluster.wait_fenced(old, mark, timeout=LIMIT)
             elif name == "crash":
-                cluster.kill_process(old, config.kind.process)
+                cluster.kill_process(old, config.kind.process, user=config.kind.user)
             elif name == "hang":
-                cluster.kill_process(old, config.kind.process, sig=signal.SIGSTOP)
+                cluster.kill_process(old, config.kind.process, sig=signal.SIGSTOP,
+                                     user=config.kind.user)
             else:
                 config.move(cluster, old, new)
         found["outage_s"] = float(seen["outage"])
@@ -296,7 +308,8 @@ def plot(records: list[dict], path: Path) -> None:
             ax.bar(xs, medians, width=0.4, color=colour, yerr=[low, high], capsize=3,
                    label="stock agents, defaults" if config == "stock" else "SIP-HA")
             for x, median in zip(xs, medians, strict=True):
-                ax.annotate(f"{median:.1f}", (x, median), ha="center", va="bottom", fontsize=8)
+                label = f"{median:.2f}" if median < 1 else f"{median:.1f}"
+                ax.annotate(label, (x, median), ha="center", va="bottom", fontsize=8)
         ax.set_yscale("log")  # 0.1 s beside 60 s
         ax.set_ylim(bottom=0.05)
         ax.set_xticks(range(len(names)), names)
@@ -326,27 +339,36 @@ def main(argv: list[str]) -> int:
               f"{', '.join(FAULTS)})", file=sys.stderr)
         return 2
     RESULTS.mkdir(exist_ok=True)
-    # Kinds not run now keep their last records: one table and plot for both.
-    saved = RESULTS / "failover.json"
-    records = [r for r in (json.loads(saved.read_text()) if saved.exists() else [])
-               if r["kind"] not in kinds]
+    # Faults not run now keep their last records (one table and plot for
+    # both kinds); this run's replace theirs only once it ends (until then
+    # in failover.partial.json).
+    saved, partial = RESULTS / "failover.json", RESULTS / "failover.partial.json"
+    kept = json.loads(saved.read_text()) if saved.exists() else []
+    fresh: list[dict] = []
     for kind_name in kinds:
         kind = KINDS[kind_name]
         cluster = Cluster(kind.dist, 2, prefix=os.environ.get("SIPHA_TEST_PREFIX", "siphat"))
         cluster.up()
         try:
             for run in range(RUNS):
+                # Both configurations meet each fault at the same offsets.
+                offsets = [random.uniform(0, OFFSET_MAX) for _ in faults]
                 order = ("stock", "ours") if run % 2 == 0 else ("ours", "stock")
                 for config_name in order:
                     config = Config(config_name, kind)
                     config.install(cluster)
-                    for name in faults:
-                        records.append({"kind": kind_name, "config": config_name, "run": run,
-                                        "fault": name, "at": time.time(),
-                                        **fault(cluster, config, name)})
-                        saved.write_text(json.dumps(records, indent=1))
+                    for name, offset in zip(faults, offsets, strict=True):
+                        fresh.append({"kind": kind_name, "config": config_name, "run": run,
+                                      "fault": name, "at": time.time(),
+                                      "offset_s": round(offset, 2),
+                                      **fault(cluster, config, name, offset)})
+                        partial.write_text(json.dumps(fresh, indent=1))
         finally:
             cluster.destroy()
+    ran = {(r["kind"], r["fault"]) for r in fresh}
+    records = [r for r in kept if (r["kind"], r["fault"]) not in ran] + fresh
+    saved.write_text(json.dumps(records, indent=1))
+    partial.unlink(missing_ok=True)
     report(records)
     return 0
 
