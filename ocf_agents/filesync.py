@@ -651,7 +651,10 @@ def flush(cfg: FileSyncConfig, ctx: Context, until: float) -> None:
     try:
         config = load_sync_config(cfg)
         config.check_folders()
-        syncer = Syncer(config, lambda: Runner(until, ctx.log), log, lambda: ACTIVE)
+        # Ending the connections after the push has 2 s of its own, but
+        # never past the demote's own deadline.
+        syncer = Syncer(config, lambda: Runner(until, ctx.log), log, lambda: ACTIVE,
+                        runner_until=lambda end: Runner(min(end, ctx.deadline), ctx.log))
         try:
             report = syncer.resync(PUSH)
         finally:

@@ -69,8 +69,9 @@ def options(settings: SshSettings, peer: Peer) -> list[str]:
 
 
 def control_argv(settings: SshSettings, peer: Peer, path: Path, command: str) -> list[str]:
-    """``ssh -O COMMAND`` to the peer's master: ``check``, or ``exit``: end
-    now, with the sessions it carries."""
+    """``ssh -O COMMAND`` to the peer's master: ``check``; ``exit``: end
+    now, with the sessions it carries; ``stop``: take no new session, end
+    after the ones it carries."""
     return [settings.ssh, "-o", "BatchMode=yes", "-o", f"ControlPath={path}", "-O", command,
             "-p", str(peer.port), peer.address()]
 

@@ -63,7 +63,8 @@ class SyncService:
                     self.log.info("active: pushing changes" if active else
                                   "standby: not pushing")
                     if not active:
-                        self.syncer.close()
+                        # The demote's final push may be running on them now.
+                        self.syncer.close("stop")
                     was_active = active
                 batch = self.debouncer.wait(_TICK)
                 if batch and active:

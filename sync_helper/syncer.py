@@ -160,12 +160,15 @@ class Syncer:
                                   force=force, dry_run=dry_run)
         return report
 
-    def close(self) -> None:
+    def close(self, command: str = "exit") -> None:
         """End every peer's shared connection (``ssh -O exit`` on each of
         their sockets there, whoever's run opened it, over a stale socket or
         not), each within ``multiplex.EXIT_WITHIN`` of its own: a push cut
         by its deadline has none left, and its master outlives it.  A
-        session another process runs on one ends with it.  Called when
+        session another process runs on one ends with it; with COMMAND
+        ``stop`` the masters take no new session and end after the ones
+        they carry (the watcher going standby while the demote's final push
+        may be on one).  Called when
         pushing stops (standby, stop, the demote's final push); a
         command-line push or resync leaves them (the watcher may be using
         them, and ssh ends an idle one after ``multiplex.PERSIST`` s)."""
@@ -175,7 +178,7 @@ class Syncer:
             self.log.warning(f"ssh connections not closed: {exc.reason}")
             return
         for peer, path in found:
-            argv = multiplex.control_argv(self.config.ssh, peer, path, "exit")
+            argv = multiplex.control_argv(self.config.ssh, peer, path, command)
             within = multiplex.EXIT_WITHIN
             try:
                 result = self.runner_until(time.monotonic() + within).run(argv, timeout=within)

@@ -127,9 +127,10 @@ def listening(path: Path) -> None:
         sock.bind(str(path))
 
 
-def exit_argv(path: Path, port: int = 2222, address: str = "root@198.51.100.12") -> list[object]:
+def exit_argv(path: Path, port: int = 2222, address: str = "root@198.51.100.12",
+              command: str = "exit") -> list[object]:
     return ["/usr/bin/ssh", "-o", "BatchMode=yes", "-o", f"ControlPath={path}",
-            "-O", "exit", "-p", str(port), address]
+            "-O", command, "-p", str(port), address]
 
 
 class Bounded:
@@ -182,6 +183,21 @@ def test_close_ends_the_master_there_whoever_opened_it(tmp_path: Path, control_d
     assert control_dir.stat().st_mode & 0o777 == 0o700
     syncer.close()
     assert runner.finished() and closing.runner.finished()
+
+
+def test_going_standby_lets_the_sessions_on_a_master_finish(tmp_path: Path,
+                                                           control_dir: Path) -> None:
+    """The watcher going standby asks ``-O stop``: the demote's final push
+    may be on the master, and ends its sessions before the master ends."""
+    config, _ = one_file(tmp_path, control_dir)
+    path = multiplex.control_path(config.ssh, config.peer("b"))
+    assert path is not None
+    listening(path)
+    closing = Bounded(FakeRunner([(exit_argv(path, command="stop"), done())]))
+    syncer = Syncer(config, lambda: FakeRunner([]), Log(), lambda: ACTIVE, stamp=lambda: "T",
+                    runner_until=closing)
+    syncer.close("stop")
+    assert closing.runner.finished()
 
 
 def test_close_ends_every_peers_master_each_within_its_own_bound(control_dir: Path,
