@@ -253,7 +253,9 @@ def _service(root: ET.Element, params: ClusterParams, service: Service,
                                  _number(reached),
                                  attrs.get(config_attribute(service)) or None,
                                  _sync(service, attributes.get(sync_node or "", {}), name),
-                                 _replication(service, attrs), _number(attrs.get(rtt_name)),
+                                 _replication(service, attrs),
+                                 # the last good answer's; none while not healthy
+                                 _number(attrs.get(rtt_name)) if healthy else None,
                                  attrs.get(takeover_name) or None,
                                  _seconds(attrs.get(outage_name))))
     ip_nodes = [n for n, (role, failed) in address.items() if role == "Started" and not failed]

@@ -122,3 +122,19 @@ def test_a_takeover_without_a_known_outage_and_values_not_understood(use, tmp_pa
     node1 = document["services"][0]["nodes"][0]
     assert (node1["sip_rtt_ms"], node1["last_outage_s"]) == (None, None)
     assert "_sip_rtt" not in invoke(use, sim.crm_mon(), "--nagios").stdout
+
+
+@pytest.mark.pacemaker_tools
+def test_a_node_that_is_not_healthy_shows_no_round_trip_time(use, tmp_path: Path):
+    """The attribute holds the last good answer's time: a node whose check
+    fails now must not look answered."""
+    sim = Simulation(render.render(params.load(EXAMPLE)).getroot(), tmp_path)
+    healthy(sim, "node1")
+    sim.set_attrs("node1", **{RTT: "3"})
+    sim.set_attrs("node2", **{RTT: "12"})
+    sim.settle()
+    document = json.loads(invoke(use, sim.crm_mon(), "--output-as", "json").stdout)
+    nodes = {n["node"]: n for n in document["services"][0]["nodes"]}
+    assert nodes["node2"]["healthy"] is False
+    assert (nodes["node1"]["sip_rtt_ms"], nodes["node2"]["sip_rtt_ms"]) == (3, None)
+    assert "SIP 12 ms" not in invoke(use, sim.crm_mon()).stdout
