@@ -100,9 +100,11 @@ def push(ctx: click.Context, paths: tuple[str, ...], peers: tuple[str, ...], for
     if syncer.role() != ACTIVE:
         raise RoleError("this node is not the active one; only the active pushes")
     wanted = [os.path.abspath(p) for p in paths]
-    # The shared ssh connections stay: the watcher may be pushing on them,
-    # and an idle one ends by itself (multiplex.PERSIST).
-    report = syncer.push_paths(wanted, peers=peers, force=force)
+    try:
+        report = syncer.push_paths(wanted, peers=peers, force=force)
+    finally:
+        # Stop, not exit: the watcher may be pushing on a connection now.
+        syncer.close("stop")
     record(HealthFile.of(config.state_dir), report, set(wanted))
     _finish(report, as_json)
 
@@ -124,7 +126,10 @@ def resync(ctx: click.Context, direction: str, peers: tuple[str, ...], force: bo
     if direction == PUSH:
         config.check_folders()
     syncer = _syncer(config)
-    report = syncer.resync(direction, peers=peers, force=force, dry_run=dry_run)
+    try:
+        report = syncer.resync(direction, peers=peers, force=force, dry_run=dry_run)
+    finally:
+        syncer.close("stop")
     record(HealthFile.of(config.state_dir), report)
     _finish(report, as_json)
 
