@@ -75,10 +75,17 @@ def _progress(message: str) -> None:
     click.echo(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}", err=True)
 
 
-def _load(path: str) -> ClusterParams:
+def _load(path: str, agents: bool = False) -> ClusterParams:
+    """The parameter file; with AGENTS, also checked by the agents' own
+    parameter parsing (what cib render, diff and apply install)."""
     from cib_templates import params
 
-    return params.load(path)
+    loaded = params.load(path)
+    if agents:
+        from sip_ha import agent_options
+
+        agent_options.check(loaded)
+    return loaded
 
 
 # -- status --------------------------------------------------------------
@@ -382,7 +389,7 @@ def cib_render(params_path: str, schema: str, schema_dir: str, as_pcs: bool,
 
     if schema == "auto":
         schema = validate.newest_schema(schema_dir)
-    loaded = _load(params_path)
+    loaded = _load(params_path, agents=True)
     root = render.render(loaded, schema).getroot()
     problems = validate.relaxng_problems(root, schema_dir)
     if problems:
@@ -404,7 +411,7 @@ def cib_diff(params_path: str, output_as: str) -> None:
     from sip_ha import cib as cib_lib
     from sip_ha import corosync, tools
 
-    runner, params = tools.runner(120), _load(params_path)
+    runner, params = tools.runner(120), _load(params_path, agents=True)
     planned = cib_lib.plan(runner, params)
     changes = cib_lib.diff(planned.live, planned.new)
     foreign = cib_lib.foreign(planned.live, planned.new)
@@ -445,7 +452,7 @@ def cib_apply(params_path: str, prune: bool) -> None:
     from sip_ha import cib as cib_lib
     from sip_ha import corosync, history, tools
 
-    runner, params = tools.runner(180), _load(params_path)
+    runner, params = tools.runner(180), _load(params_path, agents=True)
     planned = cib_lib.apply(runner, params, prune, progress=_progress)
     _warn(planned.warnings)
     changes = cib_lib.diff(planned.live, planned.new)

@@ -455,3 +455,29 @@ def test_apply_replaces_the_sipha_alert_and_keeps_an_operators_own():
     merged = cib.merged(merged, cib.render(without, "pacemaker-3.9").getroot())
     assert [a.get("id") for a in merged.iterfind("configuration/alerts/alert")] == [
         "ops-pager"]
+
+
+@pytest.mark.parametrize(("option", "value", "said"), [
+    ("sip_uris", "sip:127.0.0.1:99999", "port '99999' is not 1-65535"),
+    ("sip_timeout", "soon", "is not a duration"),
+])
+@pytest.mark.parametrize("command", ["render", "diff", "apply"])
+def test_an_option_the_agent_would_refuse_is_refused_before_the_cib(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str, value: str, said: str,
+        command: str):
+    """Installed, every action of the agent would exit 6 on every node and
+    Pacemaker would stop the service everywhere: render, diff and apply
+    refuse it first, with the agent's own line, and change nothing."""
+    text = EXAMPLE_TEXT.replace('sip_uris = "sip:127.0.0.1"', f'{option} = "{value}"')
+    assert text != EXAMPLE_TEXT
+    bad = tmp_path / "cluster.toml"
+    bad.write_text(text)
+    fake = FakeRunner([])  # nothing may run: no cibadmin, no crm_verify
+    monkeypatch.setattr(tools, "runner", lambda seconds: fake)
+    result = CliRunner().invoke(cli, ["cib", command, "--params", str(bad),
+                                      *(["--no-verify"] if command == "render" else [])])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("sip-ha: [[service]] pbx options: parameter "
+                                    f"{option}"), result.stderr
+    assert said in result.stderr and "ocf:sipha:asterisk would refuse it" in result.stderr
