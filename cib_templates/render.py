@@ -38,6 +38,12 @@ def active_resource(service: Service) -> str:
     return f"{service.name}-{kind}-clone"
 
 
+def server_primitive(service: Service) -> str:
+    """The primitive active_resource() clones: its agent names its node
+    attributes (the SIP round-trip time) after it."""
+    return active_resource(service).removesuffix("-clone")
+
+
 def ip_resource(service: Service) -> str:
     return f"{service.name}-ip"
 

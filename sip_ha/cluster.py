@@ -17,6 +17,7 @@ from cib_templates.render import (
     ip_resource,
     promotion_attribute,
     replication_attributes,
+    server_primitive,
     sync_attribute,
     sync_resource,
 )
@@ -238,7 +239,7 @@ def _service(root: ET.Element, params: ClusterParams, service: Service,
     score_attr = promotion_attribute(service)
     ping_attr = PING_ATTRIBUTE.format(svc=service.name)
     sync_node = _promoted(root, sync_resource(service)) if service.sync else None
-    rtt_name = metrics.rtt_name(_primitive(active_resource(service)))
+    rtt_name = metrics.rtt_name(server_primitive(service))
     takeover_name, outage_name = metrics.takeover_names(ip_resource(service))
     health = []
     for name in service.nodes:
@@ -300,11 +301,6 @@ def _seconds(value: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if 0 <= seconds < float("inf") else None
-
-
-def _primitive(clone: str) -> str:
-    """The primitive a clone of ours wraps: its agents name their attributes after it."""
-    return clone.removesuffix("-clone")
 
 
 def _sync(service: Service, attrs: dict[str, str], node: str) -> SyncHealth | None:
