@@ -55,7 +55,13 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support import pbx_parts  # noqa: E402
 from tests.support.pbx_parts import ROOT as PBX_ROOT  # noqa: E402
-from tests.support.proxy_parts import KAMAILIO, KAMAILIO_CFG, PROXY, PROXY_IP, PROXY_PORT  # noqa: E402
+from tests.support.proxy_parts import (  # noqa: E402
+    KAMAILIO,
+    KAMAILIO_CFG,
+    PROXY_IP,
+    PROXY_ON_TWO,
+    PROXY_PORT,
+)
 from tests.support.sipha_cluster import SERVICE_IP, Cluster, wait_until  # noqa: E402
 from tests.support.sipha_service import (  # noqa: E402
     PARAMS,
@@ -108,15 +114,13 @@ def _kamailio_files(cluster: Cluster) -> None:
         cluster.run(node, "tee", KAMAILIO_CFG, input=KAMAILIO)
 
 
-def _proxy_on_two(nodes: list[str]) -> str:
-    service = PROXY.replace('nodes = ["node2", "node3"]', 'nodes = ["node1", "node2"]').replace(
-        'preferred_node = "node3"', 'preferred_node = "node1"')
-    return params_toml(nodes, service)
-
-
 def _pbx_files(cluster: Cluster) -> None:
     pbx_parts.install_asterisk_files(cluster)
     pbx_parts.prepare_phones(cluster, PBX_ROOT)
+
+
+def _proxy(nodes: list[str]) -> str:
+    return params_toml(nodes, PROXY_ON_TWO)
 
 
 def _pbx(nodes: list[str]) -> str:
@@ -133,7 +137,7 @@ KINDS = {
         # The agent's advice for a Kamailio without the ctl module: no kamctl check.
         stock_empty=("kamctlrc",),
         stock_target=(SERVICE_IP, 5060),
-        ours_name="proxy", ours_params=_proxy_on_two, ours_target=(PROXY_IP, PROXY_PORT),
+        ours_name="proxy", ours_params=_proxy, ours_target=(PROXY_IP, PROXY_PORT),
         prepare=_kamailio_files),
     # The test modules' Asterisk (on every address, under /srv/pbx) under
     # ocf:heartbeat:asterisk, which starts it where the address is.

@@ -14,7 +14,7 @@ from sip_ha.alert import snmp
 from tests.support.alertlab import AlertNetns
 from tests.support.mail_receiver import MailReceiver
 from tests.support.pbx_parts import DB_CNF, db_cnf, replicate, replication, sql
-from tests.support.proxy_parts import KAMAILIO, KAMAILIO_CFG, PROXY, PROXY_IP, PROXY_PORT
+from tests.support.proxy_parts import KAMAILIO, KAMAILIO_CFG, PROXY_IP, PROXY_ON_TWO, PROXY_PORT
 from tests.support.rsyslog import SyslogReceiver
 from tests.support.sipha_cluster import TRUNK_IP, wait_until
 from tests.support.sipha_service import (
@@ -34,8 +34,7 @@ from tests.support.snmptrapd import TrapReceiver
 
 CLUSTER_DIST = "bookworm"
 CLUSTER_NODES = 2
-SERVICE = PROXY.replace('nodes = ["node2", "node3"]', 'nodes = ["node1", "node2"]').replace(
-    'preferred_node = "node3"', 'preferred_node = "node1"')
+SERVICE = PROXY_ON_TWO
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """The Kamailio proxy service of the test clusters: its configuration (on
 every address, so the hot standby runs before the service address arrives)
 and its [[service]] table, on node2/node3 as the three-node cluster has it
-(the two-node modules rewrite the nodes)."""
+(PROXY_ON_TWO: the same on node1/node2, preferring node1, for the
+two-node clusters)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,5 @@ config = "{KAMAILIO_CFG}"
 sip_uris = "sip:127.0.0.1:{PROXY_PORT};transport=tcp"
 control_command = "none"
 """
+PROXY_ON_TWO = PROXY.replace('nodes = ["node2", "node3"]', 'nodes = ["node1", "node2"]').replace(
+    'preferred_node = "node3"', 'preferred_node = "node1"')
