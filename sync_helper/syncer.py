@@ -168,10 +168,9 @@ class Syncer:
         session another process runs on one ends with it; with COMMAND
         ``stop`` the masters take no new session and end after the ones
         they carry (the watcher going standby while the demote's final push
-        may be on one).  Called when
-        pushing stops (standby, stop, the demote's final push); a
-        command-line push or resync leaves them (the watcher may be using
-        them, and ssh ends an idle one after ``multiplex.PERSIST`` s)."""
+        may be on one).  Called with ``exit`` when the watcher stops and
+        after the demote's final push; with ``stop`` when the watcher goes
+        standby and after a command-line push or resync."""
         try:
             found = multiplex.sockets(self.config.ssh, self.config.peers)
         except ConfigError as exc:
