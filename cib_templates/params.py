@@ -79,7 +79,7 @@ class Timings:
     ping_monitor: str = "5s"
     ping_dampen: str = "3s"
     extra_monitor: str = "10s"
-    failure_timeout: str = "60s"
+    failure_timeout: str = "5s"
     migration_threshold: int = 1
     recheck_interval: str = "1min"
     # Corosync's totem timing, whole milliseconds (README, Timings).  The
