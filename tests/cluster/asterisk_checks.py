@@ -2,8 +2,10 @@
 promoted instance, trunk registration only from it, failover on crash and on
 hang, and a planned move that waits for the call in progress.
 
-Imported by the sid cluster module (test_sid_2nodes.py) so that these tests
-share its cluster instead of bringing up one of their own."""
+The resource is made by hand with pcs (fixture ``agent_pbx``), not
+rendered by `sip-ha cib apply`: the agent as an administrator would use it
+alone.  Imported by the sid module (test_sipha_asterisk.py) so that these
+tests share its cluster instead of bringing up one of their own."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ def asterisk_files(cluster_module):
 
 
 @pytest.fixture
-def pbx(cluster, asterisk_files):
+def agent_pbx(cluster, asterisk_files):
     first = cluster.nodes[0]
     cluster.created = time.time()
     cluster.run(first, "pcs", "resource", "create", RESOURCE, "ocf:sipha:asterisk",
@@ -63,8 +65,8 @@ def registers_from(cluster, since: float) -> set[str]:
             if r["time"] >= since and r["line"].startswith("REGISTER ")}
 
 
-def test_trunk_registers_only_from_the_promoted_node(pbx):
-    cluster = pbx
+def test_trunk_registers_only_from_the_promoted_node(agent_pbx):
+    cluster = agent_pbx
     active = promoted(cluster)
     standby = next(n for n in cluster.nodes if n != active)
     since = cluster.created
@@ -76,8 +78,8 @@ def test_trunk_registers_only_from_the_promoted_node(pbx):
                        "module show like outbound_registration").stdout.count(".so") == 0
 
 
-def test_crash_of_the_promoted_asterisk_moves_the_role(pbx):
-    cluster = pbx
+def test_crash_of_the_promoted_asterisk_moves_the_role(agent_pbx):
+    cluster = agent_pbx
     active = promoted(cluster)
     standby = next(n for n in cluster.nodes if n != active)
     started = time.time()
@@ -97,8 +99,8 @@ def test_crash_of_the_promoted_asterisk_moves_the_role(pbx):
     print(f"crash: standby promoted and registered after {time.time() - started:.1f}s")
 
 
-def test_hung_promoted_asterisk_is_failed_over(pbx):
-    cluster = pbx
+def test_hung_promoted_asterisk_is_failed_over(agent_pbx):
+    cluster = agent_pbx
     active = promoted(cluster)
     started = time.monotonic()
     # SIGSTOP: alive, answering nothing
@@ -110,8 +112,8 @@ def test_hung_promoted_asterisk_is_failed_over(pbx):
     print(f"hung Asterisk: new node promoted after {outage:.1f}s")
 
 
-def test_planned_move_waits_for_the_call(pbx):
-    cluster = pbx
+def test_planned_move_waits_for_the_call(agent_pbx):
+    cluster = agent_pbx
     active = promoted(cluster)
     target = next(n for n in cluster.nodes if n != active)
     rx = ["asterisk", "-C", f"{ROOT}/asterisk.conf", "-rx"]

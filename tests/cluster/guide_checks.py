@@ -10,7 +10,7 @@ provider's host as gateway and ITSP, the Asterisk tree under
 pbx_parts.ROOT with the harness's deadlines, and alerts to the local
 syslog (the nodes have no MTA).  The AMI secret is the test Asterisk's.
 
-Imported by the sid cluster module (test_sid_2nodes.py); uses its
+Imported by the sid cluster module (test_sipha_asterisk.py); uses its
 `asterisk_files` fixture (asterisk_checks)."""
 
 from __future__ import annotations

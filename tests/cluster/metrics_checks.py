@@ -14,10 +14,15 @@ import calendar
 import re
 import time
 
-from test_sipha_bookworm import SERVICE, SYNC_DIR, SYNC_SERVICE, SYNC_TOML
-
 from tests.support.pbx_parts import DB_CNF, db_cnf, replicate, sql
-from tests.support.proxy_parts import KAMAILIO, KAMAILIO_CFG
+from tests.support.proxy_parts import (
+    KAMAILIO,
+    KAMAILIO_CFG,
+    PROXY_ON_TWO,
+    PROXY_SYNC_CONFIG,
+    PROXY_SYNC_DIR,
+    PROXY_SYNC_SERVICE,
+)
 from tests.support.sipha_cluster import wait_until
 from tests.support.sipha_service import PARAMS, SIP_HA, active, install, params_toml, settled
 
@@ -33,12 +38,12 @@ FETCH = ("import urllib.request; print(urllib.request.urlopen("
 
 def _service_with_sync_and_database(cluster) -> None:
     for number, node in enumerate(cluster.nodes, start=1):
-        cluster.run(node, "mkdir", "-p", "/etc/sip-ha", SYNC_DIR)
+        cluster.run(node, "mkdir", "-p", "/etc/sip-ha", PROXY_SYNC_DIR)
         cluster.run(node, "tee", KAMAILIO_CFG, input=KAMAILIO)
-        cluster.run(node, "tee", "/etc/sip-ha/sync.toml", input=SYNC_TOML)
+        cluster.run(node, "tee", "/etc/sip-ha/sync.toml", input=PROXY_SYNC_CONFIG)
         cluster.run(node, "tee", DB_CNF, input=db_cnf(number))
         cluster.run(node, "systemctl", "disable", "--now", "mariadb.socket", "mariadb.service")
-    install(cluster, params_toml(cluster.nodes, SERVICE + SYNC_SERVICE
+    install(cluster, params_toml(cluster.nodes, PROXY_ON_TWO + PROXY_SYNC_SERVICE
                                  + f'[service.database]\nconfig = "{DB_CNF}"\n'))
     settled(cluster, "proxy")
     for node in cluster.nodes:
@@ -99,5 +104,5 @@ def test_the_exporter_shows_rtt_sync_lag_replication_lag_and_the_last_outage(clu
         assert ("node1", "sipha-proxy-ip-last-outage-s") not in seen
     finally:
         for node in cluster.nodes:
-            cluster.run(node, "rm", "-rf", SYNC_DIR, "/etc/sip-ha/sync.toml", DB_CNF,
+            cluster.run(node, "rm", "-rf", PROXY_SYNC_DIR, "/etc/sip-ha/sync.toml", DB_CNF,
                         check=False)

@@ -1,12 +1,21 @@
-"""Three sid nodes, two independent SIP services spread over them, each with
-its own address and preferred node: Asterisk `pbx` on node1/node2 (preferred
-node1) and Kamailio `proxy` on node2/node3 (preferred node3).  Losing a node
-moves only the service that was active there; the other keeps answering."""
+"""Three sid nodes: formation, quorum with three votes, fencing of a lost node
+while the other two keep quorum; then two independent SIP services spread
+over them, each with its own address and preferred node: Asterisk `pbx` on
+node1/node2 (preferred node1) and Kamailio `proxy` on node2/node3 (preferred
+node3). Losing a node moves only the service that was active there; the
+other keeps answering."""
 
 from __future__ import annotations
 
 import pytest
 from asterisk_checks import asterisk_files  # noqa: F401  (module fixture)
+from cluster_checks import (  # noqa: F401  (collected by pytest)
+    test_fencing_configured,
+    test_hard_node_loss_is_fenced,
+    test_pcs_status_all_nodes_online,
+    test_quorum,
+    test_vagrant_up_all_nodes_running,
+)
 
 from tests.support.proxy_parts import KAMAILIO, KAMAILIO_CFG, PROXY, PROXY_IP, PROXY_PORT
 from tests.support.sipha_service import (

@@ -1,20 +1,60 @@
-"""The SIP-HA cluster on two Debian 12 nodes (Pacemaker 2.1): the rendered
-CIB installs with `sip-ha cib apply` and crm_verify is clean; a Kamailio
-service (ocf:sipha:sipserver clone) fails over on hard loss of its node,
-with the phone's outage measured, and does not fail back."""
+"""Two Debian 12 nodes (Pacemaker 2.1), one cluster for the whole module.
+
+The cluster itself: formation, quorum, real fencing, fault injection from
+the host, phone and trunk, the package installed from the checkout, a
+rolling upgrade, the exporter.  Then SIP-HA on it: the rendered CIB installs
+with `sip-ha cib apply` and crm_verify is clean; a Kamailio service
+(ocf:sipha:sipserver clone) fails over on hard loss of its node, with the
+phone's outage measured, and does not fail back; files, storage, alerts and
+CDRs follow the service."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
+from cluster_checks import (  # noqa: F401  (collected by pytest)
+    test_fence_agent_metadata_and_list,
+    test_fence_off_kills_container,
+    test_fence_reboot_resets_container,
+    test_fencing_configured,
+    test_frozen_node_is_fenced,
+    test_hard_node_loss_is_fenced,
+    test_killed_pacemaker_is_recovered,
+    test_network_partition_fences_isolated_node,
+    test_pcs_status_all_nodes_online,
+    test_quorum,
+    test_service_address_answers_phone_and_fails_over,
+    test_vagrant_up_all_nodes_running,
+)
+from metrics_checks import (  # noqa: F401  (collected by pytest)
+    test_the_exporter_shows_rtt_sync_lag_replication_lag_and_the_last_outage,
+)
+from service_ip_checks import (  # noqa: F401  (collected by pytest)
+    test_service_addresses_move_with_the_neighbour_caches_and_trunk_source,
+)
 from test_sipha_asterisk import assert_crm_verify_clean
+from upgrade_checks import (  # noqa: F401  (collected by pytest)
+    checkout_version,
+    installed_versions,
+    test_rolling_upgrade_one_node_at_a_time_while_the_phone_polls,
+)
 
 from sip_ha.alert import snmp
+from sip_ha.install import AGENTS
 from tests.support.alertlab import AlertNetns
 from tests.support.mail_receiver import MailReceiver
 from tests.support.pbx_parts import DB_CNF, db_cnf, replicate, replication, sql
-from tests.support.proxy_parts import KAMAILIO, KAMAILIO_CFG, PROXY_IP, PROXY_ON_TWO, PROXY_PORT
+from tests.support.proxy_parts import (
+    KAMAILIO,
+    KAMAILIO_CFG,
+    PROXY_IP,
+    PROXY_ON_TWO,
+    PROXY_PORT,
+    PROXY_SYNC_CONFIG,
+    PROXY_SYNC_DIR,
+    PROXY_SYNC_SERVICE,
+)
 from tests.support.rsyslog import SyslogReceiver
 from tests.support.sipha_cluster import TRUNK_IP, wait_until
 from tests.support.sipha_service import (
@@ -34,7 +74,24 @@ from tests.support.snmptrapd import TrapReceiver
 
 CLUSTER_DIST = "bookworm"
 CLUSTER_NODES = 2
-SERVICE = PROXY_ON_TWO
+
+
+def test_pacemaker_2_1(cluster):
+    out = cluster.run(cluster.nodes[0], "pacemakerd", "--version").stdout
+    assert out.startswith("Pacemaker 2.1"), out
+
+
+def test_sip_ha_installed_from_the_checkouts_package(cluster):
+    """vagrant/provision/node.sh installed build/deb's package with dpkg."""
+    version = checkout_version()
+    for node in cluster.nodes:
+        assert installed_versions(cluster, node) == (version, version)
+        agents = cluster.run(node, "crm_resource", "--list-agents", "ocf:sipha").stdout.split()
+        assert set(AGENTS) <= set(agents), agents
+        paths = ["/usr/lib/ocf/resource.d/sipha/sipserver",
+                 "/usr/share/pacemaker/alerts/sip-ha-alert", "/usr/bin/sip-ha-sync"]
+        owners = cluster.run(node, "dpkg", "-S", *paths).stdout.splitlines()
+        assert sorted(owners) == sorted(f"sip-ha: {path}" for path in paths)
 
 
 @pytest.fixture
@@ -42,7 +99,7 @@ def proxy(cluster):
     for node in cluster.nodes:
         cluster.run(node, "mkdir", "-p", "/etc/sip-ha")
         cluster.run(node, "tee", KAMAILIO_CFG, input=KAMAILIO)
-    install(cluster, params_toml(cluster.nodes, SERVICE))
+    install(cluster, params_toml(cluster.nodes, PROXY_ON_TWO))
     settled(cluster, "proxy")
     return cluster
 
@@ -135,26 +192,13 @@ def test_the_shared_storage_is_mounted_only_where_the_service_is_sip_active(prox
             check=False).returncode == 0]
     for node in proxy.nodes:
         proxy.run(node, "mkdir", "-p", STORAGE_DIR)
-    install(proxy, params_toml(proxy.nodes, SERVICE + STORAGE))
+    install(proxy, params_toml(proxy.nodes, PROXY_ON_TWO + STORAGE))
     wait_until(lambda: mounted() == [active(proxy, "proxy")], 60,
                what="the storage mounted on the SIP-ACTIVE node only")
     res = proxy.run("node1", SIP_HA, "failover", "--service", "proxy", "--params", PARAMS,
                     timeout=300)
     assert "failover proxy: node1 -> node2" in res.stdout, res.stdout
     wait_until(lambda: mounted() == ["node2"], 60, what="the storage moved to node2")
-
-
-SYNC_DIR = "/srv/sipha-sync"
-SYNC_SERVICE = '[service.sync]\nconfig = "/etc/sip-ha/sync.toml"\n'
-SYNC_TOML = f"""folders = ["{SYNC_DIR}"]
-debounce = 0.3
-[ssh]
-identity_file = "/root/.ssh/id_ed25519"
-[[peers]]
-name = "node1"
-[[peers]]
-name = "node2"
-"""
 
 
 def _has(cluster, node: str, path: str, text: str) -> bool:
@@ -165,21 +209,21 @@ def _has(cluster, node: str, path: str, text: str) -> bool:
 @pytest.fixture
 def synced(cluster):
     for node in cluster.nodes:
-        cluster.run(node, "mkdir", "-p", "/etc/sip-ha", SYNC_DIR)
+        cluster.run(node, "mkdir", "-p", "/etc/sip-ha", PROXY_SYNC_DIR)
         cluster.run(node, "tee", KAMAILIO_CFG, input=KAMAILIO)
-        cluster.run(node, "tee", "/etc/sip-ha/sync.toml", input=SYNC_TOML)
-    install(cluster, params_toml(cluster.nodes, SERVICE + SYNC_SERVICE))
+        cluster.run(node, "tee", "/etc/sip-ha/sync.toml", input=PROXY_SYNC_CONFIG)
+    install(cluster, params_toml(cluster.nodes, PROXY_ON_TWO + PROXY_SYNC_SERVICE))
     settled(cluster, "proxy")
     yield cluster
     for node in cluster.nodes:
-        cluster.run(node, "rm", "-rf", SYNC_DIR, "/etc/sip-ha/sync.toml", check=False)
+        cluster.run(node, "rm", "-rf", PROXY_SYNC_DIR, "/etc/sip-ha/sync.toml", check=False)
 
 
 def test_files_follow_the_sip_active_role(synced):
     """A file written on the SIP-ACTIVE node reaches the standby; after a
     planned failover the new active node pushes and the old one no longer
     does; what a push replaces on the receiver is kept."""
-    path = f"{SYNC_DIR}/extensions_custom.conf"
+    path = f"{PROXY_SYNC_DIR}/extensions_custom.conf"
     synced.run("node1", "tee", path, input="exten => 100,1,Answer()\n")
     wait_until(lambda: _has(synced, "node2", path, "exten => 100,1,Answer()\n"), 30,
                what="the file on node2")
@@ -194,9 +238,9 @@ def test_files_follow_the_sip_active_role(synced):
     assert kept.stdout.strip(), "the replaced version was not kept on node1"
 
     # node1 is the standby now: what is written there stays there.
-    synced.run("node1", "tee", f"{SYNC_DIR}/standby-only.conf", input="x\n")
+    synced.run("node1", "tee", f"{PROXY_SYNC_DIR}/standby-only.conf", input="x\n")
     time.sleep(5)
-    assert synced.run("node2", "test", "-e", f"{SYNC_DIR}/standby-only.conf",
+    assert synced.run("node2", "test", "-e", f"{PROXY_SYNC_DIR}/standby-only.conf",
                       check=False).returncode == 1
 
 
@@ -204,7 +248,7 @@ def test_a_file_written_in_the_last_second_of_a_planned_move_is_on_the_new_activ
     """Issue #11: the old active's final push (its file sync's demote) comes
     before the new active takes the address, so a file written just before
     `sip-ha failover` is there when the move returns, without waiting."""
-    path = f"{SYNC_DIR}/last-second.conf"
+    path = f"{PROXY_SYNC_DIR}/last-second.conf"
     synced.run("node1", "sh", "-c", f"echo 'written last' > {path} && "
                f"{SIP_HA} failover --service proxy --params {PARAMS}", timeout=300)
     assert active(synced, "proxy") == "node2"
@@ -222,9 +266,9 @@ def test_failback_waits_for_the_reverse_sync_after_a_power_cut(synced, receivers
     fixed, `failback --wait` proceeds after the reverse sync (mailed too),
     and node1 pushes to node2 again."""
     smtp = receivers[0]
-    install(synced, params_toml(synced.nodes, SERVICE + SYNC_SERVICE + ALERTS))
+    install(synced, params_toml(synced.nodes, PROXY_ON_TWO + PROXY_SYNC_SERVICE + ALERTS))
     fenced_failover(synced, synced.kill_node, "node1", "node2", "proxy")
-    outage = f"{SYNC_DIR}/outage.conf"
+    outage = f"{PROXY_SYNC_DIR}/outage.conf"
     synced.run("node2", "tee", outage, input="written during the outage\n")
     synced.run("node2", "mv", KNOWN_HOSTS, f"{KNOWN_HOSTS}.away")
     try:
@@ -257,8 +301,8 @@ def test_failback_waits_for_the_reverse_sync_after_a_power_cut(synced, receivers
     wait_until(lambda: [m for m in smtp.messages() if "file sync of proxy from node2 to "
                         "node1: in sync" in m["Subject"]], 60, what="the recovery mailed")
     # the normal direction again
-    synced.run("node1", "tee", f"{SYNC_DIR}/after.conf", input="back on node1\n")
-    wait_until(lambda: _has(synced, "node2", f"{SYNC_DIR}/after.conf", "back on node1\n"),
+    synced.run("node1", "tee", f"{PROXY_SYNC_DIR}/after.conf", input="back on node1\n")
+    wait_until(lambda: _has(synced, "node2", f"{PROXY_SYNC_DIR}/after.conf", "back on node1\n"),
                30, what="node1's file on node2")
 
 
@@ -297,7 +341,7 @@ def test_a_failure_is_mailed_logged_and_trapped_by_the_node_it_happened_on(clust
     for node in cluster.nodes:
         cluster.run(node, "mkdir", "-p", "/etc/sip-ha")
         cluster.run(node, "tee", KAMAILIO_CFG, input=KAMAILIO)
-    install(cluster, params_toml(cluster.nodes, SERVICE + ALERTS))
+    install(cluster, params_toml(cluster.nodes, PROXY_ON_TWO + ALERTS))
     settled(cluster, "proxy")
     cluster.kill_process("node1", "kamailio")
     wait_until(lambda: active(cluster, "proxy") == "node2", 60, what="proxy on node2")
@@ -357,7 +401,7 @@ def cdr(cluster):
         # mariadb.socket would start a server with the default configuration
         # as soon as anything (the agent's probe) connects to the socket.
         cluster.run(node, "systemctl", "disable", "--now", "mariadb.socket", "mariadb.service")
-    install(cluster, params_toml(cluster.nodes, SERVICE + f'[service.database]\n'
+    install(cluster, params_toml(cluster.nodes, PROXY_ON_TWO + f'[service.database]\n'
                                  f'config = "{DB_CNF}"\n'))
     settled(cluster, "proxy")
     for node in cluster.nodes:

@@ -19,9 +19,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from test_sipha_bookworm import SERVICE
-
-from tests.support.proxy_parts import KAMAILIO, KAMAILIO_CFG, PROXY_IP, PROXY_PORT
+from tests.support.proxy_parts import KAMAILIO, KAMAILIO_CFG, PROXY_IP, PROXY_ON_TWO, PROXY_PORT
 from tests.support.sipha_cluster import REPO, wait_until
 from tests.support.sipha_service import (
     SIP_HA,
@@ -107,7 +105,7 @@ def test_rolling_upgrade_one_node_at_a_time_while_the_phone_polls(cluster, tmp_p
         shutil.copy(package, f"/proc/{cluster.init_pid(node)}/root{inbox}")
         cluster.run(node, "mkdir", "-p", "/etc/sip-ha")
         cluster.run(node, "tee", KAMAILIO_CFG, input=KAMAILIO)
-    install(cluster, params_toml(cluster.nodes, SERVICE))
+    install(cluster, params_toml(cluster.nodes, PROXY_ON_TWO))
     first = settled(cluster, "proxy")
     order = [n for n in cluster.nodes if n != first] + [first]
     took: dict[str, float] = {}

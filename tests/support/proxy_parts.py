@@ -46,3 +46,16 @@ control_command = "none"
 """
 PROXY_ON_TWO = PROXY.replace('nodes = ["node2", "node3"]', 'nodes = ["node1", "node2"]').replace(
     'preferred_node = "node3"', 'preferred_node = "node1"')
+# The two-node proxy's synchronised folder: its [service.sync] table and the
+# sync configuration every node gets at /etc/sip-ha/sync.toml.
+PROXY_SYNC_DIR = "/srv/sipha-sync"
+PROXY_SYNC_SERVICE = '[service.sync]\nconfig = "/etc/sip-ha/sync.toml"\n'
+PROXY_SYNC_CONFIG = f"""folders = ["{PROXY_SYNC_DIR}"]
+debounce = 0.3
+[ssh]
+identity_file = "/root/.ssh/id_ed25519"
+[[peers]]
+name = "node1"
+[[peers]]
+name = "node2"
+"""
