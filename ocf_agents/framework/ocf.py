@@ -29,6 +29,7 @@ from ocf_agents.framework.ocf_errors import (  # noqa: F401 - agents import all 
     PermError,
     UnimplementedError,
 )
+from sipha_runtime.duration import Duration
 from sipha_runtime.errors import Failure
 from sipha_runtime.log import Logger, one_line
 from sipha_runtime.run import CommandError, Completed, Runner, tool
@@ -41,26 +42,6 @@ if TYPE_CHECKING:
 
 # --------------------------------------------------------------------------
 # Parameter declarations
-
-
-class Duration(float):
-    """Seconds; written as ``2``, ``2s``, ``500ms``, ``1min`` (OCF type "time")."""
-
-    _UNITS = (("ms", 0.001), ("msec", 0.001), ("s", 1.0), ("sec", 1.0),
-              ("m", 60.0), ("min", 60.0), ("h", 3600.0), ("hr", 3600.0))
-
-    @classmethod
-    def parse(cls, text: str) -> Duration:
-        raw = text.strip().lower()
-        number, unit = raw, "s"
-        for suffix, _ in sorted(cls._UNITS, key=lambda u: -len(u[0])):
-            if raw.endswith(suffix) and raw[: -len(suffix)].strip():
-                number, unit = raw[: -len(suffix)].strip(), suffix
-                break
-        value = float(number) * dict(cls._UNITS)[unit]
-        if not 0 <= value < float("inf"):
-            raise ValueError(text)
-        return cls(value)
 
 
 _CONTENT_TYPES = {"str": "string", "int": "integer", "bool": "boolean",
