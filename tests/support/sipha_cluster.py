@@ -26,6 +26,8 @@ CACHE = os.environ.get("SIPHA_CACHE", "/var/cache/sip-ha")
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NET = "198.51.100"
 SERVICE_IP = NET + ".100"
+# sip-ha-alert's state (the repeat hold-back), on every node.
+ALERT_STATE = "/run/sip-ha-alert"
 PHONE_IP = NET + ".200"
 TRUNK_IP = NET + ".201"
 HOST_IP = NET + ".1"
@@ -372,6 +374,9 @@ class Cluster:
         self.wait_idle(first)
         self.run(first, "crm_resource", "--cleanup", check=False)
         self.run(first, "stonith_admin", "--cleanup", "--history", "*", check=False)
+        # The alert agent's repeat hold-back: each test's first alert is news.
+        for node in self.nodes:
+            self.run(node, "find", ALERT_STATE, "-mindepth", "1", "-delete", check=False)
         self.wait_idle(first)
 
     # ---- phone and trunk provider -----------------------------------------
