@@ -159,6 +159,9 @@ class Alerts:
     # How often a lasting sync problem is reminded of (the filesync agent's
     # reminder_interval; the change of state itself alerts at once).
     reminder_interval: str = "1h"
+    # A resource alert like one sent less than this ago is held back and
+    # counted (sip-ha-alert's sipha_repeat_interval; "0": never).
+    repeat_interval: str = "10m"
 
 
 @dataclass(frozen=True)
@@ -418,7 +421,8 @@ _ALERT_FILES = ("smtp_auth_file", "snmp_user_file")
 def _alerts(raw: Any, where: str) -> Alerts:
     if not isinstance(raw, dict):
         raise ParamError(f"{where}: must be a table")
-    _known(raw, {"recipients", "path", "timeout", "reminder_interval", *_ALERT_SETTINGS}, where)
+    _known(raw, {"recipients", "path", "timeout", "reminder_interval", "repeat_interval",
+                 *_ALERT_SETTINGS}, where)
     recipients = _strings(raw, "recipients", where)
     if not recipients:
         raise ParamError(f"{where} recipients: list where notifications go, e.g. "
@@ -452,18 +456,24 @@ def _alerts(raw: Any, where: str) -> Alerts:
     path = _str(raw, "path", ALERT_PATH, where)
     if not path.startswith("/"):
         raise ParamError(f"{where} path: {path!r} must be absolute (Pacemaker runs it)")
-    timeout = str(raw.get("timeout", "30s"))
-    if not _DURATION.fullmatch(timeout):
-        raise ParamError(f"{where} timeout: {timeout!r} is not a duration such as 30s")
-    reminder = str(raw.get("reminder_interval", "1h"))
-    if not _DURATION.fullmatch(reminder):
-        raise ParamError(f"{where} reminder_interval: {reminder!r} is not a duration such as "
-                         "1h (0: no reminders)")
     if "cluster_name" in settings:
         settings["cluster"] = settings.pop("cluster_name")
-    return Alerts(recipients=recipients, path=path, timeout=timeout,
+    return Alerts(recipients=recipients, path=path,
+                  timeout=_alert_duration(raw, "timeout", "30s", "", where),
                   options={f"sipha_{key}": value for key, value in settings.items()},
-                  reminder_interval=reminder)
+                  reminder_interval=_alert_duration(raw, "reminder_interval", "1h",
+                                                    " (0: no reminders)", where),
+                  repeat_interval=_alert_duration(raw, "repeat_interval", "10m",
+                                                  " (0: send every alert)", where))
+
+
+def _alert_duration(raw: Mapping[str, Any], key: str, default: str, zero: str,
+                    where: str) -> str:
+    """[alerts] KEY, a duration (DEFAULT when not given; ZERO says what 0 means)."""
+    value = str(raw.get(key, default))
+    if not _DURATION.fullmatch(value):
+        raise ParamError(f"{where} {key}: {value!r} is not a duration such as {default}{zero}")
+    return value
 
 
 def _timings(raw: Mapping[str, Any], where: str, members: int) -> Timings:

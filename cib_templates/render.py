@@ -321,7 +321,8 @@ def alerts_element(alerts: Alerts, key_resources: str,
     for name in attributes:
         etree.SubElement(select, "attribute", id=f"{ALERT_ID}-attr-{name}", name=name)
     _nvpairs(alert.find("instance_attributes"),
-             {**alerts.options, "sipha_key_resources": key_resources})
+             {**alerts.options, "sipha_key_resources": key_resources,
+              "sipha_repeat_interval": alerts.repeat_interval})
     for number, value in enumerate(alerts.recipients, start=1):
         etree.SubElement(alert, "recipient", id=f"{ALERT_ID}-to-{number}", value=value)
     return section

@@ -18,6 +18,10 @@ of their own name. The recipient says the channel:
   an SNMPv3 authPriv (SHA, AES) trap of that file's user, sent by net-snmp's
   snmptrap.
 
+A resource alert like one sent to the same recipient less than
+``sipha_repeat_interval`` ago (default 10m, 0: never) is held back and
+counted; the next one sent says how many (sip_ha.alert.repeats).
+
 Events below ``sipha_min_severity`` (default notice: node, fencing, failed
 operations, promote and demote, and the start and stop of the resources in
 ``sipha_key_resources``, the service addresses) are not sent. Exit 0 when sent or not
@@ -31,12 +35,14 @@ import dataclasses
 import os
 import socket
 import sys
+import time
 from dataclasses import dataclass
 
-from sip_ha.alert import mail
+from sip_ha.alert import mail, repeats
 from sip_ha.alert.errors import AlertError
 from sip_ha.alert.event import SEVERITIES, Event, EventError, has_control, printable
 from sip_ha.alert.recipient import route
+from sipha_runtime.duration import Duration
 from sipha_runtime.recipients import SnmpTarget, SyslogTarget
 
 TYPE_CHECKING = False
@@ -62,6 +68,12 @@ class Settings:
     snmp_community: str = "public"
     # Resource ids whose start/stop is the SIP service moving (service addresses).
     key_resources: str = ""
+    # A resource alert like one sent less than this ago is held back and counted.
+    repeat_interval: str = "10m"
+
+    @property
+    def repeat_seconds(self) -> float:
+        return Duration.parse(self.repeat_interval)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -73,23 +85,37 @@ class Settings:
         if settings.min_severity not in SEVERITIES:
             raise AlertError(f"sipha_min_severity={settings.min_severity!r}: expected one of "
                              f"{', '.join(SEVERITIES)}")
+        try:
+            Duration.parse(settings.repeat_interval)
+        except ValueError:
+            raise AlertError(f"sipha_repeat_interval={settings.repeat_interval!r}: expected a "
+                             "duration such as 10m (0: send every alert)") from None
         return settings
 
 
-def subject(event: Event, settings: Settings) -> str:
+def sentence(event: Event, note: str = "") -> str:
+    """The event's one line; NOTE says what like it was held back."""
+    return f"{event.summary()}; {note}" if note else event.summary()
+
+
+def subject(event: Event, settings: Settings, note: str = "") -> str:
     where = f"sip-ha {settings.cluster}" if settings.cluster else "sip-ha"
-    return f"[{where}] {event.severity.upper()}: {event.summary()}"
+    return f"[{where}] {event.severity.upper()}: {sentence(event, note)}"
 
 
-def body(event: Event, settings: Settings, hostname: str) -> str:
+def body(event: Event, settings: Settings, hostname: str, note: str = "") -> str:
     labels = {"node": "Node", "resource": "Resource", "task": "Operation",
               "description": "Result", "rc": "Return code", "target_rc": "Expected",
               "attribute": "Attribute", "value": "Value", "timestamp": "When",
               "severity": "Severity"}
     details = event.details()
-    lines = [f"{event.summary()}", ""]
+    lines = [sentence(event, note), ""]
     lines += [f"{label + ':':<13}{details[key]}" for key, label in labels.items()
               if key in details]
+    if note:
+        lines += ["", f"Held back:   {note}: alerts like this one (same node, resource, "
+                      f"operation and result) go out once per {settings.repeat_interval} "
+                      "([alerts] repeat_interval), the others are counted."]
     lines += ["", f"Reported by {hostname}"
               + (f" in cluster {settings.cluster}" if settings.cluster else "")
               + (f", Pacemaker {event.version}" if event.version else "") + ".",
@@ -97,8 +123,9 @@ def body(event: Event, settings: Settings, hostname: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def deliver(event: Event, settings: Settings, hostname: str) -> str:
-    """Send EVENT to its recipient; return which channel took it."""
+def deliver(event: Event, settings: Settings, hostname: str, note: str = "") -> str:
+    """Send EVENT to its recipient, NOTE saying what like it was held back;
+    return which channel took it."""
     kind, target, address = route(event.recipient)
     if isinstance(address, SyslogTarget):
         from sip_ha.alert import syslog
@@ -106,10 +133,10 @@ def deliver(event: Event, settings: Settings, hostname: str) -> str:
         try:
             if address.transport == "unix":
                 payload = syslog.format_local(settings.syslog_facility, event.severity, APP,
-                                              event.summary())
+                                              sentence(event, note))
             else:
                 payload = syslog.format_rfc5424(settings.syslog_facility, event.severity,
-                                                hostname, APP, event.kind, event.summary(),
+                                                hostname, APP, event.kind, sentence(event, note),
                                                 event.details())
         except ValueError as err:
             raise AlertError(f"sipha_syslog_facility: {err}") from err
@@ -119,8 +146,8 @@ def deliver(event: Event, settings: Settings, hostname: str) -> str:
 
         varbinds = snmp.pacemaker_varbinds(
             event.kind, event.node, event.node_id, event.rsc, event.task,
-            event.desc or event.summary(), event.status, event.rc, event.target_rc,
-            event.attribute_name, event.attribute_value)
+            snmp.description(event.desc or event.summary(), note), event.status, event.rc,
+            event.target_rc, event.attribute_name, event.attribute_value)
         if settings.snmp_user_file:
             from sip_ha.alert import snmpv3
 
@@ -135,7 +162,8 @@ def deliver(event: Event, settings: Settings, hostname: str) -> str:
             raise AlertError(f"sipha_mail_from={sender!r}: a line break or other control "
                              "character cannot go into the From header")
         message = mail.compose(sender, list(address.addresses),
-                               subject(event, settings), body(event, settings, hostname),
+                               subject(event, settings, note),
+                               body(event, settings, hostname, note),
                                {"X-SIP-HA-Event": event.kind,
                                 "X-SIP-HA-Severity": event.severity})
         mail.send(message, settings.smtp_server, settings.smtp_tls, timeout=SEND_TIMEOUT,
@@ -143,8 +171,9 @@ def deliver(event: Event, settings: Settings, hostname: str) -> str:
     return kind
 
 
-def send(env: Mapping[str, str]) -> str | None:
-    """Handle the alert in ENV: None when sent or not wanted, else why not."""
+def send(env: Mapping[str, str], now: float | None = None) -> str | None:
+    """Handle the alert in ENV (come at NOW, Unix time): None when sent, held
+    back or not wanted, else why not."""
     try:
         event = Event.from_env(env)
         settings = Settings.from_env(env)
@@ -154,14 +183,26 @@ def send(env: Mapping[str, str]) -> str | None:
             return None  # an alert without recipients yet: nothing to do
         if not event.wanted(settings.min_severity):
             return None
-        deliver(event, settings, socket.gethostname())
+        now = time.time() if now is None else now
+        verdict = repeats.Verdict(send=True)
+        if alike := repeats.key(event):
+            verdict = repeats.admit(event.recipient, alike, settings.repeat_seconds, now)
+        if not verdict.send:
+            return None
+        try:
+            deliver(event, settings, socket.gethostname(),
+                    verdict.held.note(now) if verdict.held else "")
+        except BaseException:
+            if alike:  # not sent: the next one like it must not be held back for it
+                repeats.release(event.recipient, alike, verdict, now, settings.repeat_seconds)
+            raise
     except (AlertError, EventError) as err:
         return str(err)
     return None
 
 
-def run(env: Mapping[str, str]) -> int:
-    error = send(env)
+def run(env: Mapping[str, str], now: float | None = None) -> int:
+    error = send(env, now)
     if error is None:
         return 0
     print(f"{APP}: {error}", file=sys.stderr)

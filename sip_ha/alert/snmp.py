@@ -94,6 +94,15 @@ def pacemaker_varbinds(kind: str, node: str, node_id: str, rsc: str, task: str, 
             for oid, value in fields if value is not None and value != ""]
 
 
+def description(text: str, note: str) -> str:
+    """TEXT and, after it, NOTE (what was held back), TEXT cut so that the
+    note fits PACEMAKER-MIB's description."""
+    if not note:
+        return text
+    tail = f"; {note}"
+    return _cut(text, PCMK_SIZES[PCMK_DESCRIPTION_OID] - len(tail.encode())) + tail
+
+
 def _cut(text: str, octets: int) -> str:
     # "replace": undecodable bytes of the environment (surrogates) become "?".
     return text.encode("utf-8", errors="replace")[:octets].decode("utf-8", errors="ignore")

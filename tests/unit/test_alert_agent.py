@@ -11,11 +11,17 @@ from pathlib import Path
 import pytest
 
 from cib_templates import params
-from sip_ha.alert import agent, mail, recipient
+from sip_ha.alert import agent, mail, recipient, repeats
 from sip_ha.alert.errors import AlertError
 from sip_ha.alert.event import Event
 
 EXAMPLE = Path(params.__file__).parent / "example.toml"
+
+
+@pytest.fixture(autouse=True)
+def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Repeated alerts are counted in the test's folder (test_alert_repeats.py)."""
+    monkeypatch.setattr(repeats, "STATE_DIR", str(tmp_path))
 LOST = {"CRM_alert_kind": "node", "CRM_alert_node": "node2", "CRM_alert_desc": "lost",
         "CRM_alert_version": "2.1.5"}
 
@@ -172,7 +178,7 @@ def test_what_the_senders_take_is_taken_at_render(value, target):
 
 def test_key_resources_make_the_address_move_a_notice(monkeypatch):
     sent = []
-    monkeypatch.setattr(agent, "deliver", lambda event, settings, host: sent.append(event))
+    monkeypatch.setattr(agent, "deliver", lambda event, settings, host, note="": sent.append(event))
     start = {"CRM_alert_kind": "resource", "CRM_alert_node": "node2", "CRM_alert_rsc": "pbx-ip",
              "CRM_alert_task": "start", "CRM_alert_rc": "0", "CRM_alert_target_rc": "0",
              "CRM_alert_status": "0", "CRM_alert_recipient": "ops@example.org"}

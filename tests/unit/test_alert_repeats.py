@@ -1,0 +1,329 @@
+"""Repeated resource alerts held back (sip_ha.alert.repeats): what the agent
+sends per recipient, with the state in a folder of the test's
+(repeats.STATE_DIR), and that whatever is wrong with that state, the alert
+goes out as before.  The recipient is a unix datagram socket of the test's:
+what it receives is what an operator would read."""
+
+from __future__ import annotations
+
+import calendar
+import json
+import os
+import socket
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sip_ha.alert import agent, repeats, snmp
+from sip_ha.alert.event import Event
+
+T0 = calendar.timegm((2026, 12, 1, 0, 41, 7))
+FAILED = {"CRM_alert_kind": "resource", "CRM_alert_node": "node1",
+          "CRM_alert_rsc": "pbx-asterisk", "CRM_alert_task": "monitor",
+          "CRM_alert_interval": "3000", "CRM_alert_rc": "7", "CRM_alert_target_rc": "8",
+          "CRM_alert_status": "0", "CRM_alert_desc": "not running"}
+LOST = {"CRM_alert_kind": "node", "CRM_alert_node": "node2", "CRM_alert_desc": "lost"}
+FENCED = {"CRM_alert_kind": "fencing", "CRM_alert_node": "node2", "CRM_alert_rc": "0",
+          "CRM_alert_desc": "Operation reboot of node2 by node1: OK"}
+
+
+def key_of(event: dict[str, str]) -> str | None:
+    return repeats.key(Event.from_env(event))
+
+
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "state"
+    folder.mkdir(mode=0o750)
+    monkeypatch.setattr(repeats, "STATE_DIR", str(folder))
+    return folder
+
+
+class Receiver:
+    """A syslog:unix: recipient: each alert the agent sends is one datagram."""
+
+    def __init__(self, path: Path) -> None:
+        self.recipient = f"syslog:unix:{path}"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.setblocking(False)
+
+    def alert(self, event: dict[str, str], now: float, **settings: str) -> None:
+        env = {**event, "CRM_alert_recipient": self.recipient,
+               **{f"sipha_{k}": v for k, v in settings.items()}}
+        assert agent.run(env, now=now) == 0
+
+    def lines(self) -> list[str]:
+        """The messages received since the last call, without their syslog header."""
+        got = []
+        while True:
+            try:
+                got.append(self.sock.recv(65536).decode().split(": ", 1)[1])
+            except BlockingIOError:
+                return got
+
+
+@pytest.fixture
+def receiver(tmp_path: Path, state: Path) -> Iterator[Receiver]:
+    r = Receiver(tmp_path / "log")
+    yield r
+    r.sock.close()
+
+
+SENTENCE = ("pbx-asterisk monitor (every 3s) FAILED on node1: not running (rc 7 not running, "
+            "expected 8 running (promoted))")
+
+
+def test_first_sent_repeats_held_then_sent_with_the_count(receiver: Receiver):
+    receiver.alert(FAILED, T0)
+    assert receiver.lines() == [SENTENCE]
+    receiver.alert(FAILED, T0 + 5)
+    receiver.alert(FAILED, T0 + 10)
+    receiver.alert(FAILED, T0 + 599)
+    assert receiver.lines() == []
+    receiver.alert(FAILED, T0 + 600)
+    assert receiver.lines() == [
+        f"{SENTENCE}; 3 more like this since 00:41:12 UTC were held back"]
+    # The count starts again from the one just sent.
+    receiver.alert(FAILED, T0 + 605)
+    receiver.alert(FAILED, T0 + 1200)
+    assert receiver.lines() == [
+        f"{SENTENCE}; 1 more like this since 00:51:12 UTC were held back"]
+    receiver.alert(FAILED, T0 + 1800)
+    assert receiver.lines() == [SENTENCE]  # nothing held since the last one
+
+
+def test_the_interval_is_the_setting(receiver: Receiver):
+    receiver.alert(FAILED, T0, repeat_interval="2s")
+    receiver.alert(FAILED, T0 + 1, repeat_interval="2s")
+    receiver.alert(FAILED, T0 + 2, repeat_interval="2s")
+    assert receiver.lines() == [
+        SENTENCE, f"{SENTENCE}; 1 more like this since 00:41:08 UTC were held back"]
+
+
+def test_held_since_another_day_says_the_date(receiver: Receiver):
+    receiver.alert(FAILED, T0 - 3600, repeat_interval="2h")
+    receiver.alert(FAILED, T0 - 3000, repeat_interval="2h")
+    receiver.alert(FAILED, T0 + 3600, repeat_interval="2h")
+    assert receiver.lines()[1].endswith(
+        "; 1 more like this since 2026-11-30 23:51:07 UTC were held back")
+
+
+def test_different_alerts_are_held_apart(receiver: Receiver, tmp_path: Path):
+    other_node = {**FAILED, "CRM_alert_node": "node2"}
+    other_rsc = {**FAILED, "CRM_alert_rsc": "proxy-kamailio"}
+    other_task = {**FAILED, "CRM_alert_task": "asyncmon", "CRM_alert_interval": "0"}
+    other_result = {**FAILED, "CRM_alert_rc": "1", "CRM_alert_desc": "generic error"}
+    timed_out = {**FAILED, "CRM_alert_status": "3"}
+    events = [FAILED, other_node, other_rsc, other_task, other_result, timed_out]
+    for event in events:
+        receiver.alert(event, T0)
+    assert len(receiver.lines()) == len(events)
+    for event in events:
+        receiver.alert(event, T0 + 1)
+    assert receiver.lines() == []
+    # Another recipient has its own count.
+    second = Receiver(tmp_path / "log2")
+    try:
+        second.alert(FAILED, T0 + 2)
+        assert second.lines() == [SENTENCE]
+    finally:
+        second.sock.close()
+
+
+@pytest.mark.parametrize("event", [LOST, FENCED, {**LOST, "CRM_alert_desc": "member"},
+                                   {"CRM_alert_kind": "test", "CRM_alert_node": "node1"}])
+def test_node_fencing_and_test_alerts_are_never_held(receiver: Receiver, event, state: Path):
+    for second in range(3):
+        receiver.alert(event, T0 + second)
+    assert len(receiver.lines()) == 3
+    assert list(state.iterdir()) == []
+
+
+def test_attribute_alerts_are_never_held(receiver: Receiver):
+    failing = {"CRM_alert_kind": "attribute", "CRM_alert_node": "node2",
+               "CRM_alert_attribute_name": "sipha-pbx-filesync-node1-sync",
+               "CRM_alert_attribute_value": "failing"}
+    receiver.alert(failing, T0)
+    receiver.alert(failing, T0 + 1)
+    assert len(receiver.lines()) == 2
+
+
+def test_zero_sends_every_alert(receiver: Receiver, state: Path):
+    for second in range(3):
+        receiver.alert(FAILED, T0 + second, repeat_interval="0")
+    assert receiver.lines() == [SENTENCE] * 3
+    assert list(state.iterdir()) == []
+
+
+def test_a_missing_folder_sends_every_alert(receiver: Receiver, state: Path):
+    state.rmdir()
+    for second in range(3):
+        receiver.alert(FAILED, T0 + second)
+    assert receiver.lines() == [SENTENCE] * 3
+    assert not state.exists()
+
+
+def test_a_folder_others_may_write_is_not_used(receiver: Receiver, state: Path):
+    state.chmod(0o777)
+    receiver.alert(FAILED, T0)
+    receiver.alert(FAILED, T0 + 1)
+    assert receiver.lines() == [SENTENCE] * 2
+    assert list(state.iterdir()) == []
+
+
+def test_a_corrupt_file_sends_and_is_replaced(receiver: Receiver, capsys):
+    path = Path(repeats.state_path(receiver.recipient))
+    for garbage in (b"\x00{not json", b"[]", b'{"x": [1, 2]}', b'{"x": [1e999, 0, 0, 0]}',
+                    b'{"x": [1, -1, 0, 1]}'):
+        path.write_bytes(garbage)
+        receiver.alert(FAILED, T0)
+        assert receiver.lines() == [SENTENCE]
+        assert list(json.loads(path.read_text())) == [key_of(FAILED)]
+        path.unlink()
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_symlink_is_not_followed(receiver: Receiver, tmp_path: Path):
+    target = tmp_path / "elsewhere"
+    target.write_text("precious\n")
+    path = Path(repeats.state_path(receiver.recipient))
+    path.symlink_to(target)
+    receiver.alert(FAILED, T0)
+    receiver.alert(FAILED, T0 + 1)
+    assert receiver.lines() == [SENTENCE] * 2
+    assert target.read_text() == "precious\n"
+    assert path.is_symlink()
+
+
+def test_a_symlinked_folder_is_not_followed(receiver: Receiver, state: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch):
+    link = tmp_path / "link"
+    link.symlink_to(state)
+    monkeypatch.setattr(repeats, "STATE_DIR", str(link))
+    receiver.alert(FAILED, T0)
+    receiver.alert(FAILED, T0 + 1)
+    assert receiver.lines() == [SENTENCE] * 2
+    assert list(state.iterdir()) == []
+
+
+def test_the_file_is_named_by_a_hash_and_private(receiver: Receiver, state: Path):
+    receiver.alert(FAILED, T0)
+    [path] = state.iterdir()
+    assert path.name.endswith(".json") and "log" not in path.name
+    assert len(path.stem) == 32 and int(path.stem, 16) >= 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_entries_older_than_a_day_are_dropped(receiver: Receiver):
+    other = {**FAILED, "CRM_alert_node": "node2"}
+    receiver.alert(other, T0)
+    receiver.alert(FAILED, T0 + 86400)
+    path = Path(repeats.state_path(receiver.recipient))
+    assert list(json.loads(path.read_text())) == [key_of(FAILED)]
+
+
+def test_an_alert_not_delivered_does_not_hold_back_the_next(state: Path, tmp_path: Path):
+    path = tmp_path / "log"
+    env = {**FAILED, "CRM_alert_recipient": f"syslog:unix:{path}"}
+    assert agent.run(env, now=T0) == 1  # nobody listening yet
+    receiver = Receiver(path)
+    try:
+        receiver.alert(FAILED, T0 + 1)
+        assert receiver.lines() == [SENTENCE]
+        receiver.alert(FAILED, T0 + 2)
+        receiver.sock.close()
+        assert agent.run(env, now=T0 + 700) == 1  # the one with the count is lost
+        path.unlink()
+        receiver = Receiver(path)
+        receiver.alert(FAILED, T0 + 701)
+        assert receiver.lines() == [
+            f"{SENTENCE}; 1 more like this since 00:41:09 UTC were held back"]
+    finally:
+        receiver.sock.close()
+
+
+def test_runs_at_once_send_one(state: Path):
+    """Pacemaker runs the agent for each event at once: the flock makes one
+    of them the sender and counts the others."""
+    start = threading.Barrier(8)
+    verdicts = []
+
+    def run() -> None:
+        start.wait()
+        verdicts.append(repeats.admit("ops@example.org", "k", 600, T0))
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(v.send for v in verdicts) == [False] * 7 + [True]
+    later = repeats.admit("ops@example.org", "k", 600, T0 + 600)
+    assert later.send and later.held == repeats.Held(7, T0)
+
+
+def test_a_bad_interval_is_one_line(capsys):
+    env = {**FAILED, "CRM_alert_recipient": "ops@example.org", "sipha_repeat_interval": "soon"}
+    assert agent.run(env) == 1
+    assert capsys.readouterr().err == ("sip-ha-alert: sipha_repeat_interval='soon': expected a "
+                                       "duration such as 10m (0: send every alert)\n")
+
+
+def test_mail_says_what_was_held_back():
+    event = Event.from_env({**FAILED, "CRM_alert_recipient": "ops@example.org"})
+    settings = agent.Settings(cluster="pbx", repeat_interval="10m")
+    note = repeats.Held(2, T0).note(T0 + 600)
+    assert agent.subject(event, settings, note) == (
+        f"[sip-ha pbx] ERR: {SENTENCE}; 2 more like this since 00:41:07 UTC were held back")
+    text = agent.body(event, settings, "node1", note)
+    assert text.startswith(f"{SENTENCE}; 2 more like this since 00:41:07 UTC were held back\n")
+    assert ("Held back:   2 more like this since 00:41:07 UTC were held back: alerts like this "
+            "one (same node, resource, operation and result) go out once per 10m ([alerts] "
+            "repeat_interval), the others are counted.") in text
+    assert "Held back" not in agent.body(event, settings, "node1")
+
+
+def test_a_trap_says_it_in_its_description(state: Path, monkeypatch: pytest.MonkeyPatch):
+    traps = []
+    monkeypatch.setattr(snmp, "send_trap", lambda target, community, oid, varbinds, timeout:
+                        traps.append(dict(varbinds)[snmp.PCMK_DESCRIPTION_OID]))
+    env = {**FAILED, "CRM_alert_recipient": "snmp://nms.example.org"}
+    for second in (0, 1, 600):
+        assert agent.run(env, now=T0 + second) == 0
+    assert traps == ["not running",
+                     "not running; 1 more like this since 00:41:08 UTC were held back"]
+
+
+def test_a_long_description_is_cut_before_the_note():
+    note = repeats.Held(12, T0).note(T0)
+    text = snmp.description("x" * 300, note)
+    assert text.endswith(f"; {note}") and len(text.encode()) == 256
+    assert snmp.description("not running", "") == "not running"
+
+
+def test_state_paths_never_hold_the_recipient():
+    path = repeats.state_path("syslog:unix:/../../etc/passwd")
+    assert os.path.dirname(path) == repeats.STATE_DIR and "passwd" not in path
+
+
+def test_the_parameter_file_sets_the_interval():
+    import tomllib
+
+    from cib_templates import params, render
+
+    raw = tomllib.loads((Path(params.__file__).parent / "example.toml").read_text())
+    raw["alerts"]["repeat_interval"] = "2min"
+    cib = render.render(params.parse(raw))
+    [value] = cib.xpath("//alert/instance_attributes/nvpair[@name='sipha_repeat_interval']/@value")
+    assert value == "2min"
+    assert agent.Settings.from_env({"sipha_repeat_interval": value}).repeat_seconds == 120
+    del raw["alerts"]["repeat_interval"]
+    assert params.parse(raw).alerts.repeat_interval == "10m"
+    raw["alerts"]["repeat_interval"] = "often"
+    with pytest.raises(params.ParamError, match=r"repeat_interval: 'often' is not a duration "
+                                                r"such as 10m \(0: send every alert\)"):
+        params.parse(raw)
