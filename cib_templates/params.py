@@ -67,7 +67,7 @@ class ParamError(Failure):
 class Timings:
     """Operation intervals and timeouts (Pacemaker durations such as 3s)."""
 
-    monitor_promoted: str = "3s"
+    monitor_promoted: str = "2s"
     monitor_unpromoted: str = "5s"
     monitor_deep: str = "31s"
     monitor_timeout: str = "10s"

@@ -30,7 +30,7 @@ def test_example_loads():
     assert [e.agent for e in pbx.extras] == ["systemd:apache2", "systemd:tftpd-hpa"]
     assert [f.targets for f in p.fencing] == [("node1",), ("node2",)]
     assert p.fencing[0].options["lanplus"] == "true"
-    assert p.timings.monitor_promoted == "3s"
+    assert p.timings.monitor_promoted == "2s"
 
 
 def test_three_nodes_two_services():
@@ -40,7 +40,7 @@ def test_three_nodes_two_services():
     assert proxy.gateways == ("198.51.100.1",)      # its own list wins
     assert pbx.options["sip_uris"] == "sip:127.0.0.1 sip:127.0.0.1;transport=tcp"
     assert pbx.extras[1].options == {"configfile": "/etc/apache2/provisioning.conf"}
-    assert p.timings.monitor_promoted == "2s" and p.timings.monitor_unpromoted == "5s"
+    assert p.timings.monitor_promoted == "3s" and p.timings.monitor_unpromoted == "5s"
 
 
 def mutated(change, path: Path = EXAMPLE) -> dict:
@@ -67,7 +67,7 @@ def mutated(change, path: Path = EXAMPLE) -> dict:
     (lambda d: d["fencing"][0].update(targets=["node3"]), "node3 is not in [cluster]"),
     (lambda d: d["timings"].update(monitor_promoted="fast"), "is not a duration"),
     (lambda d: d["timings"].update(migration_threshold="1"), "write a whole number"),
-    (lambda d: d["timings"].update(monitor_unpromoted="3s"), "must differ"),
+    (lambda d: d["timings"].update(monitor_unpromoted="2s"), "must differ"),
     (lambda d: d["service"][0]["options"].update(bad={"a": 1}), "must be a string"),
     (lambda d: d.pop("service"), "at least one [[service]]"),
     # Names, addresses and scores a CIB, ssh or a shell must never see.

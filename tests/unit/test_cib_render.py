@@ -65,7 +65,7 @@ def test_schema_and_crm_verify_catch_mistakes():
     cib = rendered("example")
     broken = etree.fromstring(etree.tostring(cib))
     op = broken.find(".//op[@id='pbx-asterisk-monitor-unpromoted']")
-    op.set("interval", "3s")
+    op.set("interval", "2s")
     op.set("role", "Promoted")
     assert validate.relaxng_problems(broken) == []  # the schema allows it...
     problems = validate.crm_verify_problems(broken, runner())  # ...Pacemaker does not
