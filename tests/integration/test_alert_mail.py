@@ -1,17 +1,20 @@
 """sip-ha-alert run the way Pacemaker runs it (a process with CRM_alert_*
 and the alert's instance attributes in its environment) sends a mail that a
 real SMTP server (aiosmtpd) receives, in plain text, over STARTTLS and over
-SMTPS, logged in with SMTP AUTH where the server requires it."""
+SMTPS, logged in with SMTP AUTH where the server requires it; the same failure
+again within the repeat interval is held back, the next mail counts it."""
 
 from __future__ import annotations
 
+import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.alertlab import run_alert
+from tests.support.alertlab import ALERT_AGENT, AlertNetns, run_alert
 from tests.support.mail_receiver import MailReceiver
 
 pytestmark = pytest.mark.integration
@@ -197,3 +200,48 @@ def test_an_auth_file_others_can_read_is_refused(alert_netns, auth_smtp, tmp_pat
     assert res.stderr == (f"sip-ha-alert: smtp_auth_file {loose} is accessible by group or "
                           "others (chmod 600 it)\n")
     assert smtp.auth_attempts() == [] and smtp.messages() == []
+
+
+# The agent counts repeats in /run/sip-ha-alert (sip_ha.alert.repeats): each
+# run gets a mount namespace of its own whose /run is the test's folder.
+ON_TEST_RUN = 'mount --bind "$0" /run && exec "$@"'
+
+
+def run_alert_counting(netns: AlertNetns, run: Path, **env: str,
+                       ) -> subprocess.CompletedProcess[str]:
+    return netns.run(["/usr/bin/unshare", "--mount", "--propagation", "private",
+                      "/bin/sh", "-c", ON_TEST_RUN, str(run), ALERT_AGENT],
+                     env={"PATH": "/usr/bin:/bin", "LC_ALL": "C", **env}, timeout=30)
+
+
+def test_repeated_failures_are_held_back_and_counted(alert_netns, mail_receiver, tmp_path):
+    run = tmp_path / "run"
+    (run / "sip-ha-alert").mkdir(parents=True, mode=0o750)
+    settings = {**FAILED_MONITOR, "CRM_alert_recipient": "ops@example.org",
+                "sipha_smtp_server": mail_receiver.address, "sipha_repeat_interval": "4s"}
+    began, held = time.time(), []
+    for number in range(3):
+        before = time.time()
+        res = run_alert_counting(alert_netns, run, **settings)
+        assert res.returncode == 0, res.stderr
+        if number:
+            held.append((before, time.time()))
+    assert time.time() - began < 4, "three runs took longer than the interval"
+    [first] = mail_receiver.wait_for(1)
+    subject = ("[sip-ha] ERR: pbx-asterisk monitor (every 3s) FAILED on node1: not running "
+               "(rc 7 not running, expected 8 running (promoted))")
+    assert first["Subject"] == subject
+    time.sleep(max(0.0, began + 4.2 - time.time()))
+    res = run_alert_counting(alert_netns, run, **settings)
+    assert res.returncode == 0, res.stderr
+    first, second = mail_receiver.wait_for(2)
+    match = re.fullmatch(re.escape(subject) + r"; 2 more like this since "
+                         r"(\d\d):(\d\d):(\d\d) UTC were held back", second["Subject"])
+    assert match, second["Subject"]
+    # "since" is when the first held back one came (UTC, to the second).
+    since = time.strftime("%H:%M:%S", time.gmtime(held[0][0]))
+    until = time.strftime("%H:%M:%S", time.gmtime(held[0][1]))
+    assert since <= ":".join(match.groups()) <= until
+    assert "Held back:   2 more like this since" in second.get_content()
+    time.sleep(1)
+    assert len(mail_receiver.messages()) == 2
