@@ -140,3 +140,44 @@ def test_install_agents_leaves_the_package_alone_and_dpkg_removes_it(installed: 
     assert purged.returncode == 0, purged.stderr
     assert not installed.path(f"/usr/lib/ocf/resource.d/{PROVIDER}").exists()
     assert not installed.path("/usr/share/sip-ha").exists()
+
+
+# Inside the box: a syslog:unix: recipient, and the alert agent run twice as
+# Pacemaker runs it (as hacluster) with the same failed monitor.
+REPEATED_ALERT = """
+import os, socket, subprocess
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+sock.bind("/tmp/alerts.sock")
+os.chmod("/tmp/alerts.sock", 0o666)
+sock.settimeout(1)
+agent = ["setpriv", "--reuid=hacluster", "--regid=haclient", "--init-groups",
+         "/usr/share/pacemaker/alerts/sip-ha-alert"]
+codes = [subprocess.run(agent).returncode for _ in range(2)]
+got = []
+try:
+    while True:
+        got.append(sock.recv(65536).decode())
+except TimeoutError:
+    pass
+print(codes, len(got))
+"""
+
+
+def test_the_alert_agent_counts_repeats_in_its_folder_under_run(installed: BareBox):
+    """debian/sip-ha.tmpfiles: dpkg's postinst made /run/sip-ha-alert, which
+    only hacluster writes; the agent keeps its counts there."""
+    conf = installed.path("/usr/lib/tmpfiles.d/sip-ha.conf").read_text()
+    assert "d /run/sip-ha-alert 0750 hacluster haclient -" in conf.splitlines()
+    folder = installed.path("/run/sip-ha-alert").stat()
+    ids = installed.run(["sh", "-c", "id -u hacluster; getent group haclient | cut -d: -f3"])
+    uid, gid = map(int, ids.stdout.split())
+    assert (oct(folder.st_mode & 0o7777), folder.st_uid, folder.st_gid) == ("0o750", uid, gid)
+    env = {"CRM_alert_kind": "resource", "CRM_alert_node": "node1",
+           "CRM_alert_rsc": "pbx-asterisk", "CRM_alert_task": "monitor",
+           "CRM_alert_interval": "3000", "CRM_alert_rc": "7", "CRM_alert_target_rc": "8",
+           "CRM_alert_status": "0", "CRM_alert_recipient": "syslog:unix:/tmp/alerts.sock"}
+    done = installed.run(["python3", "-c", REPEATED_ALERT], env=env)
+    assert done.stdout == "[0, 0] 1\n", done.stdout + done.stderr  # the second held back
+    [state] = installed.path("/run/sip-ha-alert").iterdir()
+    mode = state.stat()
+    assert (oct(mode.st_mode & 0o7777), mode.st_uid) == ("0o600", uid)
