@@ -130,18 +130,6 @@ def test_man_pages_completion_conffiles_and_alert_agent(installed: BareBox):
     assert alert.returncode == 1 and "recipient 'pager'" in alert.stderr
 
 
-def test_install_agents_leaves_the_package_alone_and_dpkg_removes_it(installed: BareBox):
-    refused = installed.run(["sip-ha", "install-agents"])
-    assert refused.returncode == 1
-    assert "belongs to the sip-ha Debian package" in refused.stderr + refused.stdout
-    assert installed.run(["sip-ha", "install-agents", "--uninstall"]).returncode == 0
-    assert installed.path(f"/usr/lib/ocf/resource.d/{PROVIDER}/asterisk").is_file()
-    purged = installed.run(["dpkg", "--purge", "sip-ha"])
-    assert purged.returncode == 0, purged.stderr
-    assert not installed.path(f"/usr/lib/ocf/resource.d/{PROVIDER}").exists()
-    assert not installed.path("/usr/share/sip-ha").exists()
-
-
 # Inside the box: a syslog:unix: recipient, and the alert agent run twice as
 # Pacemaker runs it (as hacluster) with the same failed monitor.
 REPEATED_ALERT = """
@@ -181,3 +169,16 @@ def test_the_alert_agent_counts_repeats_in_its_folder_under_run(installed: BareB
     [state] = installed.path("/run/sip-ha-alert").iterdir()
     mode = state.stat()
     assert (oct(mode.st_mode & 0o7777), mode.st_uid) == ("0o600", uid)
+
+
+def test_install_agents_leaves_the_package_alone_and_dpkg_removes_it(installed: BareBox):
+    refused = installed.run(["sip-ha", "install-agents"])
+    assert refused.returncode == 1
+    assert "belongs to the sip-ha Debian package" in refused.stderr + refused.stdout
+    assert installed.run(["sip-ha", "install-agents", "--uninstall"]).returncode == 0
+    assert installed.path(f"/usr/lib/ocf/resource.d/{PROVIDER}/asterisk").is_file()
+    purged = installed.run(["dpkg", "--purge", "sip-ha"])
+    assert purged.returncode == 0, purged.stderr
+    assert not installed.path(f"/usr/lib/ocf/resource.d/{PROVIDER}").exists()
+    assert not installed.path("/usr/share/sip-ha").exists()
+
