@@ -7,6 +7,7 @@ what it receives is what an operator would read."""
 from __future__ import annotations
 
 import calendar
+import errno
 import json
 import os
 import socket
@@ -165,6 +166,21 @@ def test_a_missing_folder_sends_every_alert(receiver: Receiver, state: Path):
         receiver.alert(FAILED, T0 + second)
     assert receiver.lines() == [SENTENCE] * 3
     assert not state.exists()
+
+
+def test_a_folder_it_cannot_write_sends_every_alert(receiver: Receiver,
+                                                   monkeypatch: pytest.MonkeyPatch):
+    real_open = os.open
+
+    def refused(path: str, flags: int, *args: object, **kwargs: object) -> int:
+        if flags & os.O_CREAT:  # as hacluster finds a folder that is not its own
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repeats.os, "open", refused)
+    receiver.alert(FAILED, T0)
+    receiver.alert(FAILED, T0 + 1)
+    assert receiver.lines() == [SENTENCE] * 2
 
 
 def test_a_folder_others_may_write_is_not_used(receiver: Receiver, state: Path):
