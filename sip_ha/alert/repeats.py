@@ -69,9 +69,13 @@ class Verdict:
 
 
 def key(event: Event) -> str | None:
-    """What makes two alerts alike; None for those never held back (node,
-    fencing, attribute and test alerts: rare, and each one matters)."""
-    if event.kind != "resource":
+    """What makes two alerts alike; None for those never held back: node,
+    fencing, attribute and test alerts (rare, and each one matters), and a
+    resource operation that succeeded (a promote, a service address started:
+    each says where the service runs now, and a planned move and its move
+    back within minutes must both be told).  What a failing server repeats
+    every failure-timeout is its failures."""
+    if event.kind != "resource" or not event.failed:
         return None
     return json.dumps([event.node, event.rsc, event.task, event.rc, event.status,
                        event.target_rc])

@@ -144,6 +144,25 @@ def test_node_fencing_and_test_alerts_are_never_held(receiver: Receiver, event, 
     assert list(state.iterdir()) == []
 
 
+PROMOTED = {"CRM_alert_kind": "resource", "CRM_alert_node": "node1",
+            "CRM_alert_rsc": "pbx-asterisk", "CRM_alert_task": "promote",
+            "CRM_alert_interval": "0", "CRM_alert_rc": "0", "CRM_alert_target_rc": "0",
+            "CRM_alert_status": "0", "CRM_alert_desc": "ok"}
+ADDRESS_UP = {**PROMOTED, "CRM_alert_rsc": "pbx-ip", "CRM_alert_task": "start"}
+
+
+@pytest.mark.parametrize("event, settings", [(PROMOTED, {}),
+                                             (ADDRESS_UP, {"key_resources": "pbx-ip"})])
+def test_where_the_service_runs_is_never_held(receiver: Receiver, event, settings,
+                                              state: Path):
+    """A planned move and the move back within minutes are both told."""
+    for minute in range(3):
+        receiver.alert(event, T0 + 60 * minute, min_severity="info", **settings)
+    lines = receiver.lines()
+    assert len(lines) == 3 and "held back" not in " ".join(lines), lines
+    assert list(state.iterdir()) == []
+
+
 def test_attribute_alerts_are_never_held(receiver: Receiver):
     failing = {"CRM_alert_kind": "attribute", "CRM_alert_node": "node2",
                "CRM_alert_attribute_name": "sipha-pbx-filesync-node1-sync",
