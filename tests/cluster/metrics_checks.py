@@ -14,7 +14,7 @@ import calendar
 import re
 import time
 
-from tests.support.pbx_parts import DB_CNF, db_cnf, replicate, sql
+from tests.support.pbx_parts import DB_CNF, db_cnf, fresh_database, replicate, sql
 from tests.support.proxy_parts import (
     KAMAILIO,
     KAMAILIO_CFG,
@@ -43,6 +43,7 @@ def _service_with_sync_and_database(cluster) -> None:
         cluster.run(node, "tee", "/etc/sip-ha/sync.toml", input=PROXY_SYNC_CONFIG)
         cluster.run(node, "tee", DB_CNF, input=db_cnf(number))
         cluster.run(node, "systemctl", "disable", "--now", "mariadb.socket", "mariadb.service")
+        fresh_database(cluster, node)
     install(cluster, params_toml(cluster.nodes, PROXY_ON_TWO + PROXY_SYNC_SERVICE
                                  + f'[service.database]\nconfig = "{DB_CNF}"\n'))
     settled(cluster, "proxy")

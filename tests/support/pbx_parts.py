@@ -286,6 +286,15 @@ def sql(cluster, node: str, statement: str, user: str = "root", check: bool = Tr
                        "--execute", statement, check=check)
 
 
+def fresh_database(cluster, node: str) -> None:
+    """An empty MariaDB data folder on NODE, its server stopped (the reset
+    stopped what Pacemaker ran): the users, GTIDs and replica settings an
+    earlier test's replication left there are not the next one's."""
+    cluster.run(node, "sh", "-c", "find /var/lib/mysql -mindepth 1 -delete && "
+                "mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db "
+                ">/dev/null")
+
+
 def replicate(cluster) -> None:
     """Each node a replica of the other (GTID), as the README shows."""
     for node in cluster.nodes:
