@@ -364,10 +364,12 @@ def _attention(service: Service, health: list[NodeHealth], active: str | None,
             notes.append(f"{item.node} is not available (offline, standby or unclean): "
                          f"{service.name} has no standby there")
         elif not item.healthy:
+            # A failure expires after [timings] failure_timeout (seconds):
+            # the fail count is gone by then, the journal keeps the reason.
             notes.append(f"{service.server} on {item.node} is not healthy ({item.role}"
-                         f"{', failed' if item.failed else ''}): read its failure with "
-                         f"'pcs resource failcount show' and clear it with "
-                         f"'pcs resource cleanup'")
+                         f"{', failed' if item.failed else ''}): read why with "
+                         f"'sip-ha logs --since -1h'; Pacemaker tries it again once "
+                         f"the failure expires (failure_timeout)")
         if item.config_refused:
             notes.append(f"Asterisk on {item.node} refused configuration it was given "
                          f"({item.config_refused}) and runs the previous one: fix the file "
