@@ -159,8 +159,9 @@ class Alerts:
     # How often a lasting sync problem is reminded of (the filesync agent's
     # reminder_interval; the change of state itself alerts at once).
     reminder_interval: str = "1h"
-    # A resource alert like one sent less than this ago is held back and
-    # counted (sip-ha-alert's sipha_repeat_interval; "0": never).
+    # Within this of one sent, the same failed resource operation (or the same
+    # success while that resource keeps failing) is held back and counted
+    # (sip-ha-alert's sipha_repeat_interval; "0": never).
     repeat_interval: str = "10m"
 
 

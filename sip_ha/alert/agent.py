@@ -18,9 +18,11 @@ of their own name. The recipient says the channel:
   an SNMPv3 authPriv (SHA, AES) trap of that file's user, sent by net-snmp's
   snmptrap.
 
-A resource alert like one sent to the same recipient less than
-``sipha_repeat_interval`` ago (default 10m, 0: never) is held back and
-counted; the next one sent says how many (sip_ha.alert.repeats).
+Within ``sipha_repeat_interval`` (default 10m, 0: never) of one sent to the
+same recipient, the same failed resource operation again is held back and
+counted, and so is the same successful one while that resource keeps failing
+(a server failing on both nodes bouncing); the next alert about that resource
+sent says how many (sip_ha.alert.repeats).
 
 Events below ``sipha_min_severity`` (default notice: node, fencing, failed
 operations, promote and demote, and the start and stop of the resources in
@@ -68,12 +70,20 @@ class Settings:
     snmp_community: str = "public"
     # Resource ids whose start/stop is the SIP service moving (service addresses).
     key_resources: str = ""
-    # A resource alert like one sent less than this ago is held back and counted.
+    # Repeated resource alerts within this are held back and counted (repeats).
     repeat_interval: str = "10m"
 
     @property
     def repeat_seconds(self) -> float:
-        return Duration.parse(self.repeat_interval)
+        """The interval; 0 (nothing held back) with one line on stderr if it is
+        not a duration: the alerts, above all node and fencing ones, still go out."""
+        try:
+            return Duration.parse(self.repeat_interval)
+        except ValueError:
+            print(f"{APP}: sipha_repeat_interval={self.repeat_interval!r}: expected a "
+                  "duration such as 10m (0: send every alert); every alert is sent",
+                  file=sys.stderr)
+            return 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -85,11 +95,6 @@ class Settings:
         if settings.min_severity not in SEVERITIES:
             raise AlertError(f"sipha_min_severity={settings.min_severity!r}: expected one of "
                              f"{', '.join(SEVERITIES)}")
-        try:
-            Duration.parse(settings.repeat_interval)
-        except ValueError:
-            raise AlertError(f"sipha_repeat_interval={settings.repeat_interval!r}: expected a "
-                             "duration such as 10m (0: send every alert)") from None
         return settings
 
 
@@ -113,9 +118,10 @@ def body(event: Event, settings: Settings, hostname: str, note: str = "") -> str
     lines += [f"{label + ':':<13}{details[key]}" for key, label in labels.items()
               if key in details]
     if note:
-        lines += ["", f"Held back:   {note}: alerts like this one (same node, resource, "
-                      f"operation and result) go out once per {settings.repeat_interval} "
-                      "([alerts] repeat_interval), the others are counted."]
+        lines += ["", f"Held back:   {note}. Within {settings.repeat_interval} ([alerts] "
+                      "repeat_interval) of one sent, the same failure again (same node, "
+                      "resource, operation and result) is counted instead of sent, and so "
+                      "is the same success while that resource keeps failing."]
     lines += ["", f"Reported by {hostname}"
               + (f" in cluster {settings.cluster}" if settings.cluster else "")
               + (f", Pacemaker {event.version}" if event.version else "") + ".",
@@ -185,17 +191,19 @@ def send(env: Mapping[str, str], now: float | None = None) -> str | None:
             return None
         now = time.time() if now is None else now
         verdict = repeats.Verdict(send=True)
+        interval = settings.repeat_seconds
         if alike := repeats.key(event):
-            verdict = repeats.admit(event.recipient, alike, settings.repeat_seconds, now)
+            verdict = repeats.admit(event.recipient, alike, interval, now)
         if not verdict.send:
             return None
         try:
-            deliver(event, settings, socket.gethostname(),
-                    verdict.held.note(now) if verdict.held else "")
+            deliver(event, settings, socket.gethostname(), verdict.note(now))
         except BaseException:
             if alike:  # not sent: the next one like it must not be held back for it
-                repeats.release(event.recipient, alike, verdict, now, settings.repeat_seconds)
+                repeats.release(event.recipient, alike, verdict, now, interval)
             raise
+        if alike:
+            repeats.confirm(event.recipient, alike, verdict, interval)
     except (AlertError, EventError) as err:
         return str(err)
     return None

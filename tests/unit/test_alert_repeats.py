@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import calendar
 import errno
+import fcntl
 import json
 import os
+import signal
 import socket
 import stat
 import threading
@@ -32,7 +34,14 @@ FENCED = {"CRM_alert_kind": "fencing", "CRM_alert_node": "node2", "CRM_alert_rc"
 
 
 def key_of(event: dict[str, str]) -> str | None:
-    return repeats.key(Event.from_env(event))
+    alike = repeats.key(Event.from_env(event))
+    return alike.text if alike else None
+
+
+def alike_of(event: dict[str, str]) -> repeats.Alike:
+    alike = repeats.key(Event.from_env(event))
+    assert alike is not None
+    return alike
 
 
 @pytest.fixture
@@ -92,7 +101,7 @@ def test_first_sent_repeats_held_then_sent_with_the_count(receiver: Receiver):
     receiver.alert(FAILED, T0 + 605)
     receiver.alert(FAILED, T0 + 1200)
     assert receiver.lines() == [
-        f"{SENTENCE}; 1 more like this since 00:51:12 UTC were held back"]
+        f"{SENTENCE}; 1 more like this since 00:51:12 UTC was held back"]
     receiver.alert(FAILED, T0 + 1800)
     assert receiver.lines() == [SENTENCE]  # nothing held since the last one
 
@@ -102,7 +111,7 @@ def test_the_interval_is_the_setting(receiver: Receiver):
     receiver.alert(FAILED, T0 + 1, repeat_interval="2s")
     receiver.alert(FAILED, T0 + 2, repeat_interval="2s")
     assert receiver.lines() == [
-        SENTENCE, f"{SENTENCE}; 1 more like this since 00:41:08 UTC were held back"]
+        SENTENCE, f"{SENTENCE}; 1 more like this since 00:41:08 UTC was held back"]
 
 
 def test_held_since_another_day_says_the_date(receiver: Receiver):
@@ -110,7 +119,7 @@ def test_held_since_another_day_says_the_date(receiver: Receiver):
     receiver.alert(FAILED, T0 - 3000, repeat_interval="2h")
     receiver.alert(FAILED, T0 + 3600, repeat_interval="2h")
     assert receiver.lines()[1].endswith(
-        "; 1 more like this since 2026-11-30 23:51:07 UTC were held back")
+        "; 1 more like this since 2026-11-30 23:51:07 UTC was held back")
 
 
 def test_different_alerts_are_held_apart(receiver: Receiver, tmp_path: Path):
@@ -119,7 +128,8 @@ def test_different_alerts_are_held_apart(receiver: Receiver, tmp_path: Path):
     other_task = {**FAILED, "CRM_alert_task": "asyncmon", "CRM_alert_interval": "0"}
     other_result = {**FAILED, "CRM_alert_rc": "1", "CRM_alert_desc": "generic error"}
     timed_out = {**FAILED, "CRM_alert_status": "3"}
-    events = [FAILED, other_node, other_rsc, other_task, other_result, timed_out]
+    deep = {**FAILED, "CRM_alert_interval": "31000"}  # the deep monitor, every 31 s
+    events = [FAILED, other_node, other_rsc, other_task, other_result, timed_out, deep]
     for event in events:
         receiver.alert(event, T0)
     assert len(receiver.lines()) == len(events)
@@ -267,8 +277,9 @@ def test_an_alert_not_delivered_does_not_hold_back_the_next(state: Path, tmp_pat
     assert agent.run(env, now=T0) == 1  # nobody listening yet
     receiver = Receiver(path)
     try:
-        receiver.alert(FAILED, T0 + 1)
-        assert receiver.lines() == [SENTENCE]
+        receiver.alert(FAILED, T0 + 1)  # sent, and counts the one lost
+        assert receiver.lines() == [
+            f"{SENTENCE}; 1 more like this since 00:41:07 UTC was held back"]
         receiver.alert(FAILED, T0 + 2)
         receiver.sock.close()
         assert agent.run(env, now=T0 + 700) == 1  # the one with the count is lost
@@ -276,7 +287,7 @@ def test_an_alert_not_delivered_does_not_hold_back_the_next(state: Path, tmp_pat
         receiver = Receiver(path)
         receiver.alert(FAILED, T0 + 701)
         assert receiver.lines() == [
-            f"{SENTENCE}; 1 more like this since 00:41:09 UTC were held back"]
+            f"{SENTENCE}; 2 more like this since 00:41:09 UTC were held back"]
     finally:
         receiver.sock.close()
 
@@ -286,10 +297,14 @@ def test_runs_at_once_send_one(state: Path):
     of them the sender and counts the others."""
     start = threading.Barrier(8)
     verdicts = []
+    alike = alike_of(FAILED)
 
     def run() -> None:
         start.wait()
-        verdicts.append(repeats.admit("ops@example.org", "k", 600, T0))
+        verdict = repeats.admit("ops@example.org", alike, 600, T0)
+        if verdict.send:
+            repeats.confirm("ops@example.org", alike, verdict, 600)
+        verdicts.append(verdict)
 
     threads = [threading.Thread(target=run) for _ in range(8)]
     for thread in threads:
@@ -297,15 +312,17 @@ def test_runs_at_once_send_one(state: Path):
     for thread in threads:
         thread.join()
     assert sorted(v.send for v in verdicts) == [False] * 7 + [True]
-    later = repeats.admit("ops@example.org", "k", 600, T0 + 600)
-    assert later.send and later.held == repeats.Held(7, T0)
+    later = repeats.admit("ops@example.org", alike, 600, T0 + 600)
+    assert later.send and later.held == (repeats.Held(7, T0),)
 
 
-def test_a_bad_interval_is_one_line(capsys):
-    env = {**FAILED, "CRM_alert_recipient": "ops@example.org", "sipha_repeat_interval": "soon"}
-    assert agent.run(env) == 1
-    assert capsys.readouterr().err == ("sip-ha-alert: sipha_repeat_interval='soon': expected a "
-                                       "duration such as 10m (0: send every alert)\n")
+def test_a_bad_interval_is_one_line_and_every_alert_goes_out(receiver: Receiver, capsys):
+    for event in (FAILED, FAILED, LOST):
+        receiver.alert(event, T0, repeat_interval="soon")
+    assert len(receiver.lines()) == 3
+    assert capsys.readouterr().err == 3 * (
+        "sip-ha-alert: sipha_repeat_interval='soon': expected a duration such as 10m "
+        "(0: send every alert); every alert is sent\n")
 
 
 def test_mail_says_what_was_held_back():
@@ -316,9 +333,10 @@ def test_mail_says_what_was_held_back():
         f"[sip-ha pbx] ERR: {SENTENCE}; 2 more like this since 00:41:07 UTC were held back")
     text = agent.body(event, settings, "node1", note)
     assert text.startswith(f"{SENTENCE}; 2 more like this since 00:41:07 UTC were held back\n")
-    assert ("Held back:   2 more like this since 00:41:07 UTC were held back: alerts like this "
-            "one (same node, resource, operation and result) go out once per 10m ([alerts] "
-            "repeat_interval), the others are counted.") in text
+    assert ("Held back:   2 more like this since 00:41:07 UTC were held back. Within 10m "
+            "([alerts] repeat_interval) of one sent, the same failure again (same node, "
+            "resource, operation and result) is counted instead of sent, and so is the same "
+            "success while that resource keeps failing.") in text
     assert "Held back" not in agent.body(event, settings, "node1")
 
 
@@ -330,7 +348,7 @@ def test_a_trap_says_it_in_its_description(state: Path, monkeypatch: pytest.Monk
     for second in (0, 1, 600):
         assert agent.run(env, now=T0 + second) == 0
     assert traps == ["not running",
-                     "not running; 1 more like this since 00:41:08 UTC were held back"]
+                     "not running; 1 more like this since 00:41:08 UTC was held back"]
 
 
 def test_a_long_description_is_cut_before_the_note():
@@ -362,3 +380,95 @@ def test_the_parameter_file_sets_the_interval():
     with pytest.raises(params.ParamError, match=r"repeat_interval: 'often' is not a duration "
                                                 r"such as 10m \(0: send every alert\)"):
         params.parse(raw)
+
+
+def test_a_run_killed_while_sending_does_not_count_as_sent(receiver: Receiver,
+                                                           monkeypatch: pytest.MonkeyPatch):
+    """Pacemaker kills (SIGKILL) an agent at its alert timeout: the alert it
+    was sending is lost, so after PENDING the next one like it goes out and
+    counts those held back meanwhile."""
+    pid = os.fork()
+    if pid == 0:  # the killed run
+        monkeypatch.setattr(agent, "deliver", lambda *args: os.kill(os.getpid(),
+                                                                    signal.SIGKILL))
+        receiver.alert(FAILED, T0)
+        os._exit(0)
+    assert os.waitpid(pid, 0)[1] == signal.SIGKILL
+    receiver.alert(FAILED, T0 + 5)  # it may still be sending: held
+    assert receiver.lines() == []
+    receiver.alert(FAILED, T0 + 61)  # PENDING (60 s) later
+    assert receiver.lines() == [
+        f"{SENTENCE}; 1 more like this since 00:41:12 UTC was held back"]
+    receiver.alert(FAILED, T0 + 62)  # this one was confirmed
+    assert receiver.lines() == []
+
+
+def test_held_failures_are_told_by_the_next_alert_about_the_resource(receiver: Receiver):
+    """A crash held back, then only the (always sent) promote elsewhere: the
+    promote says what was held back about its resource, and resets it."""
+    receiver.alert(FAILED, T0)
+    crashed = {**FAILED, "CRM_alert_rc": "1", "CRM_alert_desc": "generic error"}
+    receiver.alert(crashed, T0 + 1)
+    receiver.alert(FAILED, T0 + 5)
+    receiver.alert(crashed, T0 + 6)
+    receiver.alert(crashed, T0 + 7)
+    other = {**FAILED, "CRM_alert_rsc": "proxy-kamailio"}
+    receiver.alert(other, T0 + 8)
+    receiver.alert(other, T0 + 9)
+    assert len(receiver.lines()) == 3
+    moved = {**PROMOTED, "CRM_alert_node": "node2"}
+    receiver.alert(moved, T0 + 60, min_severity="info")
+    [line] = receiver.lines()
+    assert line.endswith("; meanwhile 3 failures of pbx-asterisk since 00:41:12 UTC were "
+                         "held back"), line
+    receiver.alert(FAILED, T0 + 600)
+    receiver.alert(crashed, T0 + 601)
+    assert [line.split("; ")[1:] for line in receiver.lines()] == [[], []]
+
+
+def test_a_service_bouncing_between_failing_nodes_is_held(receiver: Receiver):
+    """A server failing on both nodes moves every few seconds: once each
+    promote and demote has been told, its repeats are held back too, while
+    the resource keeps failing; the next one sent after says how many."""
+    def bounce(now: float, failing: str, to: str) -> None:
+        receiver.alert({**FAILED, "CRM_alert_node": failing}, now)
+        receiver.alert({**PROMOTED, "CRM_alert_node": failing, "CRM_alert_task": "demote"},
+                       now + 1, min_severity="info")
+        receiver.alert({**PROMOTED, "CRM_alert_node": to}, now + 2, min_severity="info")
+
+    for round_ in range(10):
+        bounce(T0 + 6 * round_, *(("node1", "node2") if round_ % 2 == 0
+                                  else ("node2", "node1")))
+        if round_ == 1:
+            assert len(receiver.lines()) == 6  # each told once
+    assert receiver.lines() == []
+    receiver.alert({**PROMOTED, "CRM_alert_node": "node2"}, T0 + 700, min_severity="info")
+    [line] = receiver.lines()
+    assert line.endswith("; 4 more like this since 00:41:21 UTC were held back; meanwhile "
+                         "20 other alerts about pbx-asterisk (8 failed) since 00:41:19 UTC "
+                         "were held back"), line
+
+
+def test_a_send_that_fails_counts_what_was_held_while_it_was_tried(state: Path):
+    alike = alike_of(FAILED)
+    first = repeats.admit("ops@example.org", alike, 600, T0)
+    assert first.send
+    assert not repeats.admit("ops@example.org", alike, 600, T0 + 1).send  # while sending
+    repeats.release("ops@example.org", alike, first, T0 + 2, 600)
+    again = repeats.admit("ops@example.org", alike, 600, T0 + 3)
+    assert again.send and again.held == (repeats.Held(2, T0 + 1),)
+
+
+def test_a_lock_not_free_in_time_sends(receiver: Receiver, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(repeats, "LOCK_WAIT", 0.05)
+    receiver.alert(FAILED, T0)
+    fd = os.open(repeats.state_path(receiver.recipient), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a run stuck holding it would
+        receiver.alert(FAILED, T0 + 1)
+        receiver.alert(FAILED, T0 + 2)
+    finally:
+        os.close(fd)
+    assert receiver.lines() == [SENTENCE] * 3
+    receiver.alert(FAILED, T0 + 3)
+    assert receiver.lines() == []
