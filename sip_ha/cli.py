@@ -522,12 +522,20 @@ def test_alerts(params_path: str) -> None:
               help="Root of the OCF tree Pacemaker uses.")
 @click.option("--alert-dir", default=installer.ALERT_DIR, show_default=True, metavar="DIR",
               help="Where the alert agent sip-ha-alert goes.")
-def install_agents(uninstall: bool, ocf_root: str, alert_dir: str) -> None:
+@click.option("--tmpfiles-dir", metavar="DIR",
+              help="Where the tmpfiles.d entry that makes the alert agent's folder in /run "
+                   f"goes [default: {installer.TMPFILES_DIR} with the default --alert-dir, "
+                   "else none]; \"\" for none.")
+def install_agents(uninstall: bool, ocf_root: str, alert_dir: str,
+                   tmpfiles_dir: str | None) -> None:
     """Install the ocf:sipha:* agents and the sip-ha-alert alert agent for
     Pacemaker (or remove them)."""
+    if tmpfiles_dir is None:  # a test's or trial's private tree leaves the system's alone
+        tmpfiles_dir = installer.TMPFILES_DIR if alert_dir == installer.ALERT_DIR else ""
     try:
-        paths = (installer.uninstall(ocf_root, alert_dir) if uninstall
-                 else installer.install(ocf_root, alert_dir=alert_dir))
+        paths = (installer.uninstall(ocf_root, alert_dir, tmpfiles_dir) if uninstall
+                 else installer.install(ocf_root, alert_dir=alert_dir,
+                                        tmpfiles_dir=tmpfiles_dir))
     except (installer.InstallError, OSError) as err:
         raise click.ClickException(str(err)) from None
     verb = "removed" if uninstall else "installed"
@@ -535,6 +543,12 @@ def install_agents(uninstall: bool, ocf_root: str, alert_dir: str) -> None:
         click.echo(f"{verb} {path}")
     if not paths:
         click.echo(f"nothing to remove in {installer.provider_dir(ocf_root)}")
+    if tmpfiles_dir and not uninstall:
+        from sip_ha import tools
+
+        warning = installer.make_state_folder(tools.runner(60), tmpfiles_dir)
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
 
 
 def main() -> None:

@@ -19,12 +19,25 @@ every other action (lxml for meta-data, click for options), where a
 monitor finds the code in the folder it was installed from.
 ``tests/unit/test_monitor_imports.py`` runs those monitors without
 site-packages.
+
+The alert agent counts repeated alerts in a folder under /run that only
+hacluster writes (``sip_ha.alert.repeats``); a tmpfiles.d entry makes it at
+every boot, and ``systemd-tmpfiles --create`` now.  The Debian package ships
+the same line (debian/sip-ha.tmpfiles) in /usr/lib/tmpfiles.d.  Without the
+folder every alert is sent, so failing to make it is a warning.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+
+from sip_ha.alert import repeats
+from sipha_runtime.run import CommandError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from sipha_runtime.run import Runner
 
 PROVIDER = "sipha"
 AGENTS = {
@@ -38,6 +51,10 @@ LEAN_MONITOR = ("asterisk", "sipserver")
 ALERT_DIR = "/usr/share/pacemaker/alerts"
 ALERT_NAME = "sip-ha-alert"
 ALERT_MAIN = "from sip_ha.alert.agent import main\n\nmain()\n"
+TMPFILES_DIR = "/etc/tmpfiles.d"
+TMPFILES_NAME = "sip-ha.conf"
+TMPFILES_LINE = f"d {repeats.STATE_DIR} 0750 hacluster haclient -"
+SYSTEMD_TMPFILES = "/usr/bin/systemd-tmpfiles"
 MARKER = "# Installed by 'sip-ha install-agents'"
 PACKAGE_MARKER = "# Installed by the sip-ha Debian package"
 
@@ -107,9 +124,19 @@ def package_files(python: str, libdir: str) -> dict[str, str]:
     return shims("/usr/lib/ocf", python, ALERT_DIR, libdir, PACKAGE_MARKER)
 
 
-def install(ocf_root: str, python: str = sys.executable,
-            alert_dir: str = ALERT_DIR) -> list[str]:
+def tmpfiles_text() -> str:
+    return (f"{MARKER}; {_remove(MARKER)}.\n# sip-ha-alert's counts of repeated alerts "
+            f"held back; Pacemaker runs it as hacluster.\n{TMPFILES_LINE}\n")
+
+
+def install(ocf_root: str, python: str = sys.executable, alert_dir: str = ALERT_DIR,
+            tmpfiles_dir: str = "") -> list[str]:
+    """Write the shims and, with TMPFILES_DIR, the tmpfiles.d entry of the
+    alert agent's folder; the paths written."""
     files = shims(ocf_root, python, alert_dir)
+    tmpfiles = os.path.join(tmpfiles_dir, TMPFILES_NAME) if tmpfiles_dir else ""
+    if tmpfiles:
+        files[tmpfiles] = tmpfiles_text()
     for path in files:  # all checked before anything is written
         if os.path.exists(path) and _marked(path, PACKAGE_MARKER):
             raise InstallError(f"{path} belongs to the sip-ha Debian package, "
@@ -122,16 +149,33 @@ def install(ocf_root: str, python: str = sys.executable,
         tmp = f"{path}.sip-ha-new"
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(text)
-        os.chmod(tmp, 0o755)  # noqa: S103 - Pacemaker must execute it
+        # Pacemaker must execute the shims; systemd-tmpfiles only reads its entry.
+        os.chmod(tmp, 0o644 if path == tmpfiles else 0o755)
         os.replace(tmp, path)
     return list(files)
 
 
-def uninstall(ocf_root: str, alert_dir: str = ALERT_DIR) -> list[str]:
+def make_state_folder(runner: Runner, tmpfiles_dir: str) -> str | None:
+    """Make the alert agent's folder from the entry in TMPFILES_DIR now (at
+    boot systemd does); None, or a warning that says why not."""
+    tmpfiles = os.path.join(tmpfiles_dir, TMPFILES_NAME)
+    try:
+        made = runner.run([SYSTEMD_TMPFILES, "--create", tmpfiles], timeout=30)
+        why = None if made.ok else made.summary()
+    except CommandError as err:
+        why = err.reason
+    if why is None:
+        return None
+    return (f"{SYSTEMD_TMPFILES} --create {tmpfiles}: {why}; until {repeats.STATE_DIR} "
+            "is made, repeated alerts are not held back")
+
+
+def uninstall(ocf_root: str, alert_dir: str = ALERT_DIR, tmpfiles_dir: str = "") -> list[str]:
     folder = provider_dir(ocf_root)
     removed = []
     for path in [*(os.path.join(folder, name) for name in AGENTS),
-                 os.path.join(alert_dir, ALERT_NAME)]:
+                 os.path.join(alert_dir, ALERT_NAME),
+                 *([os.path.join(tmpfiles_dir, TMPFILES_NAME)] if tmpfiles_dir else [])]:
         if os.path.exists(path) and _ours(path):
             os.unlink(path)
             removed.append(path)

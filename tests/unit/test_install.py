@@ -7,16 +7,40 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+from sip_ha import install as installer
+from sip_ha import tools
 from sip_ha.cli import cli
+from sipha_runtime.run import Completed
+from tests.support.fake_runner import FakeRunner, done
 
 
 def install(root: Path) -> list[str]:
-    return ["install-agents", "--ocf-root", str(root), "--alert-dir", str(root / "alerts")]
+    return ["install-agents", "--ocf-root", str(root), "--alert-dir", str(root / "alerts"),
+            "--tmpfiles-dir", str(root / "tmpfiles.d")]
 
 
-def test_install_run_and_uninstall(tmp_path: Path):
+def made(root: Path) -> list[object]:
+    """The command that makes the alert agent's folder from the entry in ROOT."""
+    return [installer.SYSTEMD_TMPFILES, "--create", str(root / "tmpfiles.d" / "sip-ha.conf")]
+
+
+@pytest.fixture
+def runners(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[FakeRunner]:
+    """Each install's runner: it expects systemd-tmpfiles --create (and succeeds)."""
+    given: list[FakeRunner] = []
+
+    def runner(seconds: float) -> FakeRunner:
+        given.append(FakeRunner([(made(tmp_path), done())]))
+        return given[-1]
+
+    monkeypatch.setattr(tools, "runner", runner)
+    return given
+
+
+def test_install_run_and_uninstall(tmp_path: Path, runners: list[FakeRunner]):
     result = CliRunner().invoke(cli, install(tmp_path))
     assert result.exit_code == 0, result.output
     shim = tmp_path / "resource.d" / "sipha" / "sipserver"
@@ -38,9 +62,57 @@ def test_install_run_and_uninstall(tmp_path: Path):
     assert f"removed {tmp_path / 'alerts' / 'sip-ha-alert'}" in result.output
     assert not shim.parent.exists()
     assert not (tmp_path / "alerts" / "sip-ha-alert").exists()
+    assert len(runners) == 2 and all(r.finished() for r in runners)
 
 
-def test_alert_agent_runs_as_pacemaker_runs_it(tmp_path: Path):
+def test_the_alert_agents_folder_under_run_is_made(tmp_path: Path, runners: list[FakeRunner]):
+    """A venv install gets the entry the Debian package ships, so the alert
+    agent's hold-back works there too, after a reboot as well."""
+    result = CliRunner().invoke(cli, install(tmp_path))
+    assert result.exit_code == 0, result.output
+    conf = tmp_path / "tmpfiles.d" / "sip-ha.conf"
+    assert f"installed {conf}" in result.output
+    assert "d /run/sip-ha-alert 0750 hacluster haclient -" in conf.read_text().splitlines()
+    assert oct(conf.stat().st_mode & 0o777) == "0o644"
+    [runner] = runners
+    assert runner.calls == [made(tmp_path)]
+    result = CliRunner().invoke(cli, [*install(tmp_path), "--uninstall"])
+    assert f"removed {conf}" in result.output and not conf.exists()
+    assert len(runners) == 1  # nothing run to remove it
+
+
+def test_the_debian_package_ships_the_same_line():
+    shipped = (Path(__file__).parents[2] / "debian" / "sip-ha.tmpfiles").read_text()
+    assert installer.TMPFILES_LINE in shipped.splitlines()
+
+
+def test_a_folder_systemd_tmpfiles_cannot_make_is_a_warning(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch):
+    """The agents work without it (every alert is sent): exit 0, one line."""
+    refused = Completed((), 1, "", "Failed to resolve user 'hacluster': No such process\n", 0)
+    monkeypatch.setattr(tools, "runner", lambda seconds: FakeRunner([(made(tmp_path), refused)]))
+    result = CliRunner().invoke(cli, install(tmp_path))
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"warning: {installer.SYSTEMD_TMPFILES} --create {tmp_path}/tmpfiles.d/sip-ha.conf: "
+        "Failed to resolve user 'hacluster': No such process; until /run/sip-ha-alert is "
+        "made, repeated alerts are not held back\n")
+
+
+def test_a_private_tree_leaves_the_systems_tmpfiles_alone(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch):
+    """As the integration tests and the bench install: no --tmpfiles-dir, an
+    --alert-dir of their own: nothing in /etc/tmpfiles.d, nothing run."""
+    monkeypatch.setattr(tools, "runner", lambda seconds: FakeRunner([]))
+    where = ["--ocf-root", str(tmp_path), "--alert-dir", str(tmp_path / "alerts")]
+    result = CliRunner().invoke(cli, ["install-agents", *where])
+    assert result.exit_code == 0, result.output
+    assert "tmpfiles" not in result.output
+    result = CliRunner().invoke(cli, ["install-agents", *where, "--uninstall"])
+    assert result.exit_code == 0 and "tmpfiles" not in result.output
+
+
+def test_alert_agent_runs_as_pacemaker_runs_it(tmp_path: Path, runners: list[FakeRunner]):
     assert CliRunner().invoke(cli, install(tmp_path)).exit_code == 0
     alert = tmp_path / "alerts" / "sip-ha-alert"
     assert os.access(alert, os.X_OK)
@@ -52,7 +124,8 @@ def test_alert_agent_runs_as_pacemaker_runs_it(tmp_path: Path):
     assert res.returncode == 1 and "recipient 'pager'" in res.stderr
 
 
-def test_foreign_files_are_never_overwritten_or_removed(tmp_path: Path):
+def test_foreign_files_are_never_overwritten_or_removed(tmp_path: Path,
+                                                        runners: list[FakeRunner]):
     folder = tmp_path / "resource.d" / "sipha"
     folder.mkdir(parents=True)
     foreign = folder / "sipserver"
@@ -65,10 +138,8 @@ def test_foreign_files_are_never_overwritten_or_removed(tmp_path: Path):
     assert foreign.read_text() == "#!/bin/sh\necho mine\n"
 
 
-def test_the_debian_packages_shims_are_left_alone(tmp_path: Path):
+def test_the_debian_packages_shims_are_left_alone(tmp_path: Path, runners: list[FakeRunner]):
     """dpkg owns them: install-agents neither replaces nor removes them."""
-    from sip_ha import install as installer
-
     files = installer.shims(str(tmp_path), sys.executable, str(tmp_path / "alerts"),
                             libdir="/usr/share/sip-ha", marker=installer.PACKAGE_MARKER)
     shim = tmp_path / "resource.d" / "sipha" / "sipserver"
