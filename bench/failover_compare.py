@@ -387,10 +387,14 @@ def report(records: list[dict]) -> None:
     extra = [f"SIP-HA's old node a healthy standby again, s after the fault ({where}): "
              f"{spread(values, 1)}" for where, values in back.items()]
     print("\n".join(lines + extra))
-    runs = len({(r["kind"], r["run"]) for r in records})
+    per_row: dict[tuple[str, str, str], int] = {}
+    for r in records:
+        row = (r["kind"], r["fault"], r["config"])
+        per_row[row] = per_row.get(row, 0) + 1
+    runs = "-".join(sorted({str(n) for n in per_row.values()}, key=int))
     (RESULTS / "failover.md").write_text(
         f"Outage a phone saw (SIP OPTIONS over TCP every 0.05 s), seconds: median "
-        f"(range) of the interleaved runs ({runs} in all); SIPp's failed calls of "
+        f"(range) of {runs} interleaved runs per fault and configuration; SIPp's failed calls of "
         f"{SIPP_CALLS} at {SIPP_RATE}/s; bench/failover_compare.py\n\n"
         + "\n".join(lines) + "\n" + "".join(f"\n{line}\n" for line in extra))
     plot(records, RESULTS / "failover.png")
