@@ -35,6 +35,9 @@ DB_CNF = "/etc/mysql/sipha-cdr.cnf"
 CLIENT_CNF = "/etc/mysql/mariadb.conf.d/99-sipha-client.cnf"
 SESSIONS = "/var/lib/php/sessions"   # Debian's PHP default, as FreePBX uses it
 SYNC_TOML = "/etc/sip-ha/sync.toml"
+# MariaDB's data folder made as its package does (a node's shell command).
+INIT_DATADIR = ("mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db "
+                ">/dev/null")
 # The README's folders (configuration, voicemail, custom sounds) under the
 # test Asterisk's ROOT, and PHP's sessions.
 SYNCED = ("etc", "spool/voicemail", "lib/sounds/custom")
@@ -266,8 +269,7 @@ def prepare_nodes(cluster, root: str) -> None:
         cluster.run(node, "systemctl", "disable", "--now", "mariadb.socket",
                     "mariadb.service", "apache2.service", check=False)
         # sid's package leaves the data folder to the first start of its unit.
-        cluster.run(node, "sh", "-c", "test -d /var/lib/mysql/mysql || mariadb-install-db "
-                    "--user=mysql --datadir=/var/lib/mysql --skip-test-db >/dev/null")
+        cluster.run(node, "sh", "-c", f"test -d /var/lib/mysql/mysql || {INIT_DATADIR}")
     same_times(cluster, f"{root}/etc")
 
 
@@ -290,9 +292,7 @@ def fresh_database(cluster, node: str) -> None:
     """An empty MariaDB data folder on NODE, its server stopped (the reset
     stopped what Pacemaker ran): the users, GTIDs and replica settings an
     earlier test's replication left there are not the next one's."""
-    cluster.run(node, "sh", "-c", "find /var/lib/mysql -mindepth 1 -delete && "
-                "mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db "
-                ">/dev/null")
+    cluster.run(node, "sh", "-c", f"find /var/lib/mysql -mindepth 1 -delete && {INIT_DATADIR}")
 
 
 def replicate(cluster) -> None:

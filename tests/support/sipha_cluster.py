@@ -18,6 +18,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from sip_ha.alert import repeats
 from tests.support import lxc_attach
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -26,8 +27,6 @@ CACHE = os.environ.get("SIPHA_CACHE", "/var/cache/sip-ha")
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NET = "198.51.100"
 SERVICE_IP = NET + ".100"
-# sip-ha-alert's state (the repeat hold-back), on every node.
-ALERT_STATE = "/run/sip-ha-alert"
 PHONE_IP = NET + ".200"
 TRUNK_IP = NET + ".201"
 HOST_IP = NET + ".1"
@@ -376,7 +375,7 @@ class Cluster:
         self.run(first, "stonith_admin", "--cleanup", "--history", "*", check=False)
         # The alert agent's repeat hold-back: each test's first alert is news.
         for node in self.nodes:
-            self.run(node, "find", ALERT_STATE, "-mindepth", "1", "-delete", check=False)
+            self.run(node, "find", repeats.STATE_DIR, "-mindepth", "1", "-delete", check=False)
         self.wait_idle(first)
 
     # ---- phone and trunk provider -----------------------------------------
