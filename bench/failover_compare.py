@@ -45,6 +45,7 @@ import signal
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -387,11 +388,8 @@ def report(records: list[dict]) -> None:
     extra = [f"SIP-HA's old node a healthy standby again, s after the fault ({where}): "
              f"{spread(values, 1)}" for where, values in back.items()]
     print("\n".join(lines + extra))
-    per_row: dict[tuple[str, str, str], int] = {}
-    for r in records:
-        row = (r["kind"], r["fault"], r["config"])
-        per_row[row] = per_row.get(row, 0) + 1
-    runs = "-".join(sorted({str(n) for n in per_row.values()}, key=int))
+    per_row = Counter((r["kind"], r["fault"], r["config"]) for r in records)
+    runs = "-".join(str(n) for n in sorted(set(per_row.values())))
     (RESULTS / "failover.md").write_text(
         f"Outage a phone saw (SIP OPTIONS over TCP every 0.05 s), seconds: median "
         f"(range) of {runs} interleaved runs per fault and configuration; SIPp's failed calls of "
