@@ -25,7 +25,9 @@ printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
 # python3-click, -lxml, -pymysql, -watchdog: what the sip-ha .deb depends on
 # beyond the cluster stack; the nodes have no network, provisioning installs
 # the package from the checkout with dpkg -i (vagrant/provision/node.sh).
-PKGS=(corosync pacemaker pacemaker-cli-utils pcs resource-agents
+# corosync-qdevice: the quorum device client (a two-node cluster's third vote;
+# tests/support/sipha_cluster.py turns it on where a module asks for it).
+PKGS=(corosync corosync-qdevice pacemaker pacemaker-cli-utils pcs resource-agents
       kamailio mariadb-server openssh-server openssh-client rsync sipsak
       python3-venv ifupdown sudo less iproute2 iputils-arping
       ca-certificates tcpdump libxml2-utils kmod
@@ -58,7 +60,7 @@ sed -e '/^BindsTo=/d' -e '/^After=sys-subsystem/d' \
     /lib/systemd/system/ifup@.service >/etc/systemd/system/ifup@.service
 
 # Services: only Pacemaker starts the managed daemons; pcs sets up the cluster.
-for s in asterisk kamailio mariadb corosync pacemaker apache2; do
+for s in asterisk kamailio mariadb corosync corosync-qdevice pacemaker apache2; do
     systemctl disable "$s" >/dev/null 2>&1 || true
 done
 systemctl enable pcsd ssh >/dev/null 2>&1 || true

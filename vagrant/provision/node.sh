@@ -12,11 +12,11 @@ export LC_ALL=C
 if ! command -v pcs >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends corosync pacemaker \
+    apt-get install -y -qq --no-install-recommends corosync corosync-qdevice pacemaker \
         pacemaker-cli-utils pcs resource-agents kamailio mariadb-server \
         rsync sipsak python3-click python3-lxml python3-pymysql \
         python3-watchdog >/dev/null
-    for s in kamailio mariadb; do systemctl disable --now "$s" >/dev/null 2>&1 || true; done
+    for s in kamailio mariadb corosync-qdevice; do systemctl disable --now "$s" >/dev/null 2>&1 || true; done
     echo 'hacluster:sipha-test' | chpasswd
     systemctl enable --now pcsd
 fi
