@@ -17,7 +17,7 @@ import stat
 import tomllib
 from dataclasses import dataclass, field, replace
 
-from cib_templates import totem
+from cib_templates import qdevice, totem
 from sipha_runtime.errors import Failure
 from sipha_runtime.log import SYSLOG_FACILITIES
 from sipha_runtime.recipients import (
@@ -88,7 +88,12 @@ class Timings:
     corosync_consensus: int = 1200
     # priority-fencing-delay: in a split of two nodes, fencing the node
     # holding the service address waits this long, so the other is fenced first.
+    # With a quorum device the parse makes it qdevice.FENCING_DELAY when not given.
     fencing_delay: str = "5s"
+    # corosync-qdevice's timeout and sync_timeout, whole milliseconds (used
+    # with [cluster] quorum_device only; cib_templates/qdevice.py says why).
+    qdevice_timeout: int = qdevice.DEFAULT_TIMEOUT
+    qdevice_sync_timeout: int = qdevice.DEFAULT_SYNC_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,8 @@ class ClusterParams:
     fencing: tuple[Fencing, ...]
     timings: Timings = field(default_factory=Timings)
     alerts: Alerts | None = None
+    # corosync-qnetd's host (address or name); None: no quorum device.
+    quorum_device: str | None = None
 
 
 # --------------------------------------------------------------------------
@@ -245,7 +252,7 @@ def parse(data: Mapping[str, Any], where: str = "parameter file") -> ClusterPara
     _plain(data, where)
     _known(data, {"cluster", "service", "fencing", "timings", "alerts"}, where)
     cluster = _table(data, "cluster", where, required=True)
-    _known(cluster, {"nodes", "stickiness", "preferred_score", "gateways"},
+    _known(cluster, {"nodes", "stickiness", "preferred_score", "gateways", "quorum_device"},
            f"{where} [cluster]")
     nodes = _names(cluster, "nodes", f"{where} [cluster]", required=True)
     if len(nodes) < 2:
@@ -262,6 +269,7 @@ def parse(data: Mapping[str, Any], where: str = "parameter file") -> ClusterPara
             f"{SCORE_INFINITY // 2}: the gateway bonus, twice their sum, must stay below "
             f"Pacemaker's INFINITY ({SCORE_INFINITY})")
     gateways = _addresses(cluster, "gateways", f"{where} [cluster]")
+    device = _quorum_device(cluster, len(nodes), f"{where} [cluster]")
     raw_services = data.get("service", [])
     if not isinstance(raw_services, list) or not raw_services:
         raise ParamError(f"{where}: declare at least one [[service]]")
@@ -274,11 +282,49 @@ def parse(data: Mapping[str, Any], where: str = "parameter file") -> ClusterPara
                          "without fencing cannot safely move a SIP service address")
     fencing = tuple(_fencing(raw, nodes, f"{where} [[fencing]] #{i + 1}")
                     for i, raw in enumerate(raw_fencing))
+    raw_timings = _table(data, "timings", where)
+    timings = _timings(raw_timings, f"{where} [timings]", len(nodes))
+    if device and "fencing_delay" not in raw_timings:
+        timings = replace(timings, fencing_delay=qdevice.FENCING_DELAY)
     return ClusterParams(
         nodes=nodes, stickiness=stickiness, preferred_score=preferred,
-        services=services, fencing=fencing,
-        timings=_timings(_table(data, "timings", where), f"{where} [timings]", len(nodes)),
-        alerts=_alerts(data["alerts"], f"{where} [alerts]") if "alerts" in data else None)
+        services=services, fencing=fencing, timings=timings,
+        alerts=_alerts(data["alerts"], f"{where} [alerts]") if "alerts" in data else None,
+        quorum_device=device)
+
+
+def _quorum_device(cluster: Mapping[str, Any], members: int, where: str) -> str | None:
+    """[cluster] quorum_device: the qnetd's address or host name (ffsplit:
+    an even number of nodes only)."""
+    if "quorum_device" not in cluster:
+        return None
+    host = _str(cluster, "quorum_device", "", where)
+    if not (_is_address(host, prefix=False) or _NODE.fullmatch(host)):
+        raise ParamError(f"{where} quorum_device: {host!r} is not an IPv4 or IPv6 address "
+                         "or a host name (the machine that runs corosync-qnetd)")
+    if members % 2:
+        raise ParamError(f"{where} quorum_device: {members} nodes; the quorum device's "
+                         f"algorithm ({qdevice.ALGORITHM}) is for an even number of nodes, "
+                         "and an odd cluster settles a split by majority: leave it out")
+    return host
+
+
+def warnings(params: ClusterParams) -> list[str]:
+    """What the parameter file allows but should not be (one line each)."""
+    delay = params.timings.fencing_delay
+    if params.quorum_device and not _zero(delay):
+        return [f"[timings] fencing_delay is {delay} with a quorum device: every power cut "
+                "of the SIP-ACTIVE node waits it (only the side with quorum fences; "
+                f"set it to \"{qdevice.FENCING_DELAY}\")"]
+    if not params.quorum_device and len(params.nodes) == 2 and _zero(delay):
+        return ["[timings] fencing_delay is 0 in two nodes without a quorum device: a cut "
+                "link can fence both nodes ([cluster] quorum_device, or a delay such as 5s)"]
+    return []
+
+
+def _zero(duration: str) -> bool:
+    """A duration of the parameter file (_DURATION) that is no time at all."""
+    return not duration.rstrip("minsh").strip("0")
 
 
 def _service(raw: Any, nodes: tuple[str, ...], gateways: tuple[str, ...],
@@ -500,10 +546,17 @@ def _timings(raw: Mapping[str, Any], where: str, members: int) -> Timings:
     if len(set(monitors)) != len(monitors):
         raise ParamError(f"{where}: monitor_promoted, monitor_unpromoted and monitor_deep "
                          "must differ (Pacemaker tells monitors apart by their interval)")
+    low, high = qdevice.TIMEOUT_RANGE
+    for key in ("qdevice_timeout", "qdevice_sync_timeout"):
+        if not low <= getattr(timings, key) <= high:
+            raise ParamError(f"{where} {key}: {getattr(timings, key)} ms is not between {low} "
+                             f"and {high} ms (corosync-qdevice's heartbeat to the qnetd is 0.8 "
+                             "x it, and the qnetd takes 1000 to 120000 ms)")
     return _corosync(timings, "corosync_consensus" in raw, where, members)
 
 
-_MILLISECONDS = ("corosync_token", "corosync_consensus")
+_MILLISECONDS = ("corosync_token", "corosync_consensus", "qdevice_timeout",
+                 "qdevice_sync_timeout")
 
 
 def _corosync(timings: Timings, consensus_given: bool, where: str, members: int) -> Timings:

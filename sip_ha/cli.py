@@ -113,10 +113,12 @@ def status(params_path: str, output_as: str, as_json: bool, nagios: bool) -> Non
 
 
 def _read_status(params_path: str) -> Any:
-    from sip_ha import cluster, corosync, tools
+    from sip_ha import cluster, corosync, qdevice, tools
 
     runner, params = tools.runner(60), _load(params_path)
-    return corosync.attend(runner, params, cluster.read(runner, params))
+    state = cluster.read(runner, params)
+    local = corosync.local_name(runner)
+    return qdevice.attend(runner, params, corosync.attend(runner, params, state, local), local)
 
 
 def _status(params_path: str, output_as: str) -> None:
@@ -355,9 +357,16 @@ def cib() -> None:
     """Render, compare and install the SIP-HA Pacemaker configuration."""
 
 
-def _warn(warnings: list[str]) -> None:
+def _warn(warnings: list[str], params: ClusterParams | None = None) -> None:
+    """crm_verify's WARNINGS, and with PARAMS what the parameter file allows
+    but should not be."""
     for warning in warnings:
         click.echo(f"crm_verify warning: {warning}", err=True)
+    if params is not None:
+        from cib_templates.params import warnings as unwise
+
+        for warning in unwise(params):
+            click.echo(f"warning: {warning}", err=True)
 
 
 @cib.command("example")
@@ -394,8 +403,7 @@ def cib_render(params_path: str, schema: str, schema_dir: str, as_pcs: bool,
     problems = validate.relaxng_problems(root, schema_dir)
     if problems:
         raise validate.ValidationError(f"not valid against {schema}", problems)
-    if not no_verify:
-        _warn(validate.check(root, tools.runner(90), schema_dir))
+    _warn(validate.check(root, tools.runner(90), schema_dir) if not no_verify else [], loaded)
     click.echo(pcs_commands.script(root, timings=loaded.timings) if as_pcs
                else render.to_text(root), nl=False)
 
@@ -408,32 +416,41 @@ def cib_diff(params_path: str, output_as: str) -> None:
     """Show what 'cib apply' would change in the running cluster."""
     import dataclasses
 
+    from cib_templates.params import warnings as unwise
     from sip_ha import cib as cib_lib
-    from sip_ha import corosync, tools
+    from sip_ha import corosync, qdevice, tools
 
     runner, params = tools.runner(120), _load(params_path, agents=True)
     planned = cib_lib.plan(runner, params)
     changes = cib_lib.diff(planned.live, planned.new)
     foreign = cib_lib.foreign(planned.live, planned.new)
-    timing = corosync.pending(runner, params.timings, planned.live)
+    local = corosync.local_name(runner) if corosync.online(planned.live) else None
+    timing = corosync.pending(runner, params.timings, planned.live, local)
+    device = qdevice.pending(runner, params, planned.live, local)
     if output_as == output.JSON:
-        output.emit({"changed": bool(changes or timing.command),
+        output.emit({"changed": bool(changes or timing.command or device.changed),
                      "changes": [{"section": section, "id": ident, "change": change}
                                  for section, ident, change
                                  in cib_lib.changes(planned.live, planned.new)],
                      "diff": changes, "foreign": foreign, "warnings": planned.warnings,
                      "corosync": {"command": timing.command,
-                                  "nodes": [dataclasses.asdict(n) for n in timing.found]}})
+                                  "nodes": [dataclasses.asdict(n) for n in timing.found]},
+                     "quorum_device": {
+                         "host": params.quorum_device, "command": device.command,
+                         "steps": device.steps, "foreign": device.foreign,
+                         "nodes": [{**dataclasses.asdict(n), "configured": n.configured}
+                                   for n in device.found],
+                         "warnings": unwise(params)}})
         return
-    click.echo(changes or ("" if timing.command else
+    click.echo(changes or ("" if timing.command or device.changed else
                            "the cluster already runs this configuration\n"), nl=False)
-    for line in timing.describe():
+    for line in timing.describe() + device.describe():
         click.echo(line)
-    for line in timing.unread():
+    for line in timing.unread() + device.unread():
         click.echo(f"warning: {line}", err=True)
     for item in foreign:
         click.echo(f"not in the parameter file (apply needs --prune): {item}", err=True)
-    _warn(planned.warnings)
+    _warn(planned.warnings, params)
 
 
 @cib.command("apply")
@@ -450,18 +467,20 @@ def cib_apply(params_path: str, prune: bool) -> None:
     import shlex
 
     from sip_ha import cib as cib_lib
-    from sip_ha import corosync, history, tools
+    from sip_ha import corosync, history, qdevice, tools
 
-    runner, params = tools.runner(180), _load(params_path, agents=True)
+    runner, params = tools.runner(360), _load(params_path, agents=True)
     planned = cib_lib.apply(runner, params, prune, progress=_progress)
-    _warn(planned.warnings)
+    _warn(planned.warnings, params)
     changes = cib_lib.diff(planned.live, planned.new)
     if changes:
         history.record(f"configuration applied from {params_path}")
         click.echo(changes, nl=False)
         click.echo("applied")
-    timing = corosync.pending(runner, params.timings, planned.live)
-    for line in timing.unread():
+    local = corosync.local_name(runner) if corosync.online(planned.live) else None
+    timing = corosync.pending(runner, params.timings, planned.live, local)
+    device = qdevice.pending(runner, params, planned.live, local)
+    for line in timing.unread() + device.unread():
         click.echo(f"warning: {line}", err=True)
     if timing.command:
         for line in timing.describe()[:-1]:
@@ -472,7 +491,20 @@ def cib_apply(params_path: str, prune: bool) -> None:
                        f"{params.timings.corosync_consensus} ms set from {params_path}")
         click.echo(f"Corosync: token {params.timings.corosync_token} ms, consensus "
                    f"{params.timings.corosync_consensus} ms set on every node")
-    elif not changes:
+    if device.command:
+        for line in device.describe()[:-1]:
+            click.echo(line)
+        _progress("changing the quorum device on every node: " + shlex.join(device.command))
+        qdevice.apply(runner, device.command)
+        history.record(f"quorum device {params.quorum_device} set from {params_path}")
+        click.echo(f"quorum device: {params.quorum_device}, timeout "
+                   f"{params.timings.qdevice_timeout} ms, sync_timeout "
+                   f"{params.timings.qdevice_sync_timeout} ms, heuristic set on every node")
+    elif device.changed:  # only the operator can: say what, and that it is not done
+        for line in device.describe():
+            click.echo(line)
+        sys.exit(NEEDS_ATTENTION)
+    if not (changes or timing.command or device.changed):
         click.echo("the cluster already runs this configuration")
 
 
@@ -526,16 +558,24 @@ def test_alerts(params_path: str) -> None:
               help="Where the tmpfiles.d entry that makes the alert agent's folder in /run "
                    f"goes [default: {installer.TMPFILES_DIR} with the default --alert-dir, "
                    "else none]; \"\" for none.")
+@click.option("--helper-dir", metavar="DIR",
+              help="Where the quorum device's heuristic holds-address goes [default: "
+                   f"{installer.HELPER_DIR} with the default --alert-dir, else none]; \"\" "
+                   "for none.")
 def install_agents(uninstall: bool, ocf_root: str, alert_dir: str,
-                   tmpfiles_dir: str | None) -> None:
-    """Install the ocf:sipha:* agents and the sip-ha-alert alert agent for
-    Pacemaker (or remove them)."""
-    if tmpfiles_dir is None:  # a test's or trial's private tree leaves the system's alone
-        tmpfiles_dir = installer.TMPFILES_DIR if alert_dir == installer.ALERT_DIR else ""
+                   tmpfiles_dir: str | None, helper_dir: str | None) -> None:
+    """Install the ocf:sipha:* agents, the sip-ha-alert alert agent for
+    Pacemaker and the quorum device's heuristic (or remove them)."""
+    system = alert_dir == installer.ALERT_DIR  # a test's or trial's private tree: not /etc, /usr
+    if tmpfiles_dir is None:
+        tmpfiles_dir = installer.TMPFILES_DIR if system else ""
+    if helper_dir is None:
+        helper_dir = installer.HELPER_DIR if system else ""
     try:
-        paths = (installer.uninstall(ocf_root, alert_dir, tmpfiles_dir) if uninstall
+        paths = (installer.uninstall(ocf_root, alert_dir, tmpfiles_dir, helper_dir)
+                 if uninstall
                  else installer.install(ocf_root, alert_dir=alert_dir,
-                                        tmpfiles_dir=tmpfiles_dir))
+                                        tmpfiles_dir=tmpfiles_dir, helper_dir=helper_dir))
     except (installer.InstallError, OSError) as err:
         raise click.ClickException(str(err)) from None
     verb = "removed" if uninstall else "installed"

@@ -37,7 +37,7 @@ COEFFICIENT = "totem.token_coefficient"
 NODELIST = "nodelist.node."
 # corosync-cmapctl PREFIX... lists every key under each prefix.
 CMAP_ARGV = [CMAPCTL, f"{RUNTIME}token", f"{RUNTIME}consensus", COEFFICIENT, NODELIST]
-_LINE = re.compile(r"(\S+) \(\w+\) = (.*)")
+LINE = re.compile(r"(\S+) \(\w+\) = (.*)")
 _MEMBER = re.compile(r"nodelist\.node\.(\d+)\.")
 
 
@@ -68,7 +68,7 @@ class NodeTiming:
 def parse(text: str, node: str, timings: Timings) -> NodeTiming:
     values = {}
     for line in text.splitlines():
-        match = _LINE.fullmatch(line.strip())
+        match = LINE.fullmatch(line.strip())
         if match:
             values[match[1]] = match[2]
     members = len({m[1] for key in values if (m := _MEMBER.match(key))})

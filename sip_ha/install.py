@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import sys
 
+from cib_templates.qdevice import HOLDS_ADDRESS
 from sip_ha.alert import repeats
 from sipha_runtime.run import CommandError
 
@@ -52,6 +53,8 @@ ALERT_DIR = "/usr/share/pacemaker/alerts"
 ALERT_NAME = "sip-ha-alert"
 ALERT_MAIN = "from sip_ha.alert.agent import main\n\nmain()\n"
 TMPFILES_DIR = "/etc/tmpfiles.d"
+HELPER_DIR, HELPER_NAME = os.path.split(HOLDS_ADDRESS)
+HELPER_MAIN = "from sip_ha.holds_address import main\n\nsys.exit(main(sys.argv[1:]))\n"
 TMPFILES_NAME = "sip-ha.conf"
 TMPFILES_LINE = f"d {repeats.STATE_DIR} 0750 hacluster haclient -"
 SYSTEMD_TMPFILES = "/usr/bin/systemd-tmpfiles"
@@ -74,6 +77,13 @@ def shim_text(module: str, python: str, libdir: str | None = None,
     return (f"#!{python} -IS\n{marker}; {_remove(marker)}.\nimport sys\n\n"
             'if sys.argv[1:] != ["monitor"]:  # -S: site-packages only where needed\n'
             f"    import site\n\n    site.main()\n{path}{body}")
+
+
+def helper_text(python: str, libdir: str | None = None, marker: str = MARKER) -> str:
+    """holds-address: Python without site (-IS), the package's folder on sys.path."""
+    path = libdir or code_root()
+    return (f"#!{python} -IS\n{marker}; {_remove(marker)}.\nimport sys\n\n"
+            f"sys.path.insert(0, {path!r})\n{HELPER_MAIN}")
 
 
 def code_root() -> str:
@@ -121,7 +131,8 @@ def shims(ocf_root: str, python: str, alert_dir: str = ALERT_DIR, libdir: str | 
 
 def package_files(python: str, libdir: str) -> dict[str, str]:
     """The shims the Debian package ships, by absolute path."""
-    return shims("/usr/lib/ocf", python, ALERT_DIR, libdir, PACKAGE_MARKER)
+    return {**shims("/usr/lib/ocf", python, ALERT_DIR, libdir, PACKAGE_MARKER),
+            HOLDS_ADDRESS: helper_text(python, libdir, PACKAGE_MARKER)}
 
 
 def tmpfiles_text() -> str:
@@ -130,10 +141,13 @@ def tmpfiles_text() -> str:
 
 
 def install(ocf_root: str, python: str = sys.executable, alert_dir: str = ALERT_DIR,
-            tmpfiles_dir: str = "") -> list[str]:
-    """Write the shims and, with TMPFILES_DIR, the tmpfiles.d entry of the
-    alert agent's folder; the paths written."""
+            tmpfiles_dir: str = "", helper_dir: str = "") -> list[str]:
+    """Write the shims, with TMPFILES_DIR the tmpfiles.d entry of the alert
+    agent's folder, with HELPER_DIR the quorum device's heuristic; the paths
+    written."""
     files = shims(ocf_root, python, alert_dir)
+    if helper_dir:
+        files[os.path.join(helper_dir, HELPER_NAME)] = helper_text(python)
     tmpfiles = os.path.join(tmpfiles_dir, TMPFILES_NAME) if tmpfiles_dir else ""
     if tmpfiles:
         files[tmpfiles] = tmpfiles_text()
@@ -170,17 +184,20 @@ def make_state_folder(runner: Runner, tmpfiles_dir: str) -> str | None:
             "is made, repeated alerts are not held back")
 
 
-def uninstall(ocf_root: str, alert_dir: str = ALERT_DIR, tmpfiles_dir: str = "") -> list[str]:
+def uninstall(ocf_root: str, alert_dir: str = ALERT_DIR, tmpfiles_dir: str = "",
+              helper_dir: str = "") -> list[str]:
     folder = provider_dir(ocf_root)
     removed = []
     for path in [*(os.path.join(folder, name) for name in AGENTS),
                  os.path.join(alert_dir, ALERT_NAME),
-                 *([os.path.join(tmpfiles_dir, TMPFILES_NAME)] if tmpfiles_dir else [])]:
+                 *([os.path.join(tmpfiles_dir, TMPFILES_NAME)] if tmpfiles_dir else []),
+                 *([os.path.join(helper_dir, HELPER_NAME)] if helper_dir else [])]:
         if os.path.exists(path) and _ours(path):
             os.unlink(path)
             removed.append(path)
-    if os.path.isdir(folder) and not os.listdir(folder):
-        os.rmdir(folder)
+    for empty in (folder, helper_dir):
+        if empty and os.path.isdir(empty) and not os.listdir(empty):
+            os.rmdir(empty)
     return removed
 
 

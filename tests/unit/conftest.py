@@ -22,12 +22,24 @@ def use(monkeypatch: pytest.MonkeyPatch):
     def install(fake):
         monkeypatch.setattr(tools, "runner", lambda seconds: fake)
         monkeypatch.setattr("sip_ha.history.record", lambda message: None)
-        # Its cluster runs the parameter file's Corosync timing; reading each
-        # node's is tested in test_corosync_timing.py.
+        # Its cluster runs the parameter file's Corosync timing and quorum
+        # device; reading each node's is tested in test_corosync_timing.py
+        # and test_qdevice.py.
+        monkeypatch.setattr("sip_ha.corosync.local_name", lambda runner: "node1")
         monkeypatch.setattr("sip_ha.corosync.survey", lambda *args, **kwargs: ())
-        monkeypatch.setattr("sip_ha.corosync.attend", lambda runner, params, state: state)
+        monkeypatch.setattr("sip_ha.corosync.attend", lambda runner, params, state, local: state)
+        no_device_work(monkeypatch)
         return fake
     return install
+
+
+def no_device_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cluster runs the quorum device the parameter file describes."""
+    from sip_ha import qdevice
+
+    monkeypatch.setattr(qdevice, "attend", lambda runner, params, state, local: state)
+    monkeypatch.setattr(qdevice, "pending", lambda runner, params, live, local: qdevice.Pending(
+        qdevice.Wanted.of(params), None, [], ()))
 
 
 def _stderr_apart_as_in_click_8_2() -> None:

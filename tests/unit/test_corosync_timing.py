@@ -273,7 +273,10 @@ def test_ctrl_c_does_not_cut_pcs_short():
 def cli_on_node1(monkeypatch: pytest.MonkeyPatch):
     """The sip-ha command line on node1, running FAKE instead of real commands
     (FAKE's steps name the node: crm_node -n)."""
+    from tests.unit.conftest import no_device_work
+
     monkeypatch.setattr("sip_ha.history.record", lambda message: None)
+    no_device_work(monkeypatch)
 
     def install(fake: FakeRunner) -> FakeRunner:
         monkeypatch.setattr(tools, "runner", lambda seconds: fake)

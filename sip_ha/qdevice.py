@@ -1,0 +1,282 @@
+"""The quorum device each node runs (Corosync's ``quorum.device``), against
+the parameter file's ``[cluster] quorum_device`` and ``[timings]
+qdevice_timeout``, ``qdevice_sync_timeout`` (``cib_templates.qdevice``).
+
+Read with ``corosync-cmapctl quorum.device.``.  As for Corosync's timing
+(``sip_ha.corosync``), ``status`` reads this node only, and also whether its
+corosync-qdevice casts the device's vote (``corosync-quorumtool -s``);
+``cib diff`` and ``cib apply`` read every online node, the others over root
+ssh.  ``apply`` changes an existing device with pcs; adding one (or moving
+it to another machine) needs pcsd on the qnetd host and its credentials,
+which SIP-HA does not hold, so it prints the operator's steps instead.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, replace
+
+from cib_templates import qdevice
+from sip_ha import corosync, tools
+from sip_ha.errors import Interrupted
+from sip_ha.interrupt import shielded
+from sipha_runtime.run import CommandError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lxml import etree
+
+    from cib_templates.params import ClusterParams
+    from sip_ha.cluster import ClusterState
+    from sipha_runtime.run import Runner
+
+PREFIX = "quorum.device."
+CMAP_ARGV = [corosync.CMAPCTL, PREFIX]
+QUORUMTOOL = "/usr/sbin/corosync-quorumtool"
+QUORUM_ARGV = [QUORUMTOOL, "-s"]
+# corosync-qdevice's own defaults, for keys corosync.conf leaves out.
+DEFAULTS = {"timeout": "10000", "sync_timeout": "30000", "net.algorithm": "ffsplit",
+            "heuristics.mode": "off"}
+# A member line of corosync-quorumtool -s: node id, votes, the qdevice's
+# flags there (alive, casts its vote, master wins) or NR (none registered).
+_FLAGS = re.compile(r"(N?A),(N?V),N?MW")
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """The quorum device the parameter file describes (host None: none)."""
+
+    host: str | None
+    timeout: int
+    sync_timeout: int
+    heuristic: str
+
+    @classmethod
+    def of(cls, params: ClusterParams) -> Wanted:
+        return cls(params.quorum_device, params.timings.qdevice_timeout,
+                   params.timings.qdevice_sync_timeout, qdevice.exec_line(addresses(params)))
+
+    def items(self) -> dict[str, str]:
+        """quorum.device's keys (below PREFIX) as the file wants them."""
+        return {"model": qdevice.MODEL, "net.host": self.host or "",
+                "net.algorithm": qdevice.ALGORITHM, "timeout": str(self.timeout),
+                "sync_timeout": str(self.sync_timeout),
+                "heuristics.mode": qdevice.HEURISTICS_MODE,
+                f"heuristics.{qdevice.HEURISTIC}": self.heuristic}
+
+
+def addresses(params: ClusterParams) -> list[str]:
+    return [ip for service in params.services for ip in service.ip]
+
+
+@dataclass(frozen=True)
+class NodeDevice:
+    """One node's quorum.device keys (below PREFIX) and how they differ."""
+
+    node: str
+    keys: dict[str, str]
+    differences: tuple[str, ...] = ()   # ("timeout 10000 (the file: 1250)", ...)
+    error: str | None = None            # could not read it
+
+    @property
+    def configured(self) -> bool:
+        return "model" in self.keys
+
+    @property
+    def host(self) -> str | None:
+        return self.keys.get("net.host")
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.differences)
+
+    def describe(self, wanted: Wanted) -> str:
+        if self.error is not None:
+            return f"could not read the quorum device on {self.node}: {self.error}"
+        if not self.configured:
+            return (f"{self.node} has no quorum device; the parameter file names "
+                    f"{wanted.host}")
+        if wanted.host is None:
+            return (f"{self.node} has a quorum device (host {self.host}) the parameter file "
+                    "does not name ([cluster] quorum_device)")
+        return f"{self.node} runs another quorum device: {', '.join(self.differences)}"
+
+
+def parse(text: str, node: str, wanted: Wanted) -> NodeDevice:
+    keys = {}
+    for line in text.splitlines():
+        match = corosync.LINE.fullmatch(line.strip())
+        if match and match[1].startswith(PREFIX):
+            keys[match[1].removeprefix(PREFIX)] = match[2]
+    return NodeDevice(node, keys, _differences(keys, wanted))
+
+
+def _differences(keys: dict[str, str], wanted: Wanted) -> tuple[str, ...]:
+    if "model" not in keys:
+        return ("none",) if wanted.host else ()
+    if wanted.host is None:
+        return ("not in the parameter file",)
+    running = {**DEFAULTS, **keys}
+    return tuple(f"{key} {running.get(key, 'unset')} (the file: {value})"
+                 for key, value in wanted.items().items() if running.get(key) != value)
+
+
+def read(runner: Runner, node: str, wanted: Wanted, local: str) -> NodeDevice:
+    argv = CMAP_ARGV if node == local else tools.on_node(node, CMAP_ARGV)
+    try:
+        result = runner.run(argv, timeout=15)
+    except CommandError as err:
+        return NodeDevice(node, {}, error=err.reason)
+    if result.returncode != 0:
+        return NodeDevice(node, {}, error=result.summary())
+    return parse(result.stdout, node, wanted)
+
+
+def update_argv(wanted: Wanted, addresses_: list[str]) -> list[str]:
+    return qdevice.update_argv(wanted.host or "", wanted.timeout, wanted.sync_timeout,
+                               addresses_)
+
+
+def setup_steps(params: ClusterParams, replacing: str | None = None) -> list[str]:
+    """What the operator runs once, in order: the lines apply prints when
+    the cluster has no quorum device (or one on another machine, REPLACING)."""
+    wanted = Wanted.of(params)
+    host = wanted.host or ""
+    add = qdevice.add_argv(host, wanted.timeout, wanted.sync_timeout, addresses(params),
+                           pcs="pcs")
+    steps = [f"on {host} (packages pcs, corosync-qnetd): "
+             f"{shlex.join(qdevice.setup_argv(pcs='pcs'))}",
+             "on every node: apt install corosync-qdevice"]
+    if replacing:
+        steps.append(f"on one node: pcs quorum device remove (the device on {replacing})")
+    steps += [f"on one node: pcs host auth {host}", f"on one node: {shlex.join(add)}"]
+    return steps
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What 'cib apply' does about the quorum device."""
+
+    wanted: Wanted
+    command: list[str] | None            # the update apply runs; None: none
+    steps: list[str]                     # what only the operator can do, in order
+    found: tuple[NodeDevice, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.command or self.steps or self.foreign)
+
+    @property
+    def foreign(self) -> str | None:
+        """The host of a device the parameter file does not name."""
+        if self.wanted.host is not None:
+            return None
+        return next((item.host or "?" for item in self.found if item.configured), None)
+
+    def describe(self) -> list[str]:
+        """One line per node that differs, then the command or the steps."""
+        lines = [item.describe(self.wanted) for item in self.found if item.differs]
+        if self.command:
+            lines.append(f"quorum device: {shlex.join(self.command)}")
+        if self.steps:
+            lines.append("quorum device: 'sip-ha cib apply' cannot add it (pcs needs pcsd "
+                         "on the qnetd host); once:")
+            lines += [f"  {step}" for step in self.steps]
+        if self.foreign:
+            lines.append(f"quorum device: name it in [cluster] quorum_device = "
+                         f"\"{self.foreign}\" (SIP-HA then sets its timeouts and "
+                         "heuristic), or remove it: pcs quorum device remove")
+        return lines
+
+    def unread(self) -> list[str]:
+        return [item.describe(self.wanted) for item in self.found if item.error is not None]
+
+
+def pending(runner: Runner, params: ClusterParams, live: etree._Element,
+            local: str | None = None) -> Pending:
+    """What the online nodes of the LIVE CIB run against PARAMS."""
+    wanted = Wanted.of(params)
+    nodes = corosync.online(live)
+    if nodes and local is None:
+        local = corosync.local_name(runner)
+    found = tuple(read(runner, node, wanted, local or "") for node in nodes)
+    devices = [item for item in found if item.configured]
+    command, steps = None, []
+    if wanted.host is not None and any(item.differs for item in found):
+        moved = next((item.host for item in devices
+                      if item.keys.get("model") != qdevice.MODEL or item.host != wanted.host),
+                     None)
+        if not devices or moved:
+            steps = setup_steps(params, replacing=moved)
+        else:
+            command = update_argv(wanted, addresses(params))
+    return Pending(wanted, command, steps, found)
+
+
+def apply(runner: Runner, command: list[str]) -> None:
+    """Run COMMAND (Pending.command).  Ctrl-C does not cut pcs short while it
+    pushes corosync.conf node by node and restarts corosync-qdevice."""
+    try:
+        with shielded():
+            tools.run(runner, command, "change the quorum device on every node",
+                      "The Pacemaker configuration is in place; the quorum device keeps "
+                      "its old settings. Is pcsd running and authenticated on every node "
+                      "(pcs host auth)?", timeout=180)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "interrupted: the Pacemaker configuration is installed; the quorum device may "
+            "be changed on some nodes only: 'sip-ha cib diff' shows what differs, "
+            "'sip-ha cib apply' changes it") from None
+
+
+# -- sip-ha status: this node only ---------------------------------------------
+
+
+def voting(text: str) -> str | None:
+    """From corosync-quorumtool -s: None when this node's corosync-qdevice
+    casts the device's vote, else why not."""
+    local = next((line.split() for line in text.splitlines()
+                  if line.rstrip().endswith("(local)")), None)
+    if local is None:
+        return "corosync-quorumtool shows no local node"
+    match = _FLAGS.fullmatch(local[2]) if len(local) > 2 else None
+    if match is None:
+        return "corosync-qdevice does not run there (systemctl start corosync-qdevice)"
+    if match[1] != "A" or match[2] != "V":
+        return "its corosync-qdevice casts no vote (not connected to the qnetd?)"
+    return None
+
+
+def notes(found: NodeDevice, wanted: Wanted, vote: str | None = None) -> list[str]:
+    """What needs attention about this node's quorum device (VOTE: why it
+    does not vote, from voting())."""
+    lines = []
+    if found.differs or found.error is not None:
+        hint = ": run 'sip-ha cib apply' (it says what it runs or what to do)"
+        lines.append(found.describe(wanted) + ("" if found.error else hint))
+    if vote is not None:
+        lines.append(f"the quorum device (host {found.host}) does not vote on {found.node}: "
+                     f"{vote}; losing a node now can leave this one without quorum, "
+                     "stopping its services")
+    return lines
+
+
+def attend(runner: Runner, params: ClusterParams, state: ClusterState,
+           local: str | None = None) -> ClusterState:
+    """STATE with notes of attention when this node's quorum device differs
+    from PARAMS or does not vote.  This node only (see corosync.attend)."""
+    name = local or corosync.local_name(runner)
+    wanted = Wanted.of(params)
+    found = read(runner, name, wanted, name)
+    vote = None
+    if found.configured:
+        try:
+            shown = runner.run(QUORUM_ARGV, timeout=15)
+        except CommandError as err:
+            vote = f"could not run corosync-quorumtool: {err.reason}"
+        else:
+            # 2: this node has no quorum; the membership is shown all the same.
+            vote = (voting(shown.stdout) if shown.returncode in (0, 2)
+                    else f"corosync-quorumtool: {shown.summary()}")
+    return replace(state, attention=(*state.attention, *notes(found, wanted, vote)))
