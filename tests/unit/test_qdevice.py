@@ -329,7 +329,7 @@ def on_node1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     path = tmp_path / "cluster.toml"
     path.write_text(EXAMPLE.read_text().replace(
         'nodes = ["node1", "node2"]\n', f'nodes = ["node1", "node2"]\nquorum_device = "{HOST}"\n',
-        1).replace('fencing_delay = "5s"\n', ""))
+        1))
 
     def install(fake: FakeRunner) -> tuple[FakeRunner, list[str]]:
         monkeypatch.setattr(tools, "runner", lambda seconds: fake)
@@ -412,7 +412,7 @@ def test_render_warns_of_a_fencing_delay_with_a_device(tmp_path: Path):
     path = tmp_path / "cluster.toml"
     path.write_text(EXAMPLE.read_text().replace(
         'nodes = ["node1", "node2"]\n', f'nodes = ["node1", "node2"]\nquorum_device = "{HOST}"\n',
-        1))
+        1).replace('# fencing_delay = "5s"\n', 'fencing_delay = "5s"\n'))
     result = invoke("cib", "render", "--no-verify", "--params", str(path))
     assert result.exit_code == 0, result.output
     assert result.stderr == f"warning: {params.warnings(load(fencing_delay='5s'))[0]}\n"
