@@ -128,7 +128,8 @@ def read(runner: Runner, node: str, wanted: Wanted, local: str) -> NodeDevice:
         result = runner.run(argv, timeout=15)
     except CommandError as err:
         return NodeDevice(node, {}, error=err.reason)
-    if result.returncode != 0:
+    # It exits 1 when no key has the prefix: no device; a failure says why on stderr.
+    if result.returncode != 0 and (result.returncode != 1 or result.stderr.strip()):
         return NodeDevice(node, {}, error=result.summary())
     return parse(result.stdout, node, wanted)
 

@@ -191,10 +191,15 @@ def test_a_device_only_one_side_names():
     assert not device.parse("", "node1", unnamed).differs
 
 
+def read(text: str):
+    """corosync-cmapctl's answer: it exits 1 when no key has the prefix."""
+    return done(text, returncode=0 if text else 1)
+
+
 def nodes(first: str, second: str | object) -> FakeRunner:
     """node1 read here, node2 over ssh (LIVE's online nodes)."""
-    answer = second if not isinstance(second, str) else done(second)
-    return FakeRunner([(CMAP, done(first)), (tools.on_node("node2", CMAP), answer)])
+    answer = second if not isinstance(second, str) else read(second)
+    return FakeRunner([(CMAP, read(first)), (tools.on_node("node2", CMAP), answer)])
 
 
 def test_apply_updates_an_existing_device_that_differs():
@@ -305,15 +310,20 @@ def test_status_warns_of_a_device_that_does_not_vote():
 
 
 def test_status_names_a_device_that_differs_and_reads_no_votes_without_one():
-    fake = FakeRunner([(CMAP, done(""))])
+    fake = FakeRunner([(CMAP, read(""))])
     seen = device.attend(fake, load(), state(("node1", True)), "node1")
     assert fake.finished()
     assert seen.attention[1:] == (
         f"node1 has no quorum device; the parameter file names {HOST}: run 'sip-ha cib "
         "apply' (it says what it runs or what to do)",)
-    fake = FakeRunner([(CMAP, done(""))])
+    fake = FakeRunner([(CMAP, read(""))])
     assert device.attend(fake, load({}), state(("node1", True)), "node1").attention == (
         "already here",)
+    fake = FakeRunner([(CMAP, done(returncode=1, stderr="Failed to initialize the cmap API. "
+                                                        "Error CS_ERR_LIBRARY\n"))])
+    assert device.attend(fake, load({}), state(("node1", True)), "node1").attention[1:] == (
+        "could not read the quorum device on node1: Failed to initialize the cmap API. Error "
+        "CS_ERR_LIBRARY",)
 
 
 # -- the command line ------------------------------------------------------------------
@@ -351,8 +361,8 @@ def cib_steps(answers: list) -> list:
 
     live = up_to_date().replace('value="5s"', 'value="0"', 1)
     assert 'name="priority-fencing-delay" value="0"' in live
-    return [(QUERY, done(live)), (VERIFY, real), (CMAP, done(answers[0])),
-            (tools.on_node("node2", CMAP), done(answers[1]))]
+    return [(QUERY, done(live)), (VERIFY, real), (CMAP, read(answers[0])),
+            (tools.on_node("node2", CMAP), read(answers[1]))]
 
 
 @pytest.mark.pacemaker_tools
