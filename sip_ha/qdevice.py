@@ -150,7 +150,9 @@ def setup_steps(params: ClusterParams, replacing: str | None = None) -> list[str
              f"{shlex.join(qdevice.setup_argv(pcs='pcs'))}",
              "on every node: apt install corosync-qdevice"]
     if replacing:
-        steps.append(f"on one node: pcs quorum device remove (the device on {replacing})")
+        steps.append(f"on one node: pcs quorum device remove (the device on {replacing}; "
+                     f"if that is {host} by another name, write quorum_device = "
+                     f"\"{replacing}\" instead)")
     steps += [f"on one node: pcs host auth {host}", f"on one node: {shlex.join(add)}"]
     return steps
 

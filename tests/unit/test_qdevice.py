@@ -236,7 +236,10 @@ def test_a_device_on_another_machine_is_replaced_by_the_operator():
     planned = device.pending(nodes(cmap(host="old-qnetd"), cmap(host="old-qnetd")), load(),
                              LIVE, local="node1")
     assert planned.command is None
-    assert "on one node: pcs quorum device remove (the device on old-qnetd)" in planned.steps
+    assert planned.steps[2] == (
+        "on one node: pcs quorum device remove (the device on old-qnetd; if that is "
+        f"{HOST} by another name, write quorum_device = \"old-qnetd\" instead)")
+    assert planned.steps[3:] == device.setup_steps(load())[2:]
 
 
 def test_a_device_the_file_does_not_name_is_said():
