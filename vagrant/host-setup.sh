@@ -6,7 +6,8 @@ set -euo pipefail
 
 PKGS=(vagrant vagrant-lxc lxc debootstrap rsync openssh-client
       python3-pytest tar gzip iproute2 iptables bridge-utils
-      python3-aiosmtpd)   # the demo's mail server (the operator's mailbox)
+      python3-aiosmtpd    # the demo's mail server (the operator's mailbox)
+      corosync-qnetd)     # the two-node clusters' quorum device (host-side.sh qdevice)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -16,6 +17,11 @@ done
 if ((${#missing[@]})); then
     echo "host-setup: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # Its package enables and starts a qnetd on every address: masked first
+    # (the postinst's unmask only lifts masks it set itself), host-side.sh
+    # runs one per test cluster in that cluster's namespace.
+    mkdir -p /etc/systemd/system
+    ln -sf /dev/null /etc/systemd/system/corosync-qnetd.service
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

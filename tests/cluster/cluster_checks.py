@@ -29,11 +29,17 @@ def test_pcs_status_all_nodes_online(cluster):
 
 
 def test_quorum(cluster):
+    votes = cluster.size + (1 if cluster.qdevice else 0)
     for node in cluster.nodes:
         out = cluster.run(node, "corosync-quorumtool", "-s").stdout
         assert re.search(r"Quorate:\s+Yes", out), out
-        assert re.search(r"Expected votes:\s+%d\b" % cluster.size, out), out
-        assert re.search(r"Total votes:\s+%d\b" % cluster.size, out), out
+        assert re.search(r"Expected votes:\s+%d\b" % votes, out), out
+        assert re.search(r"Total votes:\s+%d\b" % votes, out), out
+        if cluster.qdevice:
+            # two_node is gone, and every node's device is alive and voting
+            # (A,V: not NA or NV; NMW: no master-wins).
+            assert re.search(r"Flags:.*\bQdevice\b", out) and "2Node" not in out, out
+            assert len(re.findall(r"\bA,V,NMW\b", out)) == cluster.size, out
     assert cluster.quorate()
 
 

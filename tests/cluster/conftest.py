@@ -3,6 +3,7 @@
 A test module chooses its cluster with module globals
     CLUSTER_DIST = "bookworm" | "sid"      (default bookworm)
     CLUSTER_NODES = 2                      (default 2)
+    CLUSTER_QDEVICE = True                 (a quorum device; default none)
 and uses the `cluster` fixture: the cluster is brought up once per module
 (the box is built first if the recipe changed), reset before every test
 (all nodes back and online, CIB configuration as after `vagrant up`,
@@ -84,7 +85,8 @@ def teardown_record(request):
 def cluster_module(request, host_tools, teardown_record):
     dist = getattr(request.module, "CLUSTER_DIST", "bookworm")
     nodes = getattr(request.module, "CLUSTER_NODES", 2)
-    cl = Cluster(dist=dist, nodes=nodes, prefix=PREFIX)
+    qdevice = getattr(request.module, "CLUSTER_QDEVICE", False)
+    cl = Cluster(dist=dist, nodes=nodes, prefix=PREFIX, qdevice=qdevice)
     t0 = time.monotonic()
     try:
         cl.up()

@@ -74,6 +74,7 @@ from tests.support.snmptrapd import TrapReceiver
 
 CLUSTER_DIST = "bookworm"
 CLUSTER_NODES = 2
+CLUSTER_QDEVICE = True
 
 
 def test_pacemaker_2_1(cluster):

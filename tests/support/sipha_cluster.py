@@ -29,6 +29,7 @@ NET = "198.51.100"
 SERVICE_IP = NET + ".100"
 PHONE_IP = NET + ".200"
 TRUNK_IP = NET + ".201"
+QNETD_IP = NET + ".202"
 HOST_IP = NET + ".1"
 
 
@@ -73,9 +74,12 @@ def wait_until(predicate, timeout, interval=0.5, what="condition"):
 
 
 class Cluster:
-    def __init__(self, dist="bookworm", nodes=2, prefix="siphat"):
+    def __init__(self, dist="bookworm", nodes=2, prefix="siphat", qdevice=False):
         self.dist = dist
         self.size = nodes
+        # A quorum device (host-side.sh qdevice): corosync-qnetd on the host
+        # side at QNETD_IP, the third vote of a two-node cluster.
+        self.qdevice = qdevice
         self.prefix = prefix
         self.state_dir = os.path.join(CACHE, "run", prefix)
         self.nodes = ["node%d" % n for n in range(1, nodes + 1)]
@@ -160,6 +164,10 @@ class Cluster:
         self.vagrant("up", "--provider=lxc", timeout=1200)
         self.script("host-side.sh", "root-ssh")
         self.timings["vagrant_up"] = time.monotonic() - t0
+        if self.qdevice:
+            t0 = time.monotonic()
+            self.script("host-side.sh", "qdevice")
+            self.timings["qdevice"] = time.monotonic() - t0
         self.wait_all_online(timeout=180)
         self.wait_idle()
         self.timings["up_to_quorate"] = time.monotonic() - t0
