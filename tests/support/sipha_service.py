@@ -16,7 +16,14 @@ from pathlib import Path
 
 from tests.support import fault_timeline, pbx_parts
 from tests.support.pbx_parts import ROOT
-from tests.support.sipha_cluster import HOST_IP, SERVICE_IP, TRUNK_IP, VAGRANT_DIR, wait_until
+from tests.support.sipha_cluster import (
+    HOST_IP,
+    QNETD_IP,
+    SERVICE_IP,
+    TRUNK_IP,
+    VAGRANT_DIR,
+    wait_until,
+)
 
 PARAMS = "/etc/sip-ha/cluster.toml"
 SIP_HA = "/usr/bin/sip-ha"  # the Debian package's
@@ -71,8 +78,12 @@ drain_timeout = "5s"
 
 
 def install(cluster, text: str) -> None:
-    """Write the parameter file on every node and apply it from the first."""
+    """Write the parameter file on every node and apply it from the first.
+    A cluster with a quorum device names it (and so runs without the
+    two-node fencing delay)."""
     text = text.replace(FENCE_SECRET, cluster.fence_secret())
+    if cluster.qdevice and "quorum_device" not in text:
+        text = text.replace("[cluster]\n", f'[cluster]\nquorum_device = "{QNETD_IP}"\n', 1)
     for node in cluster.nodes:
         cluster.run(node, "mkdir", "-p", os.path.dirname(PARAMS))
         cluster.run(node, "sh", "-c", f"umask 077; cat >{PARAMS}", input=text)  # secrets
