@@ -42,6 +42,7 @@ from upgrade_checks import (  # noqa: F401  (collected by pytest)
 
 from sip_ha.alert import snmp
 from sip_ha.install import AGENTS
+from tests.support import fault_timeline
 from tests.support.alertlab import AlertNetns
 from tests.support.mail_receiver import MailReceiver
 from tests.support.pbx_parts import DB_CNF, db_cnf, fresh_database, replicate, replication, sql
@@ -118,7 +119,9 @@ def test_rendered_cib_installs_on_pacemaker_2_1_and_crm_verify_is_clean(proxy):
 def test_hard_loss_fails_over_without_failback(proxy):
     with phone(proxy, FENCED_LIMIT, PROXY_IP, PROXY_PORT) as seen:
         fenced_failover(proxy, proxy.kill_node, "node1", "node2", "proxy")
-    print(f"hard loss of node1 (Kamailio): outage {seen['outage']} s")
+    print(f"hard loss of node1 (Kamailio, quorum device): outage {seen['outage']} s")
+    print(fault_timeline.render("power cut", fault_timeline.collect(
+        proxy, "proxy", seen["fault_at"], seen["answered_again_at"])))
     proxy.wait_all_online(timeout=180)
     wait_until(lambda: standby_ready(proxy, "node1", "proxy"), 120, what="node1 standby")
     time.sleep(15)
