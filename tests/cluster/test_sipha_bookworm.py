@@ -128,6 +128,38 @@ def test_hard_loss_fails_over_without_failback(proxy):
     assert active(proxy, "proxy") == "node2"
 
 
+def test_a_split_where_both_halves_reach_the_quorum_device_keeps_the_sip_active_half(proxy):
+    """The link between the nodes is cut while both still reach qnetd: the
+    device's heuristic (holds-address, set by cib apply) gives the vote to
+    the half holding the service address, node2 here, where ffsplit alone
+    would pick node1 (the lower node id).  node1 is fenced, node2 never is,
+    and the service never moves."""
+    out = proxy.run("node1", "corosync-cmapctl", "quorum.device.heuristics.").stdout
+    assert "holds-address" in out and PROXY_IP in out, out
+    proxy.run("node1", SIP_HA, "failover", "--params", PARAMS, timeout=300)
+    wait_until(lambda: active(proxy, "proxy") == "node2", 120, what="proxy on node2")
+    settled(proxy, "proxy")
+    mark = len(proxy.fence_log())
+
+    def block(peer: str, verb: str = "add") -> list[str]:
+        return ["ip", "rule", verb, "prohibit", "to", proxy.ip(peer), "priority", "90"]
+
+    try:
+        with phone(proxy, FENCED_LIMIT, PROXY_IP, PROXY_PORT) as seen:
+            proxy.run("node1", *block("node2"))
+            proxy.run("node2", *block("node1"))
+            proxy.wait_fenced("node1", mark, timeout=FENCED_LIMIT)
+            assert active(proxy, "proxy", node="node2") == "node2"
+    finally:
+        proxy.run("node2", *block("node1", "del"), check=False)
+    fenced = [line.split()[2] for line in proxy.fence_log()[mark:] if "->" in line]
+    print(f"split with both halves reaching qnetd: fenced {fenced}, "
+          f"outage {seen['outage']} s")
+    assert "node2" not in fenced, fenced
+    proxy.wait_all_online(timeout=180)
+    assert active(proxy, "proxy") == "node2"
+
+
 def test_failover_history_from_every_node(proxy):
     """`sip-ha logs` on the survivor merges both nodes' journals over root ssh:
     the service starting on node1 before, the fencing of node1, the start on
