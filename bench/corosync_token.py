@@ -2,10 +2,10 @@
 
 Two Corosync nodes run on this host, each in its own network and mount
 namespace (a bridge in a third namespace joins them; no address is added on
-the host).  One is killed like a power cut (SIGKILL); the survivor's
-membership is polled until the lost node is gone.  That time is the floor of
-every failover after a hard node loss: Pacemaker cannot fence, promote or
-move anything before it.  Then both nodes run for a while with every CPU
+the host).  One is lost as in a silent power cut (its link cut, then
+SIGKILL); the survivor's membership is polled until the lost node is gone.
+That time is the floor of every failover after a hard node loss: Pacemaker
+cannot fence, promote or move anything before it.  Then both nodes run for a while with every CPU
 busy, counting false losses: the price of a short token.
 
     python3 bench/corosync_token.py [TOKEN_MS ...]   (root; default 1000 3000)
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 PREFIX = f"sipct{os.getpid() % 10000}"
 NET = "198.51.100"
@@ -48,10 +49,7 @@ nodelist {{
         nodeid: 2
     }}
 }}
-quorum {{
-    provider: corosync_votequorum
-    two_node: 1
-}}
+{quorum}
 logging {{
     to_stderr: no
     to_logfile: yes
@@ -60,17 +58,25 @@ logging {{
     timestamp: hires
 }}
 """
+# The quorum section: two_node, as the shipped two-node clusters run (without
+# a quorum device; bench/corosync_qdevice.py writes the device section).
+TWO_NODE = """quorum {
+    provider: corosync_votequorum
+    two_node: 1
+}"""
 
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, check=check, capture_output=True, text=True)
 
 
-def up() -> None:
+def up(hosts: dict[str, str] = NODES) -> None:
+    """A bridge namespace and one namespace per host on it (PREFIX-host, eth0
+    at the host's address)."""
     sh("ip", "netns", "add", f"{PREFIX}-br")
     sh("ip", "-n", f"{PREFIX}-br", "link", "add", "br0", "type", "bridge")
     sh("ip", "-n", f"{PREFIX}-br", "link", "set", "br0", "up")
-    for node, address in NODES.items():
+    for node, address in hosts.items():
         ns = f"{PREFIX}-{node}"
         sh("ip", "netns", "add", ns)
         sh("ip", "link", "add", f"{PREFIX}{node}", "netns", f"{PREFIX}-br", "type", "veth",
@@ -82,15 +88,33 @@ def up() -> None:
 
 
 def down() -> None:
-    for ns in (f"{PREFIX}-n1", f"{PREFIX}-n2", f"{PREFIX}-br"):
+    """Every namespace of this run's prefix, whatever up() got to make."""
+    listed = sh("ip", "netns", "list", check=False).stdout.split("\n")
+    for ns in (line.split()[0] for line in listed if line.startswith(f"{PREFIX}-")):
         sh("ip", "netns", "del", ns, check=False)
 
 
-def start(node: str, folder: str, token: int) -> subprocess.Popen[bytes]:
+def link(node: str, on: bool) -> None:
+    """NODE's port on the bridge up or down (down: its cable pulled)."""
+    sh("ip", "-n", f"{PREFIX}-br", "link", "set", f"{PREFIX}{node}", "up" if on else "down")
+
+
+def power_cut(node: str, *procs: subprocess.Popen[bytes]) -> None:
+    """A silent power cut of NODE: its link goes first, so nothing it sends as
+    it dies (a TCP FIN or RST as the kernel closes its sockets) reaches anyone,
+    then its processes are SIGKILLed.  link(node, True) plugs it back in."""
+    link(node, False)
+    for proc in procs:
+        proc.kill()
+    for proc in procs:
+        proc.wait()
+
+
+def start(node: str, folder: str, token: int, quorum: str = TWO_NODE) -> subprocess.Popen[bytes]:
     conf = os.path.join(folder, f"{node}.conf")
     with open(conf, "w", encoding="ascii") as handle:
         handle.write(CONF.format(prefix=PREFIX, token=token, folder=folder, node=node,
-                                 **NODES))
+                                 quorum=quorum, **NODES))
     state = os.path.join(folder, node)
     os.makedirs(state, exist_ok=True)
     # Private /var/lib/corosync, /run and /dev/shm: corosync's state and IPC.
@@ -102,18 +126,34 @@ def start(node: str, folder: str, token: int) -> subprocess.Popen[bytes]:
                             stderr=subprocess.DEVNULL)
 
 
+def status(proc: subprocess.Popen[bytes]) -> dict[str, str]:
+    """`corosync-quorumtool -s` of the node whose corosync is PROC, asked inside
+    its own namespaces (ip netns exec, unshare and sh all exec, so PROC is
+    corosync itself): its "Key: value" lines ("Nodes", "Quorate", "Total
+    votes", "Flags", ...); empty when it gave no answer within 2 s."""
+    try:
+        res = subprocess.run(["nsenter", "-t", str(proc.pid), "-n", "-m",
+                              "corosync-quorumtool", "-s"], capture_output=True, text=True,
+                             check=False, timeout=2)
+    except subprocess.TimeoutExpired:
+        return {}
+    fields = (line.split(":", 1) for line in res.stdout.splitlines() if ":" in line)
+    return {key.strip(): value.strip() for key, value in fields}
+
+
 def members(proc: subprocess.Popen[bytes]) -> int | None:
-    """How many members corosync sees, asked inside its own namespaces (ip
-    netns exec, unshare and sh all exec, so PROC is corosync itself)."""
-    res = sh("nsenter", "-t", str(proc.pid), "-n", "-m", "corosync-quorumtool", "-s",
-             check=False)
-    for line in res.stdout.splitlines():
-        if line.strip().startswith("Total votes:"):
-            return int(line.split(":")[1])
-    return None
+    """How many votes corosync counts (the members, in a two_node cluster)."""
+    votes = status(proc).get("Total votes")
+    return int(votes) if votes else None
 
 
-def wait(predicate, timeout: float, step: float = 0.02) -> float:
+def busy() -> list[subprocess.Popen[bytes]]:
+    """One busy process per CPU."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(os.cpu_count() or 2)]
+
+
+def wait(predicate: Callable[[], object], timeout: float, step: float = 0.02) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if predicate():
@@ -128,13 +168,14 @@ def measure(token: int, folder: str) -> float:
         wait(lambda: members(n1) == 2 and members(n2) == 2, 60, 0.2)
         time.sleep(1)
         killed = time.monotonic()
-        n2.send_signal(signal.SIGKILL)
+        power_cut("n2", n2)
         wait(lambda: members(n1) == 1, 60)
         return time.monotonic() - killed
     finally:
         for proc in (n1, n2):
             proc.kill()
             proc.wait()
+        link("n2", True)
 
 
 def soak(token: int, folder: str, seconds: float) -> int:
@@ -143,8 +184,7 @@ def soak(token: int, folder: str, seconds: float) -> int:
     hogs = []
     try:
         wait(lambda: members(n1) == 2 and members(n2) == 2, 60, 0.2)
-        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-                for _ in range(os.cpu_count() or 2)]
+        hogs = busy()
         losses, state, ended = 0, 2, time.monotonic() + seconds
         while time.monotonic() < ended:
             now = members(n1)
@@ -164,8 +204,9 @@ def main() -> int:
         print("needs root and corosync", file=sys.stderr)
         return 1
     tokens = [int(arg) for arg in sys.argv[1:]] or [1000, 3000]
-    up()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)   # teardown on kill too
     try:
+        up()
         for token in tokens:
             times = []
             for _ in range(RUNS):
