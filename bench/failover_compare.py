@@ -23,13 +23,20 @@ otherwise every fault would meet the monitors at the same phase):
 * hang: SIGSTOP to it (alive, answering nothing);
 * planned move: ``pcs resource move`` (stock) or ``sip-ha failover`` (ours).
 
+The kind ``bookworm-qdevice`` runs the power cut again on a bookworm
+cluster with a quorum device (host-side.sh qdevice): stock with the device
+as ``pcs quorum device add`` leaves it (Corosync's 10 s device timeout, no
+heuristic), ours with ``[cluster] quorum_device`` (no fencing delay, the
+device's 1250 ms timeout, the SIP-ACTIVE heuristic).
+
 What is measured is what a phone notices: the longest gap between answers
 of SIP OPTIONS over TCP sent every 0.05 s to the service address from the
 phone host (vagrant/sip/sipsim.py probe).  Medians and ranges per fault and
 configuration, the ratio ours/stock, a table (bench/results/failover.md),
 the records (failover.json) and a plot (failover.png, matplotlib).
 
-    python3 bench/failover_compare.py [bookworm] [sid]   (root; the cluster layer's needs)
+    python3 bench/failover_compare.py [bookworm] [sid] [bookworm-qdevice]
+                                    (root; the cluster layer's needs)
     python3 bench/failover_compare.py --report          (table and plot from failover.json)
 
 BENCH_FAILOVER_RUNS (default 3) runs; BENCH_FAILOVER_FAULTS picks faults by
@@ -48,7 +55,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +114,10 @@ class Kind:
     ours_target: tuple[str, int]
     prepare: Callable[[Cluster], None]
     sipp: bool = False                 # SIPp calls through each fault (a PBX answers them)
+    # A quorum device (corosync-qnetd on the host side): both configurations
+    # run with it, stock as pcs adds it (its default timeouts, no heuristic).
+    qdevice: bool = False
+    faults: tuple[str, ...] = FAULTS
 
 
 def _kamailio_files(cluster: Cluster) -> None:
@@ -149,6 +160,8 @@ KINDS = {
         ours_name="pbx", ours_params=_pbx, ours_target=(SERVICE_IP, 5060),
         prepare=_pbx_files, sipp=True),
 }
+# The power cut again with a third vote, where the two-node fencing delay goes.
+KINDS["bookworm-qdevice"] = replace(KINDS["bookworm"], qdevice=True, faults=("power cut",))
 
 
 @dataclass
@@ -165,6 +178,12 @@ class Config:
             # Corosync's own token and consensus (an empty value removes them).
             cluster.run(cluster.nodes[0], "pcs", "cluster", "config", "update", "totem",
                         "token=", "consensus=", timeout=120)
+            if self.kind.qdevice:
+                # The device as `pcs quorum device add` leaves it.
+                cluster.run(cluster.nodes[0], "pcs", "quorum", "device", "heuristics",
+                            "remove", check=False, timeout=120)
+                cluster.run(cluster.nodes[0], "pcs", "quorum", "device", "update",
+                            "timeout=", "sync_timeout=", timeout=120)
             cluster.run(cluster.nodes[0], "pcs", "resource", "defaults", "update",
                         "resource-stickiness=100")
             cluster.run(cluster.nodes[0], "pcs", "resource", "create", "stock-ip",
@@ -183,7 +202,10 @@ class Config:
         self.settle(cluster)
         token = cluster.run(cluster.nodes[0], "corosync-cmapctl", "-g",
                             "runtime.config.totem.token").stdout.split()[-1]
-        print(f"{self.name}: installed, Corosync token {token} ms", flush=True)
+        device = cluster.run(cluster.nodes[0], "corosync-cmapctl", "quorum.device.",
+                             check=False).stdout if self.kind.qdevice else ""
+        print(f"{self.name}: installed, Corosync token {token} ms{device and ', ' + device}",
+              flush=True)
 
     def target(self) -> tuple[str, int]:
         return self.kind.stock_target if self.name == "stock" else self.kind.ours_target
@@ -338,8 +360,8 @@ def main(argv: list[str]) -> int:
               f"(known: {', '.join(KINDS)})", file=sys.stderr)
         return 2
     chosen = os.environ.get("BENCH_FAILOVER_FAULTS")
-    faults = [f.strip() for f in chosen.split(",")] if chosen else list(FAULTS)
-    if set(faults) - set(FAULTS):
+    picked = [f.strip() for f in chosen.split(",")] if chosen else list(FAULTS)
+    if set(picked) - set(FAULTS):
         print(f"failover_compare: unknown fault in BENCH_FAILOVER_FAULTS (known: "
               f"{', '.join(FAULTS)})", file=sys.stderr)
         return 2
@@ -352,7 +374,11 @@ def main(argv: list[str]) -> int:
     fresh: list[dict] = []
     for kind_name in kinds:
         kind = KINDS[kind_name]
-        cluster = Cluster(kind.dist, 2, prefix=os.environ.get("SIPHA_TEST_PREFIX", "siphat"))
+        faults = [f for f in picked if f in kind.faults]
+        if not faults:
+            continue
+        cluster = Cluster(kind.dist, 2, prefix=os.environ.get("SIPHA_TEST_PREFIX", "siphat"),
+                          qdevice=kind.qdevice)
         cluster.up()
         try:
             for run in range(RUNS):
