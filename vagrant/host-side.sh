@@ -150,17 +150,19 @@ qnetd_up() {
     install -d -m 0770 -o root -g coroqnetd "$Q" "$Q/run"
     [ -f "$Q/nssdb/cert9.db" ] || qnetd_certutil -i -G
     # -d: the vote decisions in its log, for the fault timelines.
+    pid_alive qnetd >/dev/null || : >"$STATE/qnetd.out"
     start_bg qnetd ip netns exec "$P-qnetd" setpriv --reuid=coroqnetd --regid=coroqnetd \
         --init-groups corosync-qnetd -f -d -l "$QNETD_IP" \
         -S "nss_db_dir=$Q/nssdb,lock_file=$Q/run/qnetd.lock,local_socket_file=$Q/run/qnetd.sock"
     local i
+    # NSS's start-up takes seconds on a busy machine.
     # shellcheck disable=SC2034  # i only counts the tries
-    for i in $(seq 50); do
+    for i in $(seq 300); do
         [ -S "$Q/run/qnetd.sock" ] && return 0
         pid_alive qnetd >/dev/null || break
         sleep 0.1
     done
-    cat "$STATE/qnetd.out" >&2
+    tail -20 "$STATE/qnetd.out" >&2
     echo "corosync-qnetd did not start" >&2
     exit 1
 }
