@@ -318,13 +318,20 @@ def plot(records: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    kinds = list(dict.fromkeys(r["kind"] for r in records))
-    fig, axes = plt.subplots(1, len(kinds), figsize=(6.5 * len(kinds), 4), squeeze=False)
-    for ax, kind in zip(axes[0], kinds, strict=True):
-        names = [f for f in FAULTS if any(r["kind"] == kind and r["fault"] == f for r in records)]
+    # A kind run with a quorum device joins its dist's panel as more bars.
+    panels: dict[str, list[tuple[str, str, str]]] = {}
+    for kind in dict.fromkeys(r["kind"] for r in records):
+        panel, _, device = kind.partition("-")
+        for name in FAULTS:
+            if any(r["kind"] == kind and r["fault"] == name for r in records):
+                label = f"{name},\nquorum device" if device else name
+                panels.setdefault(panel, []).append((label, kind, name))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4), squeeze=False)
+    for ax, (panel, bars) in zip(axes[0], panels.items(), strict=True):
+        names = [label for label, _, _ in bars]
         for offset, config, colour in ((-0.2, "stock", "#999999"), (0.2, "ours", "#1f6fb4")):
             medians, low, high = [], [], []
-            for name in names:
+            for _, kind, name in bars:
                 values = [r["outage_s"] for r in records if r["kind"] == kind
                           and r["fault"] == name and r["config"] == config] or [0.05]
                 median = statistics.median(values)
@@ -341,8 +348,8 @@ def plot(records: list[dict], path: Path) -> None:
         ax.set_ylim(bottom=0.05)
         ax.set_xticks(range(len(names)), names)
         ax.set_ylabel("outage seen by a phone, s (OPTIONS every 50 ms)")
-        runs = len({r["run"] for r in records if r["kind"] == kind})
-        ax.set_title(f"{kind}: median of {runs} runs, range as bars")
+        runs = len({r["run"] for r in records if r["kind"].partition("-")[0] == panel})
+        ax.set_title(f"{panel}: median of {runs} runs, range as bars")
         ax.legend(loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
