@@ -140,18 +140,15 @@ def test_a_split_where_both_halves_reach_the_quorum_device_keeps_the_sip_active_
     wait_until(lambda: active(proxy, "proxy") == "node2", 120, what="proxy on node2")
     settled(proxy, "proxy")
     mark = len(proxy.fence_log())
-
-    def block(peer: str, verb: str = "add") -> list[str]:
-        return ["ip", "rule", verb, "prohibit", "to", proxy.ip(peer), "priority", "90"]
-
     try:
         with phone(proxy, FENCED_LIMIT, PROXY_IP, PROXY_PORT) as seen:
-            proxy.run("node1", *block("node2"))
-            proxy.run("node2", *block("node1"))
+            for node in proxy.nodes:
+                proxy.isolate(node)
             proxy.wait_fenced("node1", mark, timeout=FENCED_LIMIT)
             assert active(proxy, "proxy", node="node2") == "node2"
     finally:
-        proxy.run("node2", *block("node1", "del"), check=False)
+        for node in proxy.nodes:
+            proxy.isolate(node, False)
     fenced = [line.split()[2] for line in proxy.fence_log()[mark:] if "->" in line]
     print(f"split with both halves reaching qnetd: fenced {fenced}, "
           f"outage {seen['outage']} s")
