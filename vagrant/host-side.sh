@@ -154,12 +154,14 @@ qnetd_up() {
     start_bg qnetd ip netns exec "$P-qnetd" setpriv --reuid=coroqnetd --regid=coroqnetd \
         --init-groups corosync-qnetd -f -d -l "$QNETD_IP" \
         -S "nss_db_dir=$Q/nssdb,lock_file=$Q/run/qnetd.lock,local_socket_file=$Q/run/qnetd.sock"
-    local i
-    # NSS's start-up takes seconds on a busy machine.
+    local i pid
+    pid=$(cat "$STATE/qnetd.pid")
+    # NSS's start-up takes seconds on a busy machine.  (Only the pid here:
+    # its command line reads empty while ip netns exec and setpriv exec.)
     # shellcheck disable=SC2034  # i only counts the tries
     for i in $(seq 300); do
         [ -S "$Q/run/qnetd.sock" ] && return 0
-        pid_alive qnetd >/dev/null || break
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     tail -20 "$STATE/qnetd.out" >&2
