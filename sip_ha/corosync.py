@@ -126,13 +126,28 @@ def notes(found: Iterable[NodeTiming], timings: Timings) -> list[str]:
             for item in found if item.differs or item.error is not None]
 
 
+# What corosync-cmapctl (and corosync-quorumtool) say to a user Corosync's
+# IPC does not let in: only root and the uids and gids of its uidgid
+# entries, and the haclient group is not among them by default.
+ACCESS_DENIED = "CS_ERR_ACCESS"
+
+
+def denied(error: str | None) -> bool:
+    """Whether ERROR is Corosync refusing this user, not a fault of the node."""
+    return error is not None and ACCESS_DENIED in error
+
+
 def attend(runner: Runner, params: ClusterParams, state: ClusterState,
            local: str | None = None) -> ClusterState:
     """STATE with a note of attention when this node's Corosync runs other
     timing than PARAMS, or could not be read.  This node only: no ssh, so a
-    monitoring check (run on every node, as a haclient user) answers in time."""
+    monitoring check (run on every node, as a haclient user) answers in time.
+    Such a user may not read Corosync at all: then there is nothing to say
+    (root's status and cib diff check it)."""
     name = local or local_name(runner)
     found = read(runner, name, params.timings, name)
+    if denied(found.error):
+        return state
     return replace(state, attention=(*state.attention, *notes([found], params.timings)))
 
 

@@ -272,6 +272,8 @@ def attend(runner: Runner, params: ClusterParams, state: ClusterState,
     name = local or corosync.local_name(runner)
     wanted = Wanted.of(params)
     found = read(runner, name, wanted, name)
+    if corosync.denied(found.error):
+        return state
     vote = None
     if found.configured:
         try:

@@ -189,11 +189,21 @@ def test_status_reads_this_node_only():
 
 def test_status_says_when_it_cannot_read_this_nodes_timing():
     fake = FakeRunner([(CMAP, done(returncode=1, stderr="Failed to initialize the cmap "
-                                                        "API. Error CS_ERR_ACCESS\n"))])
+                                                        "API. Error CS_ERR_LIBRARY\n"))])
     seen = corosync.attend(fake, load(), state(("node1", True)), local="node1")
     assert seen.attention[1:] == (
         "could not read Corosync's timing on node1: Failed to initialize the cmap API. "
-        "Error CS_ERR_ACCESS",)
+        "Error CS_ERR_LIBRARY",)
+
+
+def test_a_user_corosync_does_not_let_in_gets_no_note():
+    """A monitoring check as a haclient user: Corosync's IPC refuses it (so
+    a real node answers such a user); root's status and cib diff check."""
+    fake = FakeRunner([(CMAP, done(returncode=1, stderr="Failed to initialize the cmap "
+                                                        "API. Error CS_ERR_ACCESS\n"))])
+    seen = corosync.attend(fake, load(), state(("node1", True)), local="node1")
+    assert fake.finished()
+    assert seen.attention == ("already here",)
 
 
 def test_the_local_node_is_pacemakers_name_not_the_host_name():

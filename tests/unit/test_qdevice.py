@@ -327,6 +327,13 @@ def test_status_names_a_device_that_differs_and_reads_no_votes_without_one():
     assert device.attend(fake, load({}), state(("node1", True)), "node1").attention[1:] == (
         "could not read the quorum device on node1: Failed to initialize the cmap API. Error "
         "CS_ERR_LIBRARY",)
+    # A haclient monitoring user, whom Corosync does not let in: no note, and
+    # no corosync-quorumtool run either.
+    fake = FakeRunner([(CMAP, done(returncode=1, stderr="Failed to initialize the cmap API. "
+                                                        "Error CS_ERR_ACCESS\n"))])
+    assert device.attend(fake, load(), state(("node1", True)), "node1").attention == (
+        "already here",)
+    assert fake.finished()
 
 
 # -- the command line ------------------------------------------------------------------
