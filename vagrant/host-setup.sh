@@ -20,8 +20,10 @@ if ((${#missing[@]})); then
     # Its package enables and starts a qnetd on every address: masked first
     # (the postinst's unmask only lifts masks it set itself), host-side.sh
     # runs one per test cluster in that cluster's namespace.
-    mkdir -p /etc/systemd/system
-    ln -sf /dev/null /etc/systemd/system/corosync-qnetd.service
+    if [[ " ${missing[*]} " == *" corosync-qnetd "* ]]; then
+        mkdir -p /etc/systemd/system
+        ln -sf /dev/null /etc/systemd/system/corosync-qnetd.service
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -150,7 +150,11 @@ qnetd_up() {
     install -d -m 0770 -o root -g coroqnetd "$Q" "$Q/run"
     [ -f "$Q/nssdb/cert9.db" ] || qnetd_certutil -i -G
     # -d: the vote decisions in its log, for the fault timelines.
-    pid_alive qnetd >/dev/null || : >"$STATE/qnetd.out"
+    if ! pid_alive qnetd >/dev/null; then
+        # A socket a killed qnetd left would pass for the new one's.
+        rm -f "$Q/run/qnetd.sock"
+        : >"$STATE/qnetd.out"
+    fi
     start_bg qnetd ip netns exec "$P-qnetd" setpriv --reuid=coroqnetd --regid=coroqnetd \
         --init-groups corosync-qnetd -f -d -l "$QNETD_IP" \
         -S "nss_db_dir=$Q/nssdb,lock_file=$Q/run/qnetd.lock,local_socket_file=$Q/run/qnetd.sock"
@@ -221,7 +225,7 @@ qdevice() {
             "${SIPHA_QDEVICE_TIMEOUT:-1250}" "${SIPHA_QDEVICE_SYNC_TIMEOUT:-3000}" "$QNETD_IP"
     fi
     for c in $nodes; do
-        sipha_attach -n "$c" -- systemctl enable --now corosync-qdevice >/dev/null 2>&1
+        sipha_attach -n "$c" -- systemctl enable --now corosync-qdevice >/dev/null
     done
 }
 

@@ -165,9 +165,9 @@ class Cluster:
         self.script("host-side.sh", "root-ssh")
         self.timings["vagrant_up"] = time.monotonic() - t0
         if self.qdevice:
-            t0 = time.monotonic()
+            started = time.monotonic()
             self.script("host-side.sh", "qdevice")
-            self.timings["qdevice"] = time.monotonic() - t0
+            self.timings["qdevice"] = time.monotonic() - started
         self.wait_all_online(timeout=180)
         self.wait_idle()
         self.timings["up_to_quorate"] = time.monotonic() - t0
