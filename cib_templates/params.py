@@ -181,6 +181,9 @@ class ClusterParams:
     alerts: Alerts | None = None
     # corosync-qnetd's host (address or name); None: no quorum device.
     quorum_device: str | None = None
+    # The file left fencing_delay to the device's default: until the device
+    # is in place (sip_ha.qdevice.until_in_place) the two-node one holds.
+    fencing_delay_from_device: bool = False
 
 
 # --------------------------------------------------------------------------
@@ -269,13 +272,16 @@ def parse(data: Mapping[str, Any], where: str = "parameter file") -> ClusterPara
             f"{SCORE_INFINITY // 2}: the gateway bonus, twice their sum, must stay below "
             f"Pacemaker's INFINITY ({SCORE_INFINITY})")
     gateways = _addresses(cluster, "gateways", f"{where} [cluster]")
-    device = _quorum_device(cluster, len(nodes), f"{where} [cluster]")
+    device = _quorum_device(cluster, nodes, f"{where} [cluster]")
     raw_services = data.get("service", [])
     if not isinstance(raw_services, list) or not raw_services:
         raise ParamError(f"{where}: declare at least one [[service]]")
     services = tuple(_service(raw, nodes, gateways, f"{where} [[service]] #{i + 1}")
                      for i, raw in enumerate(raw_services))
     _unique_ids(services, where)
+    if device and device in {ip.partition("/")[0] for svc in services for ip in svc.ip}:
+        raise ParamError(f"{where} [cluster] quorum_device: {device} is a service address; "
+                         "the qnetd must run on a third machine")
     raw_fencing = data.get("fencing", [])
     if not isinstance(raw_fencing, list) or not raw_fencing:
         raise ParamError(f"{where}: declare at least one [[fencing]] device; a cluster "
@@ -284,24 +290,30 @@ def parse(data: Mapping[str, Any], where: str = "parameter file") -> ClusterPara
                     for i, raw in enumerate(raw_fencing))
     raw_timings = _table(data, "timings", where)
     timings = _timings(raw_timings, f"{where} [timings]", len(nodes))
-    if device and "fencing_delay" not in raw_timings:
+    from_device = bool(device) and "fencing_delay" not in raw_timings
+    if from_device:
         timings = replace(timings, fencing_delay=qdevice.FENCING_DELAY)
     return ClusterParams(
         nodes=nodes, stickiness=stickiness, preferred_score=preferred,
         services=services, fencing=fencing, timings=timings,
         alerts=_alerts(data["alerts"], f"{where} [alerts]") if "alerts" in data else None,
-        quorum_device=device)
+        quorum_device=device, fencing_delay_from_device=from_device)
 
 
-def _quorum_device(cluster: Mapping[str, Any], members: int, where: str) -> str | None:
+def _quorum_device(cluster: Mapping[str, Any], nodes: tuple[str, ...], where: str
+                   ) -> str | None:
     """[cluster] quorum_device: the qnetd's address or host name (ffsplit:
-    an even number of nodes only)."""
+    an even number of nodes only), on none of the nodes."""
+    members = len(nodes)
     if "quorum_device" not in cluster:
         return None
     host = _str(cluster, "quorum_device", "", where)
     if not (_is_address(host, prefix=False) or _NODE.fullmatch(host)):
         raise ParamError(f"{where} quorum_device: {host!r} is not an IPv4 or IPv6 address "
                          "or a host name (the machine that runs corosync-qnetd)")
+    if host in nodes:
+        raise ParamError(f"{where} quorum_device: {host} is a cluster node; the qnetd must "
+                         "run on a third machine (its vote is lost with that node)")
     if members % 2:
         raise ParamError(f"{where} quorum_device: {members} nodes; the quorum device's "
                          f"algorithm ({qdevice.ALGORITHM}) is for an even number of nodes, "

@@ -421,6 +421,9 @@ def cib_diff(params_path: str, output_as: str) -> None:
     from sip_ha import corosync, qdevice, tools
 
     runner, params = tools.runner(120), _load(params_path, agents=True)
+    params, held = qdevice.until_in_place(runner, params)
+    if held:
+        click.echo(f"note: {held}", err=True)
     planned = cib_lib.plan(runner, params)
     changes = cib_lib.diff(planned.live, planned.new)
     foreign = cib_lib.foreign(planned.live, planned.new)
@@ -470,6 +473,9 @@ def cib_apply(params_path: str, prune: bool) -> None:
     from sip_ha import corosync, history, qdevice, tools
 
     runner, params = tools.runner(360), _load(params_path, agents=True)
+    params, held = qdevice.until_in_place(runner, params)
+    if held:
+        click.echo(f"note: {held}", err=True)
     planned = cib_lib.apply(runner, params, prune, progress=_progress)
     _warn(planned.warnings, params)
     changes = cib_lib.diff(planned.live, planned.new)

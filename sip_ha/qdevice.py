@@ -18,6 +18,7 @@ import shlex
 from dataclasses import dataclass, replace
 
 from cib_templates import qdevice
+from cib_templates.params import Timings
 from sip_ha import corosync, tools
 from sip_ha.errors import Interrupted
 from sip_ha.interrupt import shielded
@@ -132,6 +133,29 @@ def read(runner: Runner, node: str, wanted: Wanted, local: str) -> NodeDevice:
     if result.returncode != 0 and (result.returncode != 1 or result.stderr.strip()):
         return NodeDevice(node, {}, error=result.summary())
     return parse(result.stdout, node, wanted)
+
+
+# read()'s name for the node sip-ha runs on, where it needs no other.
+HERE = "this node"
+
+
+def until_in_place(runner: Runner, params: ClusterParams) -> tuple[ClusterParams, str | None]:
+    """PARAMS as they may be installed now, and a line saying why when that
+    is not as written: a fencing delay the file left to the device's
+    default stays the two-node one until this node's Corosync runs the
+    device the file names.  Before the operator's one-time steps (or after
+    a move, which brings two_node back) the cluster has no third vote, and
+    no delay would let a cut link fence both nodes."""
+    if not params.fencing_delay_from_device:
+        return params, None
+    found = read(runner, HERE, Wanted.of(params), HERE)
+    if found.error is None and found.configured and found.host == params.quorum_device:
+        return params, None
+    delay = Timings().fencing_delay
+    return (replace(params, timings=replace(params.timings, fencing_delay=delay)),
+            f"fencing_delay stays {delay} until the quorum device on {params.quorum_device} "
+            "is in place (then 'sip-ha cib apply' again sets it to "
+            f"{qdevice.FENCING_DELAY})")
 
 
 def update_argv(wanted: Wanted, addresses_: list[str]) -> list[str]:

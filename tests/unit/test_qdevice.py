@@ -121,6 +121,18 @@ def test_an_odd_cluster_is_refused_a_device():
         "majority: leave it out")
 
 
+@pytest.mark.parametrize(("host", "message"), [
+    ("node2", "cluster.toml [cluster] quorum_device: node2 is a cluster node; the qnetd must "
+     "run on a third machine (its vote is lost with that node)"),
+    ("198.51.100.100", "cluster.toml [cluster] quorum_device: 198.51.100.100 is a service "
+     "address; the qnetd must run on a third machine"),
+])
+def test_the_device_is_a_third_machine(host: str, message: str):
+    with pytest.raises(params.ParamError) as caught:
+        load({"quorum_device": host})
+    assert str(caught.value) == message
+
+
 def test_a_bad_value_is_one_line_and_the_parameter_files_exit_code(tmp_path: Path):
     """1, as every parameter file error (test_cli_cib.test_render_command_errors)."""
     from click.testing import CliRunner
@@ -366,13 +378,18 @@ def invoke(*args: str):
 
 
 def cib_steps(answers: list) -> list:
+    """What diff and apply run: this node's device first (whether the
+    device's fencing delay may hold yet), the live CIB (its delay: 0 with
+    the device, the two-node 5s without), then every node's device."""
     from tests.unit.test_cli_cib import QUERY, VERIFY, real
     from tests.unit.test_corosync_timing import up_to_date
 
-    live = up_to_date().replace('value="5s"', 'value="0"', 1)
-    assert 'name="priority-fencing-delay" value="0"' in live
-    return [(QUERY, done(live)), (VERIFY, real), (CMAP, read(answers[0])),
-            (tools.on_node("node2", CMAP), read(answers[1]))]
+    live = up_to_date()
+    assert 'name="priority-fencing-delay" value="5s"' in live
+    if answers[0]:
+        live = live.replace('value="5s"', 'value="0"', 1)
+    return [(CMAP, read(answers[0])), (QUERY, done(live)), (VERIFY, real),
+            (CMAP, read(answers[0])), (tools.on_node("node2", CMAP), read(answers[1]))]
 
 
 @pytest.mark.pacemaker_tools
@@ -403,10 +420,15 @@ def test_cib_diff_and_apply_change_an_existing_device(on_node1):
 
 @pytest.mark.pacemaker_tools
 def test_cib_apply_without_a_device_prints_the_steps_and_exits_5(on_node1):
+    """The live CIB keeps the two-node delay (5s): until the device is in
+    place no delay would let a cut link fence both nodes."""
     fake, where = on_node1(FakeRunner(cib_steps(["", ""])))
     result = invoke("cib", "apply", *where)
-    assert fake.finished()  # no pcs run
+    assert fake.finished()  # no pcs run, no CIB change
     assert result.exit_code == 5, result.output
+    assert result.stderr.startswith(
+        f"note: fencing_delay stays 5s until the quorum device on {HOST} is in place "
+        "(then 'sip-ha cib apply' again sets it to 0)\n")
     lines = result.stdout.splitlines()
     assert lines[:3] == [f"node1 has no quorum device; the parameter file names {HOST}",
                          f"node2 has no quorum device; the parameter file names {HOST}",
@@ -426,6 +448,29 @@ def test_cib_diff_json_carries_the_device(on_node1):
     assert data["quorum_device"]["host"] == HOST
     assert data["quorum_device"]["steps"] == device.setup_steps(load())
     assert [n["configured"] for n in data["quorum_device"]["nodes"]] == [False, False]
+
+
+def test_the_devices_fencing_delay_waits_for_the_device():
+    p = load()
+    assert p.fencing_delay_from_device and p.timings.fencing_delay == "0"
+    # No device on this node yet (or another host, or unreadable): the
+    # two-node delay, and the line that says so.
+    for answer in ("", cmap(host="old-qnetd.example.org")):
+        fake = FakeRunner([(CMAP, read(answer))])
+        held, line = device.until_in_place(fake, p)
+        assert fake.finished()
+        assert held.timings.fencing_delay == "5s" and line is not None and "5s" in line
+        assert held.timings.corosync_token == p.timings.corosync_token
+    fake = FakeRunner([(CMAP, done(returncode=1, stderr="Failed to initialize the cmap API. "
+                                                        "Error CS_ERR_ACCESS\n"))])
+    assert device.until_in_place(fake, p)[0].timings.fencing_delay == "5s"
+    # In place: the device's 0.
+    fake = FakeRunner([(CMAP, read(cmap()))])
+    assert device.until_in_place(fake, p) == (p, None)
+    # A delay the file sets is the file's; no device named: nothing to ask.
+    for written in (load(fencing_delay="0"), load(fencing_delay="2s"), load({})):
+        assert not written.fencing_delay_from_device
+        assert device.until_in_place(FakeRunner([]), written) == (written, None)
 
 
 def test_render_warns_of_a_fencing_delay_with_a_device(tmp_path: Path):
