@@ -13,6 +13,7 @@ which SIP-HA does not hold, so it prints the operator's steps instead.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass, replace
@@ -275,10 +276,26 @@ def voting(text: str) -> str | None:
     return None
 
 
+def missing_heuristic(found: NodeDevice) -> str | None:
+    """The heuristic's program when this node's device runs one that is not
+    here: corosync-qdevice counts a heuristic it cannot run as failed, so in
+    a split where both halves reach the qnetd the SIP-ACTIVE half would
+    lose its advantage, silently."""
+    line = found.keys.get(f"heuristics.{qdevice.HEURISTIC}", "")
+    program = line.split()[0] if line.split() else ""
+    return program if program and not os.access(program, os.X_OK) else None
+
+
 def notes(found: NodeDevice, wanted: Wanted, vote: str | None = None) -> list[str]:
     """What needs attention about this node's quorum device (VOTE: why it
     does not vote, from voting())."""
     lines = []
+    program = missing_heuristic(found)
+    if program:
+        lines.append(f"the quorum device's heuristic {program} is not installed on "
+                     f"{found.node}: in a split where both nodes reach the qnetd this one "
+                     "cannot win it ('sip-ha install-agents' or the Debian package puts "
+                     "it there)")
     if found.differs or found.error is not None:
         hint = ": run 'sip-ha cib apply' (it says what it runs or what to do)"
         lines.append(found.describe(wanted) + ("" if found.error else hint))

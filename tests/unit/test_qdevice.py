@@ -309,7 +309,32 @@ def test_whether_this_nodes_qdevice_votes(flags: str | None, why: str | None):
     assert device.voting(quorumtool(flags)) == why
 
 
-def test_status_warns_of_a_device_that_does_not_vote():
+@pytest.fixture
+def helper_here(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The heuristic's program as install-agents puts it, at a path of the
+    test's own (cmap() names /usr/lib/sip-ha/holds-address)."""
+    program = tmp_path / "holds-address"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    real = device.os.access
+    monkeypatch.setattr(device.os, "access", lambda path, mode: real(
+        str(program) if path == qdevice.HOLDS_ADDRESS else path, mode))
+    return program
+
+
+def test_status_says_when_the_heuristic_is_not_installed(helper_here: Path):
+    fake = FakeRunner([(CMAP, done(cmap())), (QUORUM, done(quorumtool("A,V,NMW")))])
+    assert device.attend(fake, load(), state(("node1", True)), "node1").attention == (
+        "already here",)
+    helper_here.unlink()
+    fake = FakeRunner([(CMAP, done(cmap())), (QUORUM, done(quorumtool("A,V,NMW")))])
+    assert device.attend(fake, load(), state(("node1", True)), "node1").attention[1:] == (
+        f"the quorum device's heuristic {qdevice.HOLDS_ADDRESS} is not installed on node1: "
+        "in a split where both nodes reach the qnetd this one cannot win it ('sip-ha "
+        "install-agents' or the Debian package puts it there)",)
+
+
+def test_status_warns_of_a_device_that_does_not_vote(helper_here: Path):
     fake = FakeRunner([(CMAP, done(cmap())), (QUORUM, done(quorumtool("A,NV,NMW")))])
     seen = device.attend(fake, load(), state(("node1", True), ("node2", True)), "node1")
     assert fake.finished()
