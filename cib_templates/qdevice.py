@@ -45,29 +45,30 @@ def exec_line(addresses: list[str]) -> str:
 
 
 def options(host: str, timeout: int, sync_timeout: int,
-            addresses: list[str]) -> tuple[list[str], list[str], list[str]]:
-    """pcs's generic, model and heuristics options, as NAME=VALUE words."""
+            heuristic: str) -> tuple[list[str], list[str], list[str]]:
+    """pcs's generic, model and heuristics options, as NAME=VALUE words
+    (HEURISTIC: exec_line's command)."""
     return ([f"timeout={timeout}", f"sync_timeout={sync_timeout}"],
             [f"host={host}", f"algorithm={ALGORITHM}"],
-            [f"mode={HEURISTICS_MODE}", f"{HEURISTIC}={exec_line(addresses)}"])
+            [f"mode={HEURISTICS_MODE}", f"{HEURISTIC}={heuristic}"])
 
 
-def update_argv(host: str, timeout: int, sync_timeout: int, addresses: list[str],
+def update_argv(host: str, timeout: int, sync_timeout: int, heuristic: str,
                 pcs: str = PCS) -> list[str]:
     """pcs (0.11 and 0.12) writes corosync.conf on every node through pcsd,
     reloads Corosync and restarts corosync-qdevice there; the cluster keeps
     running.  Options it is not given stay as they are."""
-    generic, model, heuristics = options(host, timeout, sync_timeout, addresses)
+    generic, model, heuristics = options(host, timeout, sync_timeout, heuristic)
     return [pcs, "quorum", "device", "update", *generic, "model", *model,
             "heuristics", *heuristics]
 
 
-def add_argv(host: str, timeout: int, sync_timeout: int, addresses: list[str],
+def add_argv(host: str, timeout: int, sync_timeout: int, heuristic: str,
              pcs: str = PCS) -> list[str]:
     """The one-time step on a node (after ``pcs host auth HOST``): pcs sets
     up the certificates through pcsd on the qnetd host and every node,
     removes ``two_node`` and starts corosync-qdevice everywhere."""
-    generic, model, heuristics = options(host, timeout, sync_timeout, addresses)
+    generic, model, heuristics = options(host, timeout, sync_timeout, heuristic)
     return [pcs, "quorum", "device", "add", *generic, "model", MODEL, *model,
             "heuristics", *heuristics]
 

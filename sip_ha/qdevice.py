@@ -56,8 +56,9 @@ class Wanted:
 
     @classmethod
     def of(cls, params: ClusterParams) -> Wanted:
+        addresses = [ip for service in params.services for ip in service.ip]
         return cls(params.quorum_device, params.timings.qdevice_timeout,
-                   params.timings.qdevice_sync_timeout, qdevice.exec_line(addresses(params)))
+                   params.timings.qdevice_sync_timeout, qdevice.exec_line(addresses))
 
     def items(self) -> dict[str, str]:
         """quorum.device's keys (below PREFIX) as the file wants them."""
@@ -66,10 +67,6 @@ class Wanted:
                 "sync_timeout": str(self.sync_timeout),
                 "heuristics.mode": qdevice.HEURISTICS_MODE,
                 f"heuristics.{qdevice.HEURISTIC}": self.heuristic}
-
-
-def addresses(params: ClusterParams) -> list[str]:
-    return [ip for service in params.services for ip in service.ip]
 
 
 @dataclass(frozen=True)
@@ -159,9 +156,9 @@ def until_in_place(runner: Runner, params: ClusterParams) -> tuple[ClusterParams
             f"{qdevice.FENCING_DELAY})")
 
 
-def update_argv(wanted: Wanted, addresses_: list[str]) -> list[str]:
+def update_argv(wanted: Wanted) -> list[str]:
     return qdevice.update_argv(wanted.host or "", wanted.timeout, wanted.sync_timeout,
-                               addresses_)
+                               wanted.heuristic)
 
 
 def setup_steps(params: ClusterParams, replacing: str | None = None) -> list[str]:
@@ -169,7 +166,7 @@ def setup_steps(params: ClusterParams, replacing: str | None = None) -> list[str
     the cluster has no quorum device (or one on another machine, REPLACING)."""
     wanted = Wanted.of(params)
     host = wanted.host or ""
-    add = qdevice.add_argv(host, wanted.timeout, wanted.sync_timeout, addresses(params),
+    add = qdevice.add_argv(host, wanted.timeout, wanted.sync_timeout, wanted.heuristic,
                            pcs="pcs")
     steps = [f"on {host} (packages pcs, corosync-qnetd): "
              f"{shlex.join(qdevice.setup_argv(pcs='pcs'))}",
@@ -238,7 +235,7 @@ def pending(runner: Runner, params: ClusterParams, live: etree._Element,
         if not devices or moved:
             steps = setup_steps(params, replacing=moved)
         else:
-            command = update_argv(wanted, addresses(params))
+            command = update_argv(wanted)
     return Pending(wanted, command, steps, found)
 
 

@@ -156,9 +156,9 @@ def test_a_bad_value_is_one_line_and_the_parameter_files_exit_code(tmp_path: Pat
 def test_pcs_commands_name_the_host_timeouts_and_heuristic():
     p = load({"quorum_device": HOST})
     wanted = device.Wanted.of(p)
-    assert device.update_argv(wanted, device.addresses(p)) == UPDATE
-    assert qdevice.add_argv(HOST, 1250, 3000, ["198.51.100.100/24", "2001:db8::100/64",
-                                               "198.51.100.100"], pcs="pcs") == [
+    assert device.update_argv(wanted) == UPDATE
+    heuristic = qdevice.exec_line(["198.51.100.100/24", "2001:db8::100/64", "198.51.100.100"])
+    assert qdevice.add_argv(HOST, 1250, 3000, heuristic, pcs="pcs") == [
         "pcs", "quorum", "device", "add", "timeout=1250", "sync_timeout=3000", "model", "net",
         f"host={HOST}", "algorithm=ffsplit", "heuristics", "mode=sync",
         "exec_sipactive=/usr/lib/sip-ha/holds-address 198.51.100.100 2001:db8::100"]
