@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from cib_templates.params import ClusterParams
+    from sip_ha.corosync import Pending as TimingPending
+    from sip_ha.qdevice import Pending as DevicePending
+    from sipha_runtime.run import Runner
 
 NEEDS_ATTENTION = 5
 INTERRUPTED = 130
@@ -408,6 +411,28 @@ def cib_render(params_path: str, schema: str, schema_dir: str, as_pcs: bool,
                else render.to_text(root), nl=False)
 
 
+def _installable(runner: Runner, params: ClusterParams) -> ClusterParams:
+    """PARAMS as diff and apply may install them now, saying so when that
+    differs from the file (sip_ha.qdevice.until_in_place)."""
+    from sip_ha import qdevice
+
+    params, held = qdevice.until_in_place(runner, params)
+    if held:
+        click.echo(f"note: {held}", err=True)
+    return params
+
+
+def _beside_the_cib(runner: Runner, params: ClusterParams,
+                    live: Any) -> tuple[TimingPending, DevicePending]:
+    """What diff and apply do besides the CIB: Corosync's timing and the
+    quorum device of LIVE's online nodes against PARAMS."""
+    from sip_ha import corosync, qdevice
+
+    local = corosync.local_name(runner) if corosync.online(live) else None
+    return (corosync.pending(runner, params.timings, live, local),
+            qdevice.pending(runner, params, live, local))
+
+
 @cib.command("diff")
 @_params_option
 @output.option("cib-diff.json")
@@ -418,18 +443,14 @@ def cib_diff(params_path: str, output_as: str) -> None:
 
     from cib_templates.params import warnings as unwise
     from sip_ha import cib as cib_lib
-    from sip_ha import corosync, qdevice, tools
+    from sip_ha import tools
 
     runner, params = tools.runner(120), _load(params_path, agents=True)
-    params, held = qdevice.until_in_place(runner, params)
-    if held:
-        click.echo(f"note: {held}", err=True)
+    params = _installable(runner, params)
     planned = cib_lib.plan(runner, params)
     changes = cib_lib.diff(planned.live, planned.new)
     foreign = cib_lib.foreign(planned.live, planned.new)
-    local = corosync.local_name(runner) if corosync.online(planned.live) else None
-    timing = corosync.pending(runner, params.timings, planned.live, local)
-    device = qdevice.pending(runner, params, planned.live, local)
+    timing, device = _beside_the_cib(runner, params, planned.live)
     if output_as == output.JSON:
         output.emit({"changed": bool(changes or timing.command or device.changed),
                      "changes": [{"section": section, "id": ident, "change": change}
@@ -473,9 +494,7 @@ def cib_apply(params_path: str, prune: bool) -> None:
     from sip_ha import corosync, history, qdevice, tools
 
     runner, params = tools.runner(360), _load(params_path, agents=True)
-    params, held = qdevice.until_in_place(runner, params)
-    if held:
-        click.echo(f"note: {held}", err=True)
+    params = _installable(runner, params)
     planned = cib_lib.apply(runner, params, prune, progress=_progress)
     _warn(planned.warnings, params)
     changes = cib_lib.diff(planned.live, planned.new)
@@ -483,9 +502,7 @@ def cib_apply(params_path: str, prune: bool) -> None:
         history.record(f"configuration applied from {params_path}")
         click.echo(changes, nl=False)
         click.echo("applied")
-    local = corosync.local_name(runner) if corosync.online(planned.live) else None
-    timing = corosync.pending(runner, params.timings, planned.live, local)
-    device = qdevice.pending(runner, params, planned.live, local)
+    timing, device = _beside_the_cib(runner, params, planned.live)
     for line in timing.unread() + device.unread():
         click.echo(f"warning: {line}", err=True)
     if timing.command:
