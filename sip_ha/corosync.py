@@ -86,15 +86,22 @@ def parse(text: str, node: str, timings: Timings) -> NodeTiming:
                       timings.corosync_consensus)
 
 
-def read(runner: Runner, node: str, timings: Timings, local: str) -> NodeTiming:
-    argv = CMAP_ARGV if node == local else tools.on_node(node, CMAP_ARGV)
+def cmapctl(runner: Runner, argv: list[str], node: str, local: str) -> tuple[str, str | None]:
+    """corosync-cmapctl ARGV on NODE (over root ssh unless it is LOCAL): its
+    output, and why it could not be read (None: it was).  It exits 1 with
+    nothing on stderr when no key has the prefixes asked for: none is set."""
     try:
-        result = runner.run(argv, timeout=15)
+        result = runner.run(argv if node == local else tools.on_node(node, argv), timeout=15)
     except CommandError as err:
-        return NodeTiming(node, error=err.reason)
-    if result.returncode != 0:
-        return NodeTiming(node, error=result.summary())
-    return parse(result.stdout, node, timings)
+        return "", err.reason
+    if result.returncode != 0 and (result.returncode != 1 or result.stderr.strip()):
+        return "", result.summary()
+    return result.stdout, None
+
+
+def read(runner: Runner, node: str, timings: Timings, local: str) -> NodeTiming:
+    text, error = cmapctl(runner, CMAP_ARGV, node, local)
+    return NodeTiming(node, error=error) if error else parse(text, node, timings)
 
 
 def local_name(runner: Runner) -> str:

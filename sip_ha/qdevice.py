@@ -122,15 +122,8 @@ def _differences(keys: dict[str, str], wanted: Wanted) -> tuple[str, ...]:
 
 
 def read(runner: Runner, node: str, wanted: Wanted, local: str) -> NodeDevice:
-    argv = CMAP_ARGV if node == local else tools.on_node(node, CMAP_ARGV)
-    try:
-        result = runner.run(argv, timeout=15)
-    except CommandError as err:
-        return NodeDevice(node, {}, error=err.reason)
-    # It exits 1 when no key has the prefix: no device; a failure says why on stderr.
-    if result.returncode != 0 and (result.returncode != 1 or result.stderr.strip()):
-        return NodeDevice(node, {}, error=result.summary())
-    return parse(result.stdout, node, wanted)
+    text, error = corosync.cmapctl(runner, CMAP_ARGV, node, local)
+    return NodeDevice(node, {}, error=error) if error else parse(text, node, wanted)
 
 
 # read()'s name for the node sip-ha runs on, where it needs no other.
