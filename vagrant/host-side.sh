@@ -149,12 +149,12 @@ qnetd_up() {
     netns_host qnetd "${QNETD_IP##*.}"
     install -d -m 0770 -o root -g coroqnetd "$Q" "$Q/run"
     [ -f "$Q/nssdb/cert9.db" ] || qnetd_certutil -i -G
-    # -d: the vote decisions in its log, for the fault timelines.
     if ! pid_alive qnetd >/dev/null; then
         # A socket a killed qnetd left would pass for the new one's.
         rm -f "$Q/run/qnetd.sock"
         : >"$STATE/qnetd.out"
     fi
+    # -d: the vote decisions in its log, for the fault timelines.
     start_bg qnetd ip netns exec "$P-qnetd" setpriv --reuid=coroqnetd --regid=coroqnetd \
         --init-groups corosync-qnetd -f -d -l "$QNETD_IP" \
         -S "nss_db_dir=$Q/nssdb,lock_file=$Q/run/qnetd.lock,local_socket_file=$Q/run/qnetd.sock"
