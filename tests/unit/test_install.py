@@ -152,3 +152,23 @@ def test_the_debian_packages_shims_are_left_alone(tmp_path: Path, runners: list[
     assert sorted(p.name for p in shim.parent.iterdir()) == ["sipserver"]
     assert CliRunner().invoke(cli, [*install(tmp_path), "--uninstall"]).exit_code == 0
     assert shim.read_text() == files[str(shim)]
+
+
+@pytest.mark.parametrize("name", sorted(installer.AGENTS))
+def test_meta_data_is_served_stored_without_the_code(tmp_path: Path, name: str):
+    """Pacemaker asks before every start: the shim answers from the stored copy
+    (marked here, so a generated answer would differ)."""
+    libdir = tmp_path / "lib"
+    stored = Path(installer.metadata_file(name, str(libdir)))
+    stored.parent.mkdir(parents=True)
+    stored.write_text(Path(installer.metadata_file(name, installer.code_root())).read_text()
+                      + "<!-- stored -->\n")
+    files = installer.shims(str(tmp_path), sys.executable, str(tmp_path / "alerts"),
+                            libdir=str(libdir))
+    shim = tmp_path / "resource.d" / "sipha" / name
+    shim.parent.mkdir(parents=True, exist_ok=True)
+    shim.write_text(files[str(shim)])
+    shim.chmod(0o755)
+    meta = subprocess.run([str(shim), "meta-data"], capture_output=True, text=True, check=False)
+    assert meta.returncode == 0, meta.stderr
+    assert meta.stdout == stored.read_text()
