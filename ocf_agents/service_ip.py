@@ -542,6 +542,9 @@ def stop(cfg: ServiceIpConfig, ctx: Context) -> OCFCode:
     if state is None:
         return OCFCode.SUCCESS
     leaving = time.time()
+    # First, while phones still reach the address: the new holder's start
+    # waits for this stop to end either way.
+    metrics.released(ctx, leaving)
     _stop_sender(state)
     state.save()
     ip = Ip(ctx.run)
@@ -560,7 +563,6 @@ def stop(cfg: ServiceIpConfig, ctx: Context) -> OCFCode:
     _lift_guards(ip, ctx, state)
     state.remove()
     metrics.forget_takeover(ctx)
-    metrics.released(ctx, leaving)      # last: attrd's round trip is no part of the outage
     return OCFCode.SUCCESS
 
 

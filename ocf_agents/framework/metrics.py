@@ -107,9 +107,11 @@ def takeover_attributes(ctx: Context) -> tuple[str, str]:
 
 
 def released(ctx: Context, when: float) -> None:
-    """Called when this node has stopped being the active one, WHEN it began
-    to stop."""
-    promotion.publish(ctx, {release_attribute(ctx): f"{when:.1f}"})
+    """Called when this node stops being the active one, WHEN it began to
+    stop.  Private: recorded in the middle of a move, it must not make
+    Pacemaker schedule the move's remaining steps anew."""
+    promotion.publish(ctx, {release_attribute(ctx): f"{when:.1f}"},
+                      write=promotion.private(ctx))
 
 
 def took_over(ctx: Context) -> None:

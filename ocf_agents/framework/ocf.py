@@ -223,10 +223,13 @@ class NodeAttributes:
         self.runner = runner
         self.resource = resource
 
-    def set(self, name: str, value: str, delay: float | None = None) -> None:
+    def set(self, name: str, value: str, delay: float | None = None,
+            private: bool = False) -> None:
         argv = [tool("attrd_updater"), "-n", name, "-U", value]
         if delay is not None:
             argv = [tool("attrd_updater"), "-n", name, "-B", value, "-d", str(round(delay))]
+        if private:
+            argv.append("-p")
         self._check(self.runner.run(argv, timeout=5), f"set node attribute {name}")
 
     def get(self, name: str) -> str | None:

@@ -35,6 +35,18 @@ def _attribute(ctx: Context) -> Write:
     return write
 
 
+def private(ctx: Context) -> Write:
+    """For attributes only the agents read: attrd keeps them and never writes
+    them to the CIB, where every attribute change aborts the transition in
+    flight (Pacemaker waits for its running actions, then schedules anew)."""
+    def write(name: str, value: str) -> None:
+        if value:
+            ctx.attrs.set(name, value, private=True)
+        else:
+            ctx.attrs.delete(name)
+    return write
+
+
 def _score(ctx: Context) -> Write:
     def write(_name: str, value: str) -> None:
         if value:

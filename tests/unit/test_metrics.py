@@ -216,3 +216,11 @@ def test_the_service_address_releases_on_stop_and_takes_over_on_start(tmp_path):
     fake.attrd.clear()
     assert service_ip.stop(config(**ONE), ctx) == 0
     assert [c[:2] for c in fake.attrd] == [["-n", RELEASED]]
+
+
+def test_the_release_stays_out_of_the_cib(tmp_path):
+    """Recorded mid-move: a CIB change would abort the move's transition."""
+    when = time.time()
+    runner = FakeRunner([([ATTRD, "-n", RELEASED, "-U", f"{when:.1f}", "-p"], done())])
+    metrics.released(context(tmp_path, runner), when)
+    assert runner.finished()
