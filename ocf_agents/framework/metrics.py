@@ -99,7 +99,7 @@ def lag_seconds(in_sync: bool, last_ok: float | None, now: float) -> str | None:
 
 def release_attribute(ctx: Context) -> str:
     """Set by the active node when it stops serving (stop or demote)."""
-    return f"sipha-{ctx.resource}-released"
+    return f"sipha-{ctx.resource}-left-at"
 
 
 def takeover_attributes(ctx: Context) -> tuple[str, str]:

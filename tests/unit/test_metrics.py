@@ -20,7 +20,7 @@ from tests.unit.test_service_ip import ONE, FakeIp, config
 
 ATTRD = tool("attrd_updater")
 RTT = "sipha-proxy-sip-rtt-ms"
-RELEASED = "sipha-proxy-released"
+RELEASED = "sipha-proxy-left-at"
 TAKEOVER = "sipha-proxy-last-takeover"
 OUTAGE = "sipha-proxy-last-outage-s"
 
