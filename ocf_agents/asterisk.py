@@ -86,10 +86,10 @@ class AsteriskConfig(SipCheckConfig):
         (), shortdesc="astdb families carried to the standbys",
         longdesc="Space-separated astdb families that follow the active server, e.g. "
                  "'registrar Queue/PersistentMembers DND CF CFB CFU': each standby reads "
-                 "them from the active server's manager interface every monitor and "
-                 "writes them into its own astdb on promote, so phones stay reachable "
-                 "and agents stay logged in after a failover. Needs notify=true on the "
-                 "clone and ami_user/ami_secret_file.")
+                 "them from the manager interface of the node the cluster shows promoted "
+                 "every monitor and writes them into its own astdb on promote, so phones "
+                 "stay reachable and agents stay logged in after a failover. Needs "
+                 "ami_user/ami_secret_file.")
     astdb_max_age: Duration = param(
         Duration(60), shortdesc="Age of an astdb snapshot that promote trusts",
         longdesc="On promote, a snapshot of the active server's astdb_families at most "
@@ -307,7 +307,7 @@ def report_degraded(ctx: Context, problems: list[str]) -> None:
     """Publish PROBLEMS (empty ones ignored); log them when they change."""
     text = "; ".join(p for p in problems if p) or None
     name = degraded_attribute(ctx)
-    before = promotion.publish(ctx, {name: text})
+    before = promotion.publish(ctx, {name: text}, write=promotion.dampened(ctx))
     if text and before.get(name) != text:
         ctx.log.warning(f"degraded: {text}")
     elif before.get(name) and not text:
@@ -596,14 +596,6 @@ def reload(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     return OCFCode.SUCCESS
 
 
-def notify(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
-    if cfg.astdb_families:
-        from ocf_agents.shared import astdb_carry
-
-        astdb_carry.remember_active(ctx)
-    return OCFCode.SUCCESS
-
-
 AGENT = Agent(
     "asterisk",
     version="1.0",
@@ -611,7 +603,7 @@ AGENT = Agent(
     longdesc=__doc__.split("\n\n", 1)[1].strip().replace("\n", " "),
     config=AsteriskConfig,
     handlers={"start": start, "stop": stop, "monitor": monitor, "promote": promote,
-              "demote": demote, "reload": reload, "notify": notify},
+              "demote": demote, "reload": reload},
     operations=(
         Operation("start", timeout=60),
         Operation("stop", timeout=60),
@@ -621,7 +613,6 @@ AGENT = Agent(
         Operation("monitor", timeout=20, interval=9, role="Promoted"),
         Operation("monitor", timeout=30, interval=31, depth=10, role="Promoted"),
         Operation("reload", timeout=30),
-        Operation("notify", timeout=10),
     ),
     validate=validate,
 )

@@ -35,8 +35,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ocf_agents.framework.ocf import Context
 
-CRM_RESOURCE = "/usr/sbin/crm_resource"
-CIBADMIN = "/usr/sbin/cibadmin"
 REPORT_TIMEOUT = 30.0
 CIB_TIMEOUT = 10.0
 _TRUE = frozenset({"1", "yes", "true", "on", "y"})   # Pacemaker's crm_is_true
@@ -46,15 +44,8 @@ def watch_file(ctx: Context) -> str:
     return ctx.state_file("watch")
 
 
-def _binary(ctx: Context, name: str, default: str) -> str:
-    """NAME as the agent's PATH finds it (Pacemaker's own first)."""
-    import shutil
-
-    return shutil.which(name, path=ctx.environ.get("PATH")) or default
-
-
 def report_argv(ctx: Context) -> list[str]:
-    return [_binary(ctx, "crm_resource", CRM_RESOURCE),
+    return [ctx.pacemaker_tool("crm_resource"),
             "--fail", "--resource", ctx.resource, "--node", ctx.node]
 
 
@@ -62,7 +53,7 @@ def unmanaged(ctx: Context) -> str | None:
     """Why Pacemaker does not manage the resource on this node now, or None
     when it does or the CIB cannot be read (a crash is then reported as
     ever: a lost report costs the service, a wrong one a cleanup)."""
-    argv = [_binary(ctx, "cibadmin", CIBADMIN), "--query"]
+    argv = [ctx.pacemaker_tool("cibadmin"), "--query"]
     try:
         result = Runner(time.monotonic() + CIB_TIMEOUT + 5).run(argv, timeout=CIB_TIMEOUT)
     except CommandError:

@@ -52,8 +52,8 @@ def close(name: str, old: str, new: str) -> bool:
 
 
 def publish(ctx: Context, values: dict[str, str | None]) -> dict[str, str]:
-    """promotion.publish with the margin above."""
-    return promotion.publish(ctx, values, close=close)
+    """promotion.publish with the margin above, dampened."""
+    return promotion.publish(ctx, values, write=promotion.dampened(ctx), close=close)
 
 
 # The names, built here only: the agents publish through them and ``sip-ha

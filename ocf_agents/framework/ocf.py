@@ -317,6 +317,12 @@ class Context:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
+    def pacemaker_tool(self, name: str) -> str:
+        """Pacemaker's tool NAME as the agent's PATH finds it, else /usr/sbin/NAME."""
+        import shutil
+
+        return shutil.which(name, path=self.environ.get("PATH")) or f"/usr/sbin/{name}"
+
     def state_file(self, suffix: str) -> str:
         """One file per resource and node, found whether Pacemaker says "db"
         or crm_resource --force-* "db:0" (clone instance numbers dropped)."""

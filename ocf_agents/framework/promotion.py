@@ -24,27 +24,54 @@ if TYPE_CHECKING:
 
 RETRY_AFTER = 60
 SCORE = "promotion-score"
+# Seconds an informational attribute waits in attrd before it is written to
+# the CIB (attrd_updater -d); attrd_updater -Q answers at once.
+DAMPEN = 2
 
 
-def _attribute(ctx: Context) -> Write:
+def _attribute(ctx: Context, delay: float | None = None, private: bool = False) -> Write:
     def write(name: str, value: str) -> None:
         if value:
-            ctx.attrs.set(name, value)
+            ctx.attrs.set(name, value, delay=delay, private=private)
         else:
             ctx.attrs.delete(name)
     return write
+
+
+def dampened(ctx: Context) -> Write:
+    """For what people and monitoring read (measurements, why a node is
+    degraded): a change written to the CIB at once, in the middle of a
+    failover, aborts its transition (Pacemaker waits for the actions in
+    flight and schedules the rest anew, 0.05-0.1 s on a planned move's
+    path); DAMPEN seconds later the failover is over."""
+    return _attribute(ctx, delay=DAMPEN)
 
 
 def private(ctx: Context) -> Write:
     """For attributes only the agents read: attrd keeps them and never writes
     them to the CIB, where every attribute change aborts the transition in
     flight (Pacemaker waits for its running actions, then schedules anew)."""
-    def write(name: str, value: str) -> None:
-        if value:
-            ctx.attrs.set(name, value, private=True)
-        else:
-            ctx.attrs.delete(name)
-    return write
+    return _attribute(ctx, private=True)
+
+
+def promoted_node(ctx: Context) -> str | None:
+    """Where this clone's promoted instance runs now, as the cluster says
+    (``crm_resource --locate``); None when nowhere or when it cannot say."""
+    argv = [ctx.pacemaker_tool("crm_resource"), "--locate", "--resource", ctx.resource,
+            "--output-as", "xml"]
+    try:
+        result = ctx.run.run(argv, timeout=5)
+    except CommandError:
+        return None
+    if not result.ok:
+        return None
+    # <node state="promoted">node1</node> (Pacemaker 2.1 and 3.0)
+    for raw in result.stdout.splitlines():
+        line = raw.strip()
+        if line.startswith("<node ") and line.endswith("</node>") and (
+                'state="promoted"' in line.lower() or 'state="master"' in line.lower()):
+            return line[line.index(">") + 1:-len("</node>")] or None
+    return None
 
 
 def _score(ctx: Context) -> Write:

@@ -3,8 +3,9 @@
 Asterisk keeps phone registrations (the ``registrar`` family), dynamic queue
 members, DND and call forwards in its internal database, which is live and
 must not be copied as a file under a running server.  So each standby asks
-the active server through its manager interface (``database show FAMILY``)
-every monitor and keeps the answer as a snapshot; on promote the snapshot
+the active server (the node the cluster shows promoted, ``crm_resource
+--locate``) through its manager interface (``database show FAMILY``) every
+monitor and keeps the answer as a snapshot; on promote the snapshot
 is written into the local astdb (the family made equal to the snapshot;
 one older than ``astdb_max_age`` only adds missing keys) and queue members
 are re-added, so that right after a failover a call reaches a phone that
@@ -20,7 +21,7 @@ import time
 
 from ocf_agents.clients.asterisk_ami import Ami, AmiError
 from ocf_agents.clients.asterisk_cli import parse_database
-from ocf_agents.framework import daemon
+from ocf_agents.framework import daemon, promotion
 from ocf_agents.framework.ocf import Context
 
 QUEUE_MEMBERS = "Queue/PersistentMembers"
@@ -55,36 +56,10 @@ def count_pulls(ctx: Context, failed: bool) -> int:
     return failures
 
 
-def _active_file(ctx: Context) -> str:
-    return ctx.state_file("active-node")
-
-
-def remember_active(ctx: Context) -> None:
-    """From a clone notification: which node is (or is becoming) promoted."""
-    env, meta = ctx.environ, "OCF_RESKEY_CRM_meta_notify_"
-    if env.get(meta + "type") == "post" and env.get(meta + "operation") == "promote":
-        names = env.get(meta + "promote_uname", "")
-    else:
-        names = env.get(meta + "promoted_uname", "") or env.get(meta + "master_uname", "")
-    nodes = names.split()
-    if nodes:
-        os.makedirs(ctx.state_dir, exist_ok=True)
-        with open(_active_file(ctx), "w", encoding="utf-8") as handle:
-            handle.write(nodes[0])
-
-
-def active_node(ctx: Context) -> str | None:
-    try:
-        with open(_active_file(ctx), encoding="utf-8") as handle:
-            return handle.read().strip() or None
-    except FileNotFoundError:
-        return None
-
-
 def pull(ctx: Context, families: tuple[str, ...], port: int, user: str, secret: str,
          timeout: float) -> None:
     """Save the active server's families; AmiError if it cannot be asked."""
-    node = active_node(ctx)
+    node = promotion.promoted_node(ctx)
     if not families or node is None or node == ctx.node:
         return
     with Ami(node, port, user, secret, timeout) as ami:
@@ -180,4 +155,4 @@ def _add_queue_members(ami: Ami, entries: dict[str, str]) -> int:
     return added
 
 
-__all__ = ["AmiError", "active_node", "import_snapshot", "pull", "remember_active"]
+__all__ = ["AmiError", "import_snapshot", "pull"]

@@ -38,7 +38,7 @@ def agent_pbx(cluster, asterisk_files):
                 "op", "demote", "timeout=60s", "op", "stop", "timeout=60s",
                 # One failure moves the role; the failed node is a standby again soon.
                 "meta", "migration-threshold=1", "failure-timeout=20s",
-                "promotable", "notify=true")
+                "promotable")
     wait_until(lambda: promoted(cluster), 120, what="a promoted Asterisk")
     yield cluster
     cluster.run(first, "pcs", "resource", "delete", RESOURCE, "--force", check=False)

@@ -10,11 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.asterisk_nodes import AGENT, Node, start_box
+from tests.support.asterisk_nodes import AGENT, FAKE_BIN, Node, start_box
 from tests.support.container import Container
 
 OCF_SUCCESS = 0
-FAKE_BIN = "/tmp/sipha-fake-bin"
 REPORTED = "/tmp/sipha-fake-bin/reported"
 
 

@@ -13,15 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.asterisk import AMI_SECRET
-from tests.support.asterisk_nodes import Node, start_box, wait_for
+from tests.support.asterisk_nodes import Node, show_promoted, start_box, wait_for
 from tests.support.container import Container
 
 PHONE = ("127.0.0.4", 5090)
 FAMILIES = "registrar Queue/PersistentMembers DND"
-# The new node (127.0.0.3) learns that the old one (127.0.0.1) is promoted.
 ON_NEW = {"on_node": "127.0.0.3"}
-NOTIFY = {"notify_type": "post", "notify_operation": "promote",
-          "notify_promote_uname": "127.0.0.1", **ON_NEW}
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +81,7 @@ def test_registered_phone_and_queue_member_survive_failover(pair: tuple[Node, No
     for node in (old, new):
         assert node.agent("start")[0] == 0
     assert old.agent("promote")[0] == 0
-    assert new.agent("notify", meta=NOTIFY)[0] == 0
+    show_promoted(new.box, "127.0.0.1")
 
     # Before the failover: the phone registers with the active server only,
     # an agent logs into a queue there, DND is set for extension 101.
@@ -153,7 +150,7 @@ def test_unreachable_active_makes_the_standby_degraded_never_failed(pair: tuple[
     """Published once (the attribute and one warning), never 190: see monitor."""
     _, new = pair
     assert new.agent("start")[0] == 0
-    assert new.agent("notify", meta=NOTIFY)[0] == 0
+    show_promoted(new.box, "127.0.0.1")
     results = []
     for _ in range(4):
         results.append((new.agent("monitor", meta=ON_NEW)[0], new.last_stderr))
@@ -169,7 +166,7 @@ def test_a_stale_snapshot_only_adds_and_none_outlives_promote_or_stop(
     for node in (old, new):
         assert node.agent("start")[0] == 0
     assert old.agent("promote")[0] == 0
-    assert new.agent("notify", meta=NOTIFY)[0] == 0
+    show_promoted(new.box, "127.0.0.1")
     old.rx("database put DND 101 YES")
     assert new.agent("monitor", meta=ON_NEW)[0] == 0
     assert snapshot(new).exists()
@@ -177,7 +174,7 @@ def test_a_stale_snapshot_only_adds_and_none_outlives_promote_or_stop(
     assert not snapshot(new).exists()  # a later start must not find it days old
 
     assert new.agent("start")[0] == 0
-    assert new.agent("notify", meta=NOTIFY)[0] == 0
+    show_promoted(new.box, "127.0.0.1")
     assert new.agent("monitor", meta=ON_NEW)[0] == 0
     new.rx("database put DND 102 YES")  # set on this node after the snapshot was taken
     time.sleep(1.5)

@@ -16,6 +16,20 @@ from tests.support.container import Container
 
 AGENT = "/usr/lib/ocf/resource.d/sipha/asterisk"
 REGISTRAR = "127.0.0.2:5070"
+# No cluster in the container: where an agent asks Pacemaker (crm_resource),
+# a script first on its PATH answers (show_promoted).
+FAKE_BIN = "/tmp/sipha-fake-bin"
+AGENT_PATH = f"{FAKE_BIN}:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def show_promoted(box: Container, node: str) -> None:
+    """The cluster shows the promoted instance on NODE (what a standby asks
+    before it pulls the astdb families from there)."""
+    answer = ("<pacemaker-result>\n  <nodes>\n"
+              f'    <node state="promoted">{node}</node>\n  </nodes>\n</pacemaker-result>')
+    box.write(f"{FAKE_BIN}/crm_resource",
+              f'#!/bin/sh\ncase "$*" in *--locate*) cat <<EOF\n{answer}\nEOF\n;; esac\n')
+    box.path(f"{FAKE_BIN}/crm_resource").chmod(0o755)
 
 
 class Node:
@@ -41,7 +55,7 @@ class Node:
         values = {**self.params, **extra}
         env = {f"OCF_RESKEY_{k}": v for k, v in values.items()}
         env.update({"OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": self.instance,
-                    "HA_RSCTMP": "/run/resource-agents"})
+                    "HA_RSCTMP": "/run/resource-agents", "PATH": AGENT_PATH})
         return env
 
     def agent(self, action: str, *, level: int = 0, meta: dict[str, str] | None = None,

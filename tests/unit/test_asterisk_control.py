@@ -24,10 +24,13 @@ from ocf_agents.clients.asterisk_cli import (
     parse_database,
     read_directories,
 )
+from ocf_agents.framework import promotion
 from ocf_agents.framework.ocf import Context, OCFCode
 from ocf_agents.shared import astdb_carry
 from sipha_runtime.log import Logger
+from sipha_runtime.run import Completed
 from tests.support.fake_asterisk import FakeConsole
+from tests.support.fake_runner import FakeRunner, done
 
 REGISTRATIONS = """
  <Registration/ServerURI..............................>  <Auth....................>  <Status.......>
@@ -193,24 +196,37 @@ def test_ami_session():
         Ami("127.0.0.1", manager.port, "sipha", "s3cret", 1)
 
 
-def _ctx(tmp_path: Path, **meta: str) -> Context:
+def _ctx(tmp_path: Path, runner: object = None, **meta: str) -> Context:
     from ocf_agents.asterisk import AGENT
 
-    env = {"HA_RSCTMP": str(tmp_path), "OCF_RESOURCE_INSTANCE": "pbx:1",
+    env = {"HA_RSCTMP": str(tmp_path), "OCF_RESOURCE_INSTANCE": "pbx:1", "PATH": "/nowhere",
            **{f"OCF_RESKEY_CRM_meta_{k}": v for k, v in meta.items()}}
-    return Context(AGENT, "notify", env, Logger("asterisk", "pbx:1", env), 10)
+    return Context(AGENT, "monitor", env, Logger("asterisk", "pbx:1", env), 10,
+                   runner=runner)  # type: ignore[arg-type]
 
 
-def test_active_node_comes_from_notifications(tmp_path: Path):
-    astdb_carry.remember_active(_ctx(tmp_path, notify_type="pre", notify_operation="promote",
-                                     notify_promote_uname="node2"))
-    assert astdb_carry.active_node(_ctx(tmp_path)) is None  # pre: not promoted yet
-    astdb_carry.remember_active(_ctx(tmp_path, notify_type="post", notify_operation="promote",
-                                     notify_promote_uname="node2"))
-    assert astdb_carry.active_node(_ctx(tmp_path)) == "node2"
-    astdb_carry.remember_active(_ctx(tmp_path, notify_type="post", notify_operation="start",
-                                     notify_promoted_uname="node3 "))
-    assert astdb_carry.active_node(_ctx(tmp_path)) == "node3"
+LOCATE = ["/usr/sbin/crm_resource", "--locate", "--resource", "pbx", "--output-as", "xml"]
+
+
+def _located(*nodes: str) -> str:
+    return ('<pacemaker-result api-version="2.42" request="crm_resource --locate">\n'
+            '  <nodes resource="pbx">\n' + "".join(f"    {node}\n" for node in nodes)
+            + '  </nodes>\n  <status code="0" message="OK"/>\n</pacemaker-result>\n')
+
+
+@pytest.mark.parametrize(("answer", "node"), [
+    (done(stdout=_located('<node state="promoted">node2</node>', "<node>node1</node>")),
+     "node2"),
+    (done(stdout=_located("<node>node1</node>", '<node state="Master">node3</node>')),
+     "node3"),                                                   # older wording
+    (done(stdout=_located("<node>node1</node>", "<node>node2</node>")), None),  # none promoted
+    (done(returncode=102, stderr="Could not connect to the CIB"), None),
+])
+def test_the_active_node_is_where_the_cluster_shows_the_promoted_instance(
+        tmp_path: Path, answer: object, node: str | None):
+    runner = FakeRunner([(LOCATE, answer)])
+    assert promotion.promoted_node(_ctx(tmp_path, runner)) == node
+    assert runner.finished()
 
 
 def _import(ctx: Context, local: dict[tuple[str, str], str],
@@ -255,17 +271,28 @@ def test_import_makes_families_equal_and_readds_queue_members(tmp_path: Path):
     assert astdb_carry.contact_endpoints(ctx) == ["100"]
 
 
+class Promoted:
+    """A runner for which the cluster shows the promoted instance on NODE."""
+
+    def __init__(self, node: str = "127.0.0.1") -> None:
+        self.node = node
+
+    def run(self, argv: list[str], timeout: float | None = None,
+            env: object = None) -> Completed:
+        assert argv[1:] == LOCATE[1:], argv
+        answer = _located(f'<node state="promoted">{self.node}</node>')
+        return Completed(argv, 0, answer, "", 0.01)
+
+
 def _pull_from(manager: FakeManager, ctx: Context) -> None:
     """What a standby's monitor does, with the fake manager as the active node."""
-    with open(ctx.state_file("active-node"), "w", encoding="utf-8") as handle:
-        handle.write("127.0.0.1")
     astdb_carry.pull(ctx, ("DND",), manager.port, "sipha", "s3cret", 2)
 
 
 def test_the_snapshot_is_root_only_from_its_first_byte(tmp_path: Path):
     manager = FakeManager()
     manager.db = {("DND", "101"): "YES"}
-    ctx = _ctx(tmp_path, on_node="node2")
+    ctx = _ctx(tmp_path, Promoted(), on_node="node2")
     leftover = Path(f"{astdb_carry.snapshot_file(ctx)}.new")
     leftover.write_text("{}")
     leftover.chmod(0o644)
@@ -299,8 +326,7 @@ def test_repeated_pull_failures_make_the_standby_degraded(tmp_path: Path):
     manager = FakeManager()
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
-    ctx = _ctx(tmp_path, on_node="node2")
-    Path(ctx.state_file("active-node")).write_text("127.0.0.1")
+    ctx = _ctx(tmp_path, Promoted(), on_node="node2")
 
     def config(port: int) -> AsteriskConfig:
         return AsteriskConfig(sip_uris=("sip:127.0.0.1",), astdb_families=("DND",),
@@ -373,9 +399,9 @@ def test_the_manager_login_uses_the_first_line_of_the_secret_file(
     env = {**installed, "OCF_RESKEY_ami_port": str(manager.port),
            "OCF_RESKEY_CRM_meta_on_node": "node2"}
     cfg = asterisk.AsteriskConfig.from_env(env)
-    ctx = Context(asterisk.AGENT, "monitor", env, Logger("asterisk", "pbx", {}), 10)
+    ctx = Context(asterisk.AGENT, "monitor", env, Logger("asterisk", "pbx", {}), 10,
+                  runner=Promoted())  # type: ignore[arg-type]
     os.makedirs(ctx.state_dir)
-    Path(ctx.state_file("active-node")).write_text("127.0.0.1")
     try:
         assert asterisk._pull_astdb(cfg, ctx) == ""
     finally:

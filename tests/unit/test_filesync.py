@@ -449,7 +449,8 @@ class Attributes:
 def attributes(monkeypatch: pytest.MonkeyPatch, scores: Scores) -> Attributes:
     seen = Attributes()
     monkeypatch.setattr(NodeAttributes, "set",
-                        lambda self, name, value, delay=None: seen.calls.append((name, value)))
+                        lambda self, name, value, delay=None, private=False:
+                        seen.calls.append((name, value)))
     monkeypatch.setattr(NodeAttributes, "delete",
                         lambda self, name: seen.calls.append((name, None)))
     return seen

@@ -33,7 +33,8 @@ def context(tmp_path: Path, runner: object, node: str = "node2") -> Context:
 
 
 def setting(name: str, value: str) -> tuple[list[object], object]:
-    return [ATTRD, "-n", name, "-U", value], done()
+    """A measurement reaches the CIB dampened: none may abort a failover's transition."""
+    return [ATTRD, "-n", name, "-B", value, "-d", "2"], done()
 
 
 def answers(*ms: float) -> list[Answer]:
