@@ -8,44 +8,31 @@ Anything sent to phones during promote fails the same way: the address
 comes up only after the promote (CIB order).
 
 So promote leaves a short-lived child behind that waits (bounded) until one
-of the service addresses is local, then qualifies every endpoint that has
+of the service addresses is configured here, then qualifies every endpoint that has
 contacts (their state is fresh within one round trip) and, if configured,
 sends the re-register NOTIFY.
 """
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Sequence
 
 from ocf_agents.clients.asterisk_cli import AsteriskCli, AsteriskError
+from sipha_runtime import local_addresses
 
 WAIT_FOR_ADDRESS = 30.0
 POLL = 0.05
 
 
-def address_is_local(address: str) -> bool:
-    """True when ADDRESS is on one of this node's interfaces. A connected UDP
-    socket sends nothing; its source address is ADDRESS only if the kernel
-    routes ADDRESS to itself."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            probe.connect((address, 9))
-            source: str = probe.getsockname()[0]
-            return source == address
-    except OSError:
-        return False
-
-
 def wait_for_address(addresses: Sequence[str], timeout: float) -> str | None:
-    """The first of ADDRESSES that is local within TIMEOUT seconds (None: none)."""
+    """The first of ADDRESSES that is configured here within TIMEOUT seconds
+    (None: none)."""
     deadline = time.monotonic() + timeout
     while True:
-        for address in addresses:
-            if address_is_local(address):
-                return address
+        held = local_addresses.first_held(addresses)
+        if held is not None:
+            return held
         if time.monotonic() >= deadline:
             return None
         time.sleep(POLL)

@@ -262,14 +262,18 @@ def test_phones_are_qualified_once_the_service_address_is_up(node: Node):
     assert took < 10  # the agent does not wait for the address: the CIB starts it after
     time.sleep(1)
     assert qualified(promoted) == []  # nothing sent from an address not yet up
+    # As service-ip adds it in the node's own subnet: a secondary address,
+    # for which the kernel picks the subnet's primary one as the source.
+    node.box.run(["ip", "addr", "add", "198.51.100.76/24", "dev", "lo"], check=True)
     up = time.time()
-    node.box.run(["ip", "addr", "add", f"{service_ip}/32", "dev", "lo"], check=True)
+    node.box.run(["ip", "addr", "add", f"{service_ip}/24", "dev", "lo"], check=True)
     try:
         assert wait_for(lambda: qualified(up), 5)
         print(f"phone qualified {float(qualified(up)[0]['time']) - up:.2f}s after the "
               "service address came up")
     finally:
-        node.box.run(["ip", "addr", "del", f"{service_ip}/32", "dev", "lo"])
+        node.box.run(["ip", "addr", "del", f"{service_ip}/24", "dev", "lo"])
+        node.box.run(["ip", "addr", "del", "198.51.100.76/24", "dev", "lo"])
 
 
 def test_the_local_sip_check_is_silent_in_asterisks_log(node: Node):

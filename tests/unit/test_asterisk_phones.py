@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 
-from ocf_agents.clients import asterisk_phones
 from ocf_agents.clients.asterisk_phones import endpoints_with_contacts, refresh, refresh_when_up
+from sipha_runtime import local_addresses
 
 # Asterisk 22's answer, trimmed (tests/integration has the live one).
 ENDPOINTS = """
@@ -59,17 +59,19 @@ def test_refresh_qualifies_then_notifies_plain_names_only():
                        "re-register (sipha-resync)")
 
 
-def test_local_addresses_are_told_apart_without_sending():
-    assert asterisk_phones.address_is_local("127.0.0.1")
-    assert not asterisk_phones.address_is_local("198.51.100.254")
-    assert not asterisk_phones.address_is_local("not an address")
+def test_an_address_counts_once_the_kernel_lists_it_here():
+    """A secondary address (a service address in the node's own subnet) too:
+    the source address the kernel picks for it is the primary one, which is
+    how the first version missed it on every test cluster."""
+    assert local_addresses.first_held(["198.51.100.254", "127.0.0.1"]) == "127.0.0.1"
+    assert local_addresses.first_held(["198.51.100.254", "not an address"]) is None
 
 
 def test_the_refresh_waits_for_the_address_and_gives_up_in_time(monkeypatch):
     up_at = time.monotonic() + 0.3
-    monkeypatch.setattr(asterisk_phones, "address_is_local",
-                        lambda address: address == "198.51.100.100" and
-                        time.monotonic() >= up_at)
+    monkeypatch.setattr(local_addresses, "first_held",
+                        lambda addresses: "198.51.100.100" if "198.51.100.100" in addresses
+                        and time.monotonic() >= up_at else None)
     console = Console()
     done, message = refresh_when_up(console, ("2001:db8::100", "198.51.100.100"), "", [],
                                     timeout=5)

@@ -16,6 +16,7 @@ from cib_templates import params, qdevice
 from sip_ha import corosync, holds_address, install, tools
 from sip_ha import qdevice as device
 from sip_ha.errors import SipHaError
+from sipha_runtime import local_addresses
 from tests.support.fake_runner import FakeRunner, done
 from tests.unit.test_corosync_timing import LIVE, state
 
@@ -533,9 +534,9 @@ def test_the_kernels_lists_are_read():
 
     def v4(text: str) -> bytes:
         return socket.inet_pton(socket.AF_INET, text)
-    assert holds_address.local_ipv4(FIB_TRIE) == {v4("198.51.100.11"), v4("198.51.100.100")}
+    assert local_addresses.local_ipv4(FIB_TRIE) == {v4("198.51.100.11"), v4("198.51.100.100")}
     # The second failed duplicate address detection: another host holds it.
-    assert holds_address.local_ipv6(IF_INET6) == {
+    assert local_addresses.local_ipv6(IF_INET6) == {
         socket.inet_pton(socket.AF_INET6, "2001:db8::100")}
 
 
