@@ -524,6 +524,9 @@ def start(cfg: ServiceIpConfig, ctx: Context) -> OCFCode:
             state.save()
         ip.add_address(p.ip, p.prefix, p.dev)
         ctx.log.info(f"added {p.ip}/{p.prefix} on {p.dev}")
+    # Phones and trunks first: the outbound routes only set our own source.
+    _announce(cfg, ctx, state, links)
+    state.save()
     routes: dict[int, list[dict[str, Any]]] = {}
     for dest in destinations:
         src = next(p.ip for p in placements if p.family == dest.family)
@@ -531,7 +534,6 @@ def start(cfg: ServiceIpConfig, ctx: Context) -> OCFCode:
             routes[dest.family] = ip.routes(dest.family)
         _take_route(ip, state, dest, src, routes[dest.family])
         ctx.log.info(f"outbound source for {dest} is {src}")
-    _announce(cfg, ctx, state, links)
     state.save()
     metrics.took_over(ctx)
     return OCFCode.SUCCESS
