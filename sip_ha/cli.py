@@ -1,10 +1,11 @@
 """``sip-ha``: the operator command line (a thin layer over the library).
 
 Exit codes: 0 done (status: nothing needs attention); 1 the action failed
-(the message says why and what to do); 2 wrong usage; 3 refused by a safety
-check, nothing changed; 4 the change was requested but not seen complete in
-time; 5 status: something needs attention; 7 the cluster is not running on
-this node; 130 interrupted (Ctrl-C), the message says what is left.
+(the message says why and what to do); 2 wrong usage or bad input (options,
+the parameter file); 3 refused by a safety check, nothing changed; 4 the
+change was requested but not seen complete in time; 5 status: something
+needs attention; 7 the cluster is not running on this node; 130
+interrupted (Ctrl-C), the message says what is left.
 ``status --nagios`` gives the monitoring plugin codes instead (nagios.py).
 """
 

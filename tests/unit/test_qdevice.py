@@ -134,7 +134,7 @@ def test_the_device_is_a_third_machine(host: str, message: str):
 
 
 def test_a_bad_value_is_one_line_and_the_parameter_files_exit_code(tmp_path: Path):
-    """1, as every parameter file error (test_cli_cib.test_render_command_errors)."""
+    """2, as every parameter file error (test_cli_bad_params.py)."""
     from click.testing import CliRunner
 
     from sip_ha.cli import cli
@@ -144,7 +144,7 @@ def test_a_bad_value_is_one_line_and_the_parameter_files_exit_code(tmp_path: Pat
     path = tmp_path / "cluster.toml"
     path.write_text(text)
     result = CliRunner().invoke(cli, ["cib", "render", "--params", str(path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr == (f"sip-ha: {path} [cluster] quorum_device: 'a b' is not an IPv4 "
                              "or IPv6 address or a host name (the machine that runs "
                              "corosync-qnetd)\n")
