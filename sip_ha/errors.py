@@ -18,6 +18,13 @@ class SipHaError(Failure):
     exit_code = 1
 
 
+class BadUsage(SipHaError):
+    """An option names what is not there (a service the parameter file
+    lacks), or one is needed: wrong usage, nothing was run."""
+
+    exit_code = 2
+
+
 class Refused(SipHaError):
     """A safety check said no; nothing was changed."""
 

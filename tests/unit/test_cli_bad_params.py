@@ -1,6 +1,7 @@
 """Every sip-ha command that reads the parameter file: a file that is
 missing, unreadable or wrong is bad input, exit 2 with one line on stderr,
-and nothing runs (README "Exit codes"); status --nagios says UNKNOWN."""
+and nothing runs (README "Exit codes"); status --nagios says UNKNOWN.  So is
+a --service that names no service of the file, or none where it has several."""
 
 from __future__ import annotations
 
@@ -96,4 +97,26 @@ def test_a_bad_parameter_file_is_unknown_to_nagios(
     assert result.exit_code == nagios.UNKNOWN
     assert result.stdout.startswith(f"SIPHA UNKNOWN - {path}"), result.stdout
     assert said in result.stdout and result.stdout.count("\n") == 1
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize(("service", "said"), [
+    (None, "the cluster runs several services (pbx, proxy): name one with --service"),
+    ("fax", "there is no service 'fax' in the parameter file (known: pbx, proxy)"),
+])
+@pytest.mark.parametrize("command", ["failover", "failback"])
+def test_a_service_not_named_or_not_there_is_wrong_usage(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, service: str | None,
+        said: str):
+    fence = EXAMPLE_TEXT.index("# Fence devices")
+    path = tmp_path / "cluster.toml"
+    path.write_text(EXAMPLE_TEXT[:fence] + '[[service]]\nname = "proxy"\nserver = "sipserver"\n'
+                    'ip = ["198.51.100.101/24"]\n[service.options]\nsip_uris = "sip:127.0.0.1"'
+                    "\n\n" + EXAMPLE_TEXT[fence:])
+    fake = FakeRunner([])
+    monkeypatch.setattr(tools, "runner", lambda seconds: fake)
+    result = CliRunner().invoke(cli, [command, "--params", str(path),
+                                      *(["--service", service] if service else [])])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"sip-ha: {said}\n"
     assert fake.calls == []
