@@ -27,6 +27,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.figures import spread  # noqa: E402
+
 MODULE = "tests/cluster/test_sipha_asterisk.py"
 FAULTS = "hard_loss or crash or hang or gateway or partition or manual_failover"
 RUNS = int(os.environ.get("BENCH_FAULT_RUNS", "1"))
@@ -39,15 +43,6 @@ def run_module(figures: Path) -> int:
                            MODULE, "-k", FAULTS], cwd=ROOT, env=env, check=False).returncode
 
 
-def spread(values: list[float]) -> str:
-    if not values:
-        return "-"
-    median = statistics.median(values)
-    if len(values) == 1:
-        return f"{median:g}"
-    return f"{median:g} ({min(values):g}-{max(values):g})"
-
-
 def table(records: list[dict]) -> list[str]:
     faults: dict[str, list[dict]] = {}
     for record in records:
@@ -58,8 +53,8 @@ def table(records: list[dict]) -> list[str]:
     lines = [head + "".join(f" {call + ' s':>13s}" for call in calls)]
     for fault, runs in faults.items():
         line = (f"  {fault:34s} {len(runs):4d} {spread([r['outage_s'] for r in runs]):>14s} "
-                f"{spread([r['sipp_failed'] for r in runs]):>12s} "
-                f"{spread([r['sipp_calls'] - r['sipp_answered'] for r in runs]):>11s}")
+                f"{spread([r['sipp_failed'] for r in runs], None):>12s} "
+                f"{spread([r['sipp_calls'] - r['sipp_answered'] for r in runs], None):>11s}")
         for call in calls:
             after = [c["answered_after_s"] for r in runs for c in r["phones"]
                      if c["call"] == call]
