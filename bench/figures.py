@@ -1,9 +1,15 @@
-"""What the benches share: a median with its range, written one way."""
+"""What the benches share: a median with its range, written one way, and
+where each run's records go."""
 
 from __future__ import annotations
 
+import json
 import statistics
+import time
 from collections.abc import Sequence
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def spread(values: Sequence[float], digits: int | None = 2, unit: str = "") -> str:
@@ -18,3 +24,15 @@ def spread(values: Sequence[float], digits: int | None = 2, unit: str = "") -> s
         return median
     return f"{median} ({min(values):{form}}-{max(values):{form}})"
 
+
+def keep(name: str, records: object, folder: Path = RESULTS) -> Path:
+    """RECORDS as FOLDER/NAME-<UTC time>.json: each run's beside the earlier
+    ones, none replaced (the folder is make bench's own, not in git)."""
+    folder.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path, n = folder / f"{name}-{stamp}.json", 1
+    while path.exists():  # two runs within a second
+        n += 1
+        path = folder / f"{name}-{stamp}-{n}.json"
+    path.write_text(json.dumps(records, indent=2))
+    return path

@@ -11,7 +11,7 @@ were cut while up); when each phone's call was answered after the service
 answered again; and the fault's timeline from the nodes' journals (what
 ``sip-ha logs`` reads: node lost, fencing, demote, promote, the address up
 and announced) beside the phone's first answer.  Medians with the range
-over the runs.
+over the runs; the records in bench/results/pbx_faults-<UTC time>.json.
 
     python3 bench/pbx_faults.py        (root; the cluster test layer's needs)
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.figures import spread  # noqa: E402
+from bench.figures import keep, spread  # noqa: E402
 
 MODULE = "tests/cluster/test_sipha_asterisk.py"
 FAULTS = "hard_loss or crash or hang or gateway or partition or manual_failover"
@@ -92,9 +92,7 @@ def main() -> int:
     print("\n".join(table(records)))
     print("timeline per fault, seconds after the fault (from the nodes' journals):")
     print("\n".join(timelines(records)))
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "pbx_faults.json").write_text(json.dumps(records, indent=2))
+    print(f"records: {keep('pbx_faults', records).relative_to(ROOT)}")
     if failed_runs:
         print(f"{failed_runs} of {RUNS} runs had failing tests: figures are partial",
               file=sys.stderr)
