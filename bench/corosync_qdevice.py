@@ -57,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import corosync_token as ct  # noqa: E402
+from bench.figures import spread  # noqa: E402
 
 QNETD = f"{ct.NET}.43"
 USER = "coroqnetd"
@@ -264,11 +265,6 @@ def soak(token: int, device: Device, folder: Path, seconds: float) -> Soak:
                 text.count(DISCONNECT))
 
 
-def summary(values: list[float]) -> str:
-    return (f"median {statistics.median(values):.2f} s (min {min(values):.2f}, "
-            f"max {max(values):.2f})")
-
-
 def run(tokens: list[int], devices: list[Device]) -> None:
     for token in tokens:
         plain: list[float] = []
@@ -281,14 +277,14 @@ def run(tokens: list[int], devices: list[Device]) -> None:
                     cuts[device].append(cut(token, device, Path(folder)))
         base = statistics.median(plain)
         print(f"token {token:5d} ms, two_node: new membership (still quorate) after "
-              f"{summary(plain)}, {ct.RUNS} runs", flush=True)
+              f"median {spread(plain, unit='s')}, {ct.RUNS} runs", flush=True)
         for device, runs in cuts.items():
             quorate = [c.quorate for c in runs]
             between = sum((c.between for c in runs), Counter[str]())
-            print(f"token {token:5d} ms, {device.label()}: n1's view changed after "
-                  f"{summary([c.noticed for c in runs])}; quorate again after "
-                  f"{summary(quorate)}, {statistics.median(quorate) / base:.2f} x two_node, "
-                  f"{ct.RUNS} runs; n1 showed in between: "
+            print(f"token {token:5d} ms, {device.label()}: n1's view changed after median "
+                  f"{spread([c.noticed for c in runs], unit='s')}; quorate again after median "
+                  f"{spread(quorate, unit='s')}, {statistics.median(quorate) / base:.2f} x "
+                  f"two_node, {ct.RUNS} runs; n1 showed in between: "
                   f"{', '.join(f'{k} ({n})' for k, n in between.items()) or 'nothing'}",
                   flush=True)
         for device in devices:

@@ -16,12 +16,16 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.figures import spread
 
 PREFIX = f"sipct{os.getpid() % 10000}"
 NET = "198.51.100"
@@ -213,8 +217,7 @@ def main() -> int:
                 with tempfile.TemporaryDirectory(prefix=f"{PREFIX}-") as folder:
                     times.append(measure(token, folder))
             print(f"token {token:5d} ms: lost node noticed after median "
-                  f"{statistics.median(times):.2f} s (min {min(times):.2f}, "
-                  f"max {max(times):.2f}, {RUNS} runs)", flush=True)
+                  f"{spread(times, unit='s')}, {RUNS} runs", flush=True)
             with tempfile.TemporaryDirectory(prefix=f"{PREFIX}-") as folder:
                 losses = soak(token, folder, SOAK)
             print(f"token {token:5d} ms: {losses} false membership loss(es) in {SOAK:.0f} s "

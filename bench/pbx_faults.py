@@ -11,7 +11,7 @@ were cut while up); when each phone's call was answered after the service
 answered again; and the fault's timeline from the nodes' journals (what
 ``sip-ha logs`` reads: node lost, fencing, demote, promote, the address up
 and announced) beside the phone's first answer.  Medians with the range
-over the runs.
+over the runs; the records in bench/results/pbx_faults-<UTC time>.json.
 
     python3 bench/pbx_faults.py        (root; the cluster test layer's needs)
 """
@@ -27,6 +27,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.figures import keep, spread  # noqa: E402
+
 MODULE = "tests/cluster/test_sipha_asterisk.py"
 FAULTS = "hard_loss or crash or hang or gateway or partition or manual_failover"
 RUNS = int(os.environ.get("BENCH_FAULT_RUNS", "1"))
@@ -39,15 +43,6 @@ def run_module(figures: Path) -> int:
                            MODULE, "-k", FAULTS], cwd=ROOT, env=env, check=False).returncode
 
 
-def spread(values: list[float]) -> str:
-    if not values:
-        return "-"
-    median = statistics.median(values)
-    if len(values) == 1:
-        return f"{median:g}"
-    return f"{median:g} ({min(values):g}-{max(values):g})"
-
-
 def table(records: list[dict]) -> list[str]:
     faults: dict[str, list[dict]] = {}
     for record in records:
@@ -58,8 +53,8 @@ def table(records: list[dict]) -> list[str]:
     lines = [head + "".join(f" {call + ' s':>13s}" for call in calls)]
     for fault, runs in faults.items():
         line = (f"  {fault:34s} {len(runs):4d} {spread([r['outage_s'] for r in runs]):>14s} "
-                f"{spread([r['sipp_failed'] for r in runs]):>12s} "
-                f"{spread([r['sipp_calls'] - r['sipp_answered'] for r in runs]):>11s}")
+                f"{spread([r['sipp_failed'] for r in runs], None):>12s} "
+                f"{spread([r['sipp_calls'] - r['sipp_answered'] for r in runs], None):>11s}")
         for call in calls:
             after = [c["answered_after_s"] for r in runs for c in r["phones"]
                      if c["call"] == call]
@@ -97,9 +92,7 @@ def main() -> int:
     print("\n".join(table(records)))
     print("timeline per fault, seconds after the fault (from the nodes' journals):")
     print("\n".join(timelines(records)))
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "pbx_faults.json").write_text(json.dumps(records, indent=2))
+    print(f"records: {keep('pbx_faults', records).relative_to(ROOT)}")
     if failed_runs:
         print(f"{failed_runs} of {RUNS} runs had failing tests: figures are partial",
               file=sys.stderr)

@@ -15,11 +15,13 @@
    (bench/pbx_faults.py; BENCH_CLUSTER=0 leaves it and 6 out).
 6. Failover beside the stock agents, interleaved, on both cluster kinds
    (bench/failover_compare.py): table and plot in bench/results.
+
+Each run's records go to bench/results/bench-<UTC time>.json (and
+pbx_faults-<UTC time>.json), beside the earlier runs' (bench/figures.keep).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import statistics
@@ -33,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import asterisk_bench, failover_compare, pbx_faults, sync_bench  # noqa: E402
+from bench.figures import keep  # noqa: E402
 from tests.support.kamailio import KamailioSetup  # noqa: E402
 
 STOCK = "/usr/lib/ocf/resource.d/heartbeat/kamailio"
@@ -142,11 +145,9 @@ def main() -> int:
     print("\n".join(asterisk_bench.report(asterisk)))
     if sync:
         print("\n".join(sync_bench.report(sync)))
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps({"monitor": monitors, "imports": imports,
-                                                 "asterisk": asterisk, "sync": sync},
-                                                indent=2))
+    saved = keep("bench", {"monitor": monitors, "imports": imports, "asterisk": asterisk,
+                           "sync": sync})
+    print(f"records: {saved.relative_to(ROOT)}")
     sipserver = monitors["ocf:sipha:sipserver depth 0"]["wall_ratio_to_stock"]
     ours, stock = asterisk["ocf:sipha:asterisk"], asterisk["stock ocf:heartbeat:asterisk"]
     for name, ratio, target in (

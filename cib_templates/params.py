@@ -60,7 +60,10 @@ STASHED = "lrm://"
 
 
 class ParamError(Failure):
-    """The parameter file is wrong; the message names the key and the fix."""
+    """The parameter file is wrong; the message names the key and the fix.
+    Bad input, so the CLI's 2 (README "Exit codes")."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,8 @@ def load(path: str = DEFAULT_PATH) -> ClusterParams:
     except FileNotFoundError:
         raise ParamError(f"{path} does not exist; copy the documented example "
                          "(sip-ha cib example) there and edit it") from None
+    except OSError as err:  # a folder, no permission
+        raise ParamError(f"{path} cannot be read: {err.strerror}") from None
     params = parse(_toml(raw, path), path)
     exposed = inline_secrets(params)
     if exposed and mode & 0o077:

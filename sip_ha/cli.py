@@ -1,10 +1,11 @@
 """``sip-ha``: the operator command line (a thin layer over the library).
 
 Exit codes: 0 done (status: nothing needs attention); 1 the action failed
-(the message says why and what to do); 2 wrong usage; 3 refused by a safety
-check, nothing changed; 4 the change was requested but not seen complete in
-time; 5 status: something needs attention; 7 the cluster is not running on
-this node; 130 interrupted (Ctrl-C), the message says what is left.
+(the message says why and what to do); 2 wrong usage or bad input (options,
+the parameter file); 3 refused by a safety check, nothing changed; 4 the
+change was requested but not seen complete in time; 5 status: something
+needs attention; 7 the cluster is not running on this node; 130
+interrupted (Ctrl-C), the message says what is left.
 ``status --nagios`` gives the monitoring plugin codes instead (nagios.py).
 """
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
     from cib_templates.params import ClusterParams
     from sip_ha.corosync import Pending as TimingPending
+    from sip_ha.qdevice import NodeDevice
     from sip_ha.qdevice import Pending as DevicePending
     from sipha_runtime.run import Runner
 
@@ -121,7 +123,9 @@ def _read_status(params_path: str) -> Any:
     runner, params = tools.runner(60), _load(params_path)
     state = cluster.read(runner, params)
     local = corosync.local_name(runner)
-    return qdevice.attend(runner, params, corosync.attend(runner, params, state, local), local)
+    shown = corosync.cmapctl(runner, qdevice.HERE_ARGV, local, local)
+    state = corosync.attend(params, state, local, shown)
+    return qdevice.attend(runner, params, state, local, shown)
 
 
 def _status(params_path: str, output_as: str) -> None:
@@ -411,26 +415,28 @@ def cib_render(params_path: str, schema: str, schema_dir: str, as_pcs: bool,
                else render.to_text(root), nl=False)
 
 
-def _installable(runner: Runner, params: ClusterParams) -> ClusterParams:
+def _installable(runner: Runner, params: ClusterParams) -> tuple[ClusterParams, NodeDevice | None]:
     """PARAMS as diff and apply may install them now, saying so when that
-    differs from the file (sip_ha.qdevice.until_in_place)."""
+    differs from the file (sip_ha.qdevice.until_in_place), and this node's
+    quorum device if that read it."""
     from sip_ha import qdevice
 
-    params, held = qdevice.until_in_place(runner, params)
+    params, held, here = qdevice.until_in_place(runner, params)
     if held:
         click.echo(f"note: {held}", err=True)
-    return params
+    return params, here
 
 
-def _beside_the_cib(runner: Runner, params: ClusterParams,
-                    live: Any) -> tuple[TimingPending, DevicePending]:
+def _beside_the_cib(runner: Runner, params: ClusterParams, live: Any,
+                    here: NodeDevice | None) -> tuple[TimingPending, DevicePending]:
     """What diff and apply do besides the CIB: Corosync's timing and the
-    quorum device of LIVE's online nodes against PARAMS."""
+    quorum device of LIVE's online nodes against PARAMS (HERE: this node's
+    device, already read)."""
     from sip_ha import corosync, qdevice
 
     local = corosync.local_name(runner) if corosync.online(live) else None
     return (corosync.pending(runner, params.timings, live, local),
-            qdevice.pending(runner, params, live, local))
+            qdevice.pending(runner, params, live, local, here))
 
 
 @cib.command("diff")
@@ -446,11 +452,11 @@ def cib_diff(params_path: str, output_as: str) -> None:
     from sip_ha import tools
 
     runner, params = tools.runner(120), _load(params_path, agents=True)
-    params = _installable(runner, params)
+    params, here = _installable(runner, params)
     planned = cib_lib.plan(runner, params)
     changes = cib_lib.diff(planned.live, planned.new)
     foreign = cib_lib.foreign(planned.live, planned.new)
-    timing, device = _beside_the_cib(runner, params, planned.live)
+    timing, device = _beside_the_cib(runner, params, planned.live, here)
     if output_as == output.JSON:
         output.emit({"changed": bool(changes or timing.command or device.changed),
                      "changes": [{"section": section, "id": ident, "change": change}
@@ -494,7 +500,7 @@ def cib_apply(params_path: str, prune: bool) -> None:
     from sip_ha import corosync, history, qdevice, tools
 
     runner, params = tools.runner(360), _load(params_path, agents=True)
-    params = _installable(runner, params)
+    params, here = _installable(runner, params)
     planned = cib_lib.apply(runner, params, prune, progress=_progress)
     _warn(planned.warnings, params)
     changes = cib_lib.diff(planned.live, planned.new)
@@ -502,7 +508,7 @@ def cib_apply(params_path: str, prune: bool) -> None:
         history.record(f"configuration applied from {params_path}")
         click.echo(changes, nl=False)
         click.echo("applied")
-    timing, device = _beside_the_cib(runner, params, planned.live)
+    timing, device = _beside_the_cib(runner, params, planned.live, here)
     for line in timing.unread() + device.unread():
         click.echo(f"warning: {line}", err=True)
     if timing.command:

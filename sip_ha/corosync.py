@@ -38,6 +38,9 @@ NODELIST = "nodelist.node."
 # corosync-cmapctl PREFIX... lists every key under each prefix.
 CMAP_ARGV = [CMAPCTL, f"{RUNTIME}token", f"{RUNTIME}consensus", COEFFICIENT, NODELIST]
 LINE = re.compile(r"(\S+) \(\w+\) = (.*)")
+# What corosync-cmapctl showed on a node (cmapctl()): its output, and why it
+# could not be read (None: it was).
+Shown = tuple[str, str | None]
 _MEMBER = re.compile(r"nodelist\.node\.(\d+)\.")
 
 
@@ -86,10 +89,11 @@ def parse(text: str, node: str, timings: Timings) -> NodeTiming:
                       timings.corosync_consensus)
 
 
-def cmapctl(runner: Runner, argv: list[str], node: str, local: str) -> tuple[str, str | None]:
+def cmapctl(runner: Runner, argv: list[str], node: str, local: str) -> Shown:
     """corosync-cmapctl ARGV on NODE (over root ssh unless it is LOCAL): its
     output, and why it could not be read (None: it was).  It exits 1 with
-    nothing on stderr when no key has the prefixes asked for: none is set."""
+    nothing on stderr when no key has any of the prefixes asked for: none is
+    set (with keys under some of them it lists those and exits 0)."""
     try:
         result = runner.run(argv if node == local else tools.on_node(node, argv), timeout=15)
     except CommandError as err:
@@ -99,9 +103,14 @@ def cmapctl(runner: Runner, argv: list[str], node: str, local: str) -> tuple[str
     return result.stdout, None
 
 
-def read(runner: Runner, node: str, timings: Timings, local: str) -> NodeTiming:
-    text, error = cmapctl(runner, CMAP_ARGV, node, local)
+def reading(shown: Shown, node: str, timings: Timings) -> NodeTiming:
+    """NODE's timing from what corosync-cmapctl SHOWN there of CMAP_ARGV's keys."""
+    text, error = shown
     return NodeTiming(node, error=error) if error else parse(text, node, timings)
+
+
+def read(runner: Runner, node: str, timings: Timings, local: str) -> NodeTiming:
+    return reading(cmapctl(runner, CMAP_ARGV, node, local), node, timings)
 
 
 def local_name(runner: Runner) -> str:
@@ -144,15 +153,16 @@ def denied(error: str | None) -> bool:
     return error is not None and ACCESS_DENIED in error
 
 
-def attend(runner: Runner, params: ClusterParams, state: ClusterState,
-           local: str | None = None) -> ClusterState:
-    """STATE with a note of attention when this node's Corosync runs other
-    timing than PARAMS, or could not be read.  This node only: no ssh, so a
+def attend(params: ClusterParams, state: ClusterState, local: str,
+           shown: Shown) -> ClusterState:
+    """STATE with a note of attention when this node's (LOCAL's) Corosync runs
+    other timing than PARAMS, or could not be read; SHOWN: what
+    corosync-cmapctl showed here (status reads it once with the quorum
+    device: sip_ha.qdevice.HERE_ARGV).  This node only: no ssh, so a
     monitoring check (run on every node, as a haclient user) answers in time.
     Such a user may not read Corosync at all: then there is nothing to say
     (root's status and cib diff check it)."""
-    name = local or local_name(runner)
-    found = read(runner, name, params.timings, name)
+    found = reading(shown, local, params.timings)
     if denied(found.error):
         return state
     return replace(state, attention=(*state.attention, *notes([found], params.timings)))

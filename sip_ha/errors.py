@@ -1,7 +1,8 @@
 """Errors of the operator library; each carries the exit code the CLI uses.
 
-Exit codes: 0 done; 1 the action failed; 2 wrong usage; 3 refused by a
-safety check (nothing was changed); 4 the change was made but its outcome
+Exit codes: 0 done; 1 the action failed; 2 wrong usage or bad input
+(options, the parameter file: cib_templates.params.ParamError); 3 refused by
+a safety check (nothing was changed); 4 the change was made but its outcome
 was not seen before the deadline; 7 the cluster is not running on this
 node; 130 interrupted (Ctrl-C), the message says what is left.
 """
@@ -15,6 +16,13 @@ class SipHaError(Failure):
     """A sentence that says what went wrong and what to do."""
 
     exit_code = 1
+
+
+class BadUsage(SipHaError):
+    """An option names what is not there (a service the parameter file
+    lacks), or one is needed: wrong usage, nothing was run."""
+
+    exit_code = 2
 
 
 class Refused(SipHaError):

@@ -24,7 +24,7 @@ from cib_templates.render import (
     sync_resource,
 )
 from sip_ha import cluster, tools
-from sip_ha.errors import Interrupted, Refused, SipHaError, TimedOut
+from sip_ha.errors import BadUsage, Interrupted, Refused, TimedOut
 from sip_ha.interrupt import shielded
 from sipha_runtime.errors import Failure
 
@@ -134,12 +134,12 @@ def _find(params: ClusterParams, name: str | None) -> Service:
         if len(params.services) == 1:
             return params.services[0]
         names = ", ".join(s.name for s in params.services)
-        raise SipHaError(f"the cluster runs several services ({names}): name one with --service")
+        raise BadUsage(f"the cluster runs several services ({names}): name one with --service")
     for service in params.services:
         if service.name == name:
             return service
     names = ", ".join(s.name for s in params.services)
-    raise SipHaError(f"there is no service {name!r} in the parameter file (known: {names})")
+    raise BadUsage(f"there is no service {name!r} in the parameter file (known: {names})")
 
 
 def _quiet(_message: str) -> None:

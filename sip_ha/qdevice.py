@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 PREFIX = "quorum.device."
 CMAP_ARGV = [corosync.CMAPCTL, PREFIX]
+# What status reads of this node, in one corosync-cmapctl run: Corosync's
+# timing (sip_ha.corosync) and the quorum device.
+HERE_ARGV = [*corosync.CMAP_ARGV, PREFIX]
 QUORUMTOOL = "/usr/sbin/corosync-quorumtool"
 QUORUM_ARGV = [QUORUMTOOL, "-s"]
 # corosync-qdevice's own defaults, for keys corosync.conf leaves out.
@@ -121,32 +124,39 @@ def _differences(keys: dict[str, str], wanted: Wanted) -> tuple[str, ...]:
                  for key, value in wanted.items().items() if running.get(key) != value)
 
 
-def read(runner: Runner, node: str, wanted: Wanted, local: str) -> NodeDevice:
-    text, error = corosync.cmapctl(runner, CMAP_ARGV, node, local)
+def reading(shown: corosync.Shown, node: str, wanted: Wanted) -> NodeDevice:
+    """NODE's device from what corosync-cmapctl SHOWN there of PREFIX's keys."""
+    text, error = shown
     return NodeDevice(node, {}, error=error) if error else parse(text, node, wanted)
+
+
+def read(runner: Runner, node: str, wanted: Wanted, local: str) -> NodeDevice:
+    return reading(corosync.cmapctl(runner, CMAP_ARGV, node, local), node, wanted)
 
 
 # read()'s name for the node sip-ha runs on, where it needs no other.
 HERE = "this node"
 
 
-def until_in_place(runner: Runner, params: ClusterParams) -> tuple[ClusterParams, str | None]:
-    """PARAMS as they may be installed now, and a line saying why when that
-    is not as written: a fencing delay the file left to the device's
-    default stays the two-node one until this node's Corosync runs the
-    device the file names.  Before the operator's one-time steps (or after
-    a move, which brings two_node back) the cluster has no third vote, and
-    no delay would let a cut link fence both nodes."""
+def until_in_place(runner: Runner, params: ClusterParams
+                   ) -> tuple[ClusterParams, str | None, NodeDevice | None]:
+    """PARAMS as they may be installed now, a line saying why when that is
+    not as written, and this node's device when it was read (for pending()).
+    A fencing delay the file left to the device's default stays the
+    two-node one until this node's Corosync runs the device the file names.
+    Before the operator's one-time steps (or after a move, which brings
+    two_node back) the cluster has no third vote, and no delay would let a
+    cut link fence both nodes."""
     if not params.fencing_delay_from_device:
-        return params, None
+        return params, None, None
     found = read(runner, HERE, Wanted.of(params), HERE)
     if found.error is None and found.configured and found.host == params.quorum_device:
-        return params, None
+        return params, None, found
     delay = Timings().fencing_delay
     return (replace(params, timings=replace(params.timings, fencing_delay=delay)),
             f"fencing_delay stays {delay} until the quorum device on {params.quorum_device} "
             "is in place (then 'sip-ha cib apply' again sets it to "
-            f"{qdevice.FENCING_DELAY})")
+            f"{qdevice.FENCING_DELAY})", found)
 
 
 def update_argv(wanted: Wanted) -> list[str]:
@@ -212,13 +222,16 @@ class Pending:
 
 
 def pending(runner: Runner, params: ClusterParams, live: etree._Element,
-            local: str | None = None) -> Pending:
-    """What the online nodes of the LIVE CIB run against PARAMS."""
+            local: str | None = None, here: NodeDevice | None = None) -> Pending:
+    """What the online nodes of the LIVE CIB run against PARAMS; HERE: this
+    node's device as until_in_place() read it, not read again (the fencing
+    delay it may change is not part of Wanted)."""
     wanted = Wanted.of(params)
     nodes = corosync.online(live)
     if nodes and local is None:
         local = corosync.local_name(runner)
-    found = tuple(read(runner, node, wanted, local or "") for node in nodes)
+    found = tuple(replace(here, node=node) if here is not None and node == local
+                  else read(runner, node, wanted, local or "") for node in nodes)
     devices = [item for item in found if item.configured]
     command, steps = None, []
     if wanted.host is not None and any(item.differs for item in found):
@@ -296,23 +309,23 @@ def notes(found: NodeDevice, wanted: Wanted, vote: str | None = None) -> list[st
     return lines
 
 
-def attend(runner: Runner, params: ClusterParams, state: ClusterState,
-           local: str | None = None) -> ClusterState:
-    """STATE with notes of attention when this node's quorum device differs
-    from PARAMS or does not vote.  This node only (see corosync.attend)."""
-    name = local or corosync.local_name(runner)
+def attend(runner: Runner, params: ClusterParams, state: ClusterState, local: str,
+           shown: corosync.Shown) -> ClusterState:
+    """STATE with notes of attention when this node's (LOCAL's) quorum device
+    differs from PARAMS or does not vote; SHOWN: what corosync-cmapctl showed
+    here (HERE_ARGV).  This node only (see corosync.attend)."""
     wanted = Wanted.of(params)
-    found = read(runner, name, wanted, name)
+    found = reading(shown, local, wanted)
     if corosync.denied(found.error):
         return state
     vote = None
     if found.configured:
         try:
-            shown = runner.run(QUORUM_ARGV, timeout=15)
+            members = runner.run(QUORUM_ARGV, timeout=15)
         except CommandError as err:
             vote = f"could not run corosync-quorumtool: {err.reason}"
         else:
             # 2: this node has no quorum; the membership is shown all the same.
-            vote = (voting(shown.stdout) if shown.returncode in (0, 2)
-                    else f"corosync-quorumtool: {shown.summary()}")
+            vote = (voting(members.stdout) if members.returncode in (0, 2)
+                    else f"corosync-quorumtool: {members.summary()}")
     return replace(state, attention=(*state.attention, *notes(found, wanted, vote)))

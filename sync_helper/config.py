@@ -167,6 +167,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"configuration {path} cannot be read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"configuration {path}: arrays or tables nested too deeply") from None
     except UnicodeDecodeError as exc:
         line = exc.object[:exc.start].count(b"\n") + 1
         raise ConfigError(f"configuration {path} is not UTF-8 text "

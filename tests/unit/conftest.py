@@ -27,7 +27,8 @@ def use(monkeypatch: pytest.MonkeyPatch):
         # and test_qdevice.py.
         monkeypatch.setattr("sip_ha.corosync.local_name", lambda runner: "node1")
         monkeypatch.setattr("sip_ha.corosync.survey", lambda *args, **kwargs: ())
-        monkeypatch.setattr("sip_ha.corosync.attend", lambda runner, params, state, local: state)
+        monkeypatch.setattr("sip_ha.corosync.cmapctl", lambda runner, argv, node, local: ("", None))
+        monkeypatch.setattr("sip_ha.corosync.attend", lambda params, state, local, shown: state)
         no_device_work(monkeypatch)
         return fake
     return install
@@ -37,9 +38,9 @@ def no_device_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """The cluster runs the quorum device the parameter file describes."""
     from sip_ha import qdevice
 
-    monkeypatch.setattr(qdevice, "attend", lambda runner, params, state, local: state)
-    monkeypatch.setattr(qdevice, "pending", lambda runner, params, live, local: qdevice.Pending(
-        qdevice.Wanted.of(params), None, [], ()))
+    monkeypatch.setattr(qdevice, "attend", lambda runner, params, state, local, shown: state)
+    monkeypatch.setattr(qdevice, "pending", lambda runner, params, live, local, here: (
+        qdevice.Pending(qdevice.Wanted.of(params), None, [], ())))
 
 
 def _stderr_apart_as_in_click_8_2() -> None:

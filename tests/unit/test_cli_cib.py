@@ -185,7 +185,7 @@ def test_render_command_errors(tmp_path: Path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[cluster]\nnodes = ['node1']\n")
     result = CliRunner().invoke(cli, ["cib", "render", "--params", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "[cluster] nodes: list at least two nodes" in result.output
     result = CliRunner().invoke(cli, ["cib", "render", "--params", EXAMPLE,
                                       "--schema-dir", str(tmp_path)])
@@ -207,13 +207,13 @@ EXAMPLE_TEXT = Path(EXAMPLE).read_text()
     EXAMPLE_TEXT.replace("migration_threshold = 1", "migration_threshold = -5").encode(),
 ], ids=["not-utf8", "deep", "nul", "control", "dash-node", "shell-ip", "score", "threshold"])
 @pytest.mark.pacemaker_tools
-def test_bad_parameter_files_are_one_line_and_exit_1(tmp_path: Path, content: bytes):
+def test_bad_parameter_files_are_one_line_and_exit_2(tmp_path: Path, content: bytes):
     bad = tmp_path / "bad.toml"
     bad.write_bytes(content)
     bad.chmod(0o600)
     result = CliRunner().invoke(cli, ["cib", "render", "--no-verify", "--params", str(bad)])
     assert isinstance(result.exception, SystemExit), result.exception
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.startswith(f"sip-ha: {bad}")
     assert result.stderr.count("\n") == 1, result.stderr
@@ -417,7 +417,7 @@ def test_copy_config_command_sends_a_parameter_file_with_secrets_apart(
     assert fake.finished()
     with_secret.chmod(0o644)
     result = CliRunner().invoke(cli, ["copy-config", "--params", str(with_secret)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr == (f"sip-ha: {with_secret} holds secrets ([[fencing]] fence-node1 "
                              "options passwd) and its mode 0644 lets group or others at "
                              f"them: chmod 600 {with_secret} (or point at them: "
@@ -476,7 +476,7 @@ def test_an_option_the_agent_would_refuse_is_refused_before_the_cib(
     monkeypatch.setattr(tools, "runner", lambda seconds: fake)
     result = CliRunner().invoke(cli, ["cib", command, "--params", str(bad),
                                       *(["--no-verify"] if command == "render" else [])])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("sip-ha: [[service]] pbx options: parameter "
                                     f"{option}"), result.stderr

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from cib_templates import params, render
 from sip_ha import cluster, failover, tools
 from sip_ha.cli import cli
-from sip_ha.errors import Refused
+from sip_ha.errors import Refused, SipHaError
 from tests.support.fake_runner import ANY, FakeRunner, done
 from tests.support.fake_sip import FakeSip, reply
 from tests.support.scheduler import Simulation
@@ -424,7 +424,7 @@ def test_pcs_failure_is_a_sentence(states):
     fake = FakeRunner([(CRM_MON, done(states["node1-ready"])),
                        (MOVE, done(returncode=1, stderr="Error: resource is unmanaged\n")),
                        (CLEAR, done())])
-    with pytest.raises(failover.SipHaError,
+    with pytest.raises(SipHaError,
                        match="could not move pbx to node1: Error: resource is unmanaged"):
         failover.failback(fake, params.load(EXAMPLE))
     assert fake.finished()

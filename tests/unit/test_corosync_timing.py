@@ -11,8 +11,9 @@ import pytest
 from lxml import etree
 
 from cib_templates import params, render, totem
-from sip_ha import cluster, corosync, tools
+from sip_ha import cluster, corosync, qdevice, tools
 from sip_ha.errors import SipHaError
+from sipha_runtime.run import Completed
 from tests.support.fake_runner import FakeRunner, done
 
 EXAMPLE = Path(params.__file__).parent / "example.toml"
@@ -171,26 +172,29 @@ def state(*nodes: tuple[str, bool]) -> cluster.ClusterState:
         attention=("already here",))
 
 
-def test_status_reads_this_node_only():
-    """No ssh: status runs on every node, also as a haclient user without
-    root's key, within a monitoring plugin's deadline."""
-    fake = FakeRunner([(NAME, done("node1\n")), (CMAP, done(cmap(3000, 3600)))])
-    seen = corosync.attend(fake, load(), state(("node1", True), ("node2", True)))
+def here(answer: Completed) -> corosync.Shown:
+    """What status's one corosync-cmapctl run on node1 shows (ANSWER)."""
+    fake = FakeRunner([(qdevice.HERE_ARGV, answer)])
+    shown = corosync.cmapctl(fake, qdevice.HERE_ARGV, "node1", "node1")
     assert fake.finished()
+    return shown
+
+
+def test_status_notes_this_nodes_timing():
+    seen = corosync.attend(load(), state(("node1", True), ("node2", True)), "node1",
+                           here(done(cmap(3000, 3600))))
     assert seen.attention[0] == "already here"
     assert [note.split(";")[0] for note in seen.attention[1:]] == [
         "node1 runs Corosync token 3000 ms, consensus 3600 ms"]
-    fake = FakeRunner([(CMAP, done(cmap(1000, 1200)))])
-    seen = corosync.attend(fake, load(), state(("node1", True), ("node2", True)),
-                           local="node1")
-    assert fake.finished()
+    seen = corosync.attend(load(), state(("node1", True), ("node2", True)), "node1",
+                           here(done(cmap(1000, 1200))))
     assert seen.attention == ("already here",)
 
 
 def test_status_says_when_it_cannot_read_this_nodes_timing():
-    fake = FakeRunner([(CMAP, done(returncode=1, stderr="Failed to initialize the cmap "
-                                                        "API. Error CS_ERR_LIBRARY\n"))])
-    seen = corosync.attend(fake, load(), state(("node1", True)), local="node1")
+    shown = here(done(returncode=1, stderr="Failed to initialize the cmap API. Error "
+                                           "CS_ERR_LIBRARY\n"))
+    seen = corosync.attend(load(), state(("node1", True)), "node1", shown)
     assert seen.attention[1:] == (
         "could not read Corosync's timing on node1: Failed to initialize the cmap API. "
         "Error CS_ERR_LIBRARY",)
@@ -199,10 +203,9 @@ def test_status_says_when_it_cannot_read_this_nodes_timing():
 def test_a_user_corosync_does_not_let_in_gets_no_note():
     """A monitoring check as a haclient user: Corosync's IPC refuses it (so
     a real node answers such a user); root's status and cib diff check."""
-    fake = FakeRunner([(CMAP, done(returncode=1, stderr="Failed to initialize the cmap "
-                                                        "API. Error CS_ERR_ACCESS\n"))])
-    seen = corosync.attend(fake, load(), state(("node1", True)), local="node1")
-    assert fake.finished()
+    shown = here(done(returncode=1, stderr="Failed to initialize the cmap API. Error "
+                                           "CS_ERR_ACCESS\n"))
+    seen = corosync.attend(load(), state(("node1", True)), "node1", shown)
     assert seen.attention == ("already here",)
 
 
@@ -334,9 +337,10 @@ def test_status_says_when_this_node_runs_other_timing(tmp_path: Path, cli_on_nod
     healthy(sim, "node1")
     healthy(sim, "node2")
     sim.settle()
-    # node2 online and not asked: no ssh from status (nor --nagios)
+    # node2 online and not asked: no ssh from status (nor --nagios); this
+    # node's timing and quorum device in one corosync-cmapctl run
     steps = [(cluster.CRM_MON_ARGV, done(sim.crm_mon())), (NAME, done("node1\n")),
-             (CMAP, done(cmap(3000, 3600)))]
+             (qdevice.HERE_ARGV, done(cmap(3000, 3600)))]
     cli_on_node1(FakeRunner(list(steps)))
     result = invoke("status")
     assert result.exit_code == 5, result.output
@@ -350,7 +354,7 @@ def test_status_says_when_this_node_runs_other_timing(tmp_path: Path, cli_on_nod
         "node1 runs Corosync token 3000 ms, consensus 3600 ms; the parameter file says "
         "1000 ms and 1200 ms: run 'sip-ha cib apply' (it runs '/usr/sbin/pcs cluster config "
         "update totem token=1000 consensus=1200')"]
-    steps[2] = (CMAP, done(cmap(1000, 1200)))
+    steps[2] = (qdevice.HERE_ARGV, done(cmap(1000, 1200)))
     fake = cli_on_node1(FakeRunner(list(steps)))
     assert invoke("status").exit_code == 0
     assert fake.finished()

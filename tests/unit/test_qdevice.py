@@ -18,7 +18,7 @@ from sip_ha import qdevice as device
 from sip_ha.errors import SipHaError
 from sipha_runtime import local_addresses
 from tests.support.fake_runner import FakeRunner, done
-from tests.unit.test_corosync_timing import LIVE, state
+from tests.unit.test_corosync_timing import LIVE, here, state
 
 EXAMPLE = Path(params.__file__).parent / "example.toml"
 THREE = Path(__file__).parent / "data" / "three-nodes.toml"
@@ -135,7 +135,7 @@ def test_the_device_is_a_third_machine(host: str, message: str):
 
 
 def test_a_bad_value_is_one_line_and_the_parameter_files_exit_code(tmp_path: Path):
-    """1, as every parameter file error (test_cli_cib.test_render_command_errors)."""
+    """2, as every parameter file error (test_cli_bad_params.py)."""
     from click.testing import CliRunner
 
     from sip_ha.cli import cli
@@ -145,7 +145,7 @@ def test_a_bad_value_is_one_line_and_the_parameter_files_exit_code(tmp_path: Pat
     path = tmp_path / "cluster.toml"
     path.write_text(text)
     result = CliRunner().invoke(cli, ["cib", "render", "--params", str(path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr == (f"sip-ha: {path} [cluster] quorum_device: 'a b' is not an IPv4 "
                              "or IPv6 address or a host name (the machine that runs "
                              "corosync-qnetd)\n")
@@ -324,54 +324,54 @@ def helper_here(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def test_status_says_when_the_heuristic_is_not_installed(helper_here: Path):
-    fake = FakeRunner([(CMAP, done(cmap())), (QUORUM, done(quorumtool("A,V,NMW")))])
-    assert device.attend(fake, load(), state(("node1", True)), "node1").attention == (
-        "already here",)
+    fake = FakeRunner([(QUORUM, done(quorumtool("A,V,NMW")))])
+    assert device.attend(fake, load(), state(("node1", True)), "node1",
+                         here(done(cmap()))).attention == ("already here",)
     helper_here.unlink()
-    fake = FakeRunner([(CMAP, done(cmap())), (QUORUM, done(quorumtool("A,V,NMW")))])
-    assert device.attend(fake, load(), state(("node1", True)), "node1").attention[1:] == (
+    fake = FakeRunner([(QUORUM, done(quorumtool("A,V,NMW")))])
+    assert device.attend(fake, load(), state(("node1", True)), "node1",
+                         here(done(cmap()))).attention[1:] == (
         f"the quorum device's heuristic {qdevice.HOLDS_ADDRESS} is not installed on node1: "
         "in a split where both nodes reach the qnetd this one cannot win it ('sip-ha "
         "install-agents' or the Debian package puts it there)",)
 
 
 def test_status_warns_of_a_device_that_does_not_vote(helper_here: Path):
-    fake = FakeRunner([(CMAP, done(cmap())), (QUORUM, done(quorumtool("A,NV,NMW")))])
-    seen = device.attend(fake, load(), state(("node1", True), ("node2", True)), "node1")
+    fake = FakeRunner([(QUORUM, done(quorumtool("A,NV,NMW")))])
+    seen = device.attend(fake, load(), state(("node1", True), ("node2", True)), "node1",
+                         here(done(cmap())))
     assert fake.finished()
     assert seen.attention[1:] == (
         f"the quorum device (host {HOST}) does not vote on node1: its corosync-qdevice casts "
         "no vote (not connected to the qnetd?); losing a node now can leave this one without "
         "quorum, stopping its services",)
     # Not quorate: corosync-quorumtool exits 2 and shows the members all the same.
-    fake = FakeRunner([(CMAP, done(cmap())), (QUORUM, done(quorumtool("A,V,NMW"),
-                                                            returncode=2))])
-    assert device.attend(fake, load(), state(("node1", True)), "node1").attention == (
-        "already here",)
+    fake = FakeRunner([(QUORUM, done(quorumtool("A,V,NMW"), returncode=2))])
+    assert device.attend(fake, load(), state(("node1", True)), "node1",
+                         here(done(cmap()))).attention == ("already here",)
 
 
 def test_status_names_a_device_that_differs_and_reads_no_votes_without_one():
-    fake = FakeRunner([(CMAP, read(""))])
-    seen = device.attend(fake, load(), state(("node1", True)), "node1")
-    assert fake.finished()
+    fake = FakeRunner([])  # no corosync-quorumtool without a device
+    seen = device.attend(fake, load(), state(("node1", True)), "node1", here(read("")))
     assert seen.attention[1:] == (
         f"node1 has no quorum device; the parameter file names {HOST}: run 'sip-ha cib "
         "apply' (it says what it runs or what to do)",)
-    fake = FakeRunner([(CMAP, read(""))])
-    assert device.attend(fake, load({}), state(("node1", True)), "node1").attention == (
-        "already here",)
-    fake = FakeRunner([(CMAP, done(returncode=1, stderr="Failed to initialize the cmap API. "
-                                                        "Error CS_ERR_LIBRARY\n"))])
-    assert device.attend(fake, load({}), state(("node1", True)), "node1").attention[1:] == (
+    assert device.attend(fake, load({}), state(("node1", True)), "node1",
+                         here(read(""))).attention == ("already here",)
+    shown = here(done(returncode=1, stderr="Failed to initialize the cmap API. Error "
+                                           "CS_ERR_LIBRARY\n"))
+    assert device.attend(fake, load({}), state(("node1", True)), "node1",
+                         shown).attention[1:] == (
         "could not read the quorum device on node1: Failed to initialize the cmap API. Error "
         "CS_ERR_LIBRARY",)
     # A haclient monitoring user, whom Corosync does not let in: no note, and
     # no corosync-quorumtool run either.
-    fake = FakeRunner([(CMAP, done(returncode=1, stderr="Failed to initialize the cmap API. "
-                                                        "Error CS_ERR_ACCESS\n"))])
-    assert device.attend(fake, load(), state(("node1", True)), "node1").attention == (
-        "already here",)
-    assert fake.finished()
+    shown = here(done(returncode=1, stderr="Failed to initialize the cmap API. Error "
+                                           "CS_ERR_ACCESS\n"))
+    assert device.attend(fake, load(), state(("node1", True)), "node1",
+                         shown).attention == ("already here",)
+    assert fake.calls == []
 
 
 # -- the command line ------------------------------------------------------------------
@@ -406,7 +406,8 @@ def invoke(*args: str):
 def cib_steps(answers: list) -> list:
     """What diff and apply run: this node's device first (whether the
     device's fencing delay may hold yet), the live CIB (its delay: 0 with
-    the device, the two-node 5s without), then every node's device."""
+    the device, the two-node 5s without), then every other node's device
+    (this node's is not read again)."""
     from tests.unit.test_cli_cib import QUERY, VERIFY, real
     from tests.unit.test_corosync_timing import up_to_date
 
@@ -415,7 +416,7 @@ def cib_steps(answers: list) -> list:
     if answers[0]:
         live = live.replace('value="5s"', 'value="0"', 1)
     return [(CMAP, read(answers[0])), (QUERY, done(live)), (VERIFY, real),
-            (CMAP, read(answers[0])), (tools.on_node("node2", CMAP), read(answers[1]))]
+            (tools.on_node("node2", CMAP), read(answers[1]))]
 
 
 @pytest.mark.pacemaker_tools
@@ -424,6 +425,7 @@ def test_cib_diff_and_apply_change_an_existing_device(on_node1):
     result = invoke("cib", "diff", *where)
     assert result.exit_code == 0, result.output
     assert fake.finished()
+    assert [argv for argv in fake.calls if argv[0] == corosync.CMAPCTL] == [CMAP]  # once here
     assert result.stdout == (
         "node1 runs another quorum device: timeout 10000 (the file: 1250)\n"
         "node2 runs another quorum device: timeout 10000 (the file: 1250)\n"
@@ -434,6 +436,7 @@ def test_cib_diff_and_apply_change_an_existing_device(on_node1):
     result = invoke("cib", "apply", *where)
     assert result.exit_code == 0, result.output
     assert fake.finished()
+    assert [argv for argv in fake.calls if argv[0] == corosync.CMAPCTL] == [CMAP]
     assert result.stdout == (
         "node1 runs another quorum device: timeout 10000 (the file: 1250)\n"
         f"quorum device: {HOST}, timeout 1250 ms, sync_timeout 3000 ms, heuristic set on "
@@ -442,6 +445,33 @@ def test_cib_diff_and_apply_change_an_existing_device(on_node1):
     result = invoke("cib", "apply", *where)
     assert (result.exit_code, result.stdout) == (0, "the cluster already runs this "
                                                     "configuration\n")
+
+
+@pytest.mark.pacemaker_tools
+def test_status_reads_this_nodes_corosync_once(on_node1, helper_here: Path, tmp_path: Path):
+    """Corosync's timing and the quorum device from one corosync-cmapctl run
+    here (no ssh: status is also the monitoring check)."""
+    from cib_templates import render
+    from sip_ha import cluster
+    from tests.support.scheduler import Simulation
+    from tests.unit.test_cli_moves import healthy
+    from tests.unit.test_corosync_timing import cmap as timing
+
+    fake, where = on_node1(FakeRunner([]))
+    sim = Simulation(render.render(params.load(where[1])).getroot(), tmp_path)
+    healthy(sim, "node1")
+    healthy(sim, "node2")
+    sim.settle()
+    for nagios in ([], ["--nagios"]):
+        fake, where = on_node1(FakeRunner([
+            (cluster.CRM_MON_ARGV, done(sim.crm_mon())),
+            (device.HERE_ARGV, done(timing(1000, 1200) + cmap())),
+            (QUORUM, done(quorumtool("A,V,NMW")))]))
+        result = invoke("status", *where, *nagios)
+        assert result.exit_code == 0, result.output
+        assert fake.finished()
+        assert [argv for argv in fake.calls if argv[0] == corosync.CMAPCTL] == [
+            device.HERE_ARGV]
 
 
 @pytest.mark.pacemaker_tools
@@ -483,20 +513,22 @@ def test_the_devices_fencing_delay_waits_for_the_device():
     # two-node delay, and the line that says so.
     for answer in ("", cmap(host="old-qnetd.example.org")):
         fake = FakeRunner([(CMAP, read(answer))])
-        held, line = device.until_in_place(fake, p)
+        held, line, found = device.until_in_place(fake, p)
         assert fake.finished()
         assert held.timings.fencing_delay == "5s" and line is not None and "5s" in line
+        assert found == device.parse(answer, device.HERE, device.Wanted.of(p))
         assert held.timings.corosync_token == p.timings.corosync_token
     fake = FakeRunner([(CMAP, done(returncode=1, stderr="Failed to initialize the cmap API. "
                                                         "Error CS_ERR_ACCESS\n"))])
     assert device.until_in_place(fake, p)[0].timings.fencing_delay == "5s"
     # In place: the device's 0.
     fake = FakeRunner([(CMAP, read(cmap()))])
-    assert device.until_in_place(fake, p) == (p, None)
+    assert device.until_in_place(fake, p) == (p, None, device.parse(cmap(), device.HERE,
+                                                                    device.Wanted.of(p)))
     # A delay the file sets is the file's; no device named: nothing to ask.
     for written in (load(fencing_delay="0"), load(fencing_delay="2s"), load({})):
         assert not written.fencing_delay_from_device
-        assert device.until_in_place(FakeRunner([]), written) == (written, None)
+        assert device.until_in_place(FakeRunner([]), written) == (written, None, None)
 
 
 def test_render_warns_of_a_fencing_delay_with_a_device(tmp_path: Path):

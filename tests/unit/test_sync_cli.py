@@ -22,6 +22,15 @@ def test_unreadable_configuration_exits_2(tmp_path: Path,
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_a_configuration_nested_too_deeply_exits_2_with_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "sync.toml"
+    path.write_text("a = " + "[" * 3000 + "]" * 3000 + "\n")
+    assert main(["-c", str(path), "role"]) == 2
+    assert capsys.readouterr().err == (f"error: configuration {path}: arrays or tables "
+                                       "nested too deeply\n")
+
+
 def test_missing_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = config(tmp_path, tmp_path / "gone")
     assert main(["-c", str(path), "push", str(tmp_path / "gone" / "x")]) == 2
