@@ -596,6 +596,14 @@ def reload(cfg: AsteriskConfig, ctx: Context) -> OCFCode:
     return OCFCode.SUCCESS
 
 
+def notify(_cfg: AsteriskConfig, _ctx: Context) -> OCFCode:
+    """Nothing to do; kept for a clone still configured with notify=true (a
+    CIB rendered before the clone lost it): Pacemaker blocks a transition on
+    a failed notification and schedules the same one again, so an
+    unimplemented notify would stop every move of the role."""
+    return OCFCode.SUCCESS
+
+
 AGENT = Agent(
     "asterisk",
     version="1.0",
@@ -603,7 +611,7 @@ AGENT = Agent(
     longdesc=__doc__.split("\n\n", 1)[1].strip().replace("\n", " "),
     config=AsteriskConfig,
     handlers={"start": start, "stop": stop, "monitor": monitor, "promote": promote,
-              "demote": demote, "reload": reload},
+              "demote": demote, "reload": reload, "notify": notify},
     operations=(
         Operation("start", timeout=60),
         Operation("stop", timeout=60),

@@ -99,10 +99,17 @@ def _stored_metadata(name: str, libdir: str | None) -> str:
 def _metadata_text(stored: str) -> str:
     # Pacemaker's controller asks for the meta-data before every start (the
     # agent may have been updated): on a failover's path, so no imports.
+    # Without the stored copy (a venv rebuilt for another Python moves it)
+    # the agent's own answer below, slower but never a traceback.
     return ('if sys.argv[1:] == ["meta-data"]:  # stored: asked before every start\n'
-            f"    with open({stored!r}, 'rb') as stored:\n"
-            "        sys.stdout.buffer.write(stored.read())\n"
-            "    sys.exit(0)\n")
+            "    try:\n"
+            f"        with open({stored!r}, 'rb') as stored:\n"
+            "            text = stored.read()\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "    else:\n"
+            "        sys.stdout.buffer.write(text)\n"
+            "        sys.exit(0)\n")
 
 
 def helper_text(python: str, libdir: str | None = None, marker: str = MARKER) -> str:

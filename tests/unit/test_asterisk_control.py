@@ -385,6 +385,15 @@ def test_the_ami_secret_file_is_checked_like_a_password_file(
     assert reason in capsys.readouterr().err
 
 
+def test_a_clone_still_configured_with_notify_is_not_failed(installed: dict[str, str]):
+    """A CIB from before the clone lost notify=true: a failed notification
+    would block the move (crm_simulate shows the demote never runs)."""
+    env = {**installed, "OCF_RESKEY_CRM_meta_notify_type": "pre",
+           "OCF_RESKEY_CRM_meta_notify_operation": "demote"}
+    assert asterisk.AGENT.dispatch("notify", env) == OCFCode.SUCCESS
+    assert 'action name="notify"' not in asterisk.AGENT.metadata()  # not offered to pcs
+
+
 def test_the_deprecated_ami_secret_still_works_with_a_warning(
         installed: dict[str, str], capsys: pytest.CaptureFixture[str]):
     env = {**installed, "OCF_RESKEY_ami_secret_file": "", "OCF_RESKEY_ami_secret": "s3cret"}

@@ -172,3 +172,24 @@ def test_meta_data_is_served_stored_without_the_code(tmp_path: Path, name: str):
     meta = subprocess.run([str(shim), "meta-data"], capture_output=True, text=True, check=False)
     assert meta.returncode == 0, meta.stderr
     assert meta.stdout == stored.read_text()
+
+
+
+def test_meta_data_without_the_stored_copy_is_the_agents_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The stored copy moved (a venv rebuilt for another Python): the shim
+    answers slower, from the agent, never with a traceback."""
+    expected = {name: Path(installer.metadata_file(name, installer.code_root())).read_text()
+                for name in installer.AGENTS}
+    monkeypatch.setattr(installer, "metadata_file",
+                        lambda name, root: str(tmp_path / "gone" / f"{name}.xml"))
+    files = installer.shims(str(tmp_path), sys.executable, str(tmp_path / "alerts"))
+    for name in ("asterisk", "service-ip"):  # a lean shim and a plain one
+        shim = tmp_path / "resource.d" / "sipha" / name
+        shim.parent.mkdir(parents=True, exist_ok=True)
+        shim.write_text(files[str(shim)])
+        shim.chmod(0o755)
+        meta = subprocess.run([str(shim), "meta-data"], capture_output=True, text=True,
+                              check=False)
+        assert meta.returncode == 0, meta.stderr
+        assert meta.stdout == expected[name]
