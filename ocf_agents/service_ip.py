@@ -345,16 +345,21 @@ def _targets(state: State, links: list[dict[str, Any]]) -> list[Any]:
     return targets
 
 
-def _announce(cfg: ServiceIpConfig, ctx: Context, state: State,
-              links: list[dict[str, Any]]) -> None:
+def _announce_first(state: State, links: list[dict[str, Any]]) -> list[Any]:
+    """The first announcement round, at once; what it announced."""
     from ocf_agents.clients import announce
 
     targets = _targets(state, links)
-    if not targets:
-        return
-    announce.announce(targets, 1, 0)
+    if targets:
+        announce.announce(targets, 1, 0)
+    return targets
+
+
+def _announce_rest(cfg: ServiceIpConfig, ctx: Context, state: State, targets: list[Any]) -> None:
+    from ocf_agents.clients import announce
+
     rest = cfg.arp_count - 1
-    if rest <= 0:
+    if not targets or rest <= 0:
         return
     if cfg.arp_background:
         pid = announce.announce_in_background(targets, rest, cfg.arp_interval)
@@ -524,9 +529,9 @@ def start(cfg: ServiceIpConfig, ctx: Context) -> OCFCode:
             state.save()
         ip.add_address(p.ip, p.prefix, p.dev)
         ctx.log.info(f"added {p.ip}/{p.prefix} on {p.dev}")
-    # Phones and trunks first: the outbound routes only set our own source.
-    _announce(cfg, ctx, state, links)
-    state.save()
+    # Phones and trunks learn the address first; the outbound routes (our
+    # own source address) before the rest of the rounds, which may wait.
+    targets = _announce_first(state, links)
     routes: dict[int, list[dict[str, Any]]] = {}
     for dest in destinations:
         src = next(p.ip for p in placements if p.family == dest.family)
@@ -534,6 +539,7 @@ def start(cfg: ServiceIpConfig, ctx: Context) -> OCFCode:
             routes[dest.family] = ip.routes(dest.family)
         _take_route(ip, state, dest, src, routes[dest.family])
         ctx.log.info(f"outbound source for {dest} is {src}")
+    _announce_rest(cfg, ctx, state, targets)
     state.save()
     metrics.took_over(ctx)
     return OCFCode.SUCCESS

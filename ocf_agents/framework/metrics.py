@@ -51,9 +51,11 @@ def close(name: str, old: str, new: str) -> bool:
     return abs(after - before) <= max(step, RELATIVE * before)
 
 
-def publish(ctx: Context, values: dict[str, str | None]) -> dict[str, str]:
-    """promotion.publish with the margin above, dampened."""
-    return promotion.publish(ctx, values, write=promotion.dampened(ctx), close=close)
+def publish(ctx: Context, values: dict[str, str | None],
+            dampened: bool = False) -> dict[str, str]:
+    """promotion.publish with the margin above; DAMPENED: see promotion.dampened."""
+    write = promotion.dampened(ctx) if dampened else None
+    return promotion.publish(ctx, values, write=write, close=close)
 
 
 # The names, built here only: the agents publish through them and ``sip-ha
@@ -82,7 +84,8 @@ def publish_rtt(ctx: Context, answers: Sequence[Answer]) -> None:
     """The slowest answer of the SIP check, in whole milliseconds."""
     if answers:
         slowest = max(answer.rtt for answer in answers)
-        publish(ctx, {rtt_attribute(ctx): str(round(slowest * 1000))})
+        # Measured on every node in every monitor, also in a failover's midst.
+        publish(ctx, {rtt_attribute(ctx): str(round(slowest * 1000))}, dampened=True)
 
 
 def lag_seconds(in_sync: bool, last_ok: float | None, now: float) -> str | None:
@@ -98,7 +101,7 @@ def lag_seconds(in_sync: bool, last_ok: float | None, now: float) -> str | None:
 
 
 def release_attribute(ctx: Context) -> str:
-    """Set by the active node when it stops serving (stop or demote)."""
+    """Set by service-ip's stop on the node the address leaves."""
     return f"sipha-{ctx.resource}-left-at"
 
 

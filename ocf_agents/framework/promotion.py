@@ -56,21 +56,18 @@ def private(ctx: Context) -> Write:
 
 def promoted_node(ctx: Context) -> str | None:
     """Where this clone's promoted instance runs now, as the cluster says
-    (``crm_resource --locate``); None when nowhere or when it cannot say."""
+    (``crm_resource --locate``); None when nowhere.  CommandError when the
+    cluster cannot say."""
     argv = [ctx.pacemaker_tool("crm_resource"), "--locate", "--resource", ctx.resource,
             "--output-as", "xml"]
-    try:
-        result = ctx.run.run(argv, timeout=5)
-    except CommandError:
-        return None
+    result = ctx.run.run(argv, timeout=5)
     if not result.ok:
-        return None
-    # <node state="promoted">node1</node> (Pacemaker 2.1 and 3.0)
+        raise CommandError(f"crm_resource --locate: {result.summary()}")
+    # <node state="promoted">node1</node> (Pacemaker 2.1.5 and 3.0 alike)
     for raw in result.stdout.splitlines():
         line = raw.strip()
-        if line.startswith("<node ") and line.endswith("</node>") and (
-                'state="promoted"' in line.lower() or 'state="master"' in line.lower()):
-            return line[line.index(">") + 1:-len("</node>")] or None
+        if line.startswith('<node state="promoted">') and line.endswith("</node>"):
+            return line[len('<node state="promoted">'):-len("</node>")] or None
     return None
 
 

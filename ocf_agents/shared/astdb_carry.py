@@ -23,6 +23,7 @@ from ocf_agents.clients.asterisk_ami import Ami, AmiError
 from ocf_agents.clients.asterisk_cli import parse_database
 from ocf_agents.framework import daemon, promotion
 from ocf_agents.framework.ocf import Context
+from sipha_runtime.run import CommandError
 
 QUEUE_MEMBERS = "Queue/PersistentMembers"
 
@@ -59,7 +60,10 @@ def count_pulls(ctx: Context, failed: bool) -> int:
 def pull(ctx: Context, families: tuple[str, ...], port: int, user: str, secret: str,
          timeout: float) -> None:
     """Save the active server's families; AmiError if it cannot be asked."""
-    node = promotion.promoted_node(ctx)
+    try:
+        node = promotion.promoted_node(ctx)
+    except CommandError as err:
+        raise AmiError(f"cannot ask the cluster where the active server runs: {err}") from None
     if not families or node is None or node == ctx.node:
         return
     with Ami(node, port, user, secret, timeout) as ami:

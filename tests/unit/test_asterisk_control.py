@@ -217,16 +217,22 @@ def _located(*nodes: str) -> str:
 @pytest.mark.parametrize(("answer", "node"), [
     (done(stdout=_located('<node state="promoted">node2</node>', "<node>node1</node>")),
      "node2"),
-    (done(stdout=_located("<node>node1</node>", '<node state="Master">node3</node>')),
-     "node3"),                                                   # older wording
     (done(stdout=_located("<node>node1</node>", "<node>node2</node>")), None),  # none promoted
-    (done(returncode=102, stderr="Could not connect to the CIB"), None),
 ])
 def test_the_active_node_is_where_the_cluster_shows_the_promoted_instance(
         tmp_path: Path, answer: object, node: str | None):
     runner = FakeRunner([(LOCATE, answer)])
     assert promotion.promoted_node(_ctx(tmp_path, runner)) == node
     assert runner.finished()
+
+
+def test_a_cluster_that_cannot_say_where_the_active_runs_is_a_failed_pull(tmp_path: Path):
+    """Counted like an unreachable manager (three in a row: degraded), never
+    taken for "nowhere promoted", which leaves the snapshot alone."""
+    runner = FakeRunner([(LOCATE, done(returncode=102, stderr="Could not connect to the CIB"))])
+    with pytest.raises(AmiError, match="cannot ask the cluster where the active server runs: "
+                                       "crm_resource --locate: Could not connect to the CIB"):
+        astdb_carry.pull(_ctx(tmp_path, runner), ("DND",), 5038, "sipha", "s3cret", 2)
 
 
 def _import(ctx: Context, local: dict[tuple[str, str], str],

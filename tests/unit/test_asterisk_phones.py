@@ -8,6 +8,7 @@ import time
 
 from ocf_agents.clients.asterisk_phones import endpoints_with_contacts, refresh, refresh_when_up
 from sipha_runtime import local_addresses
+from tests.unit.test_qdevice import FIB_TRIE
 
 # Asterisk 22's answer, trimmed (tests/integration has the live one).
 ENDPOINTS = """
@@ -59,12 +60,17 @@ def test_refresh_qualifies_then_notifies_plain_names_only():
                        "re-register (sipha-resync)")
 
 
-def test_an_address_counts_once_the_kernel_lists_it_here():
+def test_an_address_counts_once_the_kernel_lists_it_here(monkeypatch):
     """A secondary address (a service address in the node's own subnet) too:
     the source address the kernel picks for it is the primary one, which is
     how the first version missed it on every test cluster."""
     assert local_addresses.first_held(["198.51.100.254", "127.0.0.1"]) == "127.0.0.1"
     assert local_addresses.first_held(["198.51.100.254", "not an address"]) is None
+    # A node whose eth0 has 198.51.100.11/24 and the service address as a secondary.
+    monkeypatch.setattr(local_addresses, "_read",
+                        lambda path: FIB_TRIE if path == local_addresses.FIB_TRIE else "")
+    assert local_addresses.first_held(["198.51.100.100"]) == "198.51.100.100"
+    assert local_addresses.first_held(["198.51.100.12"]) is None
 
 
 def test_the_refresh_waits_for_the_address_and_gives_up_in_time(monkeypatch):

@@ -105,6 +105,32 @@ def no_frames(monkeypatch):
     return sent
 
 
+def test_the_first_announcement_goes_before_the_routes_and_the_rest_after(
+        tmp_path, monkeypatch):
+    """Phones learn the address before anything else happens; the routes
+    (our source address towards the trunks) do not wait for the rounds that
+    arp_background=false sends in the start itself."""
+    events: list[str] = []
+    monkeypatch.setattr(announce, "_send",
+                        lambda frames: events.extend("frame" for _ in frames))
+
+    class Ordered(FakeIp):
+        def run(self, argv, timeout=None, env=None):
+            before = len(self.calls)
+            result = super().run(argv, timeout, env)
+            for call in self.calls[before:]:
+                if call[1:3] in (["addr", "add"], ["route", "replace"]):
+                    events.append(" ".join(call[1:3]))
+            return result
+
+    fake = Ordered(routes4=[DEFAULT], get={"dst": "198.51.100.192", "gateway": "198.51.100.1",
+                                           "dev": "eth0"})
+    cfg = config(ip="198.51.100.100", nic="", outbound_networks="198.51.100.192/27",
+                 arp_count="3", arp_interval="0.01s", arp_background="false")
+    assert service_ip.start(cfg, context(tmp_path, fake)) == OCFCode.SUCCESS
+    assert events == ["addr add", "frame", "route replace", "frame", "frame"]
+
+
 def test_start_adds_announces_and_takes_routes_then_stop_restores(tmp_path, no_frames):
     fake = FakeIp(routes4=[DEFAULT], get={"dst": "198.51.100.192", "gateway": "198.51.100.1",
                                           "dev": "eth0"})
