@@ -61,6 +61,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.figures import spread  # noqa: E402
 from tests.support import pbx_parts  # noqa: E402
 from tests.support.pbx_parts import ROOT as PBX_ROOT  # noqa: E402
 from tests.support.proxy_parts import (  # noqa: E402
@@ -280,13 +281,6 @@ def fault(cluster: Cluster, config: Config, name: str, offset: float) -> dict:
         cluster.wait_all_online(timeout=240)
     print(f"{config.name} {name}: {found}", flush=True)
     return found
-
-
-def spread(values: list[float], digits: int = 2) -> str:
-    if not values:
-        return "-"
-    median, low, high = statistics.median(values), min(values), max(values)
-    return f"{median:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
 
 
 def table(records: list[dict]) -> list[str]:
