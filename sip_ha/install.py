@@ -74,7 +74,7 @@ class InstallError(Exception):
 def shim_text(name: str, module: str, python: str, libdir: str | None = None,
               marker: str = MARKER, lean: bool = False) -> str:
     body = f"from {module} import AGENT\n\nAGENT.main()\n"
-    stored = _stored_metadata(name, libdir)
+    stored = metadata_file(name, libdir or code_root())
     if not lean:
         return _shim(python, body, libdir, marker, stored)
     # Without libdir the code is where site finds it: for a monitor, its folder.
@@ -90,10 +90,6 @@ def metadata_file(name: str, root: str) -> str:
     """Where agent NAME's meta-data is stored under ROOT, the folder holding
     ocf_agents (tests/unit/test_metadata.py keeps it equal to the agent's)."""
     return os.path.join(root, "ocf_agents", "metadata", f"{name}.xml")
-
-
-def _stored_metadata(name: str, libdir: str | None) -> str:
-    return metadata_file(name, libdir or code_root())
 
 
 def _metadata_text(stored: str) -> str:

@@ -318,10 +318,11 @@ class Context:
         return self.deadline - time.monotonic()
 
     def pacemaker_tool(self, name: str) -> str:
-        """Pacemaker's tool NAME as the agent's PATH finds it, else /usr/sbin/NAME."""
+        """Pacemaker's tool NAME as the agent's PATH finds it (a test's stand-in
+        first there), else where sipha_runtime.run.tool looks."""
         import shutil
 
-        return shutil.which(name, path=self.environ.get("PATH")) or f"/usr/sbin/{name}"
+        return shutil.which(name, path=self.environ.get("PATH")) or tool(name)
 
     def state_file(self, suffix: str) -> str:
         """One file per resource and node, found whether Pacemaker says "db"

@@ -60,11 +60,13 @@ def count_pulls(ctx: Context, failed: bool) -> int:
 def pull(ctx: Context, families: tuple[str, ...], port: int, user: str, secret: str,
          timeout: float) -> None:
     """Save the active server's families; AmiError if it cannot be asked."""
+    if not families:
+        return
     try:
         node = promotion.promoted_node(ctx)
     except CommandError as err:
         raise AmiError(f"cannot ask the cluster where the active server runs: {err}") from None
-    if not families or node is None or node == ctx.node:
+    if node is None or node == ctx.node:
         return
     with Ami(node, port, user, secret, timeout) as ami:
         data = {family: parse_database(ami.command(f"database show {family}"), family)
